@@ -1,0 +1,113 @@
+//! [`CancelHandle`]: cancel a running operation from somewhere else.
+//!
+//! Dropping a gather already cancels it. The handle is for the other case:
+//! the gather is being awaited by one task and another one (a signal
+//! handler, a UI button, a supervisor) decides to stop it, as Python's
+//! `gather_future.cancel()` does.
+
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::Waker;
+
+const RUNNING: u8 = 0;
+const CANCELLED: u8 = 1;
+const DONE: u8 = 2;
+
+#[derive(Debug, Default)]
+pub(crate) struct CancelState {
+    phase: AtomicU8,
+    waker: Mutex<Option<Waker>>,
+}
+
+impl CancelState {
+    /// Registers the operation's waker and tells whether cancellation was
+    /// requested. Registering first closes the race with a concurrent
+    /// `cancel()`: either we see the flag, or `cancel()` sees our waker.
+    pub(crate) fn poll_cancelled(&self, waker: &Waker) -> bool {
+        {
+            let mut slot = self.waker.lock().unwrap_or_else(|e| e.into_inner());
+            match &*slot {
+                Some(w) if w.will_wake(waker) => {}
+                _ => *slot = Some(waker.clone()),
+            }
+        }
+        self.phase.load(Ordering::Acquire) == CANCELLED
+    }
+
+    /// Marks the operation finished. Returns `false` if a cancellation won
+    /// the race, in which case the operation must end as cancelled, since
+    /// `cancel()` already told its caller `true`.
+    pub(crate) fn finish(&self) -> bool {
+        match self.phase.compare_exchange(RUNNING, DONE, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => true,
+            Err(phase) => phase == DONE,
+        }
+    }
+}
+
+/// Cancels a gather (or wait, or as_completed) from elsewhere.
+///
+/// Cheap to clone, `Send + Sync`. Obtained before the operation is awaited,
+/// with [`Gather::cancel_handle`](crate::Gather::cancel_handle).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use gather::gather;
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+/// let mut g = gather((0..3).map(|i| async move {
+///     tokio::time::sleep(Duration::from_secs(10)).await;
+///     Ok::<_, ()>(i)
+/// }));
+/// let handle = g.cancel_handle();
+/// tokio::spawn(async move {
+///     tokio::time::sleep(Duration::from_secs(1)).await;
+///     assert!(handle.cancel()); // true: something was running
+/// });
+/// let err = g.await.unwrap_err();
+/// assert!(err.is_cancelled());
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct CancelHandle {
+    state: Arc<CancelState>,
+}
+
+impl CancelHandle {
+    pub(crate) fn new(state: Arc<CancelState>) -> Self {
+        CancelHandle { state }
+    }
+
+    /// Requests cancellation: every unfinished child is dropped (spawned
+    /// ones aborted) the next time the operation runs, which is at once if it
+    /// is waiting.
+    ///
+    /// Returns `true` if this call cancelled the operation; `false` if it had
+    /// already finished or been cancelled, as Python's `Future.cancel()`.
+    pub fn cancel(&self) -> bool {
+        let cancelled = self
+            .state
+            .phase
+            .compare_exchange(RUNNING, CANCELLED, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok();
+        if cancelled {
+            let waker = self.state.waker.lock().unwrap_or_else(|e| e.into_inner()).take();
+            if let Some(w) = waker {
+                w.wake();
+            }
+        }
+        cancelled
+    }
+
+    /// `true` once cancellation was requested.
+    pub fn is_cancelled(&self) -> bool {
+        self.state.phase.load(Ordering::Acquire) == CANCELLED
+    }
+
+    /// `true` once the operation has finished (cancelled or not).
+    pub fn is_done(&self) -> bool {
+        self.state.phase.load(Ordering::Acquire) != RUNNING
+    }
+}

@@ -1,0 +1,170 @@
+//! How one child is started and watched.
+//!
+//! Every operation runs its children through the same two pieces:
+//!
+//! - a [`Launch`] strategy turns an input future into a running child:
+//!   [`InPlace`] keeps it as it is (polled inside the operation's own future,
+//!   so it may borrow and need not be `Send`), [`Spawned`] makes it a tokio
+//!   task (parallel on worker threads, aborted when dropped);
+//! - [`Guarded`] wraps that child so that a panic is caught and becomes
+//!   [`Outcome::Panicked`], an optional per-child deadline becomes
+//!   [`Outcome::TimedOut`], and (with the `tracing` feature) every poll
+//!   happens inside a span carrying the child's index.
+//!
+//! Keeping these apart from the driver is what lets in-place and spawned
+//! gathers share one driver, and therefore give the same results in the same
+//! order.
+
+use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use pin_project_lite::pin_project;
+use tokio::time::Sleep;
+
+use crate::outcome::{IntoOutcome, Outcome, Panic};
+use crate::task::Task;
+
+#[cfg(feature = "tracing")]
+type ChildSpan = Option<tracing::Span>;
+#[cfg(not(feature = "tracing"))]
+type ChildSpan = ();
+
+pin_project! {
+    /// A child with its panic guard, optional deadline and span.
+    pub(crate) struct Guarded<C> {
+        #[pin]
+        child: C,
+        // Boxed so that children without a timeout stay small: a `Sleep` is
+        // larger than most children.
+        deadline: Option<Pin<Box<Sleep>>>,
+        span: ChildSpan,
+    }
+}
+
+impl<C> Guarded<C> {
+    /// Wraps `child`; `timeout` starts counting now. `span` asks for a
+    /// tracing span (ignored without the `tracing` feature).
+    pub(crate) fn new(child: C, timeout: Option<Duration>, index: usize, span: bool) -> Self {
+        #[cfg(feature = "tracing")]
+        let span = span.then(|| tracing::debug_span!("gather.child", index));
+        #[cfg(not(feature = "tracing"))]
+        let span = {
+            let _ = (span, index);
+        };
+        Guarded {
+            child,
+            deadline: timeout.map(|d| Box::pin(tokio::time::sleep(d))),
+            span,
+        }
+    }
+
+    /// The wrapped child, pinned.
+    pub(crate) fn child_pin(self: Pin<&mut Self>) -> Pin<&mut C> {
+        self.project().child
+    }
+}
+
+impl<C> Future for Guarded<C>
+where
+    C: Future,
+    C::Output: IntoOutcome,
+{
+    type Output = Outcome<<C::Output as IntoOutcome>::Ok, <C::Output as IntoOutcome>::Err>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        #[cfg(feature = "tracing")]
+        let _entered = this.span.as_ref().map(|s| s.enter());
+        let child = this.child;
+        // The child is never polled again after a panic: the driver drops it
+        // as soon as this returns Ready, so AssertUnwindSafe cannot expose a
+        // half-updated child.
+        match catch_unwind(AssertUnwindSafe(|| child.poll(cx))) {
+            Ok(Poll::Ready(out)) => Poll::Ready(out.into_outcome()),
+            Err(payload) => Poll::Ready(Outcome::Panicked(Panic::from_payload(payload))),
+            Ok(Poll::Pending) => match this.deadline {
+                Some(deadline) => deadline.as_mut().poll(cx).map(|()| Outcome::TimedOut),
+                None => Poll::Pending,
+            },
+        }
+    }
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::InPlace {}
+    impl Sealed for super::Spawned {}
+}
+
+/// How an operation runs its children: [`InPlace`] (the default) or
+/// [`Spawned`]. Sealed: the two strategies are the crate's.
+pub trait Launch<F>: sealed::Sealed {
+    /// The child's value.
+    type Ok;
+    /// The child's own error.
+    type Err;
+    /// The running child.
+    #[doc(hidden)]
+    type Child: Future<Output: IntoOutcome<Ok = Self::Ok, Err = Self::Err>>;
+    #[doc(hidden)]
+    fn launch(&mut self, child: F, index: usize) -> Self::Child;
+    /// Called on each running child when a fail-fast operation ends on a
+    /// failure, just before the child is dropped.
+    #[doc(hidden)]
+    fn release(&self, _child: Pin<&mut Self::Child>) {}
+}
+
+/// Children are polled inside the operation's own future: no `'static`, no
+/// `Send`, borrows allowed, any executor. Concurrency without parallelism.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct InPlace;
+
+impl<F> Launch<F> for InPlace
+where
+    F: Future,
+    F::Output: IntoOutcome,
+{
+    type Ok = <F::Output as IntoOutcome>::Ok;
+    type Err = <F::Output as IntoOutcome>::Err;
+    type Child = F;
+
+    #[inline]
+    fn launch(&mut self, child: F, _index: usize) -> F {
+        child
+    }
+}
+
+/// Children are tokio tasks: they run in parallel on the runtime's worker
+/// threads and are aborted when the operation is dropped or cancelled.
+/// Results are still delivered by input index.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Spawned {
+    pub(crate) keep_siblings: bool,
+}
+
+impl<F> Launch<F> for Spawned
+where
+    F: Future + Send + 'static,
+    F::Output: IntoOutcome,
+    <F::Output as IntoOutcome>::Ok: Send + 'static,
+    <F::Output as IntoOutcome>::Err: Send + 'static,
+{
+    type Ok = <F::Output as IntoOutcome>::Ok;
+    type Err = <F::Output as IntoOutcome>::Err;
+    type Child = Task<Outcome<Self::Ok, Self::Err>>;
+
+    fn launch(&mut self, child: F, index: usize) -> Self::Child {
+        // The guard (and its span) runs inside the task, so the span covers
+        // the child's own polls on whichever worker runs it.
+        crate::task::spawn(Guarded::new(child, None, index, true))
+    }
+
+    fn release(&self, child: Pin<&mut Self::Child>) {
+        if self.keep_siblings {
+            child.get_mut().set_abort_on_drop(false);
+        }
+    }
+}

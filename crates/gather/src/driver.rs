@@ -1,0 +1,361 @@
+//! The driver every operation shares: it starts children lazily, polls only
+//! the ones that were woken, and hands each outcome back with its index.
+//!
+//! # Why a ready queue
+//!
+//! `futures::join_all` and futures-concurrency's `Vec::join` re-poll (or
+//! re-scan) every child on each wake-up, which turns a gather of n timers
+//! into O(n²) work. Here every slot has its own waker; waking it pushes the
+//! slot's id onto a shared queue once (a flag dedupes repeated wakes), and
+//! the driver polls exactly the ids it drains. The work per wake-up is O(1),
+//! whatever the number of children.
+//!
+//! # Why it yields on tokio's budget
+//!
+//! Children that use tokio resources spend the task's cooperative budget.
+//! Once it is gone, every further child would just answer `Pending` and ask
+//! to be woken again, so polling them is wasted. The driver checks the
+//! budget after each poll and, when it is spent, yields the whole gather
+//! once (waking itself), leaving the rest of the batch for the next turn.
+//! A bound on polls per turn does the same on other executors. This keeps a
+//! million-child gather fair to its neighbours without `unconstrained`.
+//!
+//! # Why slots
+//!
+//! With `limit(n)` there are at most n slots, reused as children finish, so
+//! a million inputs never means a million started futures, and a finished
+//! child's memory is released at once.
+
+use std::future::Future;
+use std::ops::ControlFlow;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::Duration;
+
+use crate::child::{Guarded, Launch};
+use crate::outcome::{Outcome, OutcomeKind};
+use crate::progress::{Event, EventKind, Observer};
+
+/// Ids of woken slots, and the waker of the operation that drains them.
+#[derive(Default)]
+struct ReadyQueue {
+    inner: Mutex<ReadyInner>,
+}
+
+#[derive(Default)]
+struct ReadyInner {
+    ids: Vec<usize>,
+    waker: Option<Waker>,
+}
+
+impl ReadyQueue {
+    fn push(&self, id: usize) {
+        let waker = {
+            let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+            inner.ids.push(id);
+            // A non-empty queue means a wake-up is already on its way (the
+            // operation registers its waker and drains under this same lock),
+            // so only the push that makes the queue non-empty wakes it.
+            if inner.ids.len() == 1 {
+                inner.waker.clone()
+            } else {
+                None
+            }
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+
+    /// Moves every queued id into `batch` and registers `waker` for the next.
+    fn drain_into(&self, batch: &mut Vec<usize>, waker: &Waker) {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        match &inner.waker {
+            Some(w) if w.will_wake(waker) => {}
+            _ => inner.waker = Some(waker.clone()),
+        }
+        std::mem::swap(&mut inner.ids, batch);
+    }
+}
+
+/// The waker of one slot.
+struct SlotWaker {
+    id: usize,
+    /// Set while the id is queued (or about to be polled), so that a child
+    /// waking itself many times is queued once.
+    queued: AtomicBool,
+    queue: Arc<ReadyQueue>,
+}
+
+impl Wake for SlotWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if !self.queued.swap(true, Ordering::AcqRel) {
+            self.queue.push(self.id);
+        }
+    }
+}
+
+struct Slot<C> {
+    child: Option<Pin<Box<Guarded<C>>>>,
+    index: usize,
+    state: Arc<SlotWaker>,
+    waker: Waker,
+}
+
+/// Polls per turn before the driver yields on executors without a budget.
+const MIN_POLLS_PER_TURN: usize = 64;
+
+pub(crate) struct Driver<I: Iterator, L: Launch<I::Item>> {
+    input: Option<I>,
+    launch: L,
+    slots: Vec<Slot<L::Child>>,
+    free: Vec<usize>,
+    queue: Arc<ReadyQueue>,
+    batch: Vec<usize>,
+    batch_pos: usize,
+    started: usize,
+    finished: usize,
+    running: usize,
+    total: Option<usize>,
+    pub(crate) limit: usize,
+    pub(crate) child_timeout: Option<Duration>,
+    pub(crate) observer: Option<Observer>,
+}
+
+impl<I: Iterator, L: Launch<I::Item>> Driver<I, L> {
+    pub(crate) fn new(input: I, launch: L) -> Self {
+        let total = match input.size_hint() {
+            (lo, Some(hi)) if lo == hi => Some(lo),
+            _ => None,
+        };
+        Driver {
+            input: Some(input),
+            launch,
+            slots: Vec::new(),
+            free: Vec::new(),
+            queue: Arc::default(),
+            batch: Vec::new(),
+            batch_pos: 0,
+            started: 0,
+            finished: 0,
+            running: 0,
+            total,
+            limit: usize::MAX,
+            child_timeout: None,
+            observer: None,
+        }
+    }
+
+    /// The same configuration with another launch strategy. Only called by
+    /// builders, before anything has started.
+    pub(crate) fn relaunch<L2: Launch<I::Item>>(self, launch: L2) -> Driver<I, L2> {
+        debug_assert_eq!(self.started, 0);
+        Driver {
+            input: self.input,
+            launch,
+            slots: Vec::new(),
+            free: Vec::new(),
+            queue: self.queue,
+            batch: Vec::new(),
+            batch_pos: 0,
+            started: 0,
+            finished: 0,
+            running: 0,
+            total: self.total,
+            limit: self.limit,
+            child_timeout: self.child_timeout,
+            observer: self.observer,
+        }
+    }
+
+    pub(crate) fn launcher_mut(&mut self) -> &mut L {
+        &mut self.launch
+    }
+
+    /// Children started so far (the next child's index).
+    pub(crate) fn started(&self) -> usize {
+        self.started
+    }
+
+    /// Children started and not yet finished.
+    pub(crate) fn running(&self) -> usize {
+        self.running
+    }
+
+    /// `true` when nothing is running and the input is exhausted.
+    pub(crate) fn is_idle(&self) -> bool {
+        self.running == 0 && self.input.is_none()
+    }
+
+    fn emit(&mut self, index: usize, kind: EventKind) {
+        if let Some(observer) = &mut self.observer {
+            observer(&Event {
+                index,
+                kind,
+                started: self.started,
+                finished: self.finished,
+                total: self.total,
+            });
+        }
+    }
+
+    /// Starts children, in input order, until the limit is reached or the
+    /// input runs out. Each new child is queued to be polled this turn.
+    fn fill(&mut self) {
+        while self.running < self.limit {
+            let Some(input) = &mut self.input else { return };
+            let Some(future) = input.next() else {
+                self.input = None;
+                return;
+            };
+            let index = self.started;
+            self.started += 1;
+            self.running += 1;
+            let child = self.launch.launch(future, index);
+            let guarded = Box::pin(Guarded::new(child, self.child_timeout, index, true));
+            let id = match self.free.pop() {
+                Some(id) => {
+                    let slot = &mut self.slots[id];
+                    slot.child = Some(guarded);
+                    slot.index = index;
+                    slot.state.queued.store(true, Ordering::Release);
+                    id
+                }
+                None => {
+                    let id = self.slots.len();
+                    let state = Arc::new(SlotWaker {
+                        id,
+                        queued: AtomicBool::new(true),
+                        queue: self.queue.clone(),
+                    });
+                    let waker = Waker::from(state.clone());
+                    self.slots.push(Slot {
+                        child: Some(guarded),
+                        index,
+                        state,
+                        waker,
+                    });
+                    id
+                }
+            };
+            self.batch.push(id);
+            self.emit(index, EventKind::Started);
+        }
+    }
+
+    /// Drives children until every one has finished (`Ready(Continue)`),
+    /// `on_done` asks to stop (`Ready(Break)`), or nothing is ready
+    /// (`Pending`, with a wake-up arranged).
+    ///
+    /// `on_done` gets each finished child's index and outcome, in completion
+    /// order. After `Break` the driver can be polled again to continue.
+    pub(crate) fn poll_drive(
+        &mut self,
+        cx: &mut Context<'_>,
+        mut on_done: impl FnMut(usize, Outcome<L::Ok, L::Err>) -> ControlFlow<()>,
+    ) -> Poll<ControlFlow<()>> {
+        let max_polls = self.slots.len().max(MIN_POLLS_PER_TURN);
+        let mut polls = 0;
+        loop {
+            self.fill();
+            if self.batch_pos >= self.batch.len() {
+                self.batch.clear();
+                self.batch_pos = 0;
+                self.queue.drain_into(&mut self.batch, cx.waker());
+                if self.batch.is_empty() {
+                    return if self.is_idle() {
+                        Poll::Ready(ControlFlow::Continue(()))
+                    } else {
+                        Poll::Pending
+                    };
+                }
+            }
+            while self.batch_pos < self.batch.len() {
+                let id = self.batch[self.batch_pos];
+                self.batch_pos += 1;
+                let slot = &mut self.slots[id];
+                let Some(child) = &mut slot.child else { continue };
+                // Cleared before the poll, so a wake during the poll queues
+                // the slot again.
+                slot.state.queued.store(false, Ordering::Release);
+                polls += 1;
+                let poll = child.as_mut().poll(&mut Context::from_waker(&slot.waker));
+                if let Poll::Ready(outcome) = poll {
+                    let index = slot.index;
+                    slot.child = None; // the finished child's memory goes now
+                    self.free.push(id);
+                    self.running -= 1;
+                    self.finished += 1;
+                    self.emit(index, EventKind::Finished(outcome.kind()));
+                    if on_done(index, outcome).is_break() {
+                        return Poll::Ready(ControlFlow::Break(()));
+                    }
+                    // Lazy start: the freed slot takes the next input now.
+                    self.fill();
+                }
+                if polls >= max_polls || !tokio::task::coop::has_budget_remaining() {
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
+            }
+        }
+    }
+
+    /// Stops everything: drops every running child (aborting spawned ones)
+    /// and every input not yet started, calling `each` with the index of
+    /// each, running ones first. `kind` is what progress events report.
+    pub(crate) fn stop(&mut self, kind: OutcomeKind, mut each: impl FnMut(usize)) {
+        let mut stopped: Vec<usize> = Vec::with_capacity(self.running);
+        for slot in &mut self.slots {
+            if slot.child.take().is_some() {
+                stopped.push(slot.index);
+            }
+        }
+        stopped.sort_unstable();
+        self.running = 0;
+        if let Some(input) = self.input.take() {
+            for _ in input {
+                stopped.push(self.started);
+                self.started += 1;
+            }
+        }
+        for index in stopped {
+            self.finished += 1;
+            self.emit(index, EventKind::Finished(kind));
+            each(index);
+        }
+        self.slots.clear();
+        self.free.clear();
+        self.batch.clear();
+        self.batch_pos = 0;
+    }
+
+    /// Drops every running child (aborting spawned ones) and the rest of the
+    /// input, without reporting them: the operation is over.
+    pub(crate) fn clear(&mut self) {
+        self.input = None;
+        self.running = 0;
+        self.slots.clear();
+        self.free.clear();
+        self.batch.clear();
+        self.batch_pos = 0;
+    }
+
+    /// Ends the run after a failure: each running child is offered to the
+    /// launch strategy (which detaches spawned ones if asked to keep
+    /// siblings), then everything is dropped.
+    pub(crate) fn release_running(&mut self) {
+        for slot in &mut self.slots {
+            if let Some(child) = &mut slot.child {
+                self.launch.release(child.as_mut().child_pin());
+            }
+        }
+        self.clear();
+    }
+}

@@ -1,0 +1,427 @@
+//! [`gather`]: run many children concurrently, get every result back in
+//! input order.
+//!
+//! # Design
+//!
+//! A `Gather` is a builder until it is first polled and a future after.
+//! The two modes are two types ([`FailFast`] and [`ReturnExceptions`])
+//! rather than a flag, because they have different outputs: `Vec<T>` or a
+//! [`GatherError`], against `Vec<Outcome<T, E>>`. Both run on the shared
+//! [driver](crate::driver), in place or spawned, so every combination gives
+//! the same results in the same order.
+
+use std::future::Future;
+use std::marker::PhantomData;
+use std::ops::ControlFlow;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::time::Sleep;
+
+use crate::cancel::{CancelHandle, CancelState};
+use crate::child::{InPlace, Launch, Spawned};
+use crate::driver::Driver;
+use crate::error::{Cancelled, GatherError};
+use crate::outcome::{Failure, IntoOutcome, Outcome, OutcomeKind};
+use crate::progress::Event;
+
+/// Runs every child concurrently and returns their results in input order.
+///
+/// The Rust form of Python's `asyncio.gather(*aws)`. Children are futures
+/// returning `Result<T, E>` (or [`Outcome<T, E>`]); wrap infallible ones in
+/// [`infallible`](crate::infallible).
+///
+/// - **Fail-fast** (default): resolves to `Ok(Vec<T>)` in input order, or to
+///   the first failure in time as a [`GatherError`] naming the child's index.
+///   The other children are cancelled at once, as in Python's `TaskGroup`
+///   (Python's `gather` lets them run on; see [`Gather::keep_siblings`]).
+/// - **[`return_exceptions`](Gather::return_exceptions)**: every child runs to
+///   its end and each slot holds its [`Outcome`].
+///
+/// # Ordering
+///
+/// Results are placed by input index, whatever order children finish in.
+///
+/// # Cancellation
+///
+/// Dropping the gather drops every unfinished child (aborts spawned ones).
+/// A [`CancelHandle`] does the same from elsewhere. Children start when the
+/// gather is first polled, not when `gather` is called.
+///
+/// # Panics
+///
+/// A panicking child never unwinds through the caller: it becomes
+/// [`Outcome::Panicked`] or the gather's error. Timeouts need a tokio
+/// runtime with the time driver enabled; setting one and polling outside
+/// tokio panics, as `tokio::time::sleep` does.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use gather::gather;
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+/// // Children finish in reverse order; results come back in input order.
+/// let results = gather((1..=3u64).map(|i| async move {
+///     tokio::time::sleep(Duration::from_millis(100 / i)).await;
+///     Ok::<_, std::io::Error>(i * 10)
+/// }))
+/// .await
+/// .unwrap();
+/// assert_eq!(results, [10, 20, 30]);
+/// # }
+/// ```
+pub fn gather<I>(children: I) -> Gather<I::IntoIter, InPlace, FailFast>
+where
+    I: IntoIterator,
+    I::Item: Future,
+    <I::Item as Future>::Output: IntoOutcome,
+{
+    Gather {
+        driver: Driver::new(children.into_iter(), InPlace),
+        results: Vec::new(),
+        timeout: None,
+        deadline: None,
+        cancel: None,
+        done: false,
+        _mode: PhantomData,
+    }
+}
+
+/// Mode marker: the first failure ends the gather. See [`gather`].
+#[derive(Debug)]
+pub enum FailFast {}
+
+/// Mode marker: every child runs to its end; see [`Gather::return_exceptions`].
+#[derive(Debug)]
+pub enum ReturnExceptions {}
+
+/// The future returned by [`gather`]; also its builder.
+///
+/// Configure it with the methods below, then `.await` it.
+#[must_use = "a gather does nothing until awaited; dropping it cancels every child"]
+pub struct Gather<I: Iterator, L: Launch<I::Item>, M> {
+    driver: Driver<I, L>,
+    results: Vec<Option<Outcome<L::Ok, L::Err>>>,
+    timeout: Option<Duration>,
+    deadline: Option<Pin<Box<Sleep>>>,
+    cancel: Option<Arc<CancelState>>,
+    done: bool,
+    _mode: PhantomData<fn() -> M>,
+}
+
+// Children are boxed inside the driver and nothing else is ever pinned, so a
+// `Gather` can move freely whatever its parts are.
+impl<I: Iterator, L: Launch<I::Item>, M> Unpin for Gather<I, L, M> {}
+
+/// How a gather ended, before it is turned into the mode's output.
+enum End<E> {
+    Completed,
+    Failed(usize, Failure<E>),
+    TimedOut,
+    Cancelled,
+}
+
+impl<I: Iterator, L: Launch<I::Item>, M> Gather<I, L, M> {
+    fn with_mode<M2>(self) -> Gather<I, L, M2> {
+        Gather {
+            driver: self.driver,
+            results: self.results,
+            timeout: self.timeout,
+            deadline: self.deadline,
+            cancel: self.cancel,
+            done: self.done,
+            _mode: PhantomData,
+        }
+    }
+
+    /// Runs at most `n` children at once. The rest start lazily, in input
+    /// order, as running ones finish: a million inputs never means a million
+    /// started futures. `0` is taken as `1`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let v = gather::gather((0..100).map(|i| async move { Ok::<_, ()>(i) }))
+    ///     .limit(8)
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(v.len(), 100);
+    /// # }
+    /// ```
+    pub fn limit(mut self, n: usize) -> Self {
+        self.driver.limit = n.max(1);
+        self
+    }
+
+    /// Gives each child at most `timeout` from its start; a child that runs
+    /// longer is dropped and its outcome is [`Outcome::TimedOut`] (in
+    /// fail-fast mode, the gather's error).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let err = gather::gather([async {
+    ///     tokio::time::sleep(Duration::from_secs(60)).await;
+    ///     Ok::<_, ()>(())
+    /// }])
+    /// .timeout_each(Duration::from_secs(1))
+    /// .await
+    /// .unwrap_err();
+    /// assert!(err.is_timeout() && err.index() == Some(0));
+    /// # }
+    /// ```
+    pub fn timeout_each(mut self, timeout: Duration) -> Self {
+        self.driver.child_timeout = Some(timeout);
+        self
+    }
+
+    /// Gives the whole gather at most `timeout` from its first poll. When it
+    /// expires, unfinished children are dropped; the results already
+    /// finished are kept: in [`GatherError::into_partial`] in fail-fast mode,
+    /// beside [`Outcome::TimedOut`] slots in `return_exceptions` mode.
+    /// (Python's `asyncio.timeout(gather(...))` throws them all away.)
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use gather::Outcome;
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let out = gather::gather((1..=2u64).map(|s| async move {
+    ///     tokio::time::sleep(Duration::from_secs(s * 10)).await;
+    ///     Ok::<_, ()>(s)
+    /// }))
+    /// .return_exceptions()
+    /// .timeout(Duration::from_secs(15))
+    /// .await
+    /// .unwrap();
+    /// assert_eq!(out, [Outcome::Ok(1), Outcome::TimedOut]);
+    /// # }
+    /// ```
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Calls `observer` when each child starts and when it finishes, with
+    /// running counts: enough to drive a progress bar. See [`Event`].
+    pub fn on_event(mut self, observer: impl FnMut(&Event) + Send + 'static) -> Self {
+        self.driver.observer = Some(Box::new(observer));
+        self
+    }
+
+    /// A handle that cancels this gather from elsewhere. See [`CancelHandle`].
+    pub fn cancel_handle(&mut self) -> CancelHandle {
+        CancelHandle::new(self.cancel.get_or_insert_with(Arc::default).clone())
+    }
+
+    /// Switches to `return_exceptions` mode, as Python's
+    /// `gather(..., return_exceptions=True)`: every child runs to its end and
+    /// the gather resolves to one [`Outcome`] per child, in input order.
+    ///
+    /// It resolves to `Err(Cancelled)` only when cancelled through its
+    /// [`CancelHandle`], as Python's gather raises `CancelledError`.
+    ///
+    /// ```
+    /// use gather::Outcome;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let out = gather::gather((0..3).map(|i| async move {
+    ///     if i == 1 { panic!("child {i} broke") }
+    ///     if i == 2 { return Err("bad input") }
+    ///     Ok(i)
+    /// }))
+    /// .return_exceptions()
+    /// .await
+    /// .unwrap();
+    /// assert_eq!(out[0], Outcome::Ok(0));
+    /// assert!(matches!(&out[1], Outcome::Panicked(p) if p.message() == "child 1 broke"));
+    /// assert_eq!(out[2], Outcome::Err("bad input"));
+    /// # }
+    /// ```
+    pub fn return_exceptions(self) -> Gather<I, L, ReturnExceptions> {
+        self.with_mode()
+    }
+
+    fn finish_cancel_state(&self) -> bool {
+        self.cancel.as_ref().is_none_or(|c| c.finish())
+    }
+
+    fn store(results: &mut Vec<Option<Outcome<L::Ok, L::Err>>>, index: usize, outcome: Outcome<L::Ok, L::Err>) {
+        if results.len() <= index {
+            results.resize_with(index + 1, || None);
+        }
+        results[index] = Some(outcome);
+    }
+
+    /// Drives the children; shared by both modes.
+    fn poll_end(&mut self, cx: &mut Context<'_>, fail_fast: bool) -> Poll<End<L::Err>> {
+        assert!(!self.done, "`Gather` polled after it completed");
+        if let Some(cancel) = &self.cancel {
+            if cancel.poll_cancelled(cx.waker()) {
+                return Poll::Ready(End::Cancelled);
+            }
+        }
+        if self.deadline.is_none() {
+            self.deadline = self.timeout.map(|d| Box::pin(tokio::time::sleep(d)));
+        }
+        let results = &mut self.results;
+        let mut failure = None;
+        let drive = self.driver.poll_drive(cx, |index, outcome| {
+            if fail_fast && !outcome.is_ok() {
+                if let Err(f) = outcome.into_result() {
+                    failure = Some((index, f));
+                }
+                return ControlFlow::Break(());
+            }
+            Self::store(results, index, outcome);
+            ControlFlow::Continue(())
+        });
+        match drive {
+            Poll::Ready(ControlFlow::Continue(())) => Poll::Ready(End::Completed),
+            Poll::Ready(ControlFlow::Break(())) => match failure {
+                Some((index, f)) => Poll::Ready(End::Failed(index, f)),
+                None => Poll::Ready(End::Completed),
+            },
+            Poll::Pending => match &mut self.deadline {
+                Some(d) => d.as_mut().poll(cx).map(|()| End::TimedOut),
+                None => Poll::Pending,
+            },
+        }
+    }
+
+    /// Ends the run: settles the cancel handle (a late `cancel()` that
+    /// returned `true` wins) and marks the future done.
+    fn settle(&mut self, end: End<L::Err>) -> End<L::Err> {
+        self.done = true;
+        self.deadline = None;
+        if self.finish_cancel_state() {
+            end
+        } else {
+            End::Cancelled
+        }
+    }
+}
+
+impl<I, M> Gather<I, InPlace, M>
+where
+    I: Iterator,
+    I::Item: Future + Send + 'static,
+    <I::Item as Future>::Output: IntoOutcome,
+    <<I::Item as Future>::Output as IntoOutcome>::Ok: Send + 'static,
+    <<I::Item as Future>::Output as IntoOutcome>::Err: Send + 'static,
+{
+    /// Runs each child as a tokio task, so children run in parallel on the
+    /// runtime's worker threads. Results still come back in input order,
+    /// and every child is aborted when the gather is dropped or cancelled.
+    ///
+    /// Children must be `Send + 'static`. Outside a tokio runtime each child
+    /// ends as [`Outcome::Panicked`] with a message saying so.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "multi_thread", worker_threads = 2)] async fn main() {
+    /// let v = gather::gather((0..4u64).map(|i| async move { Ok::<_, ()>(i * i) }))
+    ///     .spawn()
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(v, [0, 1, 4, 9]);
+    /// # }
+    /// ```
+    pub fn spawn(self) -> Gather<I, Spawned, M> {
+        Gather {
+            driver: self.driver.relaunch(Spawned::default()),
+            results: Vec::new(),
+            timeout: self.timeout,
+            deadline: None,
+            cancel: self.cancel,
+            done: false,
+            _mode: PhantomData,
+        }
+    }
+}
+
+impl<I: Iterator> Gather<I, Spawned, FailFast>
+where
+    Spawned: Launch<I::Item>,
+{
+    /// Python's behaviour on the first error: the gather returns it at once
+    /// but the other running children are *not* aborted; they are detached
+    /// and run to their end on their own (their results are discarded).
+    /// Children not yet started because of [`limit`](Gather::limit) are
+    /// never started.
+    ///
+    /// Only for spawned gathers: an in-place child cannot run once its
+    /// gather has returned. The default cancels the siblings, as Python's
+    /// `TaskGroup` does.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let err = gather::gather((0..3).map(|i| async move {
+    ///     if i == 0 { Err("first") } else { Ok(i) }
+    /// }))
+    /// .spawn()
+    /// .keep_siblings()
+    /// .await
+    /// .unwrap_err();
+    /// assert_eq!(err.index(), Some(0));
+    /// # }
+    /// ```
+    pub fn keep_siblings(mut self) -> Self {
+        self.driver.launcher_mut().keep_siblings = true;
+        self
+    }
+}
+
+impl<I: Iterator, L: Launch<I::Item>> Future for Gather<I, L, FailFast> {
+    type Output = Result<Vec<L::Ok>, GatherError<L::Err, L::Ok>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let end = std::task::ready!(self.poll_end(cx, true));
+        let end = self.settle(end);
+        if matches!(end, End::Failed(..)) {
+            // Spawned children are detached here when `keep_siblings` asked
+            // for Python's behaviour; everything else is dropped.
+            self.driver.release_running();
+        } else {
+            self.driver.clear();
+        }
+        let started = self.driver.started();
+        let mut results = std::mem::take(&mut self.results);
+        results.resize_with(started, || None);
+        let partial = || -> Vec<Option<L::Ok>> { results.into_iter().map(|o| o.and_then(Outcome::ok)).collect() };
+        Poll::Ready(match end {
+            End::Completed => Ok(partial().into_iter().flatten().collect()),
+            End::Failed(index, f) => Err(GatherError::new(Some(index), f, partial())),
+            End::TimedOut => Err(GatherError::new(None, Failure::TimedOut, partial())),
+            End::Cancelled => Err(GatherError::new(None, Failure::Cancelled, partial())),
+        })
+    }
+}
+
+impl<I: Iterator, L: Launch<I::Item>> Future for Gather<I, L, ReturnExceptions> {
+    type Output = Result<Vec<Outcome<L::Ok, L::Err>>, Cancelled>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let end = std::task::ready!(self.poll_end(cx, false));
+        let end = self.settle(end);
+        match end {
+            End::Cancelled => {
+                self.driver.clear();
+                self.results = Vec::new();
+                Poll::Ready(Err(Cancelled))
+            }
+            End::TimedOut => {
+                let mut results = std::mem::take(&mut self.results);
+                self.driver.stop(OutcomeKind::TimedOut, |index| {
+                    Self::store(&mut results, index, Outcome::TimedOut)
+                });
+                Poll::Ready(Ok(results.into_iter().map(|o| o.unwrap_or(Outcome::Cancelled)).collect()))
+            }
+            End::Completed | End::Failed(..) => {
+                self.driver.clear();
+                let results = std::mem::take(&mut self.results);
+                Poll::Ready(Ok(results.into_iter().map(|o| o.unwrap_or(Outcome::Cancelled)).collect()))
+            }
+        }
+    }
+}

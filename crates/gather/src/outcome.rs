@@ -1,0 +1,351 @@
+//! What became of one child: [`Outcome`], and the [`IntoOutcome`] conversion
+//! that lets a child return either a `Result` or an `Outcome`.
+//!
+//! Python's `gather(..., return_exceptions=True)` puts a value or an exception
+//! object into each slot. Rust has no exceptions, so each slot holds an
+//! `Outcome`: the value, the child's own error, a panic, a timeout or a
+//! cancellation, each a variant you can match on instead of an `isinstance`
+//! test.
+
+use std::any::Any;
+use std::fmt;
+use std::sync::Mutex;
+
+/// The end of one child: its value, its error, or why it has neither.
+///
+/// # Examples
+///
+/// ```
+/// use gather::{gather, Outcome};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let outcomes = gather([
+///     Box::pin(async { Ok::<u32, &str>(1) }) as std::pin::Pin<Box<dyn std::future::Future<Output = _>>>,
+///     Box::pin(async { Err("boom") }),
+/// ])
+/// .return_exceptions()
+/// .await
+/// .unwrap();
+/// assert_eq!(outcomes[0], Outcome::Ok(1));
+/// assert_eq!(outcomes[1], Outcome::Err("boom"));
+/// # }
+/// ```
+#[derive(Debug, PartialEq)]
+#[must_use = "an outcome may hold an error; match on it or call .into_result()"]
+pub enum Outcome<T, E> {
+    /// The child finished with a value.
+    Ok(T),
+    /// The child finished with its own error.
+    Err(E),
+    /// The child panicked; the panic was caught and is reported here.
+    Panicked(Panic),
+    /// The child ran past its per-child timeout, or past the overall timeout.
+    TimedOut,
+    /// The child was cancelled before it finished (aborted task, runtime shut
+    /// down, or its gather cancelled).
+    Cancelled,
+}
+
+/// The kind of an [`Outcome`], without its payload: cheap to copy into a
+/// progress event or a counter.
+///
+/// # Examples
+///
+/// ```
+/// use gather::{Outcome, OutcomeKind};
+/// let o: Outcome<u8, ()> = Outcome::TimedOut;
+/// assert_eq!(o.kind(), OutcomeKind::TimedOut);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OutcomeKind {
+    /// See [`Outcome::Ok`].
+    Ok,
+    /// See [`Outcome::Err`].
+    Err,
+    /// See [`Outcome::Panicked`].
+    Panicked,
+    /// See [`Outcome::TimedOut`].
+    TimedOut,
+    /// See [`Outcome::Cancelled`].
+    Cancelled,
+}
+
+impl fmt::Display for OutcomeKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            OutcomeKind::Ok => "ok",
+            OutcomeKind::Err => "error",
+            OutcomeKind::Panicked => "panicked",
+            OutcomeKind::TimedOut => "timed out",
+            OutcomeKind::Cancelled => "cancelled",
+        })
+    }
+}
+
+/// Why a child has no value: everything in [`Outcome`] but `Ok`.
+///
+/// # Examples
+///
+/// ```
+/// use gather::{Failure, Outcome};
+/// let o: Outcome<u8, &str> = Outcome::Err("no");
+/// assert!(matches!(o.into_result(), Err(Failure::Error("no"))));
+/// ```
+#[derive(Debug, PartialEq)]
+pub enum Failure<E> {
+    /// The child's own error.
+    Error(E),
+    /// The child panicked.
+    Panicked(Panic),
+    /// The child, or the whole operation, timed out.
+    TimedOut,
+    /// The child, or the whole operation, was cancelled.
+    Cancelled,
+}
+
+impl<E> Failure<E> {
+    /// The kind of this failure.
+    ///
+    /// ```
+    /// use gather::{Failure, OutcomeKind};
+    /// assert_eq!(Failure::<()>::Cancelled.kind(), OutcomeKind::Cancelled);
+    /// ```
+    pub fn kind(&self) -> OutcomeKind {
+        match self {
+            Failure::Error(_) => OutcomeKind::Err,
+            Failure::Panicked(_) => OutcomeKind::Panicked,
+            Failure::TimedOut => OutcomeKind::TimedOut,
+            Failure::Cancelled => OutcomeKind::Cancelled,
+        }
+    }
+}
+
+impl<E: fmt::Display> fmt::Display for Failure<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::Error(e) => write!(f, "failed: {e}"),
+            Failure::Panicked(p) => write!(f, "panicked: {}", p.message()),
+            Failure::TimedOut => f.write_str("timed out"),
+            Failure::Cancelled => f.write_str("was cancelled"),
+        }
+    }
+}
+
+impl<E: std::error::Error + 'static> std::error::Error for Failure<E> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Failure::Error(e) => Some(e),
+            Failure::Panicked(p) => Some(p),
+            _ => None,
+        }
+    }
+}
+
+impl<T, E> Outcome<T, E> {
+    /// The kind of this outcome.
+    ///
+    /// ```
+    /// use gather::{Outcome, OutcomeKind};
+    /// assert_eq!(Outcome::<u8, ()>::Ok(1).kind(), OutcomeKind::Ok);
+    /// ```
+    pub fn kind(&self) -> OutcomeKind {
+        match self {
+            Outcome::Ok(_) => OutcomeKind::Ok,
+            Outcome::Err(_) => OutcomeKind::Err,
+            Outcome::Panicked(_) => OutcomeKind::Panicked,
+            Outcome::TimedOut => OutcomeKind::TimedOut,
+            Outcome::Cancelled => OutcomeKind::Cancelled,
+        }
+    }
+
+    /// `true` for [`Outcome::Ok`].
+    ///
+    /// ```
+    /// use gather::Outcome;
+    /// assert!(Outcome::<u8, ()>::Ok(1).is_ok());
+    /// ```
+    pub fn is_ok(&self) -> bool {
+        matches!(self, Outcome::Ok(_))
+    }
+
+    /// The value, if there is one.
+    ///
+    /// ```
+    /// use gather::Outcome;
+    /// assert_eq!(Outcome::<u8, ()>::Ok(1).ok(), Some(1));
+    /// assert_eq!(Outcome::<u8, ()>::Cancelled.ok(), None);
+    /// ```
+    pub fn ok(self) -> Option<T> {
+        match self {
+            Outcome::Ok(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// Splits the value from every kind of failure.
+    ///
+    /// ```
+    /// use gather::{Failure, Outcome};
+    /// assert_eq!(Outcome::<u8, ()>::TimedOut.into_result(), Err(Failure::TimedOut));
+    /// ```
+    pub fn into_result(self) -> Result<T, Failure<E>> {
+        match self {
+            Outcome::Ok(v) => Ok(v),
+            Outcome::Err(e) => Err(Failure::Error(e)),
+            Outcome::Panicked(p) => Err(Failure::Panicked(p)),
+            Outcome::TimedOut => Err(Failure::TimedOut),
+            Outcome::Cancelled => Err(Failure::Cancelled),
+        }
+    }
+
+    /// Maps the value, keeping every failure as it is.
+    ///
+    /// ```
+    /// use gather::Outcome;
+    /// assert_eq!(Outcome::<u8, ()>::Ok(2).map(|v| v * 2), Outcome::Ok(4));
+    /// ```
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Outcome<U, E> {
+        match self {
+            Outcome::Ok(v) => Outcome::Ok(f(v)),
+            Outcome::Err(e) => Outcome::Err(e),
+            Outcome::Panicked(p) => Outcome::Panicked(p),
+            Outcome::TimedOut => Outcome::TimedOut,
+            Outcome::Cancelled => Outcome::Cancelled,
+        }
+    }
+}
+
+impl<T, E> From<Failure<E>> for Outcome<T, E> {
+    fn from(f: Failure<E>) -> Self {
+        match f {
+            Failure::Error(e) => Outcome::Err(e),
+            Failure::Panicked(p) => Outcome::Panicked(p),
+            Failure::TimedOut => Outcome::TimedOut,
+            Failure::Cancelled => Outcome::Cancelled,
+        }
+    }
+}
+
+/// What a child may return: a `Result<T, E>` or an [`Outcome<T, E>`].
+///
+/// Every operation in this crate accepts children whose output implements
+/// this trait, so a plain `async { Ok::<_, MyError>(x) }` works, and so does
+/// a [`Task`](crate::Task) (which reports panics and cancellation as an
+/// `Outcome`). For a child that cannot fail, wrap it with
+/// [`infallible`](crate::infallible).
+///
+/// # Examples
+///
+/// ```
+/// use gather::{IntoOutcome, Outcome};
+/// assert_eq!(Ok::<u8, ()>(1).into_outcome(), Outcome::Ok(1));
+/// ```
+pub trait IntoOutcome {
+    /// The value of a successful child.
+    type Ok;
+    /// The child's own error.
+    type Err;
+    /// Converts into an [`Outcome`].
+    fn into_outcome(self) -> Outcome<Self::Ok, Self::Err>;
+}
+
+impl<T, E> IntoOutcome for Result<T, E> {
+    type Ok = T;
+    type Err = E;
+    #[inline]
+    fn into_outcome(self) -> Outcome<T, E> {
+        match self {
+            Ok(v) => Outcome::Ok(v),
+            Err(e) => Outcome::Err(e),
+        }
+    }
+}
+
+impl<T, E> IntoOutcome for Outcome<T, E> {
+    type Ok = T;
+    type Err = E;
+    #[inline]
+    fn into_outcome(self) -> Outcome<T, E> {
+        self
+    }
+}
+
+/// A caught panic: its message, and its payload to resume it with.
+///
+/// A panic inside a child never unwinds through the code awaiting the
+/// gather; it comes back as [`Outcome::Panicked`] or as the gather's error.
+/// Call [`Panic::resume`] to re-raise it where you choose.
+///
+/// # Examples
+///
+/// ```
+/// use gather::Panic;
+/// let p = Panic::from_payload(Box::new("oh no"));
+/// assert_eq!(p.message(), "oh no");
+/// assert_eq!(p.to_string(), "panic: oh no");
+/// ```
+pub struct Panic {
+    message: String,
+    // A Mutex so that `Panic` (and every error that carries one) is `Sync`,
+    // as `Box<dyn Error + Send + Sync>` and anyhow require; the payload
+    // itself is only `Send`.
+    payload: Mutex<Option<Box<dyn Any + Send>>>,
+}
+
+impl Panic {
+    /// Wraps the payload that `catch_unwind` or a `JoinError` returned.
+    pub fn from_payload(payload: Box<dyn Any + Send>) -> Panic {
+        let message = if let Some(s) = payload.downcast_ref::<&'static str>() {
+            (*s).to_owned()
+        } else if let Some(s) = payload.downcast_ref::<String>() {
+            s.clone()
+        } else {
+            "panic payload is not a string".to_owned()
+        };
+        Panic {
+            message,
+            payload: Mutex::new(Some(payload)),
+        }
+    }
+
+    /// The panic's message (`"panic payload is not a string"` when the
+    /// payload was neither `&str` nor `String`).
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// Re-raises the panic on the current thread with its original payload.
+    ///
+    /// ```should_panic
+    /// gather::Panic::from_payload(Box::new("again")).resume();
+    /// ```
+    pub fn resume(self) -> ! {
+        let payload = self
+            .payload
+            .into_inner()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .unwrap_or_else(|| Box::new(self.message));
+        std::panic::resume_unwind(payload)
+    }
+}
+
+impl PartialEq for Panic {
+    /// Two panics are equal when their messages are.
+    fn eq(&self, other: &Panic) -> bool {
+        self.message == other.message
+    }
+}
+
+impl fmt::Debug for Panic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Panic").field("message", &self.message).finish()
+    }
+}
+
+impl fmt::Display for Panic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "panic: {}", self.message)
+    }
+}
+
+impl std::error::Error for Panic {}

@@ -1,0 +1,207 @@
+//! [`spawn`] and [`Task`]: a tokio task whose handle aborts it when dropped
+//! and reports its end as an [`Outcome`].
+//!
+//! tokio's `JoinHandle` detaches its task when dropped, which lets work
+//! outlive the code that started it. `Task` takes the structured default
+//! instead: drop the handle and the task is aborted; call
+//! [`Task::detach`] when you really want it to run on.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::runtime::Handle;
+use tokio::task::{AbortHandle, JoinError, JoinHandle};
+
+use crate::outcome::{IntoOutcome, Outcome, Panic};
+
+/// Spawns `future` on the current tokio runtime and returns a [`Task`] that
+/// aborts it when dropped.
+///
+/// The task's panic or abortion is reported as [`Outcome::Panicked`] or
+/// [`Outcome::Cancelled`], never re-raised. Tasks can be gathered, waited
+/// on, or raced like any other child.
+///
+/// # Panics
+///
+/// Never. Called outside a tokio runtime, the returned task resolves at
+/// once to [`Outcome::Panicked`] with a message saying so.
+///
+/// # Examples
+///
+/// ```
+/// use gather::{spawn, Outcome};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let task = spawn(async { Ok::<_, std::io::Error>(6 * 7) });
+/// assert_eq!(task.await.ok(), Some(42));
+/// # }
+/// ```
+pub fn spawn<F>(future: F) -> Task<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: IntoOutcome + Send + 'static,
+{
+    match Handle::try_current() {
+        Ok(handle) => Task::new(handle.spawn(future)),
+        Err(e) => Task::failed(e.to_string()),
+    }
+}
+
+/// A spawned task, aborted when dropped unless [detached](Task::detach).
+///
+/// Awaiting it yields an [`Outcome`]: the task's value or error, a caught
+/// panic, or `Cancelled` if it was aborted.
+///
+/// # Cancel safety
+///
+/// Dropping the `Task` aborts the task; awaiting it again after a `select!`
+/// branch was taken is fine.
+///
+/// # Examples
+///
+/// ```
+/// use gather::{spawn, Outcome};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let task = spawn(async {
+///     tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+///     Ok::<(), ()>(())
+/// });
+/// task.abort();
+/// assert_eq!(task.await, Outcome::Cancelled);
+/// # }
+/// ```
+#[must_use = "dropping a Task aborts it; use .detach() to let it run on"]
+#[derive(Debug)]
+pub struct Task<R> {
+    inner: Inner<R>,
+    abort_on_drop: bool,
+}
+
+#[derive(Debug)]
+enum Inner<R> {
+    Running(JoinHandle<R>),
+    Failed(Option<String>),
+}
+
+impl<R> Task<R> {
+    pub(crate) fn new(handle: JoinHandle<R>) -> Task<R> {
+        Task {
+            inner: Inner::Running(handle),
+            abort_on_drop: true,
+        }
+    }
+
+    pub(crate) fn failed(message: String) -> Task<R> {
+        Task {
+            inner: Inner::Failed(Some(message)),
+            abort_on_drop: true,
+        }
+    }
+
+    pub(crate) fn set_abort_on_drop(&mut self, abort: bool) {
+        self.abort_on_drop = abort;
+    }
+
+    /// Lets the task run to its end on its own; its result is discarded.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// gather::spawn(async { Ok::<(), ()>(()) }).detach();
+    /// # }
+    /// ```
+    pub fn detach(mut self) {
+        self.abort_on_drop = false;
+    }
+
+    /// Aborts the task; awaiting it then yields [`Outcome::Cancelled`]
+    /// (unless it had already finished).
+    pub fn abort(&self) {
+        if let Inner::Running(h) = &self.inner {
+            h.abort();
+        }
+    }
+
+    /// A handle that can abort the task from elsewhere (`None` if it never
+    /// started because there was no runtime).
+    pub fn abort_handle(&self) -> Option<AbortHandle> {
+        match &self.inner {
+            Inner::Running(h) => Some(h.abort_handle()),
+            Inner::Failed(_) => None,
+        }
+    }
+
+    /// `true` once the task has ended (awaiting it will not wait).
+    pub fn is_finished(&self) -> bool {
+        match &self.inner {
+            Inner::Running(h) => h.is_finished(),
+            Inner::Failed(_) => true,
+        }
+    }
+}
+
+pub(crate) fn join_outcome<R: IntoOutcome>(result: Result<R, JoinError>) -> Outcome<R::Ok, R::Err> {
+    match result {
+        Ok(r) => r.into_outcome(),
+        Err(e) if e.is_panic() => Outcome::Panicked(Panic::from_payload(e.into_panic())),
+        Err(_) => Outcome::Cancelled,
+    }
+}
+
+impl<R: IntoOutcome> Future for Task<R> {
+    type Output = Outcome<R::Ok, R::Err>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match &mut self.inner {
+            Inner::Running(h) => Pin::new(h).poll(cx).map(join_outcome),
+            Inner::Failed(m) => Poll::Ready(Outcome::Panicked(Panic::from_payload(Box::new(
+                m.take().unwrap_or_else(|| "task polled after completion".to_owned()),
+            )))),
+        }
+    }
+}
+
+impl<R> Drop for Task<R> {
+    fn drop(&mut self) {
+        if self.abort_on_drop {
+            self.abort();
+        }
+    }
+}
+
+/// Wraps a future that cannot fail so that it can be a child:
+/// its output `T` becomes `Ok::<T, Infallible>(T)`.
+///
+/// # Examples
+///
+/// ```
+/// use gather::{gather, infallible};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let v = gather((1..=3).map(|i| infallible(async move { i * 10 }))).await.unwrap();
+/// assert_eq!(v, [10, 20, 30]);
+/// # }
+/// ```
+pub fn infallible<F: Future>(future: F) -> AlwaysOk<F> {
+    AlwaysOk { future }
+}
+
+pin_project_lite::pin_project! {
+    /// The future returned by [`infallible`].
+    #[must_use = "futures do nothing unless awaited"]
+    #[derive(Debug)]
+    pub struct AlwaysOk<F> {
+        #[pin]
+        future: F,
+    }
+}
+
+impl<F: Future> Future for AlwaysOk<F> {
+    type Output = Result<F::Output, std::convert::Infallible>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.project().future.poll(cx).map(Ok)
+    }
+}
