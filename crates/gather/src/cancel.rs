@@ -38,7 +38,10 @@ impl CancelState {
     /// the race, in which case the operation must end as cancelled, since
     /// `cancel()` already told its caller `true`.
     pub(crate) fn finish(&self) -> bool {
-        match self.phase.compare_exchange(RUNNING, DONE, Ordering::AcqRel, Ordering::Acquire) {
+        match self
+            .phase
+            .compare_exchange(RUNNING, DONE, Ordering::AcqRel, Ordering::Acquire)
+        {
             Ok(_) => true,
             Err(phase) => phase == DONE,
         }
@@ -93,7 +96,12 @@ impl CancelHandle {
             .compare_exchange(RUNNING, CANCELLED, Ordering::AcqRel, Ordering::Acquire)
             .is_ok();
         if cancelled {
-            let waker = self.state.waker.lock().unwrap_or_else(|e| e.into_inner()).take();
+            let waker = self
+                .state
+                .waker
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take();
             if let Some(w) = waker {
                 w.wake();
             }

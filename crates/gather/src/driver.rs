@@ -188,6 +188,11 @@ impl<I: Iterator, L: Launch<I::Item>> Driver<I, L> {
         self.running
     }
 
+    /// Children not started yet, as far as the input's `size_hint` tells.
+    pub(crate) fn unstarted_hint(&self) -> usize {
+        self.input.as_ref().map_or(0, |i| i.size_hint().0)
+    }
+
     /// `true` when nothing is running and the input is exhausted.
     pub(crate) fn is_idle(&self) -> bool {
         self.running == 0 && self.input.is_none()
@@ -280,7 +285,9 @@ impl<I: Iterator, L: Launch<I::Item>> Driver<I, L> {
                 let id = self.batch[self.batch_pos];
                 self.batch_pos += 1;
                 let slot = &mut self.slots[id];
-                let Some(child) = &mut slot.child else { continue };
+                let Some(child) = &mut slot.child else {
+                    continue;
+                };
                 // Cleared before the poll, so a wake during the poll queues
                 // the slot again.
                 slot.state.queued.store(false, Ordering::Release);

@@ -247,7 +247,11 @@ impl<I: Iterator, L: Launch<I::Item>, M> Gather<I, L, M> {
         self.cancel.as_ref().is_none_or(|c| c.finish())
     }
 
-    fn store(results: &mut Vec<Option<Outcome<L::Ok, L::Err>>>, index: usize, outcome: Outcome<L::Ok, L::Err>) {
+    fn store(
+        results: &mut Vec<Option<Outcome<L::Ok, L::Err>>>,
+        index: usize,
+        outcome: Outcome<L::Ok, L::Err>,
+    ) {
         if results.len() <= index {
             results.resize_with(index + 1, || None);
         }
@@ -388,7 +392,12 @@ impl<I: Iterator, L: Launch<I::Item>> Future for Gather<I, L, FailFast> {
         let started = self.driver.started();
         let mut results = std::mem::take(&mut self.results);
         results.resize_with(started, || None);
-        let partial = || -> Vec<Option<L::Ok>> { results.into_iter().map(|o| o.and_then(Outcome::ok)).collect() };
+        let partial = || -> Vec<Option<L::Ok>> {
+            results
+                .into_iter()
+                .map(|o| o.and_then(Outcome::ok))
+                .collect()
+        };
         Poll::Ready(match end {
             End::Completed => Ok(partial().into_iter().flatten().collect()),
             End::Failed(index, f) => Err(GatherError::new(Some(index), f, partial())),
@@ -415,12 +424,18 @@ impl<I: Iterator, L: Launch<I::Item>> Future for Gather<I, L, ReturnExceptions> 
                 self.driver.stop(OutcomeKind::TimedOut, |index| {
                     Self::store(&mut results, index, Outcome::TimedOut)
                 });
-                Poll::Ready(Ok(results.into_iter().map(|o| o.unwrap_or(Outcome::Cancelled)).collect()))
+                Poll::Ready(Ok(results
+                    .into_iter()
+                    .map(|o| o.unwrap_or(Outcome::Cancelled))
+                    .collect()))
             }
             End::Completed | End::Failed(..) => {
                 self.driver.clear();
                 let results = std::mem::take(&mut self.results);
-                Poll::Ready(Ok(results.into_iter().map(|o| o.unwrap_or(Outcome::Cancelled)).collect()))
+                Poll::Ready(Ok(results
+                    .into_iter()
+                    .map(|o| o.unwrap_or(Outcome::Cancelled))
+                    .collect()))
             }
         }
     }

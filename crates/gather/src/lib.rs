@@ -1,20 +1,126 @@
 //! Python's `asyncio.gather()` family for Rust, on tokio.
+//!
+//! Start many futures at once, get every result back **in input order**,
+//! and choose what a failure does: end the gather (the default), or let
+//! every child finish and get each error back as a value
+//! ([`return_exceptions`](Gather::return_exceptions)). Panics, timeouts and
+//! cancellations are values too, never crashes.
+//!
+//! ```
+//! use std::time::Duration;
+//! use gather::{gather, Outcome};
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+//! async fn fetch(page: u32) -> Result<String, String> {
+//!     tokio::time::sleep(Duration::from_millis(100)).await; // some I/O
+//!     if page == 13 { Err(format!("page {page}: 404")) } else { Ok(format!("page {page}")) }
+//! }
+//!
+//! // All three run at once: about 100 ms in total, not 300.
+//! let pages = gather([1, 2, 3].map(fetch)).await.unwrap();
+//! assert_eq!(pages, ["page 1", "page 2", "page 3"]);
+//!
+//! // Fail-fast: the first error ends the gather and names the child.
+//! let err = gather([1, 13, 3].map(fetch)).await.unwrap_err();
+//! assert_eq!(err.index(), Some(1));
+//! assert_eq!(err.to_string(), "child 1 failed: page 13: 404");
+//!
+//! // return_exceptions: every child finishes; errors come back as values.
+//! let all = gather([1, 13, 3].map(fetch)).return_exceptions().await.unwrap();
+//! assert_eq!(all[1], Outcome::Err("page 13: 404".to_string()));
+//!
+//! // At most 2 at a time, each at most 1 s, the whole at most 10 s.
+//! let pages = gather((1..=10).map(fetch))
+//!     .limit(2)
+//!     .timeout_each(Duration::from_secs(1))
+//!     .timeout(Duration::from_secs(10))
+//!     .await
+//!     .unwrap();
+//! assert_eq!(pages.len(), 10);
+//! # }
+//! ```
+//!
+//! # From asyncio to `gather`
+//!
+//! | asyncio | `gather` | ordering | cancellation | panics |
+//! |---|---|---|---|---|
+//! | `await gather(*aws)` | [`gather(aws).await`](gather()) → `Result<Vec<T>, GatherError>` | input order | dropping cancels every child; first error cancels siblings | the gather's error |
+//! | `gather(*aws, return_exceptions=True)` | [`gather(aws).return_exceptions()`](Gather::return_exceptions) → `Vec<Outcome>` | input order | dropping cancels every child | [`Outcome::Panicked`] |
+//! | `gather(...)` with tasks (parallel) | [`.spawn()`](Gather::spawn) | input order | every task aborted on drop | as above |
+//! | `gather(...)` keeping siblings on error | [`.spawn().keep_siblings()`](Gather::keep_siblings) | input order | siblings detached on first error | as above |
+//! | `Semaphore` around each child | [`.limit(n)`](Gather::limit) | input order | unstarted children never start | as above |
+//! | `wait_for(aw, t)` per child | [`.timeout_each(t)`](Gather::timeout_each) | input order | the child is dropped at `t` | as above |
+//! | `timeout(t)` around `gather` | [`.timeout(t)`](Gather::timeout) | input order | unfinished children dropped, **finished results kept** | as above |
+//! | `fut.cancel()` | [`CancelHandle::cancel`] | - | returns `false` once done | - |
+//! | `wait(aws, return_when=...)` | [`wait(aws, ReturnWhen::...)`](wait()) → `(done, pending)` | completion order, with indices | a timeout cancels nothing; **dropping `pending` cancels it** | [`Outcome::Panicked`] in `done` |
+//! | `as_completed(aws, timeout=t)` | [`as_completed(aws).timeout(t)`](as_completed()) stream of `(index, Outcome)` | completion order | dropping cancels; timeout yields the rest as `TimedOut` | [`Outcome::Panicked`] |
+//! | `shield(aw)` | [`shield(aw)`](shield()) | - | dropping the outer leaves the inner running | [`Outcome::Panicked`] |
+//! | `async with TaskGroup() as tg` | [`TaskGroup::run(\|tg\| ...)`](TaskGroup::run) | spawn order | first error cancels siblings and body | in the [`ErrorGroup`] |
+//! | `tg.create_task(coro)` | [`tg.spawn(fut)`](TaskGroup::spawn) | - | owned by the group | as above |
+//! | `asyncio.to_thread(f)` | [`to_thread(f)`](to_thread()) | - | awaiting side returns at once; thread finishes | [`Outcome::Panicked`] |
+//! | `run_in_executor(pool, f)` | [`CpuPool::spawn`], [`spawn_cpu`] | - | skipped if not started | [`Outcome::Panicked`] |
+//! | `create_task(coro)` | [`spawn(fut)`](spawn()) → [`Task`] | - | **aborted on drop** (`.detach()` to keep) | [`Outcome::Panicked`] |
+//! | `gather(a, b, c)` of different types | [`gather!(a, b, c)`](gather!), [`try_gather!`] | argument order | dropping cancels | propagates / the error |
+//!
+//! See `docs/asyncio.md` in the repository for the side-by-side guide and
+//! every deliberate difference from Python.
+//!
+//! # Children
+//!
+//! A child is any future whose output is a `Result<T, E>` or an
+//! [`Outcome<T, E>`] (see [`IntoOutcome`]); wrap a future that cannot fail
+//! with [`infallible`]. By default children run **in place**: polled inside
+//! the gather's own future, so they may borrow local data, need not be
+//! `Send`, and run on any executor (timeouts need tokio's timer). With
+//! [`.spawn()`](Gather::spawn) they are tokio tasks running in parallel on
+//! worker threads; the results are the same, in the same order.
+//!
+//! # Progress and tracing
+//!
+//! [`Gather::on_event`] reports each child's start and end with running
+//! counts (see [`Event`]). With the `tracing` feature each child is polled
+//! inside a `gather.child` span carrying its `index`.
+//!
+//! # Performance
+//!
+//! Only children that were woken are polled (per-child wakers feeding a
+//! ready queue), finished children are dropped at once, and with
+//! [`limit`](Gather::limit) children start lazily; the cost per child does
+//! not grow with the number of children. When tokio's cooperative budget is
+//! spent the whole gather yields once, so a huge gather stays fair to the
+//! other tasks on its thread.
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod as_completed;
 mod cancel;
 mod child;
 mod driver;
 mod error;
+mod executor;
 mod gather;
 mod outcome;
 mod progress;
+mod shield;
 mod task;
+mod task_group;
+mod tuple;
+mod wait;
 
+pub use crate::as_completed::{as_completed, AsCompleted};
 pub use crate::cancel::CancelHandle;
 pub use crate::child::{InPlace, Launch, Spawned};
 pub use crate::error::{Cancelled, GatherError};
+pub use crate::executor::{spawn_cpu, to_thread, CpuPool, CpuTask};
 pub use crate::gather::{gather, FailFast, Gather, ReturnExceptions};
 pub use crate::outcome::{Failure, IntoOutcome, Outcome, OutcomeKind, Panic};
 pub use crate::progress::{Event, EventKind};
+pub use crate::shield::{shield, Shield};
 pub use crate::task::{infallible, spawn, AlwaysOk, Task};
+pub use crate::task_group::{ErrorGroup, GroupTask, SpawnError, TaskGroup};
+pub use crate::wait::{wait, IntoPending, Pending, ReturnWhen, Wait};
+
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::tuple::{Slot, TrySlot, TryTupleGather, TupleGather};
+}

@@ -19,10 +19,9 @@ use std::sync::Mutex;
 /// use gather::{gather, Outcome};
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-/// let outcomes = gather([
-///     Box::pin(async { Ok::<u32, &str>(1) }) as std::pin::Pin<Box<dyn std::future::Future<Output = _>>>,
-///     Box::pin(async { Err("boom") }),
-/// ])
+/// let outcomes = gather((0..2u32).map(|i| async move {
+///     if i == 0 { Ok(1) } else { Err("boom") }
+/// }))
 /// .return_exceptions()
 /// .await
 /// .unwrap();
@@ -338,7 +337,9 @@ impl PartialEq for Panic {
 
 impl fmt::Debug for Panic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Panic").field("message", &self.message).finish()
+        f.debug_struct("Panic")
+            .field("message", &self.message)
+            .finish()
     }
 }
 

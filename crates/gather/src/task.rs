@@ -156,7 +156,8 @@ impl<R: IntoOutcome> Future for Task<R> {
         match &mut self.inner {
             Inner::Running(h) => Pin::new(h).poll(cx).map(join_outcome),
             Inner::Failed(m) => Poll::Ready(Outcome::Panicked(Panic::from_payload(Box::new(
-                m.take().unwrap_or_else(|| "task polled after completion".to_owned()),
+                m.take()
+                    .unwrap_or_else(|| "task polled after completion".to_owned()),
             )))),
         }
     }

@@ -1,0 +1,249 @@
+//! [`wait`]: run children until a condition, get back `(done, pending)`.
+//!
+//! # Compared with Python
+//!
+//! Python's `asyncio.wait` takes tasks that run on the event loop whether
+//! or not anyone awaits them. Here, children run in place: the
+//! [`Pending`] set makes progress while it is being waited on or awaited,
+//! and **dropping it cancels its children**. To have children run on their
+//! own between waits, pass spawned [`Task`](crate::Task)s
+//! (`children.map(gather::spawn)`); they are still aborted when `Pending` is
+//! dropped. An empty input returns at once instead of raising `ValueError`.
+
+use std::future::Future;
+use std::ops::ControlFlow;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::time::Sleep;
+
+use crate::child::{InPlace, Launch};
+use crate::driver::Driver;
+use crate::outcome::{IntoOutcome, Outcome};
+
+/// When [`wait`] returns, as Python's `FIRST_COMPLETED`, `FIRST_EXCEPTION`
+/// and `ALL_COMPLETED`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReturnWhen {
+    /// As soon as any child finishes, however it finishes.
+    FirstCompleted,
+    /// As soon as any child fails (an error, a panic or a per-child
+    /// timeout), or when all have finished if none fails. A cancelled child
+    /// does not count as a failure.
+    FirstException,
+    /// When every child has finished.
+    AllCompleted,
+}
+
+/// Runs `children` until `when` is met (or the [`timeout`](Wait::timeout)
+/// expires) and returns `(done, pending)`.
+///
+/// `done` holds each finished child's input index and [`Outcome`], in the
+/// order they finished; errors are returned there, never raised by `wait`.
+/// `pending` holds the unfinished ones: pass it to `wait` again, or await
+/// it for the rest. A timeout cancels nothing.
+///
+/// # Cancellation
+///
+/// Dropping the `Wait` future or the returned [`Pending`] drops the
+/// children it holds.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use gather::{wait, ReturnWhen};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+/// let children = [3u64, 1, 2].map(|s| async move {
+///     tokio::time::sleep(Duration::from_secs(s)).await;
+///     Ok::<_, ()>(s)
+/// });
+/// let (done, pending) = wait(children, ReturnWhen::FirstCompleted).await;
+/// assert_eq!(done.len(), 1);
+/// assert_eq!(done[0].0, 1); // the child at index 1 slept least
+/// assert_eq!(pending.len(), 2);
+///
+/// let (done, pending) = wait(pending, ReturnWhen::AllCompleted).await;
+/// assert_eq!(done.iter().map(|(i, _)| *i).collect::<Vec<_>>(), [2, 0]);
+/// assert!(pending.is_empty());
+/// # }
+/// ```
+pub fn wait<P: IntoPending>(children: P, when: ReturnWhen) -> Wait<P::Iter, P::Launch> {
+    Wait {
+        pending: Some(children.into_pending()),
+        when,
+        timeout: None,
+        deadline: None,
+        done: Vec::new(),
+    }
+}
+
+/// Children not yet finished, returned by [`wait`].
+///
+/// Pass it to [`wait`] again, or await it to run every remaining child to
+/// its end (`Vec<(index, Outcome)>` in completion order). Dropping it
+/// cancels them.
+#[must_use = "dropping Pending cancels its children; wait on it or await it"]
+pub struct Pending<I: Iterator, L: Launch<I::Item> = InPlace> {
+    driver: Driver<I, L>,
+    /// Outcomes collected while the set is awaited to its end.
+    done: Vec<(usize, Outcome<L::Ok, L::Err>)>,
+}
+
+impl<I: Iterator, L: Launch<I::Item>> Unpin for Pending<I, L> {}
+
+impl<I: Iterator, L: Launch<I::Item>> Pending<I, L> {
+    /// Children still unfinished: running ones, plus the rest of the input
+    /// when it knows its length.
+    pub fn len(&self) -> usize {
+        self.driver.running() + self.driver.unstarted_hint()
+    }
+
+    /// `true` when every child has finished.
+    pub fn is_empty(&self) -> bool {
+        self.driver.is_idle()
+    }
+}
+
+impl<I: Iterator, L: Launch<I::Item>> Future for Pending<I, L> {
+    type Output = Vec<(usize, Outcome<L::Ok, L::Err>)>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        let done = &mut this.done;
+        let drive = this.driver.poll_drive(cx, |index, outcome| {
+            done.push((index, outcome));
+            ControlFlow::Continue(())
+        });
+        drive.map(|_| std::mem::take(&mut this.done))
+    }
+}
+
+/// Converts what [`wait`] accepts: any `IntoIterator` of children, or the
+/// [`Pending`] set a previous `wait` returned.
+pub trait IntoPending {
+    /// The input iterator.
+    type Iter: Iterator;
+    /// How children run.
+    type Launch: Launch<<Self::Iter as Iterator>::Item>;
+    /// Performs the conversion.
+    fn into_pending(self) -> Pending<Self::Iter, Self::Launch>;
+}
+
+impl<T> IntoPending for T
+where
+    T: IntoIterator,
+    T::Item: Future,
+    <T::Item as Future>::Output: IntoOutcome,
+{
+    type Iter = T::IntoIter;
+    type Launch = InPlace;
+    fn into_pending(self) -> Pending<T::IntoIter, InPlace> {
+        Pending {
+            driver: Driver::new(self.into_iter(), InPlace),
+            done: Vec::new(),
+        }
+    }
+}
+
+impl<I: Iterator, L: Launch<I::Item>> IntoPending for Pending<I, L> {
+    type Iter = I;
+    type Launch = L;
+    fn into_pending(self) -> Self {
+        self
+    }
+}
+
+/// The future returned by [`wait`].
+#[must_use = "wait does nothing until awaited; dropping it cancels its children"]
+pub struct Wait<I: Iterator, L: Launch<I::Item>> {
+    pending: Option<Pending<I, L>>,
+    when: ReturnWhen,
+    timeout: Option<Duration>,
+    deadline: Option<Pin<Box<Sleep>>>,
+    done: Vec<(usize, Outcome<L::Ok, L::Err>)>,
+}
+
+impl<I: Iterator, L: Launch<I::Item>> Unpin for Wait<I, L> {}
+
+impl<I: Iterator, L: Launch<I::Item>> Wait<I, L> {
+    /// Returns after at most `timeout` (from the first poll) whatever is
+    /// done by then; nothing is cancelled, the rest stays in `pending`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use gather::{wait, ReturnWhen};
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let slow = [async {
+    ///     tokio::time::sleep(Duration::from_secs(60)).await;
+    ///     Ok::<_, ()>(())
+    /// }];
+    /// let (done, pending) = wait(slow, ReturnWhen::AllCompleted)
+    ///     .timeout(Duration::from_secs(1))
+    ///     .await;
+    /// assert!(done.is_empty());
+    /// assert_eq!(pending.len(), 1);
+    /// # }
+    /// ```
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Runs at most `n` children at once (only applies to children not
+    /// started yet). `0` is taken as `1`.
+    pub fn limit(mut self, n: usize) -> Self {
+        if let Some(p) = &mut self.pending {
+            p.driver.limit = n.max(1);
+        }
+        self
+    }
+}
+
+type Done<L, F> = Vec<(usize, Outcome<<L as Launch<F>>::Ok, <L as Launch<F>>::Err>)>;
+
+impl<I: Iterator, L: Launch<I::Item>> Future for Wait<I, L> {
+    type Output = (Done<L, I::Item>, Pending<I, L>);
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        let pending = this
+            .pending
+            .as_mut()
+            .expect("`Wait` polled after it completed");
+        if this.deadline.is_none() {
+            this.deadline = this.timeout.map(|d| Box::pin(tokio::time::sleep(d)));
+        }
+        let when = this.when;
+        let done = &mut this.done;
+        let drive = pending.driver.poll_drive(cx, |index, outcome| {
+            let stop = match when {
+                ReturnWhen::FirstCompleted => true,
+                ReturnWhen::FirstException => matches!(
+                    outcome,
+                    Outcome::Err(_) | Outcome::Panicked(_) | Outcome::TimedOut
+                ),
+                ReturnWhen::AllCompleted => false,
+            };
+            done.push((index, outcome));
+            if stop {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        });
+        let expired = drive.is_pending()
+            && this
+                .deadline
+                .as_mut()
+                .is_some_and(|d| d.as_mut().poll(cx).is_ready());
+        if drive.is_ready() || expired {
+            let pending = this.pending.take().expect("checked above");
+            Poll::Ready((std::mem::take(&mut this.done), pending))
+        } else {
+            Poll::Pending
+        }
+    }
+}
