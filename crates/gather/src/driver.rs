@@ -108,8 +108,13 @@ struct Slot<C> {
     waker: Waker,
 }
 
-/// Polls per turn before the driver yields on executors without a budget.
-const MIN_POLLS_PER_TURN: usize = 64;
+/// Child polls plus child launches per turn before the driver yields.
+///
+/// A fixed number, not one proportional to the number of children: a
+/// million ready children must not be polled in one turn, or the other
+/// tasks on the thread would wait for all of them. Yielding costs one
+/// reschedule per 1024 children.
+const WORK_PER_TURN: usize = 1024;
 
 pub(crate) struct Driver<I: Iterator, L: Launch<I::Item>> {
     input: Option<I>,
@@ -210,15 +215,18 @@ impl<I: Iterator, L: Launch<I::Item>> Driver<I, L> {
         }
     }
 
-    /// Starts children, in input order, until the limit is reached or the
-    /// input runs out. Each new child is queued to be polled this turn.
-    fn fill(&mut self) {
-        while self.running < self.limit {
-            let Some(input) = &mut self.input else { return };
+    /// Starts up to `budget` children, in input order, until the limit is
+    /// reached or the input runs out; returns how many it started. Each new
+    /// child is queued to be polled this turn.
+    fn fill(&mut self, budget: usize) -> usize {
+        let mut launched = 0;
+        while self.running < self.limit && launched < budget {
+            let Some(input) = &mut self.input else { break };
             let Some(future) = input.next() else {
                 self.input = None;
-                return;
+                break;
             };
+            launched += 1;
             let index = self.started;
             self.started += 1;
             self.running += 1;
@@ -252,6 +260,12 @@ impl<I: Iterator, L: Launch<I::Item>> Driver<I, L> {
             self.batch.push(id);
             self.emit(index, EventKind::Started);
         }
+        launched
+    }
+
+    /// `true` when more children could start now.
+    fn can_start(&self) -> bool {
+        self.input.is_some() && self.running < self.limit
     }
 
     /// Drives children until every one has finished (`Ready(Continue)`),
@@ -265,20 +279,22 @@ impl<I: Iterator, L: Launch<I::Item>> Driver<I, L> {
         cx: &mut Context<'_>,
         mut on_done: impl FnMut(usize, Outcome<L::Ok, L::Err>) -> ControlFlow<()>,
     ) -> Poll<ControlFlow<()>> {
-        let max_polls = self.slots.len().max(MIN_POLLS_PER_TURN);
-        let mut polls = 0;
+        let mut work = 0;
         loop {
-            self.fill();
+            work += self.fill(WORK_PER_TURN.saturating_sub(work));
             if self.batch_pos >= self.batch.len() {
                 self.batch.clear();
                 self.batch_pos = 0;
                 self.queue.drain_into(&mut self.batch, cx.waker());
                 if self.batch.is_empty() {
-                    return if self.is_idle() {
-                        Poll::Ready(ControlFlow::Continue(()))
-                    } else {
-                        Poll::Pending
-                    };
+                    if self.is_idle() {
+                        return Poll::Ready(ControlFlow::Continue(()));
+                    }
+                    if self.can_start() {
+                        // Launching was cut short by the turn's budget.
+                        cx.waker().wake_by_ref();
+                    }
+                    return Poll::Pending;
                 }
             }
             while self.batch_pos < self.batch.len() {
@@ -291,7 +307,7 @@ impl<I: Iterator, L: Launch<I::Item>> Driver<I, L> {
                 // Cleared before the poll, so a wake during the poll queues
                 // the slot again.
                 slot.state.queued.store(false, Ordering::Release);
-                polls += 1;
+                work += 1;
                 let poll = child.as_mut().poll(&mut Context::from_waker(&slot.waker));
                 if let Poll::Ready(outcome) = poll {
                     let index = slot.index;
@@ -304,9 +320,12 @@ impl<I: Iterator, L: Launch<I::Item>> Driver<I, L> {
                         return Poll::Ready(ControlFlow::Break(()));
                     }
                     // Lazy start: the freed slot takes the next input now.
-                    self.fill();
+                    work += self.fill(WORK_PER_TURN.saturating_sub(work).max(1));
                 }
-                if polls >= max_polls || !tokio::task::coop::has_budget_remaining() {
+                // When tokio's budget is spent, every further child would
+                // only answer Pending and ask to be polled again: yield the
+                // whole gather once instead.
+                if work >= WORK_PER_TURN || !tokio::task::coop::has_budget_remaining() {
                     cx.waker().wake_by_ref();
                     return Poll::Pending;
                 }

@@ -284,6 +284,12 @@ impl<T, E> IntoOutcome for Outcome<T, E> {
 /// assert_eq!(p.to_string(), "panic: oh no");
 /// ```
 pub struct Panic {
+    // Boxed: an `Outcome` is stored per child, and a panic is rare, so it
+    // should cost one pointer in every slot, not a String and a Mutex.
+    inner: Box<PanicInner>,
+}
+
+struct PanicInner {
     message: String,
     // A Mutex so that `Panic` (and every error that carries one) is `Sync`,
     // as `Box<dyn Error + Send + Sync>` and anyhow require; the payload
@@ -302,15 +308,17 @@ impl Panic {
             "panic payload is not a string".to_owned()
         };
         Panic {
-            message,
-            payload: Mutex::new(Some(payload)),
+            inner: Box::new(PanicInner {
+                message,
+                payload: Mutex::new(Some(payload)),
+            }),
         }
     }
 
     /// The panic's message (`"panic payload is not a string"` when the
     /// payload was neither `&str` nor `String`).
     pub fn message(&self) -> &str {
-        &self.message
+        &self.inner.message
     }
 
     /// Re-raises the panic on the current thread with its original payload.
@@ -319,11 +327,11 @@ impl Panic {
     /// gather::Panic::from_payload(Box::new("again")).resume();
     /// ```
     pub fn resume(self) -> ! {
-        let payload = self
-            .payload
+        let PanicInner { message, payload } = *self.inner;
+        let payload = payload
             .into_inner()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .unwrap_or_else(|| Box::new(self.message));
+            .unwrap_or_else(|| Box::new(message));
         std::panic::resume_unwind(payload)
     }
 }
@@ -331,21 +339,21 @@ impl Panic {
 impl PartialEq for Panic {
     /// Two panics are equal when their messages are.
     fn eq(&self, other: &Panic) -> bool {
-        self.message == other.message
+        self.message() == other.message()
     }
 }
 
 impl fmt::Debug for Panic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Panic")
-            .field("message", &self.message)
+            .field("message", &self.message())
             .finish()
     }
 }
 
 impl fmt::Display for Panic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "panic: {}", self.message)
+        write!(f, "panic: {}", self.message())
     }
 }
 

@@ -246,10 +246,17 @@ impl<E: std::error::Error + 'static> std::error::Error for ErrorGroup<E> {
 /// [`ErrorGroup`]) or was cancelled.
 ///
 /// Dropping it does not cancel the child: the group owns its children.
-#[must_use = "a GroupTask is only needed for the child's value; dropping it leaves the child running in its group"]
 #[derive(Debug)]
 pub struct GroupTask<T> {
     handle: JoinHandle<Option<T>>,
+}
+
+impl<T> GroupTask<T> {
+    /// Cancels this one child, as Python's `task.cancel()`. A child that is
+    /// merely cancelled does not fail its group.
+    pub fn abort(&self) {
+        self.handle.abort();
+    }
 }
 
 impl<T> Future for GroupTask<T> {

@@ -22,6 +22,9 @@ use crate::child::{InPlace, Launch};
 use crate::driver::Driver;
 use crate::outcome::{IntoOutcome, Outcome};
 
+/// Finished children: each one's input index and outcome, in completion order.
+type Done<L, F> = Vec<(usize, Outcome<<L as Launch<F>>::Ok, <L as Launch<F>>::Err>)>;
+
 /// When [`wait`] returns, as Python's `FIRST_COMPLETED`, `FIRST_EXCEPTION`
 /// and `ALL_COMPLETED`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,7 +92,7 @@ pub fn wait<P: IntoPending>(children: P, when: ReturnWhen) -> Wait<P::Iter, P::L
 pub struct Pending<I: Iterator, L: Launch<I::Item> = InPlace> {
     driver: Driver<I, L>,
     /// Outcomes collected while the set is awaited to its end.
-    done: Vec<(usize, Outcome<L::Ok, L::Err>)>,
+    done: Done<L, I::Item>,
 }
 
 impl<I: Iterator, L: Launch<I::Item>> Unpin for Pending<I, L> {}
@@ -108,7 +111,7 @@ impl<I: Iterator, L: Launch<I::Item>> Pending<I, L> {
 }
 
 impl<I: Iterator, L: Launch<I::Item>> Future for Pending<I, L> {
-    type Output = Vec<(usize, Outcome<L::Ok, L::Err>)>;
+    type Output = Done<L, I::Item>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
@@ -163,7 +166,7 @@ pub struct Wait<I: Iterator, L: Launch<I::Item>> {
     when: ReturnWhen,
     timeout: Option<Duration>,
     deadline: Option<Pin<Box<Sleep>>>,
-    done: Vec<(usize, Outcome<L::Ok, L::Err>)>,
+    done: Done<L, I::Item>,
 }
 
 impl<I: Iterator, L: Launch<I::Item>> Unpin for Wait<I, L> {}
@@ -201,8 +204,6 @@ impl<I: Iterator, L: Launch<I::Item>> Wait<I, L> {
         self
     }
 }
-
-type Done<L, F> = Vec<(usize, Outcome<<L as Launch<F>>::Ok, <L as Launch<F>>::Err>)>;
 
 impl<I: Iterator, L: Launch<I::Item>> Future for Wait<I, L> {
     type Output = (Done<L, I::Item>, Pending<I, L>);
