@@ -1,0 +1,134 @@
+//! The command line as typed: raw flags, parsed by clap. Everything here is
+//! validated into a [`Config`](crate::config::Config) before use.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+const EXIT_CODES: &str = "\
+Exit status:
+  0    every URL was fetched (HTTP error statuses count as fetched unless --fail-on-status)
+  1    a URL failed: the first failure stopped the run (default), or with -k at least one line is an error
+  2    bad usage, unreadable input, unwritable output, or an --resume file that does not match the input
+  124  --total-timeout expired (the ordered prefix is written; with -k every line is)
+  130  interrupted by Ctrl-C (the ordered prefix is written; finish with --resume)";
+
+const FETCH_EXAMPLES: &str = "\
+Examples:
+  gather fetch urls.txt -o pages.jsonl              fetch, stop at the first failure
+  gather fetch -k --retries 3 urls.txt -o out.jsonl every URL gets a line, errors included
+  cat urls.txt | gather fetch --limit 16 --body     from stdin, bodies in the output
+  gather fetch urls.txt -o out.jsonl --resume       finish an interrupted run";
+
+/// Fetch many URLs concurrently, results in input order.
+///
+/// The command-line face of the `gather` library: Python's
+/// `asyncio.gather()` applied to the job it is taught with.
+#[derive(Debug, Parser)]
+#[command(name = "gather", version, after_help = EXIT_CODES)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Fetch every URL in FILE (or stdin) concurrently; write JSON Lines in input order.
+    #[command(after_help = format!("{FETCH_EXAMPLES}\n\n{EXIT_CODES}"))]
+    Fetch(Box<FetchArgs>),
+    /// Serve pages on 127.0.0.1 and fetch them one by one, then with gather: the speed-up, shown.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct FetchArgs {
+    /// File with one URL per line ("-" or nothing: stdin). Blank lines and lines starting with # are skipped.
+    pub file: Option<PathBuf>,
+
+    /// Write the results to this file instead of stdout.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 64, value_name = "N")]
+    pub limit: usize,
+
+    /// Results held waiting for an earlier line, at most. A URL is not started while it is this far
+    /// ahead of the next line to write, so memory stays bounded by --limit + --reorder-window results
+    /// even when one early URL is slow. Default: 4 x --limit.
+    #[arg(long, value_name = "N")]
+    pub reorder_window: Option<usize>,
+
+    /// Python's return_exceptions=True: every URL gets a line, failures as error objects; the exit
+    /// status says whether any failed. Without it the first failure stops the run.
+    #[arg(short = 'k', long)]
+    pub return_exceptions: bool,
+
+    /// Treat HTTP statuses of 400 and above as failures (by default they are results).
+    #[arg(long)]
+    pub fail_on_status: bool,
+
+    /// Timeout for each request attempt, e.g. 10s, 500ms, 1.5 (seconds).
+    #[arg(long, default_value = "30s", value_name = "DURATION")]
+    pub timeout: String,
+
+    /// Timeout for the whole run; results finished by then are kept.
+    #[arg(long, value_name = "DURATION")]
+    pub total_timeout: Option<String>,
+
+    /// Retries after a connection failure, 429 or 5xx, with exponential backoff and jitter
+    /// (a server's Retry-After in seconds is honoured, up to 30 s).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub retries: u32,
+
+    /// First retry delay; each further retry doubles it.
+    #[arg(long, default_value = "200ms", value_name = "DURATION")]
+    pub retry_delay: String,
+
+    /// Largest body accepted, e.g. 10MiB, 500k, 1048576; a larger body is an error for that URL.
+    #[arg(long, default_value = "10MiB", value_name = "SIZE")]
+    pub max_bytes: String,
+
+    /// Redirects followed at most; more is an error (a redirect loop ends here).
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub max_redirects: usize,
+
+    /// Extra request header, "Name: value"; repeat for more.
+    #[arg(short = 'H', long = "header", value_name = "HEADER")]
+    pub headers: Vec<String>,
+
+    /// The User-Agent header.
+    #[arg(long, default_value = concat!("gather/", env!("CARGO_PKG_VERSION")), value_name = "TEXT")]
+    pub user_agent: String,
+
+    /// Put each body in its line: "body" as text when it is UTF-8, else "body_base64".
+    #[arg(long, conflicts_with = "save_dir")]
+    pub body: bool,
+
+    /// Save each body to DIR/INDEX.body; the line names the file in "saved".
+    #[arg(long, value_name = "DIR")]
+    pub save_dir: Option<PathBuf>,
+
+    /// With -o: keep the lines already in FILE, skip their indexes, append the rest.
+    #[arg(long, requires = "output")]
+    pub resume: bool,
+
+    /// No progress bar and no summary.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Pages to serve and fetch.
+    #[arg(long, default_value_t = 50, value_name = "N")]
+    pub pages: usize,
+
+    /// How long the server takes to answer each page, in milliseconds.
+    #[arg(long, default_value_t = 50, value_name = "MS")]
+    pub latency_ms: u64,
+
+    /// Requests in flight at once in the gathered run.
+    #[arg(long, default_value_t = 64, value_name = "N")]
+    pub limit: usize,
+}

@@ -1,0 +1,168 @@
+//! The validated configuration the rest of the program uses. Each value is
+//! checked once here, with an error that names the flag, so the fetching
+//! code never sees a bad value.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+
+use crate::args::FetchArgs;
+
+/// What each request needs.
+#[derive(Debug, Clone)]
+pub struct FetchConfig {
+    pub limit: usize,
+    pub timeout: Duration,
+    pub retries: u32,
+    pub retry_base: Duration,
+    pub max_bytes: u64,
+    pub max_redirects: usize,
+    pub headers: HeaderMap,
+    pub user_agent: String,
+    pub fail_on_status: bool,
+    pub body: bool,
+    pub save_dir: Option<PathBuf>,
+}
+
+/// The whole `fetch` run.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub input: Option<PathBuf>,
+    pub output: Option<PathBuf>,
+    pub resume: bool,
+    pub return_exceptions: bool,
+    pub total_timeout: Option<Duration>,
+    pub reorder_window: usize,
+    pub quiet: bool,
+    pub fetch: FetchConfig,
+}
+
+impl Config {
+    pub fn from_args(a: FetchArgs) -> Result<Config, String> {
+        if a.limit == 0 {
+            return Err("--limit must be at least 1".to_owned());
+        }
+        let timeout =
+            parse_duration(&a.timeout).map_err(|e| format!("--timeout {:?}: {e}", a.timeout))?;
+        let total_timeout = a
+            .total_timeout
+            .as_deref()
+            .map(|t| parse_duration(t).map_err(|e| format!("--total-timeout {t:?}: {e}")))
+            .transpose()?;
+        let retry_base = parse_duration(&a.retry_delay)
+            .map_err(|e| format!("--retry-delay {:?}: {e}", a.retry_delay))?;
+        let max_bytes =
+            parse_size(&a.max_bytes).map_err(|e| format!("--max-bytes {:?}: {e}", a.max_bytes))?;
+        let mut headers = HeaderMap::new();
+        for h in &a.headers {
+            let (name, value) = h
+                .split_once(':')
+                .ok_or_else(|| format!("-H {h:?}: expected \"Name: value\""))?;
+            let name = HeaderName::from_bytes(name.trim().as_bytes())
+                .map_err(|e| format!("-H {h:?}: bad header name: {e}"))?;
+            let value = HeaderValue::from_str(value.trim())
+                .map_err(|e| format!("-H {h:?}: bad header value: {e}"))?;
+            headers.append(name, value);
+        }
+        if let Some(dir) = &a.save_dir {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("--save-dir {}: {e}", dir.display()))?;
+        }
+        Ok(Config {
+            input: a.file,
+            output: a.output,
+            resume: a.resume,
+            return_exceptions: a.return_exceptions,
+            total_timeout,
+            reorder_window: a.reorder_window.unwrap_or(4 * a.limit).max(1),
+            quiet: a.quiet,
+            fetch: FetchConfig {
+                limit: a.limit,
+                timeout,
+                retries: a.retries,
+                retry_base,
+                max_bytes,
+                max_redirects: a.max_redirects,
+                headers,
+                user_agent: a.user_agent,
+                fail_on_status: a.fail_on_status,
+                body: a.body,
+                save_dir: a.save_dir,
+            },
+        })
+    }
+}
+
+/// `10s`, `500ms`, `2m`, `1.5` (seconds).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let (number, unit) = split_unit(t);
+    let n: f64 = number
+        .parse()
+        .map_err(|_| "expected a duration such as 10s, 500ms or 2m".to_owned())?;
+    let secs = match unit {
+        "" | "s" => n,
+        "ms" => n / 1000.0,
+        "m" | "min" => n * 60.0,
+        "h" => n * 3600.0,
+        u => return Err(format!("unknown unit {u:?} (use ms, s, m or h)")),
+    };
+    if !secs.is_finite() || secs <= 0.0 || secs > 1e9 {
+        return Err("must be a positive duration".to_owned());
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// `10MiB`, `500k`, `2MB`, `1048576` (bytes).
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let (number, unit) = split_unit(text.trim());
+    let n: f64 = number
+        .parse()
+        .map_err(|_| "expected a size such as 10MiB, 500k or 1048576".to_owned())?;
+    let factor: f64 = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kb" => 1e3,
+        "kib" => 1024.0,
+        "m" | "mb" => 1e6,
+        "mib" => 1024.0 * 1024.0,
+        "g" | "gb" => 1e9,
+        "gib" => 1024.0 * 1024.0 * 1024.0,
+        u => return Err(format!("unknown unit {u:?} (use k, KiB, M, MiB, G, GiB)")),
+    };
+    let bytes = n * factor;
+    if !bytes.is_finite() || bytes < 1.0 || bytes > u64::MAX as f64 {
+        return Err("must be at least 1 byte".to_owned());
+    }
+    Ok(bytes as u64)
+}
+
+fn split_unit(t: &str) -> (&str, &str) {
+    let at = t.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(t.len());
+    (&t[..at], &t[at..])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_with_and_without_units() {
+        assert_eq!(parse_duration("10s").unwrap(), Duration::from_secs(10));
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("1.5").unwrap(), Duration::from_millis(1500));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert!(parse_duration("-1s").is_err());
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("5 fortnights").is_err());
+    }
+
+    #[test]
+    fn sizes_with_and_without_units() {
+        assert_eq!(parse_size("10MiB").unwrap(), 10 * 1024 * 1024);
+        assert_eq!(parse_size("500k").unwrap(), 500_000);
+        assert_eq!(parse_size("1048576").unwrap(), 1_048_576);
+        assert!(parse_size("0").is_err());
+        assert!(parse_size("lots").is_err());
+    }
+}

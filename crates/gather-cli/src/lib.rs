@@ -1,0 +1,15 @@
+//! The `gather` command: fetch many URLs concurrently, robustly, results in
+//! input order. A thin layer on the `gather` library.
+//!
+//! Kept apart, as in ripgrep: [`args`] is the command line as typed,
+//! [`config`] the validated configuration everything else uses.
+
+pub mod args;
+pub mod config;
+pub mod demo;
+pub mod fetch;
+pub mod input;
+pub mod output;
+pub mod report;
+pub mod run;
+pub mod server;

@@ -1,0 +1,154 @@
+//! What the user sees on stderr: a progress bar (only on a terminal, not
+//! with `--quiet`), error lines, and the summary at the end.
+
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant};
+
+/// Counts, latencies and the progress bar.
+pub struct Report {
+    start: Instant,
+    total: usize,
+    pub ok: usize,
+    pub failed: usize,
+    pub retried: usize,
+    latencies_ms: Vec<f64>,
+    bar: bool,
+    last_draw: Option<Instant>,
+    quiet: bool,
+}
+
+/// How often the bar is redrawn at most.
+const REDRAW: Duration = Duration::from_millis(100);
+
+impl Report {
+    /// `total`: URLs this run will fetch.
+    pub fn new(total: usize, quiet: bool) -> Report {
+        Report {
+            start: Instant::now(),
+            total,
+            ok: 0,
+            failed: 0,
+            retried: 0,
+            latencies_ms: Vec::with_capacity(total),
+            bar: !quiet && std::io::stderr().is_terminal(),
+            last_draw: None,
+            quiet,
+        }
+    }
+
+    pub fn record(&mut self, ok: bool, elapsed: Duration, retries: u32) {
+        if ok {
+            self.ok += 1;
+        } else {
+            self.failed += 1;
+        }
+        if retries > 0 {
+            self.retried += 1;
+        }
+        self.latencies_ms.push(elapsed.as_secs_f64() * 1e3);
+        self.draw(false);
+    }
+
+    fn done(&self) -> usize {
+        self.ok + self.failed
+    }
+
+    fn draw(&mut self, force: bool) {
+        if !self.bar {
+            return;
+        }
+        let now = Instant::now();
+        if !force && self.last_draw.is_some_and(|t| now - t < REDRAW) {
+            return;
+        }
+        self.last_draw = Some(now);
+        let done = self.done();
+        let elapsed = self.start.elapsed().as_secs_f64();
+        let rate = if elapsed > 0.0 {
+            done as f64 / elapsed
+        } else {
+            0.0
+        };
+        let frac = if self.total == 0 {
+            1.0
+        } else {
+            done as f64 / self.total as f64
+        };
+        let width = 24;
+        let filled = (frac * width as f64).round() as usize;
+        let eta = if rate > 0.0 {
+            format!("{:.0}s", (self.total - done.min(self.total)) as f64 / rate)
+        } else {
+            "?".to_owned()
+        };
+        let mut err = std::io::stderr().lock();
+        let _ = write!(
+            err,
+            "\r\x1b[2K[{}{}] {done}/{} {:>3.0}% {rate:.0} req/s ETA {eta} ok {} failed {}",
+            "#".repeat(filled),
+            ".".repeat(width - filled),
+            self.total,
+            frac * 100.0,
+            self.ok,
+            self.failed,
+        );
+        let _ = err.flush();
+    }
+
+    /// Clears the bar so that a message can be printed.
+    pub fn clear(&self) {
+        if self.bar {
+            let _ = write!(std::io::stderr().lock(), "\r\x1b[2K");
+        }
+    }
+
+    /// The closing line: counts, rate and latency percentiles.
+    pub fn summary(&mut self) -> String {
+        let elapsed = self.start.elapsed().as_secs_f64();
+        self.latencies_ms.sort_by(f64::total_cmp);
+        let pct = |p: f64| -> f64 {
+            if self.latencies_ms.is_empty() {
+                return 0.0;
+            }
+            let i = ((p * self.latencies_ms.len() as f64).ceil() as usize)
+                .clamp(1, self.latencies_ms.len());
+            self.latencies_ms[i - 1]
+        };
+        format!(
+            "{} of {} URLs in {elapsed:.2} s: {} ok, {} failed, {} retried; {:.0} req/s; latency p50 {:.1} ms, p99 {:.1} ms",
+            self.done(),
+            self.total,
+            self.ok,
+            self.failed,
+            self.retried,
+            if elapsed > 0.0 { self.done() as f64 / elapsed } else { 0.0 },
+            pct(0.50),
+            pct(0.99),
+        )
+    }
+
+    /// Prints the summary to stderr unless `--quiet`.
+    pub fn finish(&mut self) {
+        self.clear();
+        if !self.quiet {
+            eprintln!("gather: {}", self.summary());
+        }
+    }
+}
+
+/// Prints `error: message` to stderr; the prefix is red on a terminal
+/// unless NO_COLOR is set.
+pub fn error(message: &str) {
+    let color = std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    if color {
+        eprintln!("\x1b[1;31merror:\x1b[0m {message}");
+    } else {
+        eprintln!("error: {message}");
+    }
+}
+
+/// Prints `note: message` to stderr.
+pub fn note(message: &str) {
+    eprintln!("note: {message}");
+}

@@ -1,0 +1,231 @@
+//! `gather fetch`: the whole run.
+//!
+//! Built on the library's `as_completed` with a `limit`: children start
+//! lazily in input order, each finished one comes back with its index, and
+//! the [`OrderedWriter`] puts the lines back in input order. Fail-fast and
+//! `-k` follow `gather()` and `gather(return_exceptions=True)`: the first
+//! failure ends the run and drops every request in flight, or every URL
+//! gets its line. Ctrl-C and `--total-timeout` end it the same way, keeping
+//! the ordered prefix.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use gather::Outcome;
+
+use crate::config::Config;
+use crate::fetch::{FetchError, Fetcher};
+use crate::input::{self, Job};
+use crate::output::{self, OrderedWriter};
+use crate::report::{self, Report};
+
+/// Exit statuses, as `--help` documents them.
+pub mod exit {
+    pub const OK: i32 = 0;
+    pub const FAILED: i32 = 1;
+    pub const USAGE: i32 = 2;
+    pub const TIMED_OUT: i32 = 124;
+    pub const INTERRUPTED: i32 = 130;
+}
+
+/// How the loop over results ended.
+enum End {
+    Complete,
+    Failed(usize, FetchError),
+    TimedOut,
+    Interrupted,
+}
+
+pub async fn fetch(config: Config) -> i32 {
+    let text = match input::read(config.input.as_deref()) {
+        Ok(t) => t,
+        Err(e) => {
+            let name = config
+                .input
+                .as_ref()
+                .map_or("stdin".to_owned(), |p| p.display().to_string());
+            report::error(&format!("cannot read input {name}: {e}"));
+            return exit::USAGE;
+        }
+    };
+    let jobs: Arc<Vec<Job>> = Arc::new(input::parse(&text));
+
+    let (sink, done): (Box<dyn Write + Send>, _) = match (&config.output, config.resume) {
+        (Some(path), true) => match output::resume(path, &jobs) {
+            Ok(r) => (Box::new(r.file), r.done),
+            Err(e) => {
+                report::error(&e);
+                return exit::USAGE;
+            }
+        },
+        (Some(path), false) => match std::fs::File::create(path) {
+            Ok(f) => (Box::new(f), Default::default()),
+            Err(e) => {
+                report::error(&format!("cannot create {}: {e}", path.display()));
+                return exit::USAGE;
+            }
+        },
+        (None, _) => (Box::new(std::io::stdout()), Default::default()),
+    };
+    let remaining: Vec<usize> = (0..jobs.len()).filter(|i| !done.contains(i)).collect();
+    if config.resume && !config.quiet {
+        report::note(&format!(
+            "{} of {} URLs already done; fetching {}",
+            done.len(),
+            jobs.len(),
+            remaining.len()
+        ));
+    }
+
+    let fetcher = match Fetcher::new(config.fetch.clone()) {
+        Ok(f) => Arc::new(f),
+        Err(e) => {
+            report::error(&e);
+            return exit::USAGE;
+        }
+    };
+    let mut writer = OrderedWriter::new(sink);
+    let mut report = Report::new(remaining.len(), config.quiet);
+    let window = config.reorder_window;
+
+    let written_rx = writer.written();
+    let children = remaining.iter().enumerate().map(|(pos, &index)| {
+        let jobs = jobs.clone();
+        let fetcher = fetcher.clone();
+        let mut written = written_rx.clone();
+        async move {
+            // Not started while too far ahead of the next line to write:
+            // this is what bounds the reorder buffer.
+            let _ = written.wait_for(|w| pos < w + window).await;
+            let job = &jobs[index];
+            match &job.url {
+                Ok(url) => fetcher.fetch(index, url).await,
+                Err(e) => Err(FetchError {
+                    kind: e.kind(),
+                    message: e.message(),
+                    elapsed: Default::default(),
+                    retries: 0,
+                }),
+            }
+        }
+    });
+    let mut results = gather::as_completed(children).limit(config.fetch.limit);
+    if let Some(t) = config.total_timeout {
+        results = results.timeout(t);
+    }
+
+    let interrupt = tokio::signal::ctrl_c();
+    tokio::pin!(interrupt);
+    let mut timed_out = false;
+    let end = loop {
+        let next = tokio::select! {
+            biased;
+            _ = &mut interrupt => break End::Interrupted,
+            next = results.next() => next,
+        };
+        let Some((pos, outcome)) = next else {
+            break if timed_out {
+                End::TimedOut
+            } else {
+                End::Complete
+            };
+        };
+        let job = &jobs[remaining[pos]];
+        let line = match outcome {
+            Outcome::Ok(page) => {
+                report.record(true, page.elapsed, page.retries);
+                output::page_line(job, &page)
+            }
+            other => {
+                let error = match other {
+                    Outcome::Err(e) => e,
+                    Outcome::TimedOut => {
+                        timed_out = true;
+                        FetchError {
+                            kind: "total_timeout",
+                            message: "--total-timeout expired before this URL was fetched"
+                                .to_owned(),
+                            elapsed: Default::default(),
+                            retries: 0,
+                        }
+                    }
+                    Outcome::Panicked(p) => FetchError {
+                        kind: "internal",
+                        message: format!("internal error: {}", p.message()),
+                        elapsed: Default::default(),
+                        retries: 0,
+                    },
+                    _ => FetchError {
+                        kind: "cancelled",
+                        message: "cancelled".to_owned(),
+                        elapsed: Default::default(),
+                        retries: 0,
+                    },
+                };
+                if !config.return_exceptions {
+                    if error.kind == "total_timeout" {
+                        break End::TimedOut;
+                    }
+                    report.record(false, error.elapsed, error.retries);
+                    break End::Failed(remaining[pos], error);
+                }
+                report.record(false, error.elapsed, error.retries);
+                output::error_line(job, &error)
+            }
+        };
+        if let Err(e) = writer.insert(pos, line) {
+            report.clear();
+            report::error(&format!("cannot write output: {e}"));
+            return exit::USAGE;
+        }
+    };
+    // Dropping the stream cancels every request still in flight.
+    drop(results);
+    let dropped = match writer.finish() {
+        Ok(n) => n,
+        Err(e) => {
+            report::error(&format!("cannot write output: {e}"));
+            return exit::USAGE;
+        }
+    };
+    report.finish();
+    let written = writer.count();
+    let resume_hint = match &config.output {
+        Some(p) => format!(
+            "; finish with: gather fetch ... -o {} --resume",
+            p.display()
+        ),
+        None => String::new(),
+    };
+    match end {
+        End::Complete if report.failed == 0 => exit::OK,
+        End::Complete => exit::FAILED,
+        End::Failed(index, error) => {
+            let job = &jobs[index];
+            report::error(&format!(
+                "URL {index} (line {}) {}: {}; stopped after writing {written} lines in order{}",
+                job.line,
+                job.raw,
+                error,
+                if dropped > 0 {
+                    format!(" ({dropped} finished later lines not written)")
+                } else {
+                    String::new()
+                }
+            ));
+            exit::FAILED
+        }
+        End::TimedOut => {
+            report::error(&format!(
+                "--total-timeout expired; {written} lines written in order{resume_hint}"
+            ));
+            exit::TIMED_OUT
+        }
+        End::Interrupted => {
+            report::error(&format!(
+                "interrupted; {written} lines written in order{resume_hint}"
+            ));
+            exit::INTERRUPTED
+        }
+    }
+}

@@ -1,0 +1,369 @@
+//! A small HTTP/1.1 server on 127.0.0.1 for `gather demo` and for tests.
+//!
+//! Hand-written on tokio's TCP rather than on hyper because its job is to
+//! misbehave on purpose: reset connections, never answer, trickle a body,
+//! cut one short. Those are exactly what a well-behaved server library
+//! makes hard. It binds loopback only, on a random port, and stops when the
+//! [`Server`] is dropped.
+//!
+//! Routes (all `GET`; `?delay_ms=N` delays any answer):
+//!
+//! | path | answer |
+//! |---|---|
+//! | `/page/N` | 200, a small HTML page naming N |
+//! | `/status/CODE` | that status, a short body |
+//! | `/flaky/KEY?fail=K` | 500 for the first K requests to KEY, then 200 |
+//! | `/limited/KEY?retry_after=S` | 429 with `Retry-After: S` the first time, then 200 |
+//! | `/reset` | the connection is reset without an answer |
+//! | `/hang` | never answers (until the client goes away) |
+//! | `/trickle?bytes=N&every_ms=M` | N bytes, one every M ms |
+//! | `/truncated` | promises 100 bytes, sends 50, closes |
+//! | `/big?bytes=N` | N bytes |
+//! | `/endless` | a chunked body with no length that goes on (up to 1 GiB) |
+//! | `/redirect-loop` | 302 to itself |
+//! | `/redirect/N` | N redirects, then `/page/0` |
+//! | `/binary` | bytes that are not UTF-8 |
+
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+/// A running server; stops (and closes every connection) when dropped.
+pub struct Server {
+    addr: SocketAddr,
+    accept: JoinHandle<()>,
+    state: Arc<State>,
+}
+
+#[derive(Default)]
+struct State {
+    /// Latency added to every `/page/N` answer.
+    page_delay: Duration,
+    counters: Mutex<HashMap<String, u64>>,
+    requests: AtomicU64,
+    connections: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Server {
+    /// Starts a server on `127.0.0.1:0`; `/page/N` answers after
+    /// `page_delay`. Must be called inside a tokio runtime.
+    pub async fn start(page_delay: Duration) -> io::Result<Server> {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        let addr = listener.local_addr()?;
+        let state = Arc::new(State {
+            page_delay,
+            ..State::default()
+        });
+        let s = state.clone();
+        let accept = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let _ = stream.set_nodelay(true);
+                let conn = tokio::spawn(serve_connection(stream, s.clone()));
+                let mut conns = s.connections.lock().unwrap_or_else(|e| e.into_inner());
+                conns.retain(|c| !c.is_finished());
+                conns.push(conn);
+            }
+        });
+        Ok(Server {
+            addr,
+            accept,
+            state,
+        })
+    }
+
+    /// The server's address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT` followed by `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// Requests answered or refused so far.
+    pub fn requests(&self) -> u64 {
+        self.state.requests.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.accept.abort();
+        for conn in self
+            .state
+            .connections
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+        {
+            conn.abort();
+        }
+    }
+}
+
+/// The longest request head accepted; longer ones get 431.
+const MAX_HEAD: usize = 16 * 1024;
+/// How long a `/hang` request is held at most.
+const HANG_FOR: Duration = Duration::from_secs(120);
+
+async fn serve_connection(mut stream: TcpStream, state: Arc<State>) {
+    let mut buf = Vec::with_capacity(1024);
+    loop {
+        // Read one request head (GET requests have no body).
+        let head_end = loop {
+            if let Some(i) = find_head_end(&buf) {
+                break i;
+            }
+            if buf.len() > MAX_HEAD {
+                let _ = respond(&mut stream, 431, "text/plain", b"head too large", true).await;
+                return;
+            }
+            let mut chunk = [0u8; 4096];
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        };
+        let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+        buf.drain(..head_end + 4);
+        state.requests.fetch_add(1, Ordering::SeqCst);
+        let target = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
+        let close = head.to_ascii_lowercase().contains("connection: close");
+        match answer(&mut stream, &state, &target, close).await {
+            Ok(true) if !close => continue,
+            _ => return,
+        }
+    }
+}
+
+fn find_head_end(buf: &[u8]) -> Option<usize> {
+    buf.windows(4).position(|w| w == b"\r\n\r\n")
+}
+
+fn query(target: &str, key: &str) -> Option<u64> {
+    let q = target.split_once('?')?.1;
+    q.split('&').find_map(|kv| {
+        let (k, v) = kv.split_once('=')?;
+        (k == key).then(|| v.parse().ok()).flatten()
+    })
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        302 => "Found",
+        404 => "Not Found",
+        429 => "Too Many Requests",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        503 => "Service Unavailable",
+        _ => "Status",
+    }
+}
+
+async fn respond(
+    stream: &mut TcpStream,
+    status: u16,
+    content_type: &str,
+    body: &[u8],
+    close: bool,
+) -> io::Result<()> {
+    respond_with(stream, status, content_type, body, close, "").await
+}
+
+async fn respond_with(
+    stream: &mut TcpStream,
+    status: u16,
+    content_type: &str,
+    body: &[u8],
+    close: bool,
+    extra: &str,
+) -> io::Result<()> {
+    let head = format!(
+        "HTTP/1.1 {status} {}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\n{extra}{}\r\n",
+        reason(status),
+        body.len(),
+        if close { "connection: close\r\n" } else { "" },
+    );
+    // One write: a separate head and body would meet Nagle's algorithm and
+    // the client's delayed ACK, adding ~40 ms to every answer.
+    let mut message = Vec::with_capacity(head.len() + body.len());
+    message.extend_from_slice(head.as_bytes());
+    message.extend_from_slice(body);
+    stream.write_all(&message).await?;
+    stream.flush().await
+}
+
+/// Answers one request; `Ok(true)` if the connection can serve another.
+async fn answer(
+    stream: &mut TcpStream,
+    state: &State,
+    target: &str,
+    close: bool,
+) -> io::Result<bool> {
+    if let Some(ms) = query(target, "delay_ms") {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+    let path = target.split('?').next().unwrap_or("/");
+    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match parts.as_slice() {
+        ["page", n] => {
+            tokio::time::sleep(state.page_delay).await;
+            let body = format!("<!doctype html><title>page {n}</title><p>This is page {n}.</p>\n");
+            respond(
+                stream,
+                200,
+                "text/html; charset=utf-8",
+                body.as_bytes(),
+                close,
+            )
+            .await?;
+        }
+        ["status", code] => {
+            let code: u16 = code.parse().unwrap_or(400);
+            respond(
+                stream,
+                code,
+                "text/plain",
+                format!("status {code}\n").as_bytes(),
+                close,
+            )
+            .await?;
+        }
+        ["flaky", key] => {
+            let fail = query(target, "fail").unwrap_or(1);
+            let n = bump(state, &format!("flaky/{key}"));
+            if n <= fail {
+                respond(stream, 500, "text/plain", b"try again\n", close).await?;
+            } else {
+                respond(stream, 200, "text/plain", b"recovered\n", close).await?;
+            }
+        }
+        ["limited", key] => {
+            let after = query(target, "retry_after").unwrap_or(1);
+            if bump(state, &format!("limited/{key}")) == 1 {
+                let extra = format!("retry-after: {after}\r\n");
+                respond_with(stream, 429, "text/plain", b"slow down\n", close, &extra).await?;
+            } else {
+                respond(stream, 200, "text/plain", b"welcome back\n", close).await?;
+            }
+        }
+        ["reset"] => {
+            // A zero linger turns the close into a TCP reset. (tokio
+            // deprecates set_linger because a non-zero linger blocks the
+            // thread on drop; a zero one resets at once and never blocks.)
+            #[allow(deprecated)]
+            let _ = stream.set_linger(Some(Duration::ZERO));
+            return Ok(false);
+        }
+        ["hang"] => {
+            let mut sink = [0u8; 64];
+            let _ = tokio::time::timeout(HANG_FOR, async {
+                while let Ok(n) = stream.read(&mut sink).await {
+                    if n == 0 {
+                        break;
+                    }
+                }
+            })
+            .await;
+            return Ok(false);
+        }
+        ["trickle"] => {
+            let bytes = query(target, "bytes").unwrap_or(10);
+            let every = Duration::from_millis(query(target, "every_ms").unwrap_or(100));
+            let head = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {bytes}\r\n\r\n"
+            );
+            stream.write_all(head.as_bytes()).await?;
+            for _ in 0..bytes {
+                tokio::time::sleep(every).await;
+                stream.write_all(b".").await?;
+            }
+        }
+        ["truncated"] => {
+            let head = "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 100\r\nconnection: close\r\n\r\n";
+            stream.write_all(head.as_bytes()).await?;
+            stream.write_all(&[b'x'; 50]).await?;
+            return Ok(false);
+        }
+        ["big"] => {
+            let bytes = query(target, "bytes").unwrap_or(1 << 20) as usize;
+            respond(
+                stream,
+                200,
+                "application/octet-stream",
+                &vec![b'b'; bytes],
+                close,
+            )
+            .await?;
+        }
+        ["endless"] => {
+            let head = "HTTP/1.1 200 OK\r\ncontent-type: application/octet-stream\r\ntransfer-encoding: chunked\r\n\r\n";
+            stream.write_all(head.as_bytes()).await?;
+            let chunk = format!("{:x}\r\n{}\r\n", 64 * 1024, "e".repeat(64 * 1024));
+            // Bounded so that a client that never stops reading still ends.
+            for _ in 0..(1 << 14) {
+                stream.write_all(chunk.as_bytes()).await?;
+            }
+            return Ok(false);
+        }
+        ["redirect-loop"] => {
+            respond_with(
+                stream,
+                302,
+                "text/plain",
+                b"",
+                close,
+                "location: /redirect-loop\r\n",
+            )
+            .await?;
+        }
+        ["redirect", n] => {
+            let n: u32 = n.parse().unwrap_or(0);
+            let next = if n <= 1 {
+                "/page/0".to_owned()
+            } else {
+                format!("/redirect/{}", n - 1)
+            };
+            respond_with(
+                stream,
+                302,
+                "text/plain",
+                b"",
+                close,
+                &format!("location: {next}\r\n"),
+            )
+            .await?;
+        }
+        ["binary"] => {
+            respond(
+                stream,
+                200,
+                "application/octet-stream",
+                &[0xff, 0xfe, 0x00, 0x80, b'a', 0xc3],
+                close,
+            )
+            .await?;
+        }
+        _ => respond(stream, 404, "text/plain", b"not found\n", close).await?,
+    }
+    Ok(true)
+}
+
+fn bump(state: &State, key: &str) -> u64 {
+    let mut counters = state.counters.lock().unwrap_or_else(|e| e.into_inner());
+    let n = counters.entry(key.to_owned()).or_insert(0);
+    *n += 1;
+    *n
+}

@@ -1,0 +1,202 @@
+//! `gather fetch`: ordered output, fail-fast and -k, bodies, stdin, flags.
+
+mod support;
+
+use std::time::Duration;
+
+use support::*;
+
+#[test]
+fn every_url_is_written_in_input_order_whatever_order_they_finish() {
+    let env = Env::new("order");
+    // Earlier URLs answer later.
+    let urls: Vec<String> = (0..30)
+        .map(|i| env.url(&format!("/page/{i}?delay_ms={}", (30 - i) * 10)))
+        .collect();
+    let input = env.input("urls.txt", &urls);
+    let out = run(&["fetch", "-q", input.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let recs = records(&out.stdout);
+    assert_eq!(indexes(&recs), (0..30).collect::<Vec<_>>());
+    for (i, r) in recs.iter().enumerate() {
+        assert_eq!(r["url"], urls[i]);
+        assert_eq!(r["status"], 200);
+        assert!(r["bytes"].as_u64().unwrap() > 0);
+        assert!(r["elapsed_ms"].as_f64().is_some());
+        assert_eq!(r["final_url"], urls[i]);
+    }
+}
+
+#[test]
+fn the_first_failure_stops_the_run_keeps_the_ordered_prefix_and_exits_1() {
+    let env = Env::new("failfast");
+    let mut urls: Vec<String> = (0..5).map(|i| env.url(&format!("/page/{i}"))).collect();
+    // Fails after the pages before it have finished (the first failure in
+    // time is what stops a fail-fast run).
+    urls.push(env.url("/reset?delay_ms=500"));
+    urls.extend((0..5).map(|i| env.url(&format!("/page/{i}?delay_ms=5000"))));
+    let input = env.input("urls.txt", &urls);
+    let started = std::time::Instant::now();
+    let out = run(&["fetch", "-q", input.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "in-flight slow requests were cancelled, not awaited"
+    );
+    let recs = records(&out.stdout);
+    assert_eq!(
+        indexes(&recs),
+        [0, 1, 2, 3, 4],
+        "the ordered prefix before the failure"
+    );
+    let err = stderr(&out);
+    assert!(err.contains("error: URL 5 (line 6)"), "{err}");
+    assert!(err.contains("(connect)"), "{err}");
+}
+
+#[test]
+fn return_exceptions_gives_every_url_a_line_and_exit_1_if_any_failed() {
+    let env = Env::new("k");
+    let urls = vec![
+        env.url("/page/0"),
+        refused_url(),
+        "not a url".to_owned(),
+        env.url("/page/1"),
+    ];
+    let input = env.input("urls.txt", &urls);
+    let out = run(&["fetch", "-q", "-k", input.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let recs = records(&out.stdout);
+    assert_eq!(indexes(&recs), [0, 1, 2, 3]);
+    assert_eq!(recs[1]["error"]["kind"], "connect");
+    assert_eq!(recs[2]["error"]["kind"], "invalid_url");
+    assert_eq!(recs[3]["status"], 200);
+
+    let ok = run(&[
+        "fetch",
+        "-q",
+        "-k",
+        env.input("ok.txt", &[env.url("/page/0")]).to_str().unwrap(),
+    ]);
+    assert_eq!(ok.status.code(), Some(0));
+}
+
+#[test]
+fn an_http_error_status_is_a_result_unless_fail_on_status() {
+    let env = Env::new("status");
+    let input = env.input("urls.txt", &[env.url("/status/404"), env.url("/page/1")]);
+    let out = run(&["fetch", "-q", input.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(records(&out.stdout)[0]["status"], 404);
+
+    let out = run(&["fetch", "-q", "--fail-on-status", input.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("HTTP status 404"), "{}", stderr(&out));
+}
+
+#[test]
+fn urls_come_from_stdin_with_blank_lines_and_comments_skipped_and_duplicates_fetched_per_line() {
+    let env = Env::new("stdin");
+    let page = env.url("/page/7");
+    let text = format!("# my pages\n\n{page}\n   \n{page}\n# end\n");
+    let mut cmd = gather_cmd();
+    cmd.args(["fetch", "-q", "-"]);
+    let out = run_with(cmd, &text, Duration::from_secs(30));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let recs = records(&out.stdout);
+    assert_eq!(indexes(&recs), [0, 1]);
+    assert_eq!(recs[0]["url"], recs[1]["url"]);
+}
+
+#[test]
+fn bodies_are_text_when_utf8_and_base64_otherwise() {
+    let env = Env::new("body");
+    let input = env.input("urls.txt", &[env.url("/page/3"), env.url("/binary")]);
+    let out = run(&["fetch", "-q", "--body", input.to_str().unwrap()]);
+    let recs = records(&out.stdout);
+    assert!(recs[0]["body"].as_str().unwrap().contains("page 3"));
+    assert_eq!(recs[1]["body_base64"], "//4AgGHD");
+    assert!(recs[1].get("body").is_none());
+}
+
+#[test]
+fn save_dir_writes_each_body_to_a_file_named_in_its_line() {
+    let env = Env::new("save");
+    let input = env.input("urls.txt", &[env.url("/page/1"), env.url("/page/2")]);
+    let dir = env.path("bodies");
+    let out = run(&[
+        "fetch",
+        "-q",
+        "--save-dir",
+        dir.to_str().unwrap(),
+        input.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    for r in records(&out.stdout) {
+        let saved = r["saved"].as_str().unwrap();
+        let body = std::fs::read_to_string(saved).unwrap();
+        assert!(body.contains(&format!("page {}", r["index"].as_u64().unwrap() + 1)));
+    }
+}
+
+#[test]
+fn output_goes_to_a_file_with_o_and_a_summary_to_stderr() {
+    let env = Env::new("ofile");
+    let input = env.input(
+        "urls.txt",
+        &[env.url("/page/1"), env.url("/flaky/s?fail=1")],
+    );
+    let out_file = env.path("out.jsonl");
+    let out = run(&[
+        "fetch",
+        "--retries",
+        "2",
+        "--retry-delay",
+        "10ms",
+        input.to_str().unwrap(),
+        "-o",
+        out_file.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(out.stdout.is_empty(), "data goes to the file only");
+    assert_eq!(records(&std::fs::read(&out_file).unwrap()).len(), 2);
+    let err = stderr(&out);
+    assert!(err.contains("2 of 2 URLs"), "{err}");
+    assert!(err.contains("2 ok, 0 failed, 1 retried"), "{err}");
+    assert!(err.contains("p50") && err.contains("p99"), "{err}");
+    assert!(
+        !err.contains('\r'),
+        "no progress bar when stderr is not a terminal"
+    );
+}
+
+#[test]
+fn headers_and_user_agent_are_sent() {
+    // The fault server does not echo headers, so check that bad headers are
+    // refused up front and good ones do not break the request.
+    let env = Env::new("headers");
+    let input = env.input("urls.txt", &[env.url("/page/1")]);
+    let out = run(&[
+        "fetch",
+        "-q",
+        "-H",
+        "X-Test: yes",
+        "--user-agent",
+        "tester/1",
+        input.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = run(&[
+        "fetch",
+        "-q",
+        "-H",
+        "no colon here",
+        input.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("-H \"no colon here\""),
+        "{}",
+        stderr(&out)
+    );
+}

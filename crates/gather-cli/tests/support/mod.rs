@@ -1,0 +1,129 @@
+//! Runs the built `gather` binary against an in-process server on
+//! 127.0.0.1. Every wait is bounded; the server stops when dropped.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use gather_cli::server::Server;
+use serde_json::Value;
+
+pub struct Env {
+    pub server: Server,
+    // Declared after the server so that the server is dropped first.
+    pub rt: tokio::runtime::Runtime,
+    pub dir: PathBuf,
+}
+
+impl Env {
+    pub fn new(name: &str) -> Env {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let server = rt
+            .block_on(Server::start(Duration::from_millis(5)))
+            .unwrap();
+        let dir =
+            std::env::temp_dir().join(format!("gather-cli-test-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Env { server, rt, dir }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        self.server.url(path)
+    }
+
+    /// Writes `lines` to an input file and returns its path.
+    pub fn input(&self, name: &str, lines: &[String]) -> PathBuf {
+        let path = self.dir.join(name);
+        std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+        path
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+pub fn gather_cmd() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_gather"));
+    c.env("NO_COLOR", "1");
+    c
+}
+
+/// Runs to the end (killed after `limit`), feeding `stdin`.
+pub fn run_with(mut cmd: Command, stdin: &str, limit: Duration) -> Output {
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("the gather binary starts");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    wait_bounded(child, limit)
+}
+
+pub fn run(args: &[&str]) -> Output {
+    let mut cmd = gather_cmd();
+    cmd.args(args);
+    run_with(cmd, "", Duration::from_secs(60))
+}
+
+pub fn wait_bounded(mut child: Child, limit: Duration) -> Output {
+    let start = Instant::now();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "gather ran longer than {limit:?}; stderr:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The JSON records in `text`, one per line.
+pub fn records(text: &[u8]) -> Vec<Value> {
+    String::from_utf8_lossy(text)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line: {l:?}: {e}")))
+        .collect()
+}
+
+pub fn indexes(records: &[Value]) -> Vec<u64> {
+    records
+        .iter()
+        .map(|r| r["index"].as_u64().unwrap())
+        .collect()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A port on 127.0.0.1 with nothing listening: connections are refused.
+pub fn refused_url() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    drop(l);
+    format!("http://127.0.0.1:{port}/")
+}
