@@ -120,6 +120,12 @@ pub use crate::task::{infallible, spawn, AlwaysOk, Task};
 pub use crate::task_group::{ErrorGroup, GroupTask, SpawnError, TaskGroup};
 pub use crate::wait::{wait, IntoPending, Pending, ReturnWhen, Wait};
 
+/// `docs/asyncio.md`, compiled: every Rust snippet of the guide runs as a
+/// doctest, so the guide cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/asyncio.md")]
+pub struct AsyncioGuide;
+
 #[doc(hidden)]
 pub mod __private {
     pub use crate::tuple::{Slot, TrySlot, TryTupleGather, TupleGather};
