@@ -9,7 +9,7 @@ use crate::config::FetchConfig;
 use crate::fetch::Fetcher;
 use crate::report;
 use crate::run::exit;
-use crate::server::Server;
+use gather_pageserver::Server;
 
 pub async fn demo(a: DemoArgs) -> i32 {
     let pages = a.pages.max(1);

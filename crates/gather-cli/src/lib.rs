@@ -12,4 +12,3 @@ pub mod input;
 pub mod output;
 pub mod report;
 pub mod run;
-pub mod server;

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use gather_cli::server::Server;
+use gather_pageserver::Server;
 use serde_json::Value;
 
 pub struct Env {

@@ -1,4 +1,5 @@
-//! A small HTTP/1.1 server on 127.0.0.1 for `gather demo` and for tests.
+//! A small HTTP/1.1 server on 127.0.0.1 for `gather demo`, the examples and
+//! the tests.
 //!
 //! Hand-written on tokio's TCP rather than on hyper because its job is to
 //! misbehave on purpose: reset connections, never answer, trickle a body,
@@ -23,6 +24,8 @@
 //! | `/redirect-loop` | 302 to itself |
 //! | `/redirect/N` | N redirects, then `/page/0` |
 //! | `/binary` | bytes that are not UTF-8 |
+
+#![warn(missing_docs)]
 
 use std::collections::HashMap;
 use std::io;

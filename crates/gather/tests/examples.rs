@@ -1,0 +1,160 @@
+//! Every example runs, with small inputs, and prints what it promises.
+//!
+//! `cargo test` builds the examples before the tests; this runs the built
+//! binaries from `target/<profile>/examples`. With
+//! `GATHER_TEST_DATABASE_URL=postgres://...` set (as `.ci/run` does after
+//! starting PostgreSQL on 127.0.0.1), `db_queries` also runs against it.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+fn example(name: &str) -> Command {
+    // target/<profile>/deps/examples-<hash> -> target/<profile>/examples/<name>
+    let exe = std::env::current_exe().unwrap();
+    let dir: PathBuf = exe.parent().unwrap().parent().unwrap().join("examples");
+    Command::new(dir.join(name))
+}
+
+/// Runs to the end, killed after 60 s.
+fn run(mut cmd: Command) -> (String, Output) {
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the example was built by cargo test");
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            panic!("example ran longer than 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "example failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (String::from_utf8_lossy(&out.stdout).into_owned(), out)
+}
+
+#[test]
+fn fetch_pages_fetches_in_input_order_and_shows_both_error_modes() {
+    let (text, _) = run(example("fetch_pages"));
+    assert!(text.contains("fetched 10 pages"), "{text}");
+    let titles: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.split("title \"").nth(1))
+        .collect();
+    assert_eq!(titles.first(), Some(&"page 1\""));
+    assert_eq!(titles.last(), Some(&"page 10\""));
+    assert!(
+        text.contains("fail-fast: child 1 failed: HTTP status client error (404"),
+        "{text}"
+    );
+    assert!(
+        text.contains("[0] ok: \"page 1\"")
+            && text.contains("[1] error:")
+            && text.contains("[2] ok: \"page 3\""),
+        "{text}"
+    );
+}
+
+#[test]
+fn read_files_reads_in_order_and_reports_the_missing_file_both_ways() {
+    let (text, _) = run(example("read_files"));
+    assert!(text.contains("read 20 files concurrently"), "{text}");
+    assert!(text.contains("note-00.txt -> 1 lines"), "{text}");
+    assert!(
+        text.contains("fail-fast: child 1 failed") && text.contains("missing.txt"),
+        "{text}"
+    );
+    assert!(text.contains("missing.txt -> error:"), "{text}");
+}
+
+#[test]
+fn db_queries_runs_on_sqlite_and_on_postgres_when_given() {
+    let mut cmd = example("db_queries");
+    cmd.env_remove("DATABASE_URL");
+    let (text, _) = run(cmd);
+    assert!(text.contains("database: SQLite"), "{text}");
+    assert!(
+        text.contains("100 queries gathered") && text.contains("\"page 99\" ... \"page 0\""),
+        "{text}"
+    );
+    assert!(text.contains("[1] error: no rows"), "{text}");
+
+    if let Ok(url) = std::env::var("GATHER_TEST_DATABASE_URL") {
+        let mut cmd = example("db_queries");
+        cmd.env("DATABASE_URL", url);
+        let (text, _) = run(cmd);
+        assert!(text.contains("database: PostgreSQL"), "{text}");
+        assert!(text.contains("\"page 99\" ... \"page 0\""), "{text}");
+        assert!(text.contains("[1] error: no rows"), "{text}");
+    }
+}
+
+#[test]
+fn cpu_bound_compares_the_event_loop_with_threads_and_the_pool() {
+    let mut cmd = example("cpu_bound");
+    cmd.args(["4", "5"]);
+    let (text, _) = run(cmd);
+    for line in [
+        "on the event loop",
+        "to_thread",
+        "CPU pool",
+        "neighbour's worst wait",
+        "speed-up of the CPU pool",
+    ] {
+        assert!(text.contains(line), "{line}: {text}");
+    }
+}
+
+#[test]
+fn wait_first_accounts_for_every_child_across_rounds() {
+    let (text, _) = run(example("wait_first"));
+    assert!(text.contains("child 1 done (50 ms)"), "{text}");
+    assert!(
+        text.contains("child 2 failed: server slow at 400 ms"),
+        "{text}"
+    );
+    assert!(text.contains("all 5 children accounted for"), "{text}");
+}
+
+#[test]
+fn cancel_shows_which_children_finished_and_which_were_cancelled() {
+    let (text, _) = run(example("cancel"));
+    assert!(
+        text.contains("returned true") && text.contains("returned false"),
+        "{text}"
+    );
+    assert!(text.contains("gather was cancelled"), "{text}");
+    assert!(
+        text.contains("[Some(0), Some(1), None, None, None]"),
+        "{text}"
+    );
+    assert!(
+        text.contains("child 0 finished") && text.contains("child 4 cancelled"),
+        "{text}"
+    );
+}
+
+#[test]
+fn task_group_spawns_dynamically_cancels_on_failure_and_reports_every_error() {
+    let (text, _) = run(example("task_group"));
+    assert!(
+        text.contains("15 pages fetched by children spawned from children"),
+        "{text}"
+    );
+    assert!(
+        text.contains("group failed: task group failed with 1 error: child 1 failed"),
+        "{text}"
+    );
+    assert!(!text.contains("never printed"), "{text}");
+    assert!(
+        text.contains("every error, not just the first (2)"),
+        "{text}"
+    );
+}
