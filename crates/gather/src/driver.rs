@@ -102,10 +102,19 @@ impl Wake for SlotWaker {
 }
 
 struct Slot<C> {
-    child: Option<Pin<Box<Guarded<C>>>>,
+    // The box is allocated once per slot and reused: a finished child is
+    // dropped in place (`set(None)`) and the next one written into the same
+    // memory, so a slot costs one allocation however many children it runs.
+    child: Pin<Box<Option<Guarded<C>>>>,
     index: usize,
     state: Arc<SlotWaker>,
     waker: Waker,
+}
+
+impl<C> Slot<C> {
+    fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
 }
 
 /// Child polls plus child launches per turn before the driver yields.
@@ -193,6 +202,11 @@ impl<I: Iterator, L: Launch<I::Item>> Driver<I, L> {
         self.running
     }
 
+    /// The number of children, when the input knows it exactly.
+    pub(crate) fn total(&self) -> Option<usize> {
+        self.total
+    }
+
     /// Children not started yet, as far as the input's `size_hint` tells.
     pub(crate) fn unstarted_hint(&self) -> usize {
         self.input.as_ref().map_or(0, |i| i.size_hint().0)
@@ -215,52 +229,69 @@ impl<I: Iterator, L: Launch<I::Item>> Driver<I, L> {
         }
     }
 
-    /// Starts up to `budget` children, in input order, until the limit is
-    /// reached or the input runs out; returns how many it started. Each new
-    /// child is queued to be polled this turn.
-    fn fill(&mut self, budget: usize) -> usize {
-        let mut launched = 0;
-        while self.running < self.limit && launched < budget {
-            let Some(input) = &mut self.input else { break };
-            let Some(future) = input.next() else {
-                self.input = None;
-                break;
-            };
-            launched += 1;
-            let index = self.started;
-            self.started += 1;
-            self.running += 1;
-            let child = self.launch.launch(future, index);
-            let guarded = Box::pin(Guarded::new(child, self.child_timeout, index, true));
-            let id = match self.free.pop() {
-                Some(id) => {
-                    let slot = &mut self.slots[id];
-                    slot.child = Some(guarded);
-                    slot.index = index;
-                    slot.state.queued.store(true, Ordering::Release);
-                    id
-                }
-                None => {
-                    let id = self.slots.len();
-                    let state = Arc::new(SlotWaker {
-                        id,
-                        queued: AtomicBool::new(true),
-                        queue: self.queue.clone(),
-                    });
-                    let waker = Waker::from(state.clone());
-                    self.slots.push(Slot {
-                        child: Some(guarded),
-                        index,
-                        state,
-                        waker,
-                    });
-                    id
-                }
-            };
-            self.batch.push(id);
-            self.emit(index, EventKind::Started);
-        }
-        launched
+    /// Starts the next child, in input order, into a free slot; returns
+    /// the slot, or `None` if the input is exhausted.
+    fn launch_next(&mut self) -> Option<usize> {
+        let input = self.input.as_mut()?;
+        let Some(future) = input.next() else {
+            self.input = None;
+            return None;
+        };
+        let index = self.started;
+        self.started += 1;
+        self.running += 1;
+        let guarded = Guarded::new(
+            self.launch.launch(future, index),
+            self.child_timeout,
+            index,
+            true,
+        );
+        let id = match self.free.pop() {
+            Some(id) => {
+                let slot = &mut self.slots[id];
+                slot.child.set(Some(guarded));
+                slot.index = index;
+                id
+            }
+            None => {
+                let id = self.slots.len();
+                let state = Arc::new(SlotWaker {
+                    id,
+                    queued: AtomicBool::new(false),
+                    queue: self.queue.clone(),
+                });
+                let waker = Waker::from(state.clone());
+                self.slots.push(Slot {
+                    child: Box::pin(Some(guarded)),
+                    index,
+                    state,
+                    waker,
+                });
+                id
+            }
+        };
+        self.emit(index, EventKind::Started);
+        Some(id)
+    }
+
+    /// Polls the child in slot `id` once; on completion frees the slot and
+    /// returns the child's index and outcome.
+    fn poll_slot(&mut self, id: usize) -> Option<(usize, Outcome<L::Ok, L::Err>)> {
+        let slot = &mut self.slots[id];
+        let child = slot.child.as_mut().as_pin_mut()?;
+        // Cleared before the poll, so a wake during the poll queues the
+        // slot again.
+        slot.state.queued.store(false, Ordering::Release);
+        let Poll::Ready(outcome) = child.poll(&mut Context::from_waker(&slot.waker)) else {
+            return None;
+        };
+        let index = slot.index;
+        slot.child.set(None); // the finished child is dropped now
+        self.free.push(id);
+        self.running -= 1;
+        self.finished += 1;
+        self.emit(index, EventKind::Finished(outcome.kind()));
+        Some((index, outcome))
     }
 
     /// `true` when more children could start now.
@@ -281,46 +312,15 @@ impl<I: Iterator, L: Launch<I::Item>> Driver<I, L> {
     ) -> Poll<ControlFlow<()>> {
         let mut work = 0;
         loop {
-            work += self.fill(WORK_PER_TURN.saturating_sub(work));
-            if self.batch_pos >= self.batch.len() {
-                self.batch.clear();
-                self.batch_pos = 0;
-                self.queue.drain_into(&mut self.batch, cx.waker());
-                if self.batch.is_empty() {
-                    if self.is_idle() {
-                        return Poll::Ready(ControlFlow::Continue(()));
-                    }
-                    if self.can_start() {
-                        // Launching was cut short by the turn's budget.
-                        cx.waker().wake_by_ref();
-                    }
-                    return Poll::Pending;
-                }
-            }
+            // Children that were woken, in the order they woke.
             while self.batch_pos < self.batch.len() {
                 let id = self.batch[self.batch_pos];
                 self.batch_pos += 1;
-                let slot = &mut self.slots[id];
-                let Some(child) = &mut slot.child else {
-                    continue;
-                };
-                // Cleared before the poll, so a wake during the poll queues
-                // the slot again.
-                slot.state.queued.store(false, Ordering::Release);
                 work += 1;
-                let poll = child.as_mut().poll(&mut Context::from_waker(&slot.waker));
-                if let Poll::Ready(outcome) = poll {
-                    let index = slot.index;
-                    slot.child = None; // the finished child's memory goes now
-                    self.free.push(id);
-                    self.running -= 1;
-                    self.finished += 1;
-                    self.emit(index, EventKind::Finished(outcome.kind()));
+                if let Some((index, outcome)) = self.poll_slot(id) {
                     if on_done(index, outcome).is_break() {
                         return Poll::Ready(ControlFlow::Break(()));
                     }
-                    // Lazy start: the freed slot takes the next input now.
-                    work += self.fill(WORK_PER_TURN.saturating_sub(work).max(1));
                 }
                 // When tokio's budget is spent, every further child would
                 // only answer Pending and ask to be polled again: yield the
@@ -329,6 +329,32 @@ impl<I: Iterator, L: Launch<I::Item>> Driver<I, L> {
                     cx.waker().wake_by_ref();
                     return Poll::Pending;
                 }
+            }
+            // New children, in input order, each polled as it starts: one
+            // that finishes at once frees its slot for the next, so a run of
+            // ready children needs a single slot.
+            while self.can_start() {
+                let Some(id) = self.launch_next() else { break };
+                work += 1;
+                if let Some((index, outcome)) = self.poll_slot(id) {
+                    if on_done(index, outcome).is_break() {
+                        return Poll::Ready(ControlFlow::Break(()));
+                    }
+                }
+                if work >= WORK_PER_TURN || !tokio::task::coop::has_budget_remaining() {
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
+            }
+            self.batch.clear();
+            self.batch_pos = 0;
+            self.queue.drain_into(&mut self.batch, cx.waker());
+            if self.batch.is_empty() {
+                return if self.is_idle() {
+                    Poll::Ready(ControlFlow::Continue(()))
+                } else {
+                    Poll::Pending
+                };
             }
         }
     }
@@ -339,7 +365,8 @@ impl<I: Iterator, L: Launch<I::Item>> Driver<I, L> {
     pub(crate) fn stop(&mut self, kind: OutcomeKind, mut each: impl FnMut(usize)) {
         let mut stopped: Vec<usize> = Vec::with_capacity(self.running);
         for slot in &mut self.slots {
-            if slot.child.take().is_some() {
+            if slot.is_running() {
+                slot.child.set(None);
                 stopped.push(slot.index);
             }
         }
@@ -378,8 +405,8 @@ impl<I: Iterator, L: Launch<I::Item>> Driver<I, L> {
     /// siblings), then everything is dropped.
     pub(crate) fn release_running(&mut self) {
         for slot in &mut self.slots {
-            if let Some(child) = &mut slot.child {
-                self.launch.release(child.as_mut().child_pin());
+            if let Some(child) = slot.child.as_mut().as_pin_mut() {
+                self.launch.release(child.child_pin());
             }
         }
         self.clear();

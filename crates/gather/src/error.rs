@@ -82,7 +82,8 @@ impl<E, T> GatherError<E, T> {
 
     /// The values of the children that had finished before the gather
     /// stopped, by input position; `None` for every other child. Its length
-    /// is the number of children started (all of them without a limit).
+    /// is the number of inputs when the input knows its length (a `Vec`,
+    /// array, slice or range does), else the number of children started.
     pub fn into_partial(self) -> Vec<Option<T>> {
         self.partial
     }
@@ -109,7 +110,7 @@ impl<E: fmt::Display, T> fmt::Display for GatherError<E, T> {
             (Some(i), failure) => write!(f, "child {i} {failure}"),
             (None, Failure::TimedOut) => write!(
                 f,
-                "gather timed out with {} of {} started children finished",
+                "gather timed out with {} of {} children finished",
                 self.finished(),
                 self.partial.len()
             ),

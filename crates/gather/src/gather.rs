@@ -269,6 +269,9 @@ impl<I: Iterator, L: Launch<I::Item>, M> Gather<I, L, M> {
         if self.deadline.is_none() {
             self.deadline = self.timeout.map(|d| Box::pin(tokio::time::sleep(d)));
         }
+        if self.results.capacity() == 0 {
+            self.results.reserve_exact(self.driver.total().unwrap_or(0));
+        }
         let results = &mut self.results;
         let mut failure = None;
         let drive = self.driver.poll_drive(cx, |index, outcome| {
@@ -389,9 +392,10 @@ impl<I: Iterator, L: Launch<I::Item>> Future for Gather<I, L, FailFast> {
         } else {
             self.driver.clear();
         }
-        let started = self.driver.started();
+        // Aligned with the input when its length is known.
+        let len = self.driver.started().max(self.driver.total().unwrap_or(0));
         let mut results = std::mem::take(&mut self.results);
-        results.resize_with(started, || None);
+        results.resize_with(len, || None);
         let partial = || -> Vec<Option<L::Ok>> {
             results
                 .into_iter()

@@ -435,7 +435,7 @@ async fn an_overall_timeout_keeps_the_results_already_finished() {
     assert_eq!(err.index(), None);
     assert_eq!(
         err.to_string(),
-        "gather timed out with 2 of 4 started children finished"
+        "gather timed out with 2 of 4 children finished"
     );
     assert_eq!(err.into_partial(), [Some(10), None, Some(20), None]);
 }

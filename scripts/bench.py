@@ -1,0 +1,215 @@
+#!/usr/bin/env python3
+"""The whole benchmark, in one run: `gather` against its Rust peers and
+Python's asyncio.gather (with and without uvloop), on the same machine at
+the same time, as ratios. Writes the table to docs/benchmarks.md with
+--write. Meant to finish in under 10 minutes.
+
+    python3 scripts/bench.py [--quick] [--write]
+
+Each Rust figure is the median of 5 runs inside one process (see
+crates/gather/benches/compare.rs); peak memory is that process's VmHWM. A
+measurement that runs past the cap is killed and reported as "> cap"; the
+larger sizes of that peer and shape are then skipped.
+"""
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+QUICK = "--quick" in sys.argv
+SIZES = [1_000, 10_000] if QUICK else [1_000, 100_000, 1_000_000]
+RUNS = 3 if QUICK else 5
+CAP = 20.0  # seconds per measurement process
+SHAPES = ["ready", "yield", "sleep", "trickle"]
+PEERS = ["futures-join_all", "futures-ordered", "fc-vec-join", "fb-join_all", "tokio-spawn-await", "tokio-joinset"]
+OUT = []
+
+
+def say(line=""):
+    print(line, flush=True)
+    OUT.append(line)
+
+
+def build():
+    cmd = ["cargo", "bench", "-p", "gather", "--bench", "compare", "--no-run", "--message-format=json"]
+    out = subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        msg = json.loads(line)
+        if msg.get("reason") == "compiler-artifact" and msg["target"]["name"] == "compare" and msg.get("executable"):
+            return msg["executable"]
+    sys.exit("bench.py: cannot find the compare benchmark's executable")
+
+
+def measure(exe, args, cap=CAP):
+    try:
+        p = subprocess.run([exe, *args], capture_output=True, text=True, timeout=cap)
+    except subprocess.TimeoutExpired:
+        return None
+    if p.returncode != 0:
+        sys.exit(f"bench.py: {args} failed: {p.stderr}")
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def median(rec):
+    return statistics.median(rec["seconds"])
+
+
+def fmt_ratio(x):
+    return f"{x:.2f}x"
+
+
+def machine():
+    cpu = "?"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    rustc = subprocess.run(["rustc", "--version"], capture_output=True, text=True).stdout.strip()
+    return f"{platform.node()}: {os.cpu_count()} cores ({cpu}), {platform.system()} {platform.release()}, {rustc}, Python {platform.python_version()}"
+
+
+def python_side(n, runs):
+    venv = ROOT / "scripts" / ".venv"
+    py = venv / "bin" / "python3"
+    if not py.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    has_uvloop = subprocess.run([str(py), "-c", "import uvloop"], capture_output=True).returncode == 0
+    if not has_uvloop:
+        has_uvloop = subprocess.run([str(py), "-m", "pip", "install", "-q", "uvloop"], capture_output=True).returncode == 0
+    results = {}
+    for loop in ["asyncio"] + (["uvloop"] if has_uvloop else []):
+        args = [str(py), str(ROOT / "scripts" / "bench_asyncio.py"), str(n), str(runs)] + (["uvloop"] if loop == "uvloop" else [])
+        p = subprocess.run(args, capture_output=True, text=True, timeout=600)
+        if p.returncode == 0:
+            results[loop] = json.loads(p.stdout.strip().splitlines()[-1])
+    return results, has_uvloop
+
+
+def main():
+    started = time.time()
+    exe = build()
+    say(f"# Benchmarks\n")
+    say(f"Recorded {time.strftime('%Y-%m-%d')} by `python3 scripts/bench.py{' --quick' if QUICK else ''}` on {machine()}.")
+    say("Every ratio compares two figures measured in this same run: gather's time (or memory) divided by the peer's; "
+        "below 1.00x gather is faster (smaller). Times are medians of "
+        f"{RUNS} runs; children are gathered in place on a current_thread runtime unless said otherwise.\n")
+
+    # 1. In-place ordered gather against each peer, per shape and size.
+    table = {}
+    for shape in SHAPES:
+        for peer in ["gather"] + PEERS:
+            for n in SIZES:
+                if table.get((peer, shape, "skip")):
+                    table[(peer, shape, n)] = None
+                    continue
+                rec = measure(exe, ["--peer", peer, "--shape", shape, "--n", str(n), "--runs", str(RUNS)])
+                table[(peer, shape, n)] = rec
+                if rec is None:
+                    table[(peer, shape, "skip")] = True
+    say("## In-place ordered gather: time of gather / time of peer\n")
+    say("| shape | n | gather | " + " | ".join(PEERS) + " |")
+    say("|---|---|---|" + "---|" * len(PEERS))
+    for shape in SHAPES:
+        for n in SIZES:
+            g = table[("gather", shape, n)]
+            gt = median(g) if g else None
+            cells = []
+            for peer in PEERS:
+                r = table[(peer, shape, n)]
+                if r is None:
+                    cells.append(f"peer > {CAP:.0f} s")
+                elif gt is None:
+                    cells.append("gather > cap")
+                else:
+                    cells.append(fmt_ratio(gt / median(r)))
+            gtxt = f"{gt * 1e3:.1f} ms" if gt is not None else f"> {CAP:.0f} s"
+            say(f"| {shape} | {n:,} | {gtxt} | " + " | ".join(cells) + " |")
+    say()
+    say("## Peak memory (whole process, largest size): gather / peer\n")
+    n = SIZES[-1]
+    say("| shape | gather | " + " | ".join(PEERS) + " |")
+    say("|---|---|" + "---|" * len(PEERS))
+    for shape in SHAPES:
+        g = table[("gather", shape, n)]
+        cells = []
+        for peer in PEERS:
+            r = table[(peer, shape, n)]
+            cells.append(fmt_ratio(g["peak_rss_kb"] / r["peak_rss_kb"]) if g and r else "-")
+        say(f"| {shape} | {g['peak_rss_kb'] / 1024:.0f} MiB | " + " | ".join(cells) + " |" if g else f"| {shape} | - |")
+    say()
+
+    # 2. Linearity: t(200k) / t(20k).
+    say("## Linear in the number of children: t(10n) / t(n) (10 is linear)\n")
+    lo, hi = (2_000, 20_000) if QUICK else (20_000, 200_000)
+    say(f"| shape | gather | fb-join_all | futures-join_all | fc-vec-join |")
+    say("|---|---|---|---|---|")
+    for shape in ["sleep", "trickle"]:
+        cells = []
+        for peer in ["gather", "fb-join_all", "futures-join_all", "fc-vec-join"]:
+            a = measure(exe, ["--peer", peer, "--shape", shape, "--n", str(lo), "--runs", str(RUNS)])
+            b = measure(exe, ["--peer", peer, "--shape", shape, "--n", str(hi), "--runs", str(RUNS)])
+            cells.append(f"{median(b) / median(a):.1f}" if a and b else f"> {CAP:.0f} s")
+        say(f"| {shape} | " + " | ".join(cells) + " |")
+    say()
+
+    # 3. Fairness.
+    fair_n = 100_000 if QUICK else 1_000_000
+    f = measure(exe, ["--fair", "--n", str(fair_n)], cap=120)
+    say("## Fairness\n")
+    say(f"While a gather of {fair_n:,} yield-once children ran ({f['seconds']:.2f} s) on a current_thread runtime, "
+        f"a neighbour ticking every 1 ms waited at most **{f['worst_tick_ms']:.2f} ms** (target: 5 ms).\n")
+
+    # 4. Limit: cost per child independent of the total.
+    say("## `limit(64)`: cost per child (ready children)\n")
+    say("| n | per child |")
+    say("|---|---|")
+    for n in SIZES:
+        r = measure(exe, ["--peer", "gather-limit64", "--shape", "ready", "--n", str(n), "--runs", str(RUNS)])
+        say(f"| {n:,} | {median(r) / n * 1e9:.0f} ns |")
+    say()
+
+    # 5. Spawned.
+    n = 10_000 if QUICK else 100_000
+    say(f"## Spawned ordered gather ({n:,} yield-once children, current_thread)\n")
+    gs = measure(exe, ["--peer", "gather-spawn", "--shape", "yield", "--n", str(n), "--runs", str(RUNS)])
+    sa = measure(exe, ["--peer", "tokio-spawn-await", "--shape", "yield", "--n", str(n), "--runs", str(RUNS)])
+    js = measure(exe, ["--peer", "tokio-joinset", "--shape", "yield", "--n", str(n), "--runs", str(RUNS)])
+    say(f"gather `.spawn()` / tokio spawn-and-await: **{fmt_ratio(median(gs) / median(sa))}** (target 0.8x); "
+        f"/ JoinSet with re-ordering: **{fmt_ratio(median(gs) / median(js))}** (target 0.7x).\n")
+    cpu_n = 400 if QUICK else 2_000
+    one = measure(exe, ["--peer", "gather-spawn", "--shape", "cpu", "--n", str(cpu_n), "--runs", str(RUNS), "--workers", "1"])
+    two = measure(exe, ["--peer", "gather-spawn", "--shape", "cpu", "--n", str(cpu_n), "--runs", str(RUNS), "--workers", "2"])
+    say(f"CPU-heavy children ({cpu_n:,} of ~20k rounds each): 2 worker threads are **{median(one) / median(two):.2f}x** "
+        f"faster than 1 (target 1.7x on 2 cores).\n")
+
+    # 6. Python.
+    py_n = 100_000 if QUICK else 1_000_000
+    py_runs = 3 if QUICK else 5
+    py, has_uvloop = python_side(py_n, py_runs)
+    g = measure(exe, ["--peer", "gather", "--shape", "yield", "--n", str(py_n), "--runs", str(RUNS)])
+    say(f"## Against Python ({py_n:,} yield-once children)\n")
+    say("| | per child | peak memory | gather is faster by | gather uses less memory by |")
+    say("|---|---|---|---|---|")
+    say(f"| gather (Rust) | {median(g) / py_n * 1e9:.0f} ns | {g['peak_rss_kb'] / 1024:.0f} MiB | | |")
+    for loop, rec in py.items():
+        t = median(rec)
+        say(f"| asyncio.gather ({loop}) | {t / py_n * 1e9:.0f} ns | {rec['peak_rss_kb'] / 1024:.0f} MiB | "
+            f"**{t / median(g):.0f}x** | **{rec['peak_rss_kb'] / g['peak_rss_kb']:.1f}x** |")
+    if not has_uvloop:
+        say("\n(uvloop could not be installed with pip here, so its row is missing.)")
+    say(f"\nThe whole run took {time.time() - started:.0f} s.")
+
+    if "--write" in sys.argv:
+        (ROOT / "docs" / "benchmarks.md").write_text("\n".join(OUT) + "\n")
+        print("\nwritten to docs/benchmarks.md", file=sys.stderr)
+
+
+main()
