@@ -29,17 +29,16 @@
 use std::future::Future;
 use std::ops::ControlFlow;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
 use crate::child::{Guarded, Launch};
 use crate::outcome::{Outcome, OutcomeKind};
 use crate::progress::{Event, EventKind, Observer};
+use crate::sync::{lock, AtomicBool, Mutex, Ordering};
 
 /// Ids of woken slots, and the waker of the operation that drains them.
-#[derive(Default)]
 struct ReadyQueue {
     inner: Mutex<ReadyInner>,
 }
@@ -51,9 +50,15 @@ struct ReadyInner {
 }
 
 impl ReadyQueue {
+    fn new() -> ReadyQueue {
+        ReadyQueue {
+            inner: Mutex::new(ReadyInner::default()),
+        }
+    }
+
     fn push(&self, id: usize) {
         let waker = {
-            let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+            let mut inner = lock(&self.inner);
             inner.ids.push(id);
             // A non-empty queue means a wake-up is already on its way (the
             // operation registers its waker and drains under this same lock),
@@ -71,7 +76,7 @@ impl ReadyQueue {
 
     /// Moves every queued id into `batch` and registers `waker` for the next.
     fn drain_into(&self, batch: &mut Vec<usize>, waker: &Waker) {
-        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let mut inner = lock(&self.inner);
         match &inner.waker {
             Some(w) if w.will_wake(waker) => {}
             _ => inner.waker = Some(waker.clone()),
@@ -95,6 +100,13 @@ impl Wake for SlotWaker {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
+        self.notify();
+    }
+}
+
+impl SlotWaker {
+    /// Queues the slot unless it is queued already.
+    fn notify(&self) {
         if !self.queued.swap(true, Ordering::AcqRel) {
             self.queue.push(self.id);
         }
@@ -105,7 +117,10 @@ struct Slot<C> {
     // The box is allocated once per slot and reused: a finished child is
     // dropped in place (`set(None)`) and the next one written into the same
     // memory, so a slot costs one allocation however many children it runs.
-    child: Pin<Box<Option<Guarded<C>>>>,
+    // Once the input is exhausted no slot will be reused, and the box is
+    // freed with its child (`None`): memory falls as children finish, and
+    // the end of a huge gather does not free a million boxes in one turn.
+    child: Option<Pin<Box<Option<Guarded<C>>>>>,
     index: usize,
     state: Arc<SlotWaker>,
     waker: Waker,
@@ -113,9 +128,16 @@ struct Slot<C> {
 
 impl<C> Slot<C> {
     fn is_running(&self) -> bool {
-        self.child.is_some()
+        self.child.as_ref().is_some_and(|c| c.is_some())
+    }
+
+    fn running_child(&mut self) -> Option<Pin<&mut Guarded<C>>> {
+        self.child.as_mut()?.as_mut().as_pin_mut()
     }
 }
+
+/// A finished child: its input index and outcome.
+type Finished<L, F> = (usize, Outcome<<L as Launch<F>>::Ok, <L as Launch<F>>::Err>);
 
 /// Child polls plus child launches per turn before the driver yields.
 ///
@@ -153,7 +175,7 @@ impl<I: Iterator, L: Launch<I::Item>> Driver<I, L> {
             launch,
             slots: Vec::new(),
             free: Vec::new(),
-            queue: Arc::default(),
+            queue: Arc::new(ReadyQueue::new()),
             batch: Vec::new(),
             batch_pos: 0,
             started: 0,
@@ -249,7 +271,10 @@ impl<I: Iterator, L: Launch<I::Item>> Driver<I, L> {
         let id = match self.free.pop() {
             Some(id) => {
                 let slot = &mut self.slots[id];
-                slot.child.set(Some(guarded));
+                match &mut slot.child {
+                    Some(boxed) => boxed.set(Some(guarded)),
+                    None => slot.child = Some(Box::pin(Some(guarded))),
+                }
                 slot.index = index;
                 id
             }
@@ -262,7 +287,7 @@ impl<I: Iterator, L: Launch<I::Item>> Driver<I, L> {
                 });
                 let waker = Waker::from(state.clone());
                 self.slots.push(Slot {
-                    child: Box::pin(Some(guarded)),
+                    child: Some(Box::pin(Some(guarded))),
                     index,
                     state,
                     waker,
@@ -276,9 +301,9 @@ impl<I: Iterator, L: Launch<I::Item>> Driver<I, L> {
 
     /// Polls the child in slot `id` once; on completion frees the slot and
     /// returns the child's index and outcome.
-    fn poll_slot(&mut self, id: usize) -> Option<(usize, Outcome<L::Ok, L::Err>)> {
+    fn poll_slot(&mut self, id: usize) -> Option<Finished<L, I::Item>> {
         let slot = &mut self.slots[id];
-        let child = slot.child.as_mut().as_pin_mut()?;
+        let child = slot.child.as_mut()?.as_mut().as_pin_mut()?;
         // Cleared before the poll, so a wake during the poll queues the
         // slot again.
         slot.state.queued.store(false, Ordering::Release);
@@ -286,7 +311,15 @@ impl<I: Iterator, L: Launch<I::Item>> Driver<I, L> {
             return None;
         };
         let index = slot.index;
-        slot.child.set(None); // the finished child is dropped now
+        // The finished child is dropped now; its box too unless a later
+        // input may reuse it.
+        if self.input.is_some() {
+            if let Some(boxed) = &mut slot.child {
+                boxed.set(None);
+            }
+        } else {
+            slot.child = None;
+        }
         self.free.push(id);
         self.running -= 1;
         self.finished += 1;
@@ -366,7 +399,7 @@ impl<I: Iterator, L: Launch<I::Item>> Driver<I, L> {
         let mut stopped: Vec<usize> = Vec::with_capacity(self.running);
         for slot in &mut self.slots {
             if slot.is_running() {
-                slot.child.set(None);
+                slot.child = None;
                 stopped.push(slot.index);
             }
         }
@@ -405,10 +438,115 @@ impl<I: Iterator, L: Launch<I::Item>> Driver<I, L> {
     /// siblings), then everything is dropped.
     pub(crate) fn release_running(&mut self) {
         for slot in &mut self.slots {
-            if let Some(child) = slot.child.as_mut().as_pin_mut() {
+            if let Some(child) = slot.running_child() {
                 self.launch.release(child.child_pin());
             }
         }
         self.clear();
+    }
+}
+
+#[cfg(all(test, gather_loom))]
+mod loom_tests {
+    //! Every interleaving of two wakers and the driver, explored by loom.
+    use super::*;
+    use loom::sync::atomic::AtomicUsize;
+
+    /// A parent waker that counts its wake-ups.
+    struct Parent(AtomicUsize);
+    impl Wake for Parent {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn slot(id: usize, queue: &Arc<ReadyQueue>) -> Arc<SlotWaker> {
+        Arc::new(SlotWaker {
+            id,
+            queued: AtomicBool::new(false),
+            queue: queue.clone(),
+        })
+    }
+
+    #[test]
+    fn loom_no_wake_up_is_lost_and_the_parent_is_told() {
+        loom::model(|| {
+            let queue = Arc::new(ReadyQueue::new());
+            let parent = Arc::new(Parent(AtomicUsize::new(0)));
+            let parent_waker = Waker::from(parent.clone());
+            let (s0, s1) = (slot(0, &queue), slot(1, &queue));
+            let mut batch = Vec::new();
+            // The driver registers its waker, as its first poll does.
+            queue.drain_into(&mut batch, &parent_waker);
+            assert!(batch.is_empty());
+
+            let a = {
+                let s0 = s0.clone();
+                loom::thread::spawn(move || s0.notify())
+            };
+            let b = {
+                let s1 = s1.clone();
+                loom::thread::spawn(move || {
+                    s1.notify();
+                    s1.notify(); // a repeated wake queues the slot once
+                })
+            };
+
+            // The driver, concurrently: drain and poll (clearing each flag).
+            let mut seen = Vec::new();
+            queue.drain_into(&mut batch, &parent_waker);
+            for id in batch.drain(..) {
+                [&s0, &s1][id].queued.store(false, Ordering::Release);
+                seen.push(id);
+            }
+            a.join().unwrap();
+            b.join().unwrap();
+            queue.drain_into(&mut batch, &parent_waker);
+            let last = batch.len();
+            seen.append(&mut batch);
+
+            assert!(
+                seen.contains(&0) && seen.contains(&1),
+                "a wake-up was lost: {seen:?}"
+            );
+            assert!(seen.iter().filter(|&&i| i == 1).count() <= 2);
+            // Whatever was still queued at the end had woken the parent.
+            if last > 0 {
+                assert!(
+                    parent.0.load(Ordering::SeqCst) >= 1,
+                    "queued ids but the parent was never woken"
+                );
+            }
+        });
+    }
+
+    #[test]
+    fn loom_a_wake_during_the_poll_queues_the_slot_again() {
+        loom::model(|| {
+            let queue = Arc::new(ReadyQueue::new());
+            let parent = Arc::new(Parent(AtomicUsize::new(0)));
+            let parent_waker = Waker::from(parent.clone());
+            let s0 = slot(0, &queue);
+            let mut batch = Vec::new();
+            s0.notify();
+            queue.drain_into(&mut batch, &parent_waker);
+            assert_eq!(batch, [0]);
+            // The driver clears the flag and polls; meanwhile the child's
+            // waker fires again from another thread.
+            s0.queued.store(false, Ordering::Release);
+            let t = {
+                let s0 = s0.clone();
+                loom::thread::spawn(move || s0.notify())
+            };
+            t.join().unwrap();
+            batch.clear();
+            queue.drain_into(&mut batch, &parent_waker);
+            assert_eq!(
+                batch,
+                [0],
+                "the wake after the flag was cleared queued the slot again"
+            );
+            assert!(parent.0.load(Ordering::SeqCst) >= 1);
+        });
     }
 }

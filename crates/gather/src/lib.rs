@@ -102,6 +102,7 @@ mod gather;
 mod outcome;
 mod progress;
 mod shield;
+mod sync;
 mod task;
 mod task_group;
 mod tuple;

@@ -72,8 +72,8 @@ pub enum ChildFut {
 }
 
 impl ChildFut {
-    pub fn into_future(self) -> impl Future<Output = u64> + Send + 'static {
-        async move {
+    pub async fn into_future(self) -> u64 {
+        {
             match self {
                 ChildFut::Ready(i) => i,
                 ChildFut::Yield(i) => {

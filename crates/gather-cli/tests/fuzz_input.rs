@@ -1,0 +1,105 @@
+//! Fuzzing, with proptest and arbitrary bytes (cargo-fuzz needs a nightly
+//! toolchain, which this machine cannot install): reading the URL list and
+//! parsing an output file for `--resume` never panic, whatever the bytes,
+//! and what the writer writes, the resume parser reads back exactly.
+//!
+//! `GATHER_PROPTEST_CASES` sets the number of cases (default 2,000).
+
+use std::time::Duration;
+
+use gather_cli::fetch::{FetchError, Page};
+use gather_cli::input::parse;
+use gather_cli::output::{error_line, page_line, parse_records};
+use proptest::prelude::*;
+
+fn cases() -> u32 {
+    std::env::var("GATHER_PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2_000)
+}
+
+/// Bytes that look like URL lists some of the time.
+fn input_bytes() -> impl Strategy<Value = Vec<u8>> {
+    let line = prop_oneof![
+        Just(b"http://a.test/x".to_vec()),
+        Just(b"https://b.test:8443/p?q=1#f".to_vec()),
+        Just(b"# comment".to_vec()),
+        Just(b"".to_vec()),
+        Just(b"ftp://c.test/".to_vec()),
+        Just(b"http://".to_vec()),
+        prop::collection::vec(any::<u8>(), 0..40),
+    ];
+    prop::collection::vec(
+        (
+            line,
+            prop_oneof![Just(b"\n".to_vec()), Just(b"\r\n".to_vec())],
+        ),
+        0..20,
+    )
+    .prop_map(|lines| {
+        lines
+            .into_iter()
+            .flat_map(|(l, e)| l.into_iter().chain(e))
+            .collect()
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(), failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn reading_any_bytes_never_panics_and_accounts_for_every_url_line(bytes in input_bytes()) {
+        let text = String::from_utf8_lossy(&bytes);
+        let jobs = parse(&text);
+        let expected = text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).count();
+        prop_assert_eq!(jobs.len(), expected, "every URL line becomes a job, good or bad");
+        for (i, job) in jobs.iter().enumerate() {
+            prop_assert_eq!(job.index, i);
+            if let Ok(url) = &job.url {
+                prop_assert!(url.scheme() == "http" || url.scheme() == "https");
+            }
+        }
+    }
+
+    #[test]
+    fn resume_parsing_never_panics_on_any_bytes(bytes in prop::collection::vec(any::<u8>(), 0..400), urls in input_bytes()) {
+        let jobs = parse(&String::from_utf8_lossy(&urls));
+        match parse_records(&bytes, &jobs) {
+            Ok(r) => {
+                prop_assert!(r.valid_len <= bytes.len());
+                prop_assert!(r.indexes.iter().all(|&i| i < jobs.len()));
+            }
+            Err(e) => prop_assert!(e.starts_with("line "), "a message naming the line: {}", e),
+        }
+    }
+
+    #[test]
+    fn what_the_writer_writes_resume_reads_back(
+        n in 1usize..30,
+        done in prop::collection::vec(any::<bool>(), 30),
+        torn in 0usize..60,
+    ) {
+        let text: String = (0..n).map(|i| format!("http://h{i}.test/p\n")).collect();
+        let jobs = parse(&text);
+        let mut file = Vec::new();
+        let mut expected = std::collections::HashSet::new();
+        for (i, job) in jobs.iter().enumerate() {
+            if !done[i] { continue; }
+            expected.insert(i);
+            let line = if i % 3 == 0 {
+                error_line(job, &FetchError { kind: "connect", message: "refused \"x\"\n".into(), elapsed: Duration::from_millis(3), retries: 1 })
+            } else {
+                page_line(job, &Page { final_url: format!("http://h{i}.test/p"), status: 200, bytes: 9, body: Some(vec![0xff, b'"', b'\n']), saved: None, elapsed: Duration::from_micros(1500), retries: 0 })
+            };
+            file.extend_from_slice(line.as_bytes());
+            file.push(b'\n');
+        }
+        let whole = file.len();
+        // A torn last line (the run was killed mid-write) is ignored.
+        file.extend_from_slice(&b"{\"index\":0,\"url\":\"http://h0.test/p\",\"status\":2"[..torn.min(33)]);
+        let r = parse_records(&file, &jobs).unwrap();
+        prop_assert_eq!(r.indexes, expected);
+        prop_assert_eq!(r.valid_len, whole);
+    }
+}

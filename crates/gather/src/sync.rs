@@ -1,0 +1,29 @@
+//! The synchronisation the wake-up path uses: std's, or under
+//! `--cfg gather_loom` the loom model checker's, so that `tests` in
+//! [`driver`](crate::driver) can explore every interleaving of wakers and
+//! the driver (`RUSTFLAGS="--cfg gather_loom" cargo test -p gather --lib --release loom`).
+//!
+//! `Arc` stays std's in both: `Waker::from` needs a std `Arc`, and reference
+//! counting is not what the model checks.
+
+#[cfg(gather_loom)]
+pub(crate) use loom::sync::atomic::{AtomicBool, Ordering};
+#[cfg(gather_loom)]
+pub(crate) use loom::sync::Mutex;
+
+#[cfg(not(gather_loom))]
+pub(crate) use std::sync::atomic::{AtomicBool, Ordering};
+#[cfg(not(gather_loom))]
+pub(crate) use std::sync::Mutex;
+
+/// Locks, ignoring poisoning: nothing in the wake-up path can panic while
+/// holding the lock.
+#[cfg(not(gather_loom))]
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(gather_loom)]
+pub(crate) fn lock<T>(m: &Mutex<T>) -> loom::sync::MutexGuard<'_, T> {
+    m.lock().unwrap()
+}
