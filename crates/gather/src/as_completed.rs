@@ -66,6 +66,14 @@ where
 }
 
 /// The stream returned by [`as_completed`].
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let mut s: gather::AsCompleted<_> = gather::as_completed([async { Ok::<_, ()>(1) }]);
+/// assert_eq!(s.next().await.map(|(i, o)| (i, o.ok())), Some((0, Some(1))));
+/// assert!(s.next().await.is_none());
+/// # }
+/// ```
 #[must_use = "streams do nothing unless polled; dropping it cancels its children"]
 pub struct AsCompleted<I: Iterator, L: Launch<I::Item> = InPlace> {
     driver: Driver<I, L>,
@@ -104,12 +112,28 @@ impl<I: Iterator, L: Launch<I::Item>> AsCompleted<I, L> {
 
     /// Runs at most `n` children at once, starting the rest lazily in input
     /// order. `0` is taken as `1`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let mut s = gather::as_completed((0..100).map(|i| async move { Ok::<_, ()>(i) })).limit(4);
+    /// let mut n = 0;
+    /// while s.next().await.is_some() { n += 1; }
+    /// assert_eq!(n, 100);
+    /// # }
+    /// ```
     pub fn limit(mut self, n: usize) -> Self {
         self.driver.limit = n.max(1);
         self
     }
 
     /// The next finished child, or `None` when all have been yielded.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let mut s = gather::as_completed([async { Err::<(), _>("no") }]);
+    /// assert_eq!(s.next().await, Some((0, gather::Outcome::Err("no"))));
+    /// # }
+    /// ```
     ///
     /// # Cancel safety
     ///

@@ -89,6 +89,16 @@ impl CancelHandle {
     ///
     /// Returns `true` if this call cancelled the operation; `false` if it had
     /// already finished or been cancelled, as Python's `Future.cancel()`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let mut g = gather::gather([std::future::pending::<Result<(), ()>>()]);
+    /// let handle = g.cancel_handle();
+    /// assert!(handle.cancel());
+    /// assert!(!handle.cancel()); // already cancelled
+    /// assert!(g.await.unwrap_err().is_cancelled());
+    /// # }
+    /// ```
     pub fn cancel(&self) -> bool {
         let cancelled = self
             .state
@@ -110,11 +120,29 @@ impl CancelHandle {
     }
 
     /// `true` once cancellation was requested.
+    ///
+    /// ```
+    /// let mut g = gather::gather([async { Ok::<_, ()>(()) }]);
+    /// let handle = g.cancel_handle();
+    /// assert!(!handle.is_cancelled());
+    /// handle.cancel();
+    /// assert!(handle.is_cancelled());
+    /// ```
     pub fn is_cancelled(&self) -> bool {
         self.state.phase.load(Ordering::Acquire) == CANCELLED
     }
 
     /// `true` once the operation has finished (cancelled or not).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let mut g = gather::gather([async { Ok::<_, ()>(()) }]);
+    /// let handle = g.cancel_handle();
+    /// assert!(!handle.is_done());
+    /// g.await.unwrap();
+    /// assert!(handle.is_done());
+    /// # }
+    /// ```
     pub fn is_done(&self) -> bool {
         self.state.phase.load(Ordering::Acquire) != RUNNING
     }

@@ -101,6 +101,14 @@ mod sealed {
 
 /// How an operation runs its children: [`InPlace`] (the default) or
 /// [`Spawned`]. Sealed: the two strategies are the crate's.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let in_place: gather::Gather<_, gather::InPlace, _> = gather::gather([async { Ok::<_, ()>(1) }]);
+/// let spawned: gather::Gather<_, gather::Spawned, _> = gather::gather([async { Ok::<_, ()>(1) }]).spawn();
+/// assert_eq!(in_place.await.unwrap(), spawned.await.unwrap());
+/// # }
+/// ```
 pub trait Launch<F>: sealed::Sealed {
     /// The child's value.
     type Ok;
@@ -119,6 +127,14 @@ pub trait Launch<F>: sealed::Sealed {
 
 /// Children are polled inside the operation's own future: no `'static`, no
 /// `Send`, borrows allowed, any executor. Concurrency without parallelism.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let local = String::from("borrowed");
+/// let g: gather::Gather<_, gather::InPlace, _> = gather::gather([async { Ok::<_, ()>(local.len()) }]);
+/// assert_eq!(g.await.unwrap(), [8]);
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct InPlace;
 
@@ -140,6 +156,14 @@ where
 /// Children are tokio tasks: they run in parallel on the runtime's worker
 /// threads and are aborted when the operation is dropped or cancelled.
 /// Results are still delivered by input index.
+///
+/// ```
+/// # #[tokio::main(flavor = "multi_thread", worker_threads = 2)] async fn main() {
+/// let g: gather::Gather<_, gather::Spawned, _> =
+///     gather::gather((0..3).map(|i| async move { Ok::<_, ()>(i) })).spawn();
+/// assert_eq!(g.await.unwrap(), [0, 1, 2]);
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Spawned {
     pub(crate) keep_siblings: bool,

@@ -50,32 +50,80 @@ impl<E, T> GatherError<E, T> {
 
     /// The input position of the child that failed; `None` when the gather
     /// as a whole timed out or was cancelled.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let err = gather::gather((0..2).map(|i| async move { if i == 1 { Err("two") } else { Ok(i) } }))
+    ///     .await
+    ///     .unwrap_err();
+    /// assert_eq!(err.index(), Some(1));
+    /// # }
+    /// ```
     pub fn index(&self) -> Option<usize> {
         self.index
     }
 
     /// What went wrong.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let err = gather::gather([async { Err::<(), _>("no") }]).await.unwrap_err();
+    /// assert_eq!(err.failure(), &gather::Failure::Error("no"));
+    /// # }
+    /// ```
     pub fn failure(&self) -> &Failure<E> {
         &self.failure
     }
 
     /// The kind of failure, for quick tests.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let err = gather::gather([async { Err::<(), _>("no") }]).await.unwrap_err();
+    /// assert_eq!(err.kind(), gather::OutcomeKind::Err);
+    /// # }
+    /// ```
     pub fn kind(&self) -> OutcomeKind {
         self.failure.kind()
     }
 
     /// `true` when the gather (or the child at [`index`](Self::index)) timed out.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let err = gather::gather([std::future::pending::<Result<(), ()>>()])
+    ///     .timeout(std::time::Duration::from_secs(1))
+    ///     .await
+    ///     .unwrap_err();
+    /// assert!(err.is_timeout());
+    /// # }
+    /// ```
     pub fn is_timeout(&self) -> bool {
         matches!(self.failure, Failure::TimedOut)
     }
 
     /// `true` when the gather was cancelled through its
     /// [`CancelHandle`](crate::CancelHandle) (or a child was cancelled).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let err = gather::gather([async { gather::Outcome::<(), ()>::Cancelled }]).await.unwrap_err();
+    /// assert!(err.is_cancelled());
+    /// # }
+    /// ```
     pub fn is_cancelled(&self) -> bool {
         matches!(self.failure, Failure::Cancelled)
     }
 
     /// The failure, by value (the child's error is `Failure::Error(e)`).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let err = gather::gather([async { Err::<(), _>(String::from("no")) }]).await.unwrap_err();
+    /// let gather::Failure::Error(message) = err.into_failure() else { unreachable!() };
+    /// assert_eq!(message, "no");
+    /// # }
+    /// ```
     pub fn into_failure(self) -> Failure<E> {
         self.failure
     }
@@ -89,6 +137,15 @@ impl<E, T> GatherError<E, T> {
     }
 
     /// How many children had finished with a value.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let err = gather::gather((0..2).map(|i| async move { if i == 1 { Err("no") } else { Ok(i) } }))
+    ///     .await
+    ///     .unwrap_err();
+    /// assert_eq!(err.finished(), 1);
+    /// # }
+    /// ```
     pub fn finished(&self) -> usize {
         self.partial.iter().filter(|v| v.is_some()).count()
     }

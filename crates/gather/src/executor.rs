@@ -92,6 +92,11 @@ pub struct CpuPool {
 impl CpuPool {
     /// A pool of `threads` threads (`0` is taken as `1`).
     ///
+    /// ```
+    /// let pool = gather::CpuPool::new(2).unwrap();
+    /// assert_eq!(pool.threads(), 2);
+    /// ```
+    ///
     /// # Errors
     ///
     /// The operating system's error if not even one thread could be
@@ -133,6 +138,10 @@ impl CpuPool {
     /// The process-wide pool, with one thread per core
     /// (`std::thread::available_parallelism`), started on first use.
     ///
+    /// ```
+    /// assert!(gather::CpuPool::global().threads() >= 1);
+    /// ```
+    ///
     /// # Panics
     ///
     /// If the operating system refuses to start a single thread.
@@ -145,6 +154,10 @@ impl CpuPool {
     }
 
     /// How many threads the pool runs.
+    ///
+    /// ```
+    /// assert_eq!(gather::CpuPool::new(0).unwrap().threads(), 1);
+    /// ```
     pub fn threads(&self) -> usize {
         self.threads
     }
@@ -153,6 +166,14 @@ impl CpuPool {
     /// its [`Outcome`] (a panic in `f` is [`Outcome::Panicked`]).
     ///
     /// Dropping the `CpuTask` before `f` starts means `f` never runs.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let pool = gather::CpuPool::new(1).unwrap();
+    /// let out = pool.spawn(|| -> Result<u8, ()> { panic!("in the pool") }).await;
+    /// assert!(matches!(out, gather::Outcome::Panicked(p) if p.message() == "in the pool"));
+    /// # }
+    /// ```
     pub fn spawn<F, R>(&self, f: F) -> CpuTask<R::Ok, R::Err>
     where
         F: FnOnce() -> R + Send + 'static,
@@ -199,6 +220,13 @@ where
 
 /// A job on a [`CpuPool`]; resolves to its [`Outcome`]. Dropping it before
 /// the job starts cancels the job.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let task: gather::CpuTask<u32, ()> = gather::spawn_cpu(|| Ok(7));
+/// assert_eq!(task.await, gather::Outcome::Ok(7));
+/// # }
+/// ```
 #[must_use = "dropping a CpuTask cancels the job if it has not started"]
 #[derive(Debug)]
 pub struct CpuTask<T, E> {

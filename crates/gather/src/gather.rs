@@ -92,16 +92,32 @@ where
 }
 
 /// Mode marker: the first failure ends the gather. See [`gather`].
+///
+/// ```
+/// let _g: gather::Gather<_, gather::InPlace, gather::FailFast> = gather::gather([async { Ok::<_, ()>(1) }]);
+/// ```
 #[derive(Debug)]
 pub enum FailFast {}
 
 /// Mode marker: every child runs to its end; see [`Gather::return_exceptions`].
+///
+/// ```
+/// let _g: gather::Gather<_, gather::InPlace, gather::ReturnExceptions> =
+///     gather::gather([async { Ok::<_, ()>(1) }]).return_exceptions();
+/// ```
 #[derive(Debug)]
 pub enum ReturnExceptions {}
 
 /// The future returned by [`gather`]; also its builder.
 ///
 /// Configure it with the methods below, then `.await` it.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let g = gather::gather((0..10).map(|i| async move { Ok::<_, ()>(i) })).limit(3);
+/// assert_eq!(g.await.unwrap().len(), 10);
+/// # }
+/// ```
 #[must_use = "a gather does nothing until awaited; dropping it cancels every child"]
 pub struct Gather<I: Iterator, L: Launch<I::Item>, M> {
     driver: Driver<I, L>,
@@ -206,12 +222,34 @@ impl<I: Iterator, L: Launch<I::Item>, M> Gather<I, L, M> {
 
     /// Calls `observer` when each child starts and when it finishes, with
     /// running counts: enough to drive a progress bar. See [`Event`].
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let done = Arc::new(AtomicUsize::new(0));
+    /// let d = done.clone();
+    /// gather::gather((0..5).map(|i| async move { Ok::<_, ()>(i) }))
+    ///     .on_event(move |e| if let gather::EventKind::Finished(_) = e.kind {
+    ///         d.store(e.finished, Ordering::SeqCst);
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(done.load(Ordering::SeqCst), 5);
+    /// # }
+    /// ```
     pub fn on_event(mut self, observer: impl FnMut(&Event) + Send + 'static) -> Self {
         self.driver.observer = Some(Box::new(observer));
         self
     }
 
     /// A handle that cancels this gather from elsewhere. See [`CancelHandle`].
+    ///
+    /// ```
+    /// let mut g = gather::gather([async { Ok::<_, ()>(()) }]);
+    /// let handle = g.cancel_handle();
+    /// assert!(!handle.is_done());
+    /// ```
     pub fn cancel_handle(&mut self) -> CancelHandle {
         CancelHandle::new(self.cancel.get_or_insert_with(Arc::default).clone())
     }

@@ -299,6 +299,11 @@ struct PanicInner {
 
 impl Panic {
     /// Wraps the payload that `catch_unwind` or a `JoinError` returned.
+    ///
+    /// ```
+    /// let payload = std::panic::catch_unwind(|| panic!("caught {}", 1)).unwrap_err();
+    /// assert_eq!(gather::Panic::from_payload(payload).message(), "caught 1");
+    /// ```
     pub fn from_payload(payload: Box<dyn Any + Send>) -> Panic {
         let message = if let Some(s) = payload.downcast_ref::<&'static str>() {
             (*s).to_owned()
@@ -317,6 +322,10 @@ impl Panic {
 
     /// The panic's message (`"panic payload is not a string"` when the
     /// payload was neither `&str` nor `String`).
+    ///
+    /// ```
+    /// assert_eq!(gather::Panic::from_payload(Box::new(42)).message(), "panic payload is not a string");
+    /// ```
     pub fn message(&self) -> &str {
         &self.inner.message
     }

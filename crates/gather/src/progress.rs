@@ -45,6 +45,11 @@ pub struct Event {
 }
 
 /// The two things that happen to a child.
+///
+/// ```
+/// use gather::{EventKind, OutcomeKind};
+/// assert_ne!(EventKind::Started, EventKind::Finished(OutcomeKind::Ok));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventKind {
     /// The child was started (launched and about to be polled first).

@@ -63,6 +63,13 @@ where
 
 /// The future returned by [`shield`]: awaiting it yields the child's
 /// [`Outcome`]; dropping it leaves the child running.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let s: gather::Shield<Result<u8, ()>> = gather::shield(async { Ok(1) });
+/// assert_eq!(s.await, gather::Outcome::Ok(1));
+/// # }
+/// ```
 #[must_use = "dropping a Shield leaves its child running on its own"]
 #[derive(Debug)]
 pub struct Shield<R> {
@@ -72,11 +79,27 @@ pub struct Shield<R> {
 impl<R> Shield<R> {
     /// Cancels the shielded child itself; awaiting the `Shield` then yields
     /// [`Outcome::Cancelled`] (unless the child had already finished).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let s = gather::shield(std::future::pending::<Result<(), ()>>());
+    /// s.cancel_inner();
+    /// assert_eq!(s.await, gather::Outcome::Cancelled);
+    /// # }
+    /// ```
     pub fn cancel_inner(&self) {
         self.task.abort();
     }
 
     /// A handle that cancels the shielded child from elsewhere.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let s = gather::shield(std::future::pending::<Result<(), ()>>());
+    /// s.abort_handle().unwrap().abort();
+    /// assert_eq!(s.await, gather::Outcome::Cancelled);
+    /// # }
+    /// ```
     pub fn abort_handle(&self) -> Option<AbortHandle> {
         self.task.abort_handle()
     }

@@ -117,6 +117,14 @@ impl<R> Task<R> {
 
     /// Aborts the task; awaiting it then yields [`Outcome::Cancelled`]
     /// (unless it had already finished).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let t = gather::spawn(std::future::pending::<Result<(), ()>>());
+    /// t.abort();
+    /// assert_eq!(t.await, gather::Outcome::Cancelled);
+    /// # }
+    /// ```
     pub fn abort(&self) {
         if let Inner::Running(h) = &self.inner {
             h.abort();
@@ -125,6 +133,14 @@ impl<R> Task<R> {
 
     /// A handle that can abort the task from elsewhere (`None` if it never
     /// started because there was no runtime).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let t = gather::spawn(std::future::pending::<Result<(), ()>>());
+    /// t.abort_handle().unwrap().abort();
+    /// assert_eq!(t.await, gather::Outcome::Cancelled);
+    /// # }
+    /// ```
     pub fn abort_handle(&self) -> Option<AbortHandle> {
         match &self.inner {
             Inner::Running(h) => Some(h.abort_handle()),
@@ -133,6 +149,14 @@ impl<R> Task<R> {
     }
 
     /// `true` once the task has ended (awaiting it will not wait).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let t = gather::spawn(async { Ok::<_, ()>(()) });
+    /// tokio::task::yield_now().await;
+    /// assert!(t.is_finished());
+    /// # }
+    /// ```
     pub fn is_finished(&self) -> bool {
         match &self.inner {
             Inner::Running(h) => h.is_finished(),
@@ -190,6 +214,13 @@ pub fn infallible<F: Future>(future: F) -> AlwaysOk<F> {
 
 pin_project_lite::pin_project! {
     /// The future returned by [`infallible`].
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let f: gather::AlwaysOk<_> = gather::infallible(async { 5 });
+    /// assert_eq!(f.await, Ok(5));
+    /// # }
+    /// ```
     #[must_use = "futures do nothing unless awaited"]
     #[derive(Debug)]
     pub struct AlwaysOk<F> {

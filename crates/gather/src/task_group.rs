@@ -29,6 +29,17 @@ use crate::outcome::{Failure, Outcome};
 
 /// A group of tasks that succeed or fail together. See [`TaskGroup::run`].
 ///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let out = gather::TaskGroup::<()>::run(|tg: gather::TaskGroup<()>| async move {
+///     tg.spawn(async { Ok(()) }).unwrap();
+///     Ok(1)
+/// })
+/// .await;
+/// assert_eq!(out.unwrap(), Some(1));
+/// # }
+/// ```
+///
 /// The value handed to the body is a cheap, cloneable handle: move clones
 /// into children so that they can spawn more.
 pub struct TaskGroup<E> {
@@ -177,6 +188,21 @@ impl std::error::Error for SpawnError {}
 /// `ExceptionGroup`.
 ///
 /// Each entry names the child by spawn order (`None` for the body).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let err = gather::TaskGroup::<&str>::run(|tg| async move {
+///     tg.spawn(async { Err::<(), _>("child") }).unwrap();
+///     Ok(())
+/// })
+/// .await
+/// .unwrap_err();
+/// assert_eq!(err.len(), 1);
+/// assert!(!err.is_empty());
+/// assert_eq!(err.errors()[0], (Some(0), gather::Failure::Error("child")));
+/// assert_eq!(err.into_errors().len(), 1);
+/// # }
+/// ```
 pub struct ErrorGroup<E> {
     errors: Vec<(Option<usize>, Failure<E>)>,
 }
@@ -246,6 +272,18 @@ impl<E: std::error::Error + 'static> std::error::Error for ErrorGroup<E> {
 /// [`ErrorGroup`]) or was cancelled.
 ///
 /// Dropping it does not cancel the child: the group owns its children.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// gather::TaskGroup::<()>::run(|tg| async move {
+///     let t: gather::GroupTask<u8> = tg.spawn(async { Ok(3) }).unwrap();
+///     assert_eq!(t.await, Some(3));
+///     Ok(())
+/// })
+/// .await
+/// .unwrap();
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct GroupTask<T> {
     handle: JoinHandle<Option<T>>,
@@ -254,6 +292,19 @@ pub struct GroupTask<T> {
 impl<T> GroupTask<T> {
     /// Cancels this one child, as Python's `task.cancel()`. A child that is
     /// merely cancelled does not fail its group.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let out = gather::TaskGroup::<()>::run(|tg| async move {
+    ///     let t = tg.spawn(std::future::pending::<Result<(), ()>>()).unwrap();
+    ///     t.abort();
+    ///     assert_eq!(t.await, None);
+    ///     Ok("the group is fine")
+    /// })
+    /// .await;
+    /// assert_eq!(out.unwrap(), Some("the group is fine"));
+    /// # }
+    /// ```
     pub fn abort(&self) {
         self.handle.abort();
     }
@@ -385,6 +436,18 @@ impl<E: Send + 'static> TaskGroup<E> {
     /// Returns a [`GroupTask`] to await the child's value, or a
     /// [`SpawnError`] if the group has failed, was cancelled or has finished
     /// (never a panic).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// gather::TaskGroup::<std::io::Error>::run(|tg| async move {
+    ///     let child = tg.spawn(async { Ok("from a child") }).expect("the group is open");
+    ///     assert_eq!(child.await, Some("from a child"));
+    ///     Ok(())
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # }
+    /// ```
     pub fn spawn<F, T>(&self, child: F) -> Result<GroupTask<T>, SpawnError>
     where
         F: Future<Output = Result<T, E>> + Send + 'static,
@@ -463,6 +526,19 @@ impl<E: Send + 'static> TaskGroup<E> {
     }
 
     /// Children currently running.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// gather::TaskGroup::<()>::run(|tg| async move {
+    ///     tg.spawn(std::future::pending::<Result<(), ()>>()).unwrap();
+    ///     assert_eq!(tg.running(), 1);
+    ///     tg.cancel();
+    ///     Ok(())
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # }
+    /// ```
     pub fn running(&self) -> usize {
         self.shared.lock().running.len()
     }

@@ -27,6 +27,13 @@ type Done<L, F> = Vec<(usize, Outcome<<L as Launch<F>>::Ok, <L as Launch<F>>::Er
 
 /// When [`wait`] returns, as Python's `FIRST_COMPLETED`, `FIRST_EXCEPTION`
 /// and `ALL_COMPLETED`.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let (done, _) = gather::wait([async { Err::<(), _>("x") }], gather::ReturnWhen::FirstException).await;
+/// assert_eq!(done[0], (0, gather::Outcome::Err("x")));
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReturnWhen {
     /// As soon as any child finishes, however it finishes.
@@ -88,6 +95,13 @@ pub fn wait<P: IntoPending>(children: P, when: ReturnWhen) -> Wait<P::Iter, P::L
 /// Pass it to [`wait`] again, or await it to run every remaining child to
 /// its end (`Vec<(index, Outcome)>` in completion order). Dropping it
 /// cancels them.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let (_, pending) = gather::wait([async { Ok::<_, ()>(1) }], gather::ReturnWhen::AllCompleted).await;
+/// assert!(pending.await.is_empty());
+/// # }
+/// ```
 #[must_use = "dropping Pending cancels its children; wait on it or await it"]
 pub struct Pending<I: Iterator, L: Launch<I::Item> = InPlace> {
     driver: Driver<I, L>,
@@ -100,11 +114,29 @@ impl<I: Iterator, L: Launch<I::Item>> Unpin for Pending<I, L> {}
 impl<I: Iterator, L: Launch<I::Item>> Pending<I, L> {
     /// Children still unfinished: running ones, plus the rest of the input
     /// when it knows its length.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let kids = [0, 1].map(|i| async move {
+    ///     if i == 1 { std::future::pending::<()>().await }
+    ///     Ok::<_, ()>(i)
+    /// });
+    /// let (done, pending) = gather::wait(kids, gather::ReturnWhen::FirstCompleted).await;
+    /// assert_eq!((done.len(), pending.len()), (1, 1));
+    /// # }
+    /// ```
     pub fn len(&self) -> usize {
         self.driver.running() + self.driver.unstarted_hint()
     }
 
     /// `true` when every child has finished.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let (_, pending) = gather::wait([async { Ok::<_, ()>(()) }], gather::ReturnWhen::AllCompleted).await;
+    /// assert!(pending.is_empty());
+    /// # }
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.driver.is_idle()
     }
@@ -126,6 +158,12 @@ impl<I: Iterator, L: Launch<I::Item>> Future for Pending<I, L> {
 
 /// Converts what [`wait`] accepts: any `IntoIterator` of children, or the
 /// [`Pending`] set a previous `wait` returned.
+///
+/// ```
+/// use gather::IntoPending;
+/// let pending = vec![async { Ok::<_, ()>(1) }].into_pending();
+/// assert!(!pending.is_empty());
+/// ```
 pub trait IntoPending {
     /// The input iterator.
     type Iter: Iterator;
@@ -160,6 +198,15 @@ impl<I: Iterator, L: Launch<I::Item>> IntoPending for Pending<I, L> {
 }
 
 /// The future returned by [`wait`].
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let w = gather::wait([async { Ok::<_, ()>(1) }], gather::ReturnWhen::AllCompleted);
+/// let (done, pending) = w.await;
+/// assert_eq!(done.len(), 1);
+/// assert!(pending.is_empty());
+/// # }
+/// ```
 #[must_use = "wait does nothing until awaited; dropping it cancels its children"]
 pub struct Wait<I: Iterator, L: Launch<I::Item>> {
     pending: Option<Pending<I, L>>,
@@ -197,6 +244,14 @@ impl<I: Iterator, L: Launch<I::Item>> Wait<I, L> {
 
     /// Runs at most `n` children at once (only applies to children not
     /// started yet). `0` is taken as `1`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let kids = (0..10).map(|i| async move { Ok::<_, ()>(i) });
+    /// let (done, _) = gather::wait(kids, gather::ReturnWhen::AllCompleted).limit(2).await;
+    /// assert_eq!(done.len(), 10);
+    /// # }
+    /// ```
     pub fn limit(mut self, n: usize) -> Self {
         if let Some(p) = &mut self.pending {
             p.driver.limit = n.max(1);
