@@ -208,7 +208,12 @@ def main():
     say(f"\nThe whole run took {time.time() - started:.0f} s.")
 
     if "--write" in sys.argv:
-        (ROOT / "docs" / "benchmarks.md").write_text("\n".join(OUT) + "\n")
+        doc = ROOT / "docs" / "benchmarks.md"
+        old = doc.read_text() if doc.exists() else ""
+        # scripts/bench_cli.py owns its own section; keep it.
+        start, end = "<!-- bench_cli:start -->", "<!-- bench_cli:end -->"
+        keep = old[old.index(start): old.index(end) + len(end)] + "\n" if start in old and end in old else ""
+        doc.write_text("\n".join(OUT) + "\n" + ("\n" + keep if keep else ""))
         print("\nwritten to docs/benchmarks.md", file=sys.stderr)
 
 

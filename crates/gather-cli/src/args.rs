@@ -97,6 +97,11 @@ pub struct FetchArgs {
     #[arg(short = 'H', long = "header", value_name = "HEADER")]
     pub headers: Vec<String>,
 
+    /// Also trust the certificates in this PEM file for HTTPS (a private CA); the system's
+    /// web roots stay trusted.
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
+
     /// The User-Agent header.
     #[arg(long, default_value = concat!("gather/", env!("CARGO_PKG_VERSION")), value_name = "TEXT")]
     pub user_agent: String,

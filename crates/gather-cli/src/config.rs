@@ -20,6 +20,8 @@ pub struct FetchConfig {
     pub max_redirects: usize,
     pub headers: HeaderMap,
     pub user_agent: String,
+    /// Extra trusted roots, PEM (`--cacert`).
+    pub cacert: Option<Vec<u8>>,
     pub fail_on_status: bool,
     pub body: bool,
     pub save_dir: Option<PathBuf>,
@@ -65,6 +67,26 @@ impl Config {
                 .map_err(|e| format!("-H {h:?}: bad header value: {e}"))?;
             headers.append(name, value);
         }
+        let cacert = match &a.cacert {
+            Some(path) => {
+                let pem =
+                    std::fs::read(path).map_err(|e| format!("--cacert {}: {e}", path.display()))?;
+                let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                    format!(
+                        "--cacert {}: not a PEM certificate file: {e}",
+                        path.display()
+                    )
+                })?;
+                if certs.is_empty() {
+                    return Err(format!(
+                        "--cacert {}: no PEM certificate in the file",
+                        path.display()
+                    ));
+                }
+                Some(pem)
+            }
+            None => None,
+        };
         if let Some(dir) = &a.save_dir {
             std::fs::create_dir_all(dir)
                 .map_err(|e| format!("--save-dir {}: {e}", dir.display()))?;
@@ -86,6 +108,7 @@ impl Config {
                 max_redirects: a.max_redirects,
                 headers,
                 user_agent: a.user_agent,
+                cacert,
                 fail_on_status: a.fail_on_status,
                 body: a.body,
                 save_dir: a.save_dir,

@@ -30,6 +30,7 @@ pub async fn demo(a: DemoArgs) -> i32 {
         max_redirects: 10,
         headers: Default::default(),
         user_agent: concat!("gather-demo/", env!("CARGO_PKG_VERSION")).to_owned(),
+        cacert: None,
         fail_on_status: true,
         body: true,
         save_dir: None,

@@ -54,7 +54,15 @@ pub struct Fetcher {
 
 impl Fetcher {
     pub fn new(config: FetchConfig) -> Result<Fetcher, String> {
-        let client = Client::builder()
+        let mut builder = Client::builder();
+        if let Some(pem) = &config.cacert {
+            let certs =
+                reqwest::Certificate::from_pem_bundle(pem).map_err(|e| format!("--cacert: {e}"))?;
+            for cert in certs {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        let client = builder
             .redirect(reqwest::redirect::Policy::limited(config.max_redirects))
             .timeout(config.timeout)
             .connect_timeout(config.timeout)

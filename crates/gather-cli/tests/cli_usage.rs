@@ -70,3 +70,45 @@ fn demo_serves_pages_locally_and_shows_the_speed_up() {
     assert!(text.contains("x faster"), "{text}");
     assert!(text.contains("[0] 200"), "{text}");
 }
+
+#[test]
+fn a_progress_bar_with_rate_and_eta_is_drawn_when_stderr_is_a_terminal() {
+    // `script` (util-linux) runs the command on a pseudo-terminal.
+    let env = support::Env::new("progress");
+    let urls: Vec<String> = (0..40)
+        .map(|i| env.url(&format!("/page/{i}?delay_ms=20")))
+        .collect();
+    let input = env.input("urls.txt", &urls);
+    let out_file = env.path("out.jsonl");
+    let command = format!(
+        "{} fetch --limit 4 {} -o {}",
+        env!("CARGO_BIN_EXE_gather"),
+        input.display(),
+        out_file.display()
+    );
+    let mut cmd = std::process::Command::new("script");
+    cmd.args(["-qfec", &command, "/dev/null"]);
+    let out = support::run_with(cmd, "", std::time::Duration::from_secs(60));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        screen.contains("req/s ETA"),
+        "no progress bar on the terminal: {screen:?}"
+    );
+    assert!(
+        screen.contains("40 of 40 URLs"),
+        "the summary follows the bar: {screen:?}"
+    );
+
+    // --quiet draws nothing, even on a terminal.
+    let mut cmd = std::process::Command::new("script");
+    cmd.args(["-qfec", &format!("{command} --quiet"), "/dev/null"]);
+    let out = support::run_with(cmd, "", std::time::Duration::from_secs(60));
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert!(!screen.contains("req/s"), "{screen:?}");
+}

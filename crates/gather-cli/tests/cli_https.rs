@@ -1,0 +1,115 @@
+//! HTTPS works (rustls: no system OpenSSL), against a TLS server on
+//! 127.0.0.1 whose certificate comes from a CA made for the test and passed
+//! with `--cacert`; without it the certificate is refused, as it must be.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use tokio_rustls::rustls::ServerConfig;
+
+use support::*;
+
+/// Starts an HTTPS server on 127.0.0.1; returns its port and the CA's PEM.
+fn https_server(rt: &tokio::runtime::Runtime) -> (u16, String) {
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let leaf_key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+        .unwrap()
+        .signed_by(&leaf_key, &ca, &ca_key)
+        .unwrap();
+    let config = ServerConfig::builder_with_provider(Arc::new(
+        tokio_rustls::rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![CertificateDer::from(leaf.der().to_vec())],
+        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der())),
+    )
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let port = listener.local_addr().unwrap().port();
+    rt.spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                continue;
+            };
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(Ok(mut tls)) =
+                    tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await
+                else {
+                    return;
+                };
+                let mut buf = [0u8; 4096];
+                let _ = tls.read(&mut buf).await;
+                let body = "<title>over TLS</title>";
+                let reply = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = tls.write_all(reply.as_bytes()).await;
+                let _ = tls.shutdown().await;
+            });
+        }
+    });
+    (port, ca.pem())
+}
+
+#[test]
+fn https_urls_are_fetched_with_rustls_and_an_untrusted_certificate_is_refused() {
+    let env = Env::new("https");
+    let (port, ca_pem) = https_server(&env.rt);
+    let ca = env.path("ca.pem");
+    std::fs::write(&ca, ca_pem).unwrap();
+    let input = env.input("urls.txt", &[format!("https://127.0.0.1:{port}/secure")]);
+
+    let out = run(&[
+        "fetch",
+        "-q",
+        "--body",
+        "--cacert",
+        ca.to_str().unwrap(),
+        input.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let recs = records(&out.stdout);
+    assert_eq!(recs[0]["status"], 200);
+    assert_eq!(recs[0]["body"], "<title>over TLS</title>");
+
+    // Without --cacert the private CA is not trusted: an error, not a crash.
+    let out = run(&["fetch", "-q", "-k", input.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let recs = records(&out.stdout);
+    assert!(
+        recs[0]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("certificate"),
+        "{}",
+        recs[0]
+    );
+}
+
+#[test]
+fn a_cacert_that_is_not_pem_is_a_usage_error_naming_the_flag() {
+    let env = Env::new("badca");
+    let bad = env.path("not-a-cert.pem");
+    std::fs::write(&bad, "hello").unwrap();
+    let out = run(&["fetch", "--cacert", bad.to_str().unwrap(), "-"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--cacert"), "{}", stderr(&out));
+}

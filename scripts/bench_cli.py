@@ -1,0 +1,166 @@
+#!/usr/bin/env python3
+"""`gather fetch` against wrk (the ceiling), curl --parallel and the seed's
+aiohttp + asyncio.gather code (with and without uvloop), all fetching static
+pages from nginx on 127.0.0.1 with 64 connections, in one run. Prints a
+table of req/s and peak memory; with --write, records it in
+docs/benchmarks.md (its own section; the rest of the file is kept).
+
+    python3 scripts/bench_cli.py [--quick] [--write]
+
+Installs nginx and wrk from Debian if missing (apt-get update once), and
+aiohttp and uvloop with pip into scripts/.venv.
+"""
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+QUICK = "--quick" in sys.argv
+SIZES = [2_000] if QUICK else [20_000, 100_000]
+WORK = Path(os.environ.get("TMPDIR", "/tmp")) / f"gather-bench-cli-{os.getpid()}"
+START, END = "<!-- bench_cli:start -->", "<!-- bench_cli:end -->"
+OUT = []
+
+
+def say(line=""):
+    print(line, flush=True)
+    OUT.append(line)
+
+
+def ensure_tools():
+    missing = [p for p, b in [("nginx", "nginx"), ("wrk", "wrk")] if shutil.which(b) is None and not Path(f"/usr/sbin/{b}").exists()]
+    if missing:
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+        subprocess.run(["apt-get", "install", "-y", "-qq", *missing], check=True, env=env)
+    venv = ROOT / "scripts" / ".venv"
+    py = venv / "bin" / "python3"
+    if not py.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    if subprocess.run([str(py), "-c", "import aiohttp, uvloop"], capture_output=True).returncode != 0:
+        subprocess.run([str(py), "-m", "pip", "install", "-q", "aiohttp", "uvloop"], check=True)
+    return py
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def start_nginx(port):
+    www = WORK / "www"
+    www.mkdir(parents=True)
+    for i in range(1000):
+        (www / f"page-{i}.html").write_text(f"<!doctype html><title>page {i}</title>" + "<p>lorem ipsum</p>" * 100)
+    conf = WORK / "nginx.conf"
+    conf.write_text(f"""
+daemon off;
+worker_processes 2;
+pid {WORK}/nginx.pid;
+error_log {WORK}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    keepalive_requests 1000000;
+    server {{ listen 127.0.0.1:{port}; root {www}; }}
+}}
+""")
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    p = subprocess.Popen([nginx, "-c", str(conf), "-p", str(WORK)])
+    for _ in range(100):  # bounded wait until it answers
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return p
+        except OSError:
+            time.sleep(0.05)
+    p.kill()
+    sys.exit("bench_cli.py: nginx did not start")
+
+
+def timed(args, timeout=900, **kw):
+    """(seconds, peak RSS KiB, stdout) of a process."""
+    start = time.time()
+    p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+    out = ""
+    while True:
+        pid, status, usage = os.wait4(p.pid, os.WNOHANG)
+        if pid:
+            out = p.stdout.read()
+            err = p.stderr.read()
+            code = os.waitstatus_to_exitcode(status)
+            if code != 0:
+                sys.exit(f"bench_cli.py: {args[0]} exited {code}: {err[-2000:]}")
+            return time.time() - start, usage.ru_maxrss, out
+        if time.time() - start > timeout:
+            p.kill()
+            sys.exit(f"bench_cli.py: {args[0]} ran past {timeout} s")
+        time.sleep(0.01)
+
+
+def main():
+    WORK.mkdir(parents=True, exist_ok=True)
+    py = ensure_tools()
+    subprocess.run(["cargo", "build", "--release", "-q", "-p", "gather-cli"], cwd=ROOT, check=True)
+    gather_bin = ROOT / "target" / "release" / "gather"
+    port = free_port()
+    nginx = start_nginx(port)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        say(START)
+        say("## The `gather` command against wrk, curl and aiohttp\n")
+        say(f"Recorded {time.strftime('%Y-%m-%d')} by `python3 scripts/bench_cli.py{' --quick' if QUICK else ''}`: "
+            f"static pages (2 KiB) from nginx on 127.0.0.1, 64 connections, {os.cpu_count()} cores shared by client "
+            "and server. Ratios are gather's figure over the peer's, from this same run (one run per tool and size).\n")
+        say("| GETs | tool | req/s | peak memory | gather's req/s / tool's | gather's memory / tool's |")
+        say("|---|---|---|---|---|---|")
+        for n in SIZES:
+            urls = WORK / f"urls-{n}.txt"
+            urls.write_text("".join(f"{base}/page-{i % 1000}.html\n" for i in range(n)))
+            curl_cfg = WORK / f"curl-{n}.cfg"
+            curl_cfg.write_text("".join(f'url = "{base}/page-{i % 1000}.html"\noutput = "/dev/null"\n' for i in range(n)))
+            rows = {}
+            secs, rss, _ = timed([str(gather_bin), "fetch", "-q", "--limit", "64", str(urls), "-o", "/dev/null"])
+            rows["gather fetch --limit 64"] = (n / secs, rss)
+            secs, rss, _ = timed(["curl", "--parallel", "--parallel-max", "64", "-s", "-K", str(curl_cfg)])
+            rows["curl --parallel --parallel-max 64"] = (n / secs, rss)
+            for loop in ["asyncio", "uvloop"]:
+                args = [str(py), str(ROOT / "scripts" / "fetch_aiohttp.py"), str(urls)] + (["uvloop"] if loop == "uvloop" else [])
+                secs, rss, out = timed(args)
+                assert out.strip() == str(n), out
+                rows[f"aiohttp + asyncio.gather ({loop})"] = (n / secs, rss)
+            duration = max(2, min(10, n // 10_000))
+            _, rss, out = timed(["wrk", "-t2", "-c64", f"-d{duration}s", f"{base}/page-1.html"])
+            rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+            rows[f"wrk -t2 -c64 ({duration} s, one URL)"] = (rate, rss)
+            g_rate, g_rss = rows["gather fetch --limit 64"]
+            for tool, (rate, rss) in rows.items():
+                ratio = "" if tool.startswith("gather") else f"**{g_rate / rate:.2f}x**"
+                mem = "" if tool.startswith("gather") else f"{g_rss / rss:.2f}x"
+                say(f"| {n:,} | {tool} | {rate:,.0f} | {rss / 1024:.0f} MiB | {ratio} | {mem} |")
+        say("\nTargets: at least 0.8x wrk, 1.2x curl and 5x aiohttp in req/s; at most 2x curl's memory.")
+        say(END)
+    finally:
+        nginx.kill()
+        nginx.wait()
+        shutil.rmtree(WORK, ignore_errors=True)
+    if "--write" in sys.argv:
+        doc = ROOT / "docs" / "benchmarks.md"
+        text = doc.read_text() if doc.exists() else ""
+        section = "\n".join(OUT) + "\n"
+        if START in text and END in text:
+            text = text[: text.index(START)] + section + text[text.index(END) + len(END) + 1 :]
+        else:
+            text = text.rstrip("\n") + "\n\n" + section
+        doc.write_text(text)
+        print("written to docs/benchmarks.md", file=sys.stderr)
+
+
+main()
