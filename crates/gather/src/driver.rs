@@ -349,18 +349,8 @@ impl<I: Iterator, L: Launch<I::Item>> Driver<I, L> {
             while self.batch_pos < self.batch.len() {
                 let id = self.batch[self.batch_pos];
                 self.batch_pos += 1;
-                work += 1;
-                if let Some((index, outcome)) = self.poll_slot(id) {
-                    if on_done(index, outcome).is_break() {
-                        return Poll::Ready(ControlFlow::Break(()));
-                    }
-                }
-                // When tokio's budget is spent, every further child would
-                // only answer Pending and ask to be polled again: yield the
-                // whole gather once instead.
-                if work >= WORK_PER_TURN || !tokio::task::coop::has_budget_remaining() {
-                    cx.waker().wake_by_ref();
-                    return Poll::Pending;
+                if let Some(end) = self.step(id, &mut work, cx, &mut on_done) {
+                    return end;
                 }
             }
             // New children, in input order, each polled as it starts: one
@@ -368,15 +358,8 @@ impl<I: Iterator, L: Launch<I::Item>> Driver<I, L> {
             // ready children needs a single slot.
             while self.can_start() {
                 let Some(id) = self.launch_next() else { break };
-                work += 1;
-                if let Some((index, outcome)) = self.poll_slot(id) {
-                    if on_done(index, outcome).is_break() {
-                        return Poll::Ready(ControlFlow::Break(()));
-                    }
-                }
-                if work >= WORK_PER_TURN || !tokio::task::coop::has_budget_remaining() {
-                    cx.waker().wake_by_ref();
-                    return Poll::Pending;
+                if let Some(end) = self.step(id, &mut work, cx, &mut on_done) {
+                    return end;
                 }
             }
             self.batch.clear();
@@ -390,6 +373,32 @@ impl<I: Iterator, L: Launch<I::Item>> Driver<I, L> {
                 };
             }
         }
+    }
+
+    /// Polls slot `id` as one unit of this turn's work, reporting it if it
+    /// finished. `Some` when the turn must end here: `on_done` asked to stop,
+    /// or the turn's work or tokio's budget is spent.
+    fn step(
+        &mut self,
+        id: usize,
+        work: &mut usize,
+        cx: &mut Context<'_>,
+        on_done: &mut impl FnMut(usize, Outcome<L::Ok, L::Err>) -> ControlFlow<()>,
+    ) -> Option<Poll<ControlFlow<()>>> {
+        *work += 1;
+        if let Some((index, outcome)) = self.poll_slot(id) {
+            if on_done(index, outcome).is_break() {
+                return Some(Poll::Ready(ControlFlow::Break(())));
+            }
+        }
+        // When tokio's budget is spent, every further child would only
+        // answer Pending and ask to be polled again: yield the whole gather
+        // once instead.
+        if *work >= WORK_PER_TURN || !tokio::task::coop::has_budget_remaining() {
+            cx.waker().wake_by_ref();
+            return Some(Poll::Pending);
+        }
+        None
     }
 
     /// Stops everything: drops every running child (aborting spawned ones)
