@@ -22,6 +22,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 QUICK = "--quick" in sys.argv
+TARGETS = []  # (target, measured, met, what limits it)
+
+
+def target(name, measured, met, limit=""):
+    TARGETS.append((name, measured, met, "" if met else limit))
 SIZES = [1_000, 10_000] if QUICK else [1_000, 100_000, 1_000_000]
 RUNS = 3 if QUICK else 5
 CAP = 20.0  # seconds per measurement process
@@ -133,6 +138,16 @@ def main():
             gtxt = f"{gt * 1e3:.1f} ms" if gt is not None else f"> {CAP:.0f} s"
             say(f"| {shape} | {n:,} | {gtxt} | " + " | ".join(cells) + " |")
     say()
+    worst = {}
+    for shape in SHAPES:
+        ratios = [median(table[("gather", shape, n)]) / median(table[("fb-join_all", shape, n)])
+                  for n in SIZES if table[("gather", shape, n)] and table[("fb-join_all", shape, n)]]
+        worst[shape] = max(ratios) if ratios else float("inf")
+        target(f"in place, {shape}: time <= 0.8x futures-buffered at every size", f"worst {worst[shape]:.2f}x",
+               worst[shape] <= 0.8,
+               "a pending child costs two allocations (its slot's box and its waker's Arc) and a mutex push per "
+               "wake, where futures-buffered keeps children in one arena with a lock-free intrusive ready queue; "
+               "matching it needs that unsafe design, with loom models and valgrind runs, which is not written yet")
     say("## Peak memory (whole process, largest size): gather / peer\n")
     n = SIZES[-1]
     say("| shape | gather | " + " | ".join(PEERS) + " |")
@@ -144,6 +159,12 @@ def main():
             r = table[(peer, shape, n)]
             cells.append(fmt_ratio(g["peak_rss_kb"] / r["peak_rss_kb"]) if g and r else "-")
         say(f"| {shape} | {g['peak_rss_kb'] / 1024:.0f} MiB | " + " | ".join(cells) + " |" if g else f"| {shape} | - |")
+        fb = table[("fb-join_all", shape, n)]
+        if g and fb:
+            r = g["peak_rss_kb"] / fb["peak_rss_kb"]
+            target(f"in place, {shape}: peak memory <= 1.0x futures-buffered at {n:,}", f"{r:.2f}x", r <= 1.0,
+                   "each pending child holds a boxed slot, an Arc'd waker and a Waker beside its result slot, "
+                   "more than futures-buffered's arena entry")
     say()
 
     # 2. Linearity: t(200k) / t(20k).
@@ -157,6 +178,9 @@ def main():
             a = measure(exe, ["--peer", peer, "--shape", shape, "--n", str(lo), "--runs", str(RUNS)])
             b = measure(exe, ["--peer", peer, "--shape", shape, "--n", str(hi), "--runs", str(RUNS)])
             cells.append(f"{median(b) / median(a):.1f}" if a and b else f"> {CAP:.0f} s")
+            if peer == "gather":
+                ratio = median(b) / median(a) if a and b else float("inf")
+                target(f"linear, {shape}: t({hi:,}) / t({lo:,}) <= 12", f"{ratio:.1f}", ratio <= 12)
         say(f"| {shape} | " + " | ".join(cells) + " |")
     say()
 
@@ -166,14 +190,23 @@ def main():
     say("## Fairness\n")
     say(f"While a gather of {fair_n:,} yield-once children ran ({f['seconds']:.2f} s) on a current_thread runtime, "
         f"a neighbour ticking every 1 ms waited at most **{f['worst_tick_ms']:.2f} ms** (target: 5 ms).\n")
+    target(f"fair: a 1 ms ticker waits <= 5 ms beside {fair_n:,} children", f"{f['worst_tick_ms']:.1f} ms",
+           f["worst_tick_ms"] <= 5,
+           "the gather's own turns are bounded (1,024 polls or launches, pinned by tests/driver_fairness.rs), so "
+           "the stall is outside them; not yet attributed: the likely cause is tokio waking a million deferred "
+           "yield_now wakers in one batch when it parks")
 
     # 4. Limit: cost per child independent of the total.
     say("## `limit(64)`: cost per child (ready children)\n")
     say("| n | per child |")
     say("|---|---|")
+    per_child = []
     for n in SIZES:
         r = measure(exe, ["--peer", "gather-limit64", "--shape", "ready", "--n", str(n), "--runs", str(RUNS)])
+        per_child.append(median(r) / n)
         say(f"| {n:,} | {median(r) / n * 1e9:.0f} ns |")
+    spread = max(per_child) / min(per_child)
+    target("limit(64): cost per child independent of the total (max/min <= 1.5)", f"{spread:.2f}", spread <= 1.5)
     say()
 
     # 5. Spawned.
@@ -184,11 +217,21 @@ def main():
     js = measure(exe, ["--peer", "tokio-joinset", "--shape", "yield", "--n", str(n), "--runs", str(RUNS)])
     say(f"gather `.spawn()` / tokio spawn-and-await: **{fmt_ratio(median(gs) / median(sa))}** (target 0.8x); "
         f"/ JoinSet with re-ordering: **{fmt_ratio(median(gs) / median(js))}** (target 0.7x).\n")
+    spawn_limit = ("each child is a tokio task plus a slot in the driver, which polls each join handle at launch "
+                   "(registering a waker) and is woken once per completion; spawn-and-await polls each finished "
+                   "handle once, at the end")
+    r = median(gs) / median(sa)
+    target("spawned: <= 0.8x tokio spawn-and-await", f"{r:.2f}x", r <= 0.8, spawn_limit)
+    r = median(gs) / median(js)
+    target("spawned: <= 0.7x JoinSet with re-ordering", f"{r:.2f}x", r <= 0.7, spawn_limit)
     cpu_n = 400 if QUICK else 2_000
     one = measure(exe, ["--peer", "gather-spawn", "--shape", "cpu", "--n", str(cpu_n), "--runs", str(RUNS), "--workers", "1"])
     two = measure(exe, ["--peer", "gather-spawn", "--shape", "cpu", "--n", str(cpu_n), "--runs", str(RUNS), "--workers", "2"])
     say(f"CPU-heavy children ({cpu_n:,} of ~20k rounds each): 2 worker threads are **{median(one) / median(two):.2f}x** "
         f"faster than 1 (target 1.7x on 2 cores).\n")
+    r = median(one) / median(two)
+    target("spawned: >= 1.7x speed-up on 2 worker threads (CPU-heavy)", f"{r:.2f}x", r >= 1.7,
+           "the two cores are shared with the rest of the machine")
 
     # 6. Python.
     py_n = 100_000 if QUICK else 1_000_000
@@ -203,8 +246,21 @@ def main():
         t = median(rec)
         say(f"| asyncio.gather ({loop}) | {t / py_n * 1e9:.0f} ns | {rec['peak_rss_kb'] / 1024:.0f} MiB | "
             f"**{t / median(g):.0f}x** | **{rec['peak_rss_kb'] / g['peak_rss_kb']:.1f}x** |")
+        speed = t / median(g)
+        mem = rec["peak_rss_kb"] / g["peak_rss_kb"]
+        target(f"against asyncio.gather ({loop}): >= 50x faster per child", f"{speed:.0f}x", speed >= 50,
+               "the yield-once path above: each child's two allocations and per-wake lock cost about as much as "
+               "the whole of futures-buffered's child")
+        target(f"against asyncio.gather ({loop}): >= 5x less memory", f"{mem:.1f}x", mem >= 5,
+               "the per-child slot (box, Arc'd waker, Waker) above")
     if not has_uvloop:
         say("\n(uvloop could not be installed with pip here, so its row is missing.)")
+    say("## Targets (issue 3)\n")
+    say(f"{sum(1 for t in TARGETS if t[2])} of {len(TARGETS)} met in this run.\n")
+    say("| target | measured | met | what limits it |")
+    say("|---|---|---|---|")
+    for name, measured, met, limit in TARGETS:
+        say(f"| {name} | {measured} | {'yes' if met else '**no**'} | {limit} |")
     say(f"\nThe whole run took {time.time() - started:.0f} s.")
 
     if "--write" in sys.argv:
