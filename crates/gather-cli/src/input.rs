@@ -2,8 +2,10 @@
 //! skipped. A line that is not a usable URL is kept as a job whose URL is an
 //! error, so it gets its own error record instead of vanishing.
 
-use std::io::{self, Read};
-use std::path::Path;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use url::Url;
 
@@ -48,33 +50,113 @@ impl InputError {
     }
 }
 
-/// Reads the whole input: the file at `path`, or stdin for `None` or `-`.
-/// Bytes that are not UTF-8 are replaced, so such a line becomes an
-/// invalid URL rather than a failure of the whole run.
-pub fn read(path: Option<&Path>) -> io::Result<String> {
-    let mut bytes = Vec::new();
-    match path {
-        None => io::stdin().lock().read_to_end(&mut bytes)?,
-        Some(p) if p == Path::new("-") => io::stdin().lock().read_to_end(&mut bytes)?,
-        Some(p) => std::fs::File::open(p)?.read_to_end(&mut bytes)?,
-    };
-    Ok(String::from_utf8_lossy(&bytes).into_owned())
+/// Where the URLs come from. Read in passes (one to count and check, one
+/// to run) so that memory does not grow with the number of URLs: a file is
+/// simply opened again; stdin, which cannot be, is kept as bytes.
+pub enum Source {
+    /// A file, by path.
+    File(PathBuf),
+    /// Standard input, read once.
+    Stdin(Arc<Vec<u8>>),
 }
 
-/// Splits the input into jobs, in order.
+impl Source {
+    /// The file at `path`, or stdin for `None` or `-`.
+    pub fn open(path: Option<&Path>) -> io::Result<Source> {
+        match path {
+            Some(p) if p != Path::new("-") => {
+                File::open(p)?; // fail now, with the file's own error, rather than mid-run
+                Ok(Source::File(p.to_owned()))
+            }
+            _ => {
+                let mut bytes = Vec::new();
+                io::stdin().lock().read_to_end(&mut bytes)?;
+                Ok(Source::Stdin(Arc::new(bytes)))
+            }
+        }
+    }
+
+    /// A new pass over the jobs, from the first line.
+    pub fn lines(&self) -> io::Result<Lines> {
+        let reader: Box<dyn BufRead + Send> = match self {
+            Source::File(p) => Box::new(BufReader::new(File::open(p)?)),
+            Source::Stdin(bytes) => Box::new(io::Cursor::new(SharedBytes(bytes.clone()))),
+        };
+        Ok(Lines::new(reader))
+    }
+}
+
+/// Lets a cursor read the shared stdin bytes without copying them.
+struct SharedBytes(Arc<Vec<u8>>);
+
+impl AsRef<[u8]> for SharedBytes {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// The jobs of one pass, in order, read a line at a time. A read error ends
+/// the pass and is kept in [`Lines::error`] (shared, so that it can be read
+/// after the iterator has been handed away).
+pub struct Lines {
+    reader: Box<dyn BufRead + Send>,
+    buf: Vec<u8>,
+    line: usize,
+    index: usize,
+    /// The I/O error that ended the pass early, if one did.
+    pub error: Arc<Mutex<Option<io::Error>>>,
+}
+
+impl Lines {
+    fn new(reader: Box<dyn BufRead + Send>) -> Lines {
+        Lines {
+            reader,
+            buf: Vec::with_capacity(256),
+            line: 0,
+            index: 0,
+            error: Arc::default(),
+        }
+    }
+}
+
+impl Iterator for Lines {
+    type Item = Job;
+
+    fn next(&mut self) -> Option<Job> {
+        loop {
+            self.buf.clear();
+            match self.reader.read_until(b'\n', &mut self.buf) {
+                Ok(0) => return None,
+                Ok(_) => {}
+                Err(e) => {
+                    *self.error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+                    return None;
+                }
+            }
+            self.line += 1;
+            // Bytes that are not UTF-8 are replaced, so such a line becomes an
+            // invalid URL rather than a failure of the whole run.
+            let text = String::from_utf8_lossy(&self.buf);
+            let raw = text.trim();
+            if raw.is_empty() || raw.starts_with('#') {
+                continue;
+            }
+            let job = Job {
+                index: self.index,
+                line: self.line,
+                raw: raw.to_owned(),
+                url: parse_url(raw),
+            };
+            self.index += 1;
+            return Some(job);
+        }
+    }
+}
+
+/// Splits a whole input into jobs, in order (the same rules as a pass of
+/// [`Lines`]).
 pub fn parse(text: &str) -> Vec<Job> {
-    text.lines()
-        .enumerate()
-        .map(|(n, l)| (n + 1, l.trim()))
-        .filter(|(_, l)| !l.is_empty() && !l.starts_with('#'))
-        .enumerate()
-        .map(|(index, (line, raw))| Job {
-            index,
-            line,
-            raw: raw.to_owned(),
-            url: parse_url(raw),
-        })
-        .collect()
+    Lines::new(Box::new(io::Cursor::new(text.as_bytes().to_vec()))).collect()
 }
 
 fn parse_url(raw: &str) -> Result<Url, InputError> {

@@ -8,8 +8,9 @@
 //! gets its line. Ctrl-C and `--total-timeout` end it the same way, keeping
 //! the ordered prefix.
 
+use std::collections::HashMap;
 use std::io::Write;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use gather::Outcome;
 
@@ -31,28 +32,27 @@ pub mod exit {
 /// How the loop over results ended.
 enum End {
     Complete,
-    Failed(usize, FetchError),
+    Failed(Job, FetchError),
     TimedOut,
     Interrupted,
 }
 
 pub async fn fetch(config: Config) -> i32 {
-    let text = match input::read(config.input.as_deref()) {
-        Ok(t) => t,
+    let name = config
+        .input
+        .as_ref()
+        .map_or("stdin".to_owned(), |p| p.display().to_string());
+    let source = match input::Source::open(config.input.as_deref()) {
+        Ok(s) => s,
         Err(e) => {
-            let name = config
-                .input
-                .as_ref()
-                .map_or("stdin".to_owned(), |p| p.display().to_string());
             report::error(&format!("cannot read input {name}: {e}"));
             return exit::USAGE;
         }
     };
-    let jobs: Arc<Vec<Job>> = Arc::new(input::parse(&text));
 
-    let (sink, done): (Box<dyn Write + Send>, _) = match (&config.output, config.resume) {
-        (Some(path), true) => match output::resume(path, &jobs) {
-            Ok(r) => (Box::new(r.file), r.done),
+    let (sink, records): (Box<dyn Write + Send>, _) = match (&config.output, config.resume) {
+        (Some(path), true) => match output::resume(path) {
+            Ok(r) => (Box::new(r.file), r.records),
             Err(e) => {
                 report::error(&e);
                 return exit::USAGE;
@@ -67,13 +67,21 @@ pub async fn fetch(config: Config) -> i32 {
         },
         (None, _) => (Box::new(std::io::stdout()), Default::default()),
     };
-    let remaining: Vec<usize> = (0..jobs.len()).filter(|i| !done.contains(i)).collect();
+
+    // First pass: count the URLs (the progress bar's total) and check each
+    // line already in the output file against its input line, before any
+    // request is made. Nothing is kept: memory does not grow with the input.
+    let (total, checked) = match count_and_check(&source, &records) {
+        Ok(counts) => counts,
+        Err(e) => {
+            report::error(&e.replace("{input}", &name));
+            return exit::USAGE;
+        }
+    };
+    let todo = total - checked;
     if config.resume && !config.quiet {
         report::note(&format!(
-            "{} of {} URLs already done; fetching {}",
-            done.len(),
-            jobs.len(),
-            remaining.len()
+            "{checked} of {total} URLs already done; fetching {todo}"
         ));
     }
 
@@ -85,30 +93,48 @@ pub async fn fetch(config: Config) -> i32 {
         }
     };
     let mut writer = OrderedWriter::new(sink);
-    let mut report = Report::new(remaining.len(), config.quiet);
+    let mut report = Report::new(todo, config.quiet);
     let window = config.reorder_window;
 
-    let written_rx = writer.written();
-    let children = remaining.iter().enumerate().map(|(pos, &index)| {
-        let jobs = jobs.clone();
-        let fetcher = fetcher.clone();
-        let mut written = written_rx.clone();
-        async move {
-            // Not started while too far ahead of the next line to write:
-            // this is what bounds the reorder buffer.
-            let _ = written.wait_for(|w| pos < w + window).await;
-            let job = &jobs[index];
-            match &job.url {
-                Ok(url) => fetcher.fetch(index, url).await,
-                Err(e) => Err(FetchError {
-                    kind: e.kind(),
-                    message: e.message(),
-                    elapsed: Default::default(),
-                    retries: 0,
-                }),
-            }
+    // Second pass, read as children start (lazily, under the limit). Jobs
+    // started and not yet written are the only ones in memory.
+    let lines = match source.lines() {
+        Ok(l) => l,
+        Err(e) => {
+            report::error(&format!("cannot read input {name}: {e}"));
+            return exit::USAGE;
         }
-    });
+    };
+    let read_error = lines.error.clone();
+    let in_flight: Arc<Mutex<HashMap<usize, Arc<Job>>>> = Arc::default();
+    let started = in_flight.clone();
+    let written_rx = writer.written();
+    let children = lines
+        .filter(move |job| !records.contains(job.index))
+        .enumerate()
+        .map(move |(pos, job)| {
+            let job = Arc::new(job);
+            started
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(pos, job.clone());
+            let fetcher = fetcher.clone();
+            let mut written = written_rx.clone();
+            async move {
+                // Not started while too far ahead of the next line to write:
+                // this is what bounds the reorder buffer.
+                let _ = written.wait_for(|w| pos < w + window).await;
+                match &job.url {
+                    Ok(url) => fetcher.fetch(job.index, url).await,
+                    Err(e) => Err(FetchError {
+                        kind: e.kind(),
+                        message: e.message(),
+                        elapsed: Default::default(),
+                        retries: 0,
+                    }),
+                }
+            }
+        });
     let mut results = gather::as_completed(children).limit(config.fetch.limit);
     if let Some(t) = config.total_timeout {
         results = results.timeout(t);
@@ -130,7 +156,14 @@ pub async fn fetch(config: Config) -> i32 {
                 End::Complete
             };
         };
-        let job = &jobs[remaining[pos]];
+        let Some(job) = in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&pos)
+        else {
+            continue; // every position is registered when its child is made
+        };
+        let job = &*job;
         let line = match outcome {
             Outcome::Ok(page) => {
                 report.record(true, page.elapsed, page.retries);
@@ -167,7 +200,7 @@ pub async fn fetch(config: Config) -> i32 {
                         break End::TimedOut;
                     }
                     report.record(false, error.elapsed, error.retries);
-                    break End::Failed(remaining[pos], error);
+                    break End::Failed(job.clone(), error);
                 }
                 report.record(false, error.elapsed, error.retries);
                 output::error_line(job, &error)
@@ -181,6 +214,13 @@ pub async fn fetch(config: Config) -> i32 {
     };
     // Dropping the stream cancels every request still in flight.
     drop(results);
+    if let Some(e) = read_error.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        report::error(&format!(
+            "reading input {name} failed after {} lines written: {e}",
+            writer.count()
+        ));
+        return exit::USAGE;
+    }
     let dropped = match writer.finish() {
         Ok(n) => n,
         Err(e) => {
@@ -200,8 +240,8 @@ pub async fn fetch(config: Config) -> i32 {
     match end {
         End::Complete if report.failed == 0 => exit::OK,
         End::Complete => exit::FAILED,
-        End::Failed(index, error) => {
-            let job = &jobs[index];
+        End::Failed(job, error) => {
+            let index = job.index;
             report::error(&format!(
                 "URL {index} (line {}) {}: {}; stopped after writing {written} lines in order{}",
                 job.line,
@@ -228,4 +268,32 @@ pub async fn fetch(config: Config) -> i32 {
             exit::INTERRUPTED
         }
     }
+}
+
+/// The first pass over the input: how many URLs it has, and how many of them
+/// the output file already records (each record checked against its line).
+fn count_and_check(
+    source: &input::Source,
+    records: &output::Records,
+) -> Result<(usize, usize), String> {
+    let mut lines = source
+        .lines()
+        .map_err(|e| format!("cannot read input {{input}}: {e}"))?;
+    let (mut total, mut checked) = (0, 0);
+    for job in &mut lines {
+        total += 1;
+        if records.contains(job.index) {
+            records
+                .check(&job)
+                .map_err(|e| format!("cannot resume: {e}"))?;
+            checked += 1;
+        }
+    }
+    if let Some(e) = lines.error.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        return Err(format!("cannot read input {{input}}: {e}"));
+    }
+    records
+        .check_count(total)
+        .map_err(|e| format!("cannot resume: {e}"))?;
+    Ok((total, checked))
 }

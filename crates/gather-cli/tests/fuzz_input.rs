@@ -65,10 +65,17 @@ proptest! {
     #[test]
     fn resume_parsing_never_panics_on_any_bytes(bytes in prop::collection::vec(any::<u8>(), 0..400), urls in input_bytes()) {
         let jobs = parse(&String::from_utf8_lossy(&urls));
-        match parse_records(&bytes, &jobs) {
+        match parse_records(&bytes) {
             Ok(r) => {
                 prop_assert!(r.valid_len <= bytes.len());
-                prop_assert!(r.indexes.iter().all(|&i| i < jobs.len()));
+                for job in &jobs {
+                    if let Err(e) = r.check(job) {
+                        prop_assert!(e.contains("same input"), "{}", e);
+                    }
+                }
+                if r.check_count(jobs.len()).is_ok() {
+                    prop_assert!(r.indexes().iter().all(|&i| i < jobs.len()));
+                }
             }
             Err(e) => prop_assert!(e.starts_with("line "), "a message naming the line: {}", e),
         }
@@ -98,8 +105,12 @@ proptest! {
         let whole = file.len();
         // A torn last line (the run was killed mid-write) is ignored.
         file.extend_from_slice(&b"{\"index\":0,\"url\":\"http://h0.test/p\",\"status\":2"[..torn.min(33)]);
-        let r = parse_records(&file, &jobs).unwrap();
-        prop_assert_eq!(r.indexes, expected);
+        let r = parse_records(&file).unwrap();
+        prop_assert_eq!(r.indexes(), expected);
         prop_assert_eq!(r.valid_len, whole);
+        for job in &jobs {
+            prop_assert!(r.check(job).is_ok(), "every record matches its own input line");
+        }
+        prop_assert!(r.check_count(jobs.len()).is_ok());
     }
 }
