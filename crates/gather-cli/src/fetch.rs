@@ -105,10 +105,10 @@ impl Fetcher {
         loop {
             let attempt = self.attempt(index, url).await;
             let wait = match &attempt {
-                Ok((page, headers))
+                Ok((page, after))
                     if retryable_status(page.status) && retries < self.config.retries =>
                 {
-                    Some(retry_after(headers).unwrap_or_else(|| self.backoff(retries)))
+                    Some(after.unwrap_or_else(|| self.backoff(retries)))
                 }
                 Err(e) if e.kind == "connect" && retries < self.config.retries => {
                     Some(self.backoff(retries))
@@ -147,7 +147,12 @@ impl Fetcher {
         }
     }
 
-    async fn attempt(&self, index: usize, url: &Url) -> Result<(Page, HeaderMap), FetchError> {
+    /// One request: the page, and the server's `Retry-After` if it sent one.
+    async fn attempt(
+        &self,
+        index: usize,
+        url: &Url,
+    ) -> Result<(Page, Option<Duration>), FetchError> {
         let fail = |kind, message| FetchError {
             kind,
             message,
@@ -211,7 +216,10 @@ impl Fetcher {
             elapsed: Duration::ZERO,
             retries: 0,
         };
-        Ok((page, resp.headers().clone()))
+        let after = retryable_status(page.status)
+            .then(|| retry_after(resp.headers()))
+            .flatten();
+        Ok((page, after))
     }
 }
 

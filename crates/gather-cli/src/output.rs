@@ -106,10 +106,16 @@ impl OrderedWriter {
             self.next += 1;
         }
         if self.next != before {
-            self.out.flush()?;
             self.written.send_replace(self.next);
         }
         Ok(())
+    }
+
+    /// Flushes what was written. The run calls it whenever no other result
+    /// is ready, so each line is out as soon as the run would wait, without
+    /// a write per line when results arrive in bursts.
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
     }
 
     /// Flushes; lines still waiting (after a gap) are dropped, since
@@ -268,6 +274,7 @@ mod tests {
         assert_eq!(w.count(), 0);
         assert_eq!(w.held(), 2);
         w.insert(0, "a".into()).unwrap();
+        w.flush().unwrap();
         assert_eq!(*w.written().borrow(), 3);
         assert_eq!(
             String::from_utf8(sink.lock().unwrap().clone()).unwrap(),

@@ -120,7 +120,10 @@ pub async fn fetch(config: Config) -> i32 {
                 .insert(pos, job.clone());
             let fetcher = fetcher.clone();
             let mut written = written_rx.clone();
-            async move {
+            // Each request is a task of its own, so requests are handled on
+            // every worker thread. It is spawned only when the stream starts
+            // it (lazily, under the limit) and aborted if the stream is dropped.
+            gather::spawn(async move {
                 // Not started while too far ahead of the next line to write:
                 // this is what bounds the reorder buffer.
                 let _ = written.wait_for(|w| pos < w + window).await;
@@ -133,7 +136,7 @@ pub async fn fetch(config: Config) -> i32 {
                         retries: 0,
                     }),
                 }
-            }
+            })
         });
     let mut results = gather::as_completed(children).limit(config.fetch.limit);
     if let Some(t) = config.total_timeout {
@@ -144,10 +147,27 @@ pub async fn fetch(config: Config) -> i32 {
     tokio::pin!(interrupt);
     let mut timed_out = false;
     let end = loop {
-        let next = tokio::select! {
-            biased;
-            _ = &mut interrupt => break End::Interrupted,
-            next = results.next() => next,
+        // Checked on every result too: a long burst of ready results must
+        // not hold back Ctrl-C.
+        if poll_once(&mut interrupt).await.is_some() {
+            break End::Interrupted;
+        }
+        // A result that is ready now is taken without flushing; otherwise
+        // what was written goes out before waiting.
+        let next = match poll_once(results.next()).await {
+            Some(next) => next,
+            None => {
+                if let Err(e) = writer.flush() {
+                    report.clear();
+                    report::error(&format!("cannot write output: {e}"));
+                    return exit::USAGE;
+                }
+                tokio::select! {
+                    biased;
+                    _ = &mut interrupt => break End::Interrupted,
+                    next = results.next() => next,
+                }
+            }
         };
         let Some((pos, outcome)) = next else {
             break if timed_out {
@@ -296,4 +316,17 @@ fn count_and_check(
         .check_count(total)
         .map_err(|e| format!("cannot resume: {e}"))?;
     Ok((total, checked))
+}
+
+/// Polls `future` once: its output if it is ready now, else `None` (the
+/// future is dropped, so it must be cancel safe, as `AsCompleted::next` is).
+async fn poll_once<F: std::future::Future>(future: F) -> Option<F::Output> {
+    let mut future = std::pin::pin!(future);
+    std::future::poll_fn(|cx| {
+        std::task::Poll::Ready(match future.as_mut().poll(cx) {
+            std::task::Poll::Ready(v) => Some(v),
+            std::task::Poll::Pending => None,
+        })
+    })
+    .await
 }
