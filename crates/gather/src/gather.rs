@@ -55,7 +55,8 @@ use crate::progress::Event;
 /// A panicking child never unwinds through the caller: it becomes
 /// [`Outcome::Panicked`] or the gather's error. Timeouts need a tokio
 /// runtime with the time driver enabled; setting one and polling outside
-/// tokio panics, as `tokio::time::sleep` does.
+/// tokio panics, as `tokio::time::sleep` does. Polling the gather again
+/// after it has completed panics, as most futures do.
 ///
 /// # Examples
 ///
