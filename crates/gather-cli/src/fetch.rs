@@ -45,6 +45,19 @@ impl std::fmt::Display for FetchError {
 
 impl std::error::Error for FetchError {}
 
+impl FetchError {
+    /// A failure before any request was made (or whose timing does not
+    /// apply): no time elapsed, no retries.
+    pub fn immediate(kind: &'static str, message: String) -> FetchError {
+        FetchError {
+            kind,
+            message,
+            elapsed: Duration::ZERO,
+            retries: 0,
+        }
+    }
+}
+
 /// Shares one connection pool between all requests.
 pub struct Fetcher {
     client: Client,
@@ -153,12 +166,7 @@ impl Fetcher {
         index: usize,
         url: &Url,
     ) -> Result<(Page, Option<Duration>), FetchError> {
-        let fail = |kind, message| FetchError {
-            kind,
-            message,
-            elapsed: Duration::ZERO,
-            retries: 0,
-        };
+        let fail = FetchError::immediate;
         let mut resp = self
             .client
             .get(url.clone())

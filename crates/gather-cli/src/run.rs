@@ -129,12 +129,7 @@ pub async fn fetch(config: Config) -> i32 {
                 let _ = written.wait_for(|w| pos < w + window).await;
                 match &job.url {
                     Ok(url) => fetcher.fetch(job.index, url).await,
-                    Err(e) => Err(FetchError {
-                        kind: e.kind(),
-                        message: e.message(),
-                        elapsed: Default::default(),
-                        retries: 0,
-                    }),
+                    Err(e) => Err(FetchError::immediate(e.kind(), e.message())),
                 }
             })
         });
@@ -194,26 +189,16 @@ pub async fn fetch(config: Config) -> i32 {
                     Outcome::Err(e) => e,
                     Outcome::TimedOut => {
                         timed_out = true;
-                        FetchError {
-                            kind: "total_timeout",
-                            message: "--total-timeout expired before this URL was fetched"
-                                .to_owned(),
-                            elapsed: Default::default(),
-                            retries: 0,
-                        }
+                        FetchError::immediate(
+                            "total_timeout",
+                            "--total-timeout expired before this URL was fetched".to_owned(),
+                        )
                     }
-                    Outcome::Panicked(p) => FetchError {
-                        kind: "internal",
-                        message: format!("internal error: {}", p.message()),
-                        elapsed: Default::default(),
-                        retries: 0,
-                    },
-                    _ => FetchError {
-                        kind: "cancelled",
-                        message: "cancelled".to_owned(),
-                        elapsed: Default::default(),
-                        retries: 0,
-                    },
+                    Outcome::Panicked(p) => FetchError::immediate(
+                        "internal",
+                        format!("internal error: {}", p.message()),
+                    ),
+                    _ => FetchError::immediate("cancelled", "cancelled".to_owned()),
                 };
                 if !config.return_exceptions {
                     if error.kind == "total_timeout" {

@@ -208,6 +208,12 @@ async fn respond_with(
     stream.flush().await
 }
 
+/// A 302 to `location`.
+async fn redirect(stream: &mut TcpStream, location: &str, close: bool) -> io::Result<()> {
+    let header = format!("location: {location}\r\n");
+    respond_with(stream, 302, "text/plain", b"", close, &header).await
+}
+
 /// Answers one request; `Ok(true)` if the connection can serve another.
 async fn answer(
     stream: &mut TcpStream,
@@ -321,17 +327,7 @@ async fn answer(
             }
             return Ok(false);
         }
-        ["redirect-loop"] => {
-            respond_with(
-                stream,
-                302,
-                "text/plain",
-                b"",
-                close,
-                "location: /redirect-loop\r\n",
-            )
-            .await?;
-        }
+        ["redirect-loop"] => redirect(stream, "/redirect-loop", close).await?,
         ["redirect", n] => {
             let n: u32 = n.parse().unwrap_or(0);
             let next = if n <= 1 {
@@ -339,15 +335,7 @@ async fn answer(
             } else {
                 format!("/redirect/{}", n - 1)
             };
-            respond_with(
-                stream,
-                302,
-                "text/plain",
-                b"",
-                close,
-                &format!("location: {next}\r\n"),
-            )
-            .await?;
+            redirect(stream, &next, close).await?;
         }
         ["binary"] => {
             respond(

@@ -253,24 +253,34 @@ async fn spawned_and_in_place_give_the_same_results_in_the_same_order() {
     assert_eq!(in_place, limited);
 }
 
+/// Five children: the first fails at once; the others count in `finished`
+/// when they end, 100 ms later.
+fn first_fails(
+    finished: &Arc<AtomicUsize>,
+) -> Vec<impl std::future::Future<Output = Result<u64, &'static str>> + Send + 'static> {
+    (0..5u64)
+        .map(|i| {
+            let finished = finished.clone();
+            async move {
+                if i == 0 {
+                    return Err("first");
+                }
+                sleep_ms(100).await;
+                finished.fetch_add(1, Ordering::SeqCst);
+                Ok(i)
+            }
+        })
+        .collect()
+}
+
 #[tokio::test(start_paused = true)]
 async fn keep_siblings_lets_spawned_siblings_run_to_their_end() {
     let finished = Arc::new(AtomicUsize::new(0));
-    let err = gather((0..5u64).map(|i| {
-        let finished = finished.clone();
-        async move {
-            if i == 0 {
-                return Err("first");
-            }
-            sleep_ms(100).await;
-            finished.fetch_add(1, Ordering::SeqCst);
-            Ok(i)
-        }
-    }))
-    .spawn()
-    .keep_siblings()
-    .await
-    .unwrap_err();
+    let err = gather(first_fails(&finished))
+        .spawn()
+        .keep_siblings()
+        .await
+        .unwrap_err();
     assert_eq!(err.index(), Some(0));
     sleep_ms(200).await;
     assert_eq!(
@@ -283,20 +293,7 @@ async fn keep_siblings_lets_spawned_siblings_run_to_their_end() {
 #[tokio::test(start_paused = true)]
 async fn spawned_siblings_are_aborted_by_default_on_the_first_error() {
     let finished = Arc::new(AtomicUsize::new(0));
-    let _ = gather((0..5u64).map(|i| {
-        let finished = finished.clone();
-        async move {
-            if i == 0 {
-                return Err("first");
-            }
-            sleep_ms(100).await;
-            finished.fetch_add(1, Ordering::SeqCst);
-            Ok(i)
-        }
-    }))
-    .spawn()
-    .await
-    .unwrap_err();
+    let _ = gather(first_fails(&finished)).spawn().await.unwrap_err();
     sleep_ms(200).await;
     assert_eq!(finished.load(Ordering::SeqCst), 0);
 }
