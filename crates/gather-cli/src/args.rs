@@ -53,6 +53,12 @@ pub struct FetchArgs {
     #[arg(long, default_value_t = 64, value_name = "N")]
     pub limit: usize,
 
+    /// Threads that run the requests. One is enough for tens of thousands of requests a second and
+    /// leaves the other cores to the rest of the machine (a local server, say); more help when the
+    /// client itself is the bottleneck, as with many TLS handshakes. 0: one per core.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub threads: usize,
+
     /// Results held waiting for an earlier line, at most. A URL is not started while it is this far
     /// ahead of the next line to write, so memory stays bounded by --limit + --reorder-window results
     /// even when one early URL is slow. Default: 4 x --limit.

@@ -37,6 +37,8 @@ pub struct Config {
     pub total_timeout: Option<Duration>,
     pub reorder_window: usize,
     pub quiet: bool,
+    /// Runtime worker threads; `None` for one per core.
+    pub threads: Option<usize>,
     pub fetch: FetchConfig,
 }
 
@@ -99,6 +101,7 @@ impl Config {
             total_timeout,
             reorder_window: a.reorder_window.unwrap_or(4 * a.limit).max(1),
             quiet: a.quiet,
+            threads: (a.threads > 0).then_some(a.threads),
             fetch: FetchConfig {
                 limit: a.limit,
                 timeout,

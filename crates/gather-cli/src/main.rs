@@ -6,29 +6,47 @@ use gather_cli::{demo, report, run};
 
 fn main() {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let code = match cli.command {
+        Command::Fetch(args) => match Config::from_args(*args) {
+            Ok(config) => on_runtime(config.threads, run::fetch(config)),
+            Err(e) => {
+                report::error(&e);
+                run::exit::USAGE
+            }
+        },
+        // The demo's server and client share the process: one core each.
+        Command::Demo(args) => on_runtime(None, demo::demo(args)),
+    };
+    std::process::exit(code);
+}
+
+/// Runs `job` to completion on a runtime of `threads` workers (`None`: one
+/// per core).
+///
+/// One thread gets its own runtime flavour, not a one-worker pool: the
+/// current-thread scheduler polls every task where it is woken, without
+/// the hand-offs between the driver thread and a worker that cost the
+/// multi-thread one about a quarter more CPU per request against a local
+/// nginx (see `docs/benchmarks.md`).
+fn on_runtime(threads: Option<usize>, job: impl std::future::Future<Output = i32>) -> i32 {
+    let mut builder = match threads {
+        Some(1) => tokio::runtime::Builder::new_current_thread(),
+        Some(n) => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(n);
+            b
+        }
+        None => tokio::runtime::Builder::new_multi_thread(),
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             report::error(&format!("cannot start the async runtime: {e}"));
-            std::process::exit(run::exit::USAGE);
+            return run::exit::USAGE;
         }
     };
-    let code = runtime.block_on(async {
-        match cli.command {
-            Command::Fetch(args) => match Config::from_args(*args) {
-                Ok(config) => run::fetch(config).await,
-                Err(e) => {
-                    report::error(&e);
-                    run::exit::USAGE
-                }
-            },
-            Command::Demo(args) => demo::demo(args).await,
-        }
-    });
+    let code = runtime.block_on(job);
     // Requests still in flight are not waited for.
     runtime.shutdown_background();
-    std::process::exit(code);
+    code
 }

@@ -28,6 +28,44 @@ fn every_url_is_written_in_input_order_whatever_order_they_finish() {
 }
 
 #[test]
+fn threads_change_where_requests_run_not_what_is_written() {
+    let env = Env::new("threads");
+    let urls: Vec<String> = (0..40)
+        .map(|i| env.url(&format!("/page/{i}?delay_ms={}", (i * 7) % 30)))
+        .collect();
+    let input = env.input("urls.txt", &urls);
+    // One thread (the default's current-thread runtime), a pool of two,
+    // and one worker per core.
+    for threads in ["1", "2", "0"] {
+        let out = run(&[
+            "fetch",
+            "-q",
+            "--threads",
+            threads,
+            "--limit",
+            "8",
+            input.to_str().unwrap(),
+        ]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "--threads {threads}: {}",
+            stderr(&out)
+        );
+        let recs = records(&out.stdout);
+        assert_eq!(
+            indexes(&recs),
+            (0..40).collect::<Vec<_>>(),
+            "--threads {threads}"
+        );
+        for (r, url) in recs.iter().zip(&urls) {
+            assert_eq!(r["url"], *url, "--threads {threads}");
+            assert_eq!(r["status"], 200, "--threads {threads}");
+        }
+    }
+}
+
+#[test]
 fn the_first_failure_stops_the_run_keeps_the_ordered_prefix_and_exits_1() {
     let env = Env::new("failfast");
     let mut urls: Vec<String> = (0..5).map(|i| env.url(&format!("/page/{i}"))).collect();
