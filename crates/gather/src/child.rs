@@ -51,13 +51,14 @@ impl<C> Guarded<C> {
         #[cfg(feature = "tracing")]
         let span = span.then(|| tracing::debug_span!("gather.child", index));
         #[cfg(not(feature = "tracing"))]
-        let span = {
-            let _ = (span, index);
-        };
+        let _ = (span, index);
         Guarded {
             child,
             deadline: timeout.map(|d| Box::pin(tokio::time::sleep(d))),
+            #[cfg(feature = "tracing")]
             span,
+            #[cfg(not(feature = "tracing"))]
+            span: (),
         }
     }
 
