@@ -1,6 +1,10 @@
 //! Reading the URL list: one URL per line, blank lines and `#` comments
 //! skipped. A line that is not a usable URL is kept as a job whose URL is an
 //! error, so it gets its own error record instead of vanishing.
+//!
+//! A line is parsed as a URL only when its request is about to be made
+//! ([`Job::url`]): the counting pass and `--resume`'s skipped lines never
+//! need the parse, and the URL is not held while the job waits.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
@@ -19,8 +23,13 @@ pub struct Job {
     pub line: usize,
     /// The line as written (trimmed).
     pub raw: String,
-    /// The parsed URL, or why it cannot be fetched.
-    pub url: Result<Url, InputError>,
+}
+
+impl Job {
+    /// The line's URL, or why it cannot be fetched.
+    pub fn url(&self) -> Result<Url, InputError> {
+        parse_url(&self.raw)
+    }
 }
 
 /// Why an input line cannot be fetched.
@@ -145,7 +154,6 @@ impl Iterator for Lines {
                 index: self.index,
                 line: self.line,
                 raw: raw.to_owned(),
-                url: parse_url(raw),
             };
             self.index += 1;
             return Some(job);
@@ -187,13 +195,13 @@ mod tests {
     fn bad_lines_become_jobs_with_an_error_not_dropped() {
         let jobs = parse("not a url\nftp://files.test/a\nhttp://\nhttps://ok.test/");
         assert_eq!(jobs.len(), 4);
-        assert_eq!(jobs[0].url.as_ref().unwrap_err().kind(), "invalid_url");
+        assert_eq!(jobs[0].url().unwrap_err().kind(), "invalid_url");
         assert_eq!(
-            jobs[1].url.as_ref().unwrap_err(),
-            &InputError::UnsupportedScheme("ftp".into())
+            jobs[1].url().unwrap_err(),
+            InputError::UnsupportedScheme("ftp".into())
         );
-        assert!(jobs[2].url.is_err());
-        assert!(jobs[3].url.is_ok());
+        assert!(jobs[2].url().is_err());
+        assert!(jobs[3].url().is_ok());
     }
 
     #[test]

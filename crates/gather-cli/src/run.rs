@@ -127,8 +127,8 @@ pub async fn fetch(config: Config) -> i32 {
                 // Not started while too far ahead of the next line to write:
                 // this is what bounds the reorder buffer.
                 let _ = written.wait_for(|w| pos < w + window).await;
-                match &job.url {
-                    Ok(url) => fetcher.fetch(job.index, url).await,
+                match job.url() {
+                    Ok(url) => fetcher.fetch(job.index, &url).await,
                     Err(e) => Err(FetchError::immediate(e.kind(), e.message())),
                 }
             })
