@@ -23,6 +23,8 @@
 //! | `/endless` | a chunked body with no length that goes on (up to 1 GiB) |
 //! | `/redirect-loop` | 302 to itself |
 //! | `/redirect/N` | N redirects, then `/page/0` |
+//! | `/redirect-to/PORT/PATH` | 302 to `http://127.0.0.1:PORT/PATH` (another origin when PORT is another server's) |
+//! | `/headers` | 200, the request's header lines as its body |
 //! | `/binary` | bytes that are not UTF-8 |
 
 #![warn(missing_docs)]
@@ -143,7 +145,7 @@ async fn serve_connection(mut stream: TcpStream, state: Arc<State>) {
         state.requests.fetch_add(1, Ordering::SeqCst);
         let target = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
         let close = head.to_ascii_lowercase().contains("connection: close");
-        match answer(&mut stream, &state, &target, close).await {
+        match answer(&mut stream, &state, &head, &target, close).await {
             Ok(true) if !close => continue,
             _ => return,
         }
@@ -218,6 +220,7 @@ async fn redirect(stream: &mut TcpStream, location: &str, close: bool) -> io::Re
 async fn answer(
     stream: &mut TcpStream,
     state: &State,
+    head: &str,
     target: &str,
     close: bool,
 ) -> io::Result<bool> {
@@ -336,6 +339,16 @@ async fn answer(
                 format!("/redirect/{}", n - 1)
             };
             redirect(stream, &next, close).await?;
+        }
+        ["redirect-to", port, rest @ ..] => {
+            let next = format!("http://127.0.0.1:{port}/{}", rest.join("/"));
+            redirect(stream, &next, close).await?;
+        }
+        ["headers"] => {
+            // Everything after the request line, one header per line.
+            let lines = head.split_once("\r\n").map_or("", |(_, h)| h);
+            let body = format!("{}\n", lines.replace("\r\n", "\n"));
+            respond(stream, 200, "text/plain", body.as_bytes(), close).await?;
         }
         ["binary"] => {
             respond(
