@@ -108,7 +108,7 @@ pub struct FetchArgs {
     #[arg(long, value_name = "FILE")]
     pub cacert: Option<PathBuf>,
 
-    /// The User-Agent header.
+    /// The User-Agent header (a -H "User-Agent: ..." takes precedence).
     #[arg(long, default_value = concat!("gather/", env!("CARGO_PKG_VERSION")), value_name = "TEXT")]
     pub user_agent: String,
 

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use http::header::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::args::FetchArgs;
 
@@ -73,12 +73,8 @@ impl Config {
             Some(path) => {
                 let pem =
                     std::fs::read(path).map_err(|e| format!("--cacert {}: {e}", path.display()))?;
-                let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-                    format!(
-                        "--cacert {}: not a PEM certificate file: {e}",
-                        path.display()
-                    )
-                })?;
+                let certs = crate::fetch::pem_certificates(&pem)
+                    .map_err(|e| format!("--cacert {}: {e}", path.display()))?;
                 if certs.is_empty() {
                     return Err(format!(
                         "--cacert {}: no PEM certificate in the file",

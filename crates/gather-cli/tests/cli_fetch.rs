@@ -209,21 +209,56 @@ fn output_goes_to_a_file_with_o_and_a_summary_to_stderr() {
 }
 
 #[test]
-fn headers_and_user_agent_are_sent() {
-    // The fault server does not echo headers, so check that bad headers are
-    // refused up front and good ones do not break the request.
+fn headers_and_user_agent_are_sent_and_credentials_stay_with_their_origin() {
     let env = Env::new("headers");
-    let input = env.input("urls.txt", &[env.url("/page/1")]);
+    let other = env
+        .rt
+        .block_on(gather_pageserver::Server::start(Duration::ZERO))
+        .unwrap();
+    let own_port = env.server.addr().port();
+    let urls = [
+        env.url("/headers"),
+        env.url(&format!("/redirect-to/{own_port}/headers")),
+        env.url(&format!("/redirect-to/{}/headers", other.addr().port())),
+    ];
+    let input = env.input("urls.txt", &urls);
     let out = run(&[
         "fetch",
         "-q",
+        "--body",
         "-H",
         "X-Test: yes",
+        "-H",
+        "Authorization: Bearer s3cret",
+        "-H",
+        "Cookie: id=1",
         "--user-agent",
         "tester/1",
         input.to_str().unwrap(),
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let recs = records(&out.stdout);
+    let sent: Vec<String> = recs
+        .iter()
+        .map(|r| r["body"].as_str().unwrap().to_ascii_lowercase())
+        .collect();
+    for (i, headers) in sent.iter().enumerate() {
+        assert!(headers.contains("x-test: yes"), "{i}: {headers}");
+        assert!(headers.contains("user-agent: tester/1"), "{i}: {headers}");
+    }
+    // Direct, and redirected within the origin: credentials sent.
+    for headers in &sent[..2] {
+        assert!(
+            headers.contains("authorization: bearer s3cret"),
+            "{headers}"
+        );
+        assert!(headers.contains("cookie: id=1"), "{headers}");
+    }
+    // Redirected to another origin: dropped.
+    assert_eq!(recs[2]["final_url"], other.url("/headers"));
+    assert!(!sent[2].contains("authorization"), "{}", sent[2]);
+    assert!(!sent[2].contains("cookie"), "{}", sent[2]);
+
     let out = run(&[
         "fetch",
         "-q",

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use gather_cli::fetch::{FetchError, Page};
+use gather_cli::fetch::{request_uri, FetchError, Page};
 use gather_cli::input::parse;
 use gather_cli::output::{error_line, page_line, parse_records};
 use proptest::prelude::*;
@@ -29,6 +29,10 @@ fn input_bytes() -> impl Strategy<Value = Vec<u8>> {
         Just(b"ftp://c.test/".to_vec()),
         Just(b"http://".to_vec()),
         prop::collection::vec(any::<u8>(), 0..40),
+        // Valid URLs with every printable ASCII character (and some that
+        // are not ASCII) in the path, query and fragment.
+        "[ -~\u{e9}\u{20ac}]{0,30}".prop_map(|rest| format!("http://h.test/{rest}").into_bytes()),
+        "[a-z0-9.-]{1,12}(:[0-9]{1,5})?".prop_map(|host| format!("https://{host}/x").into_bytes()),
     ];
     prop::collection::vec(
         (
@@ -56,8 +60,11 @@ proptest! {
         prop_assert_eq!(jobs.len(), expected, "every URL line becomes a job, good or bad");
         for (i, job) in jobs.iter().enumerate() {
             prop_assert_eq!(job.index, i);
-            if let Ok(url) = &job.url {
+            if let Ok(url) = job.url() {
                 prop_assert!(url.scheme() == "http" || url.scheme() == "https");
+                // Whatever the URL parser accepts, a request can be made for.
+                let uri = request_uri(&url);
+                prop_assert!(uri.is_ok(), "{:?}: {:?}", job.raw, uri.err());
             }
         }
     }
