@@ -109,10 +109,12 @@ pub async fn fetch(config: Config) -> i32 {
     let in_flight: Arc<Mutex<HashMap<usize, Arc<Job>>>> = Arc::default();
     let started = in_flight.clone();
     let written_rx = writer.written();
+    let mut urls = input::UrlParser::default();
     let children = lines
         .filter(move |job| !records.contains(job.index))
         .enumerate()
         .map(move |(pos, job)| {
+            let url = urls.parse(&job.raw);
             let job = Arc::new(job);
             started
                 .lock()
@@ -127,7 +129,7 @@ pub async fn fetch(config: Config) -> i32 {
                 // Not started while too far ahead of the next line to write:
                 // this is what bounds the reorder buffer.
                 let _ = written.wait_for(|w| pos < w + window).await;
-                match job.url() {
+                match url {
                     Ok(url) => fetcher.fetch(job.index, &url).await,
                     Err(e) => Err(FetchError::immediate(e.kind(), e.message())),
                 }

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use gather_cli::fetch::{request_uri, FetchError, Page};
-use gather_cli::input::parse;
+use gather_cli::input::{parse, UrlParser};
 use gather_cli::output::{error_line, page_line, parse_records};
 use proptest::prelude::*;
 
@@ -49,6 +49,38 @@ fn input_bytes() -> impl Strategy<Value = Vec<u8>> {
     })
 }
 
+/// Lines that share origins, written in the ways that parse alike and
+/// differently: case, default ports, userinfo, IDNA, IP forms, extra
+/// slashes, tabs, backslashes.
+fn same_origin_lines() -> impl Strategy<Value = Vec<String>> {
+    let origin = prop::sample::select(vec![
+        "http://h.test",
+        "http://h.test:80",
+        "HTTP://h.test",
+        "http://H.Test",
+        "https://h.test",
+        "http://user:pw@h.test",
+        "http://caf\u{e9}.test",
+        "http://xn--caf-dma.test",
+        "http://127.0.0.1:8080",
+        "http://0x7f.1",
+        "http://[::1]",
+        "http://h.te\tst",
+        "http://",
+        "http:///h.test",
+        "http:\\\\h.test",
+        "http://h.test%2F",
+        "http://bad host",
+    ]);
+    // Mostly a path, the case the parser's shortcut takes.
+    let rest = prop_oneof![
+        3 => "/[/\\\\?#a-z.%\t\r é0-9-]{0,10}",
+        1 => "[/\\\\?#a-z.%\t\r é0-9-]{0,10}",
+    ];
+    prop::collection::vec((origin, rest), 1..12)
+        .prop_map(|lines| lines.into_iter().map(|(o, r)| format!("{o}{r}")).collect())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: cases(), failure_persistence: None, ..ProptestConfig::default() })]
 
@@ -66,6 +98,16 @@ proptest! {
                 let uri = request_uri(&url);
                 prop_assert!(uri.is_ok(), "{:?}: {:?}", job.raw, uri.err());
             }
+        }
+    }
+
+    #[test]
+    fn urls_parsed_in_a_run_are_those_parsed_one_by_one(lines in same_origin_lines()) {
+        let mut parser = UrlParser::default();
+        for job in parse(&lines.join("\n")) {
+            let alone = job.url().map(|u| u.to_string());
+            let in_run = parser.parse(&job.raw).map(|u| u.to_string());
+            prop_assert_eq!(in_run, alone, "{:?} after {:?}", job.raw, lines);
         }
     }
 
