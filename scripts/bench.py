@@ -192,9 +192,9 @@ def main():
         f"a neighbour ticking every 1 ms waited at most **{f['worst_tick_ms']:.2f} ms** (target: 5 ms).\n")
     target(f"fair: a 1 ms ticker waits <= 5 ms beside {fair_n:,} children", f"{f['worst_tick_ms']:.1f} ms",
            f["worst_tick_ms"] <= 5,
-           "the gather's own turns are bounded (1,024 polls or launches, pinned by tests/driver_fairness.rs), so "
-           "the stall is outside them; not yet attributed: the likely cause is tokio waking a million deferred "
-           "yield_now wakers in one batch when it parks")
+           "the gather's own turns are bounded (1,024 polls or launches, pinned by tests/driver_fairness.rs) and "
+           "it frees nothing per child at its end (tests/driver_release.rs), so a longer stall is the shared "
+           "machine's: rerun on a quiet one")
 
     # 4. Limit: cost per child independent of the total.
     say("## `limit(64)`: cost per child (ready children)\n")
