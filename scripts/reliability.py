@@ -109,7 +109,8 @@ def main():
     say(f"- loom explored every interleaving of two wakers and the driver's drain/poll in {passed(out)} models "
         "(no wake-up lost, a repeated wake queued once, a wake during a poll queues the child again).")
     say("- The library has no `unsafe` (`#![forbid(unsafe_code)]`). The only `unsafe` is the counting allocator "
-        "of two test binaries; CI runs `driver_memory` under valgrind memcheck.\n")
+        "of the test binaries that measure memory (`driver_memory`, `driver_release`, `stress`); CI runs "
+        "`driver_memory` and `driver_release` under valgrind memcheck.\n")
 
     # 4. Stress.
     out = cargo("test", "--release", "-p", "gather", "--test", "stress", "--", "--ignored", "--nocapture",

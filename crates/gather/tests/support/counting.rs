@@ -4,7 +4,7 @@
 //! binary that uses it under valgrind.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicIsize, Ordering};
+use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
 
 pub struct Counting;
 
@@ -12,6 +12,8 @@ pub struct Counting;
 pub static IN_USE: AtomicIsize = AtomicIsize::new(0);
 /// The most `IN_USE` has been since it was last reset.
 pub static PEAK: AtomicIsize = AtomicIsize::new(0);
+/// Blocks freed so far.
+pub static FREES: AtomicUsize = AtomicUsize::new(0);
 
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
@@ -24,6 +26,7 @@ unsafe impl GlobalAlloc for Counting {
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         IN_USE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        FREES.fetch_add(1, Ordering::Relaxed);
         // SAFETY: `ptr` came from `alloc` above with this layout.
         unsafe { System.dealloc(ptr, layout) }
     }
