@@ -9,6 +9,9 @@ use http::header::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::args::FetchArgs;
 
+/// More threads than this is a typo, not a plan: tokio starts each one.
+const MAX_THREADS: usize = 1024;
+
 /// What each request needs.
 #[derive(Debug, Clone)]
 pub struct FetchConfig {
@@ -46,6 +49,9 @@ impl Config {
     pub fn from_args(a: FetchArgs) -> Result<Config, String> {
         if a.limit == 0 {
             return Err("--limit must be at least 1".to_owned());
+        }
+        if a.threads > MAX_THREADS {
+            return Err(format!("--threads {}: at most {MAX_THREADS}", a.threads));
         }
         let timeout =
             parse_duration(&a.timeout).map_err(|e| format!("--timeout {:?}: {e}", a.timeout))?;

@@ -21,6 +21,11 @@ fn bad_flag_values_exit_2_naming_the_flag() {
         (vec!["fetch", "--timeout", "soon"], "--timeout \"soon\""),
         (vec!["fetch", "--max-bytes", "lots"], "--max-bytes \"lots\""),
         (vec!["fetch", "--limit", "0"], "--limit must be at least 1"),
+        (
+            vec!["fetch", "--threads", "100000"],
+            "--threads 100000: at most 1024",
+        ),
+        (vec!["fetch", "--threads", "two"], "--threads"),
         (vec!["fetch", "--resume"], "--output"),
     ] {
         let out = run(&args);
@@ -38,6 +43,8 @@ fn help_documents_every_flag_the_exit_codes_and_examples() {
         "--output",
         "--limit",
         "--reorder-window",
+        "--threads",
+        "--cacert",
         "--return-exceptions",
         "--fail-on-status",
         "--timeout",
