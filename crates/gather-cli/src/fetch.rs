@@ -12,6 +12,7 @@
 //! fetch tool needs none of them: redirects, timeouts and retries are
 //! the few lines below, where their rules can be read.
 
+use std::borrow::Cow;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -274,12 +275,13 @@ impl Fetcher {
     async fn follow(&self, url: &Url) -> Result<(hyper::Response<Incoming>, Url), FetchError> {
         let fail = FetchError::immediate;
         let mut url = url.clone();
-        let mut headers = self.headers.clone();
+        // Copied (to drop credentials) only on a hop to another origin.
+        let mut headers = Cow::Borrowed(&self.headers);
         let mut hops = 0;
         loop {
             let mut request = Request::new(Empty::new());
             *request.uri_mut() = request_uri(&url)?;
-            *request.headers_mut() = headers.clone();
+            *request.headers_mut() = headers.as_ref().clone();
             let resp = self
                 .client
                 .request(request)
@@ -319,6 +321,7 @@ impl Fetcher {
                 ));
             }
             if next.origin() != url.origin() {
+                let headers = headers.to_mut();
                 for name in [
                     header::AUTHORIZATION,
                     header::COOKIE,
@@ -365,7 +368,7 @@ pub fn pem_certificates(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, Stri
 pub fn request_uri(url: &Url) -> Result<Uri, FetchError> {
     let text = &url[..Position::AfterQuery];
     let wire = if text.bytes().all(is_uri_byte) {
-        std::borrow::Cow::Borrowed(text)
+        Cow::Borrowed(text)
     } else {
         let mut encoded = String::with_capacity(text.len() + 16);
         for c in text.chars() {
@@ -378,7 +381,7 @@ pub fn request_uri(url: &Url) -> Result<Uri, FetchError> {
                 }
             }
         }
-        std::borrow::Cow::Owned(encoded)
+        Cow::Owned(encoded)
     };
     wire.parse()
         .map_err(|e| FetchError::immediate("invalid_url", format!("cannot request {text}: {e}")))
