@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use base64::Engine;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Empty};
@@ -282,6 +283,14 @@ impl Fetcher {
             let mut request = Request::new(Empty::new());
             *request.uri_mut() = request_uri(&url)?;
             *request.headers_mut() = headers.as_ref().clone();
+            // Credentials in the URL itself, as curl and browsers send
+            // them; an Authorization given with -H wins.
+            if let Some(credentials) = basic_auth(&url) {
+                request
+                    .headers_mut()
+                    .entry(header::AUTHORIZATION)
+                    .or_insert(credentials);
+            }
             let resp = self
                 .client
                 .request(request)
@@ -360,13 +369,39 @@ pub fn pem_certificates(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, Stri
         .map_err(|e| format!("not a PEM certificate file: {e}"))
 }
 
-/// `url` as the URI of a request (its fragment is not sent).
+/// `Authorization: Basic ...` for a URL with a user name or password.
+fn basic_auth(url: &Url) -> Option<HeaderValue> {
+    if url.username().is_empty() && url.password().is_none() {
+        return None;
+    }
+    let decode = |s: &str| percent_encoding::percent_decode_str(s).collect::<Vec<u8>>();
+    let mut pair = decode(url.username());
+    pair.push(b':');
+    pair.extend(decode(url.password().unwrap_or("")));
+    let encoded = base64::engine::general_purpose::STANDARD.encode(pair);
+    let mut value = HeaderValue::try_from(format!("Basic {encoded}")).ok()?;
+    value.set_sensitive(true);
+    Some(value)
+}
+
+/// `url` as the URI of a request: no fragment, and no user name or
+/// password (those go in `Authorization`, see [`basic_auth`]).
 ///
 /// A parsed `Url` is already percent-encoded, but the WHATWG rules leave a
 /// few ASCII characters (`|`, `^`, `{`...) bare that `http::Uri` refuses;
 /// those are encoded here, as a browser does on the wire.
 pub fn request_uri(url: &Url) -> Result<Uri, FetchError> {
-    let text = &url[..Position::AfterQuery];
+    let without_credentials;
+    let text = if url.username().is_empty() && url.password().is_none() {
+        &url[..Position::AfterQuery]
+    } else {
+        without_credentials = format!(
+            "{}{}",
+            &url[..Position::BeforeUsername],
+            &url[Position::BeforeHost..Position::AfterQuery]
+        );
+        without_credentials.as_str()
+    };
     let wire = if text.bytes().all(is_uri_byte) {
         Cow::Borrowed(text)
     } else {
@@ -485,5 +520,18 @@ mod tests {
             "http://h.test/a%7Cb?q=%7Bx%7D%5E%60y"
         );
         assert_eq!(uri("https://h.test/caf\u{e9}"), "https://h.test/caf%C3%A9");
+        assert_eq!(uri("http://[::1]:8080/a?b"), "http://[::1]:8080/a?b");
+    }
+
+    #[test]
+    fn credentials_in_a_url_become_basic_auth_not_part_of_the_request_uri() {
+        let url = Url::parse("http://us%20er:p%40ss@h.test:81/x?y").unwrap();
+        assert_eq!(uri(url.as_str()), "http://h.test:81/x?y");
+        // base64("us er:p@ss")
+        assert_eq!(basic_auth(&url).unwrap(), "Basic dXMgZXI6cEBzcw==");
+        let user_only = Url::parse("http://me@h.test/").unwrap();
+        assert_eq!(uri(user_only.as_str()), "http://h.test/");
+        assert_eq!(basic_auth(&user_only).unwrap(), "Basic bWU6"); // "me:"
+        assert!(basic_auth(&Url::parse("http://h.test/").unwrap()).is_none());
     }
 }

@@ -274,6 +274,22 @@ fn headers_and_user_agent_are_sent_and_credentials_stay_with_their_origin() {
     );
 }
 
+#[test]
+fn credentials_in_the_url_are_sent_as_basic_auth() {
+    let env = Env::new("userinfo");
+    let url = env
+        .url("/headers")
+        .replace("http://", "http://user:p%40ss@");
+    let input = env.input("urls.txt", std::slice::from_ref(&url));
+    let out = run(&["fetch", "-q", "--body", input.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let recs = records(&out.stdout);
+    let sent = recs[0]["body"].as_str().unwrap().to_ascii_lowercase();
+    // base64("user:p@ss"), lowercased with the rest of the echo.
+    assert!(sent.contains("authorization: basic dxnlcjpwqhnz"), "{sent}");
+    assert_eq!(recs[0]["url"], url);
+}
+
 /// Regression: the whole parsed input was held in memory (~300 bytes per
 /// URL), found by scripts/reliability.py at 100k URLs. Peak memory is
 /// measured by GNU time, since a child forked from this test would keep the
