@@ -385,7 +385,7 @@ fn basic_auth(url: &Url) -> Option<HeaderValue> {
 }
 
 /// `url` as the URI of a request: no fragment, and no user name or
-/// password (those go in `Authorization`, see [`basic_auth`]).
+/// password (those go in an `Authorization` header instead).
 ///
 /// A parsed `Url` is already percent-encoded, but the WHATWG rules leave a
 /// few ASCII characters (`|`, `^`, `{`...) bare that `http::Uri` refuses;
