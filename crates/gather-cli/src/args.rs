@@ -99,12 +99,14 @@ pub struct FetchArgs {
     #[arg(long, default_value_t = 10, value_name = "N")]
     pub max_redirects: usize,
 
-    /// Extra request header, "Name: value"; repeat for more.
+    /// Extra request header, "Name: value"; repeat for more. Authorization and Cookie are not sent
+    /// on after a redirect to another origin (scheme, host or port). Credentials in a URL
+    /// (http://user:pass@host/) are sent as Basic auth unless -H gives an Authorization.
     #[arg(short = 'H', long = "header", value_name = "HEADER")]
     pub headers: Vec<String>,
 
-    /// Also trust the certificates in this PEM file for HTTPS (a private CA); the system's
-    /// web roots stay trusted.
+    /// Also trust the certificates in this PEM file for HTTPS (a private CA); the built-in web
+    /// roots (Mozilla's, from webpki-roots; nothing is read from the system) stay trusted.
     #[arg(long, value_name = "FILE")]
     pub cacert: Option<PathBuf>,
 
