@@ -28,6 +28,8 @@ ROOT = Path(__file__).resolve().parent.parent
 QUICK = "--quick" in sys.argv
 SIZES = [2_000] if QUICK else [20_000, 100_000]
 RUNS = 1 if QUICK else 3
+GATHER = "gather fetch --limit 64"
+BARE = "hyper client alone (bare_client, no output)"
 WORK = Path(os.environ.get("TMPDIR", "/tmp")) / f"gather-bench-cli-{os.getpid()}"
 START, END = "<!-- bench_cli:start -->", "<!-- bench_cli:end -->"
 OUT = []
@@ -135,7 +137,7 @@ def main():
         say(f"Recorded {time.strftime('%Y-%m-%d')} by `python3 scripts/bench_cli.py{' --quick' if QUICK else ''}`: "
             f"static pages (2 KiB) from nginx on 127.0.0.1, 64 connections, {os.cpu_count()} cores shared by client "
             f"and server. Ratios are gather's figure over the peer's, from this same run (median of {RUNS} run{'s' if RUNS > 1 else ''} per tool and size).\n")
-        limits = []
+        per_size = []
         say("| GETs | tool | req/s | peak memory | gather's req/s / tool's | gather's memory / tool's |")
         say("|---|---|---|---|---|---|")
         for n in SIZES:
@@ -152,10 +154,10 @@ def main():
             # the shared machine falls on all of them.
             for _ in range(RUNS):
                 secs, rss, _ = timed([str(gather_bin), "fetch", "-q", "--limit", "64", str(urls), "-o", "/dev/null"])
-                record("gather fetch --limit 64", n / secs, rss)
+                record(GATHER, n / secs, rss)
                 _, rss, out = timed([str(bare_bin), str(urls), "64"])
                 rate = float(re.search(r"([\d.]+) req/s", out).group(1))
-                record("hyper client alone (bare_client, no output)", rate, rss)
+                record(BARE, rate, rss)
                 secs, rss, _ = timed(["curl", "--parallel", "--parallel-max", "64", "-s", "-K", str(curl_cfg)])
                 record("curl --parallel --parallel-max 64", n / secs, rss)
                 for loop in ["asyncio", "uvloop"]:
@@ -169,16 +171,16 @@ def main():
                 record(f"wrk -t2 -c64 ({duration} s, one URL)", rate, rss)
             rows = {tool: (statistics.median(r for r, _ in rs), statistics.median(m for _, m in rs))
                     for tool, rs in runs.items()}
-            limits.append((n, rows))
-            g_rate, g_rss = rows["gather fetch --limit 64"]
+            per_size.append((n, rows))
+            g_rate, g_rss = rows[GATHER]
             for tool, (rate, rss) in rows.items():
                 ratio = "" if tool.startswith("gather") else f"**{g_rate / rate:.2f}x**"
                 mem = "" if tool.startswith("gather") else f"{g_rss / rss:.2f}x"
                 say(f"| {n:,} | {tool} | {rate:,.0f} | {rss / 1024:.0f} MiB | {ratio} | {mem} |")
         say("\nTargets: at least 0.8x wrk, 1.2x curl and 5x aiohttp in req/s; at most 2x curl's memory.")
-        for n, rows in limits:
-            g = rows["gather fetch --limit 64"][0]
-            bare = rows["hyper client alone (bare_client, no output)"][0]
+        for n, rows in per_size:
+            g = rows[GATHER][0]
+            bare = rows[BARE][0]
             wrk = next(rate for tool, (rate, _) in rows.items() if tool.startswith("wrk"))
             verdict = ("so the client stack alone is below the 0.8x-wrk target on this machine"
                        if bare / wrk < 0.8 else "so the client stack leaves room for the 0.8x-wrk target")

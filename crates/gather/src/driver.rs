@@ -491,11 +491,7 @@ mod loom_tests {
     }
 
     fn slot(id: usize, queue: &Arc<ReadyQueue>) -> Arc<SlotWaker> {
-        Arc::new(SlotWaker {
-            id,
-            queued: AtomicBool::new(false),
-            queue: queue.clone(),
-        })
+        SlotWake::new(id, queue).state
     }
 
     #[test]
