@@ -8,7 +8,8 @@
 //! into O(n²) work. Here every slot has its own waker; waking it pushes the
 //! slot's id onto a shared queue once (a flag dedupes repeated wakes), and
 //! the driver polls exactly the ids it drains. The work per wake-up is O(1),
-//! whatever the number of children.
+//! whatever the number of children. The wakers and the queue are in
+//! [`wake`](crate::wake), the pinned slots in [`slab`](crate::slab).
 //!
 //! # Why it yields on tokio's budget
 //!
@@ -26,138 +27,16 @@
 //! a million inputs never means a million started futures, and a finished
 //! child's memory is released at once.
 
-use std::future::Future;
 use std::ops::ControlFlow;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use crate::child::{Guarded, Launch};
 use crate::outcome::{Outcome, OutcomeKind};
 use crate::progress::{Event, EventKind, Observer};
-use crate::sync::{lock, AtomicBool, Mutex, Ordering};
-
-/// Ids of woken slots, and the waker of the operation that drains them.
-struct ReadyQueue {
-    inner: Mutex<ReadyInner>,
-}
-
-#[derive(Default)]
-struct ReadyInner {
-    ids: Vec<usize>,
-    waker: Option<Waker>,
-}
-
-impl ReadyQueue {
-    fn new() -> ReadyQueue {
-        ReadyQueue {
-            inner: Mutex::new(ReadyInner::default()),
-        }
-    }
-
-    fn push(&self, id: usize) {
-        let waker = {
-            let mut inner = lock(&self.inner);
-            inner.ids.push(id);
-            // A non-empty queue means a wake-up is already on its way (the
-            // operation registers its waker and drains under this same lock),
-            // so only the push that makes the queue non-empty wakes it.
-            if inner.ids.len() == 1 {
-                inner.waker.clone()
-            } else {
-                None
-            }
-        };
-        if let Some(w) = waker {
-            w.wake();
-        }
-    }
-
-    /// Moves every queued id into `batch` and registers `waker` for the next.
-    fn drain_into(&self, batch: &mut Vec<usize>, waker: &Waker) {
-        let mut inner = lock(&self.inner);
-        match &inner.waker {
-            Some(w) if w.will_wake(waker) => {}
-            _ => inner.waker = Some(waker.clone()),
-        }
-        std::mem::swap(&mut inner.ids, batch);
-    }
-}
-
-/// The waker of one slot.
-struct SlotWaker {
-    id: usize,
-    /// Set while the id is queued (or about to be polled), so that a child
-    /// waking itself many times is queued once.
-    queued: AtomicBool,
-    queue: Arc<ReadyQueue>,
-}
-
-impl Wake for SlotWaker {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.notify();
-    }
-}
-
-impl SlotWaker {
-    /// Queues the slot unless it is queued already.
-    fn notify(&self) {
-        if !self.queued.swap(true, Ordering::AcqRel) {
-            self.queue.push(self.id);
-        }
-    }
-}
-
-struct Slot<C> {
-    // The box is allocated once per slot and reused: a finished child is
-    // dropped in place (`set(None)`) and the next one written into the same
-    // memory, so a slot costs one allocation however many children it runs.
-    // Once the input is exhausted no slot will be reused, and the box is
-    // freed with its child (`None`): memory falls as children finish, and
-    // the end of a huge gather does not free a million boxes in one turn.
-    child: Option<Pin<Box<Option<Guarded<C>>>>>,
-    index: usize,
-    // Released with the box, for the same reason: kept to the end, a
-    // million wakers were freed in the driver's drop, in one pass; freed as
-    // each child finishes they cost less (a million yield-once children:
-    // 0.35 s instead of 0.39 s) and memory falls as the gather runs.
-    wake: Option<SlotWake>,
-}
-
-/// A slot's waker, and the state behind it (cleared before each poll).
-struct SlotWake {
-    state: Arc<SlotWaker>,
-    waker: Waker,
-}
-
-impl SlotWake {
-    fn new(id: usize, queue: &Arc<ReadyQueue>) -> SlotWake {
-        let state = Arc::new(SlotWaker {
-            id,
-            queued: AtomicBool::new(false),
-            queue: queue.clone(),
-        });
-        SlotWake {
-            waker: Waker::from(state.clone()),
-            state,
-        }
-    }
-}
-
-impl<C> Slot<C> {
-    fn is_running(&self) -> bool {
-        self.child.as_ref().is_some_and(|c| c.is_some())
-    }
-
-    fn running_child(&mut self) -> Option<Pin<&mut Guarded<C>>> {
-        self.child.as_mut()?.as_mut().as_pin_mut()
-    }
-}
+use crate::slab::Slab;
+use crate::wake::ReadyQueue;
 
 /// A finished child: its input index and outcome.
 type Finished<L, F> = (usize, Outcome<<L as Launch<F>>::Ok, <L as Launch<F>>::Err>);
@@ -173,7 +52,8 @@ const WORK_PER_TURN: usize = 1024;
 pub(crate) struct Driver<I: Iterator, L: Launch<I::Item>> {
     input: Option<I>,
     launch: L,
-    slots: Vec<Slot<L::Child>>,
+    slab: Slab<Guarded<L::Child>>,
+    /// Slots whose child has finished, to reuse while inputs remain.
     free: Vec<usize>,
     queue: Arc<ReadyQueue>,
     batch: Vec<usize>,
@@ -193,12 +73,13 @@ impl<I: Iterator, L: Launch<I::Item>> Driver<I, L> {
             (lo, Some(hi)) if lo == hi => Some(lo),
             _ => None,
         };
+        let queue = Arc::new(ReadyQueue::new());
         Driver {
             input: Some(input),
             launch,
-            slots: Vec::new(),
+            slab: Slab::new(queue.clone()),
             free: Vec::new(),
-            queue: Arc::new(ReadyQueue::new()),
+            queue,
             batch: Vec::new(),
             batch_pos: 0,
             started: 0,
@@ -218,7 +99,7 @@ impl<I: Iterator, L: Launch<I::Item>> Driver<I, L> {
         Driver {
             input: self.input,
             launch,
-            slots: Vec::new(),
+            slab: Slab::new(self.queue.clone()),
             free: Vec::new(),
             queue: self.queue,
             batch: Vec::new(),
@@ -280,6 +161,8 @@ impl<I: Iterator, L: Launch<I::Item>> Driver<I, L> {
         let input = self.input.as_mut()?;
         let Some(future) = input.next() else {
             self.input = None;
+            self.free = Vec::new();
+            self.slab.seal();
             return None;
         };
         let index = self.started;
@@ -292,28 +175,15 @@ impl<I: Iterator, L: Launch<I::Item>> Driver<I, L> {
             true,
         );
         let id = match self.free.pop() {
-            Some(id) => {
-                let slot = &mut self.slots[id];
-                match &mut slot.child {
-                    Some(boxed) => boxed.set(Some(guarded)),
-                    None => slot.child = Some(Box::pin(Some(guarded))),
-                }
-                if slot.wake.is_none() {
-                    slot.wake = Some(SlotWake::new(id, &self.queue));
-                }
-                slot.index = index;
-                id
-            }
+            Some(id) => id,
             None => {
-                let id = self.slots.len();
-                self.slots.push(Slot {
-                    child: Some(Box::pin(Some(guarded))),
-                    index,
-                    wake: Some(SlotWake::new(id, &self.queue)),
-                });
-                id
+                // At most min(limit, inputs) slots are ever needed: a new
+                // chunk is no larger than what is left of that.
+                let slots = self.total.map_or(usize::MAX, |t| t.min(self.limit));
+                self.slab.vacant(slots.saturating_sub(self.slab.len()))
             }
         };
+        self.slab.put(id, guarded, index);
         self.emit(index, EventKind::Started);
         Some(id)
     }
@@ -321,27 +191,10 @@ impl<I: Iterator, L: Launch<I::Item>> Driver<I, L> {
     /// Polls the child in slot `id` once; on completion frees the slot and
     /// returns the child's index and outcome.
     fn poll_slot(&mut self, id: usize) -> Option<Finished<L, I::Item>> {
-        let slot = &mut self.slots[id];
-        let child = slot.child.as_mut()?.as_mut().as_pin_mut()?;
-        let wake = slot.wake.as_ref()?;
-        // Cleared before the poll, so a wake during the poll queues the
-        // slot again.
-        wake.state.queued.store(false, Ordering::Release);
-        let Poll::Ready(outcome) = child.poll(&mut Context::from_waker(&wake.waker)) else {
-            return None;
-        };
-        let index = slot.index;
-        // The finished child is dropped now; its box too unless a later
-        // input may reuse it.
+        let (index, outcome) = self.slab.poll(id)?;
         if self.input.is_some() {
-            if let Some(boxed) = &mut slot.child {
-                boxed.set(None);
-            }
-        } else {
-            slot.child = None;
-            slot.wake = None;
+            self.free.push(id);
         }
-        self.free.push(id);
         self.running -= 1;
         self.finished += 1;
         self.emit(index, EventKind::Finished(outcome.kind()));
@@ -427,12 +280,8 @@ impl<I: Iterator, L: Launch<I::Item>> Driver<I, L> {
     /// each, running ones first. `kind` is what progress events report.
     pub(crate) fn stop(&mut self, kind: OutcomeKind, mut each: impl FnMut(usize)) {
         let mut stopped: Vec<usize> = Vec::with_capacity(self.running);
-        for slot in &mut self.slots {
-            if slot.is_running() {
-                slot.child = None;
-                stopped.push(slot.index);
-            }
-        }
+        self.slab.for_each_running(|index, _| stopped.push(index));
+        self.slab.clear();
         stopped.sort_unstable();
         self.running = 0;
         if let Some(input) = self.input.take() {
@@ -446,7 +295,6 @@ impl<I: Iterator, L: Launch<I::Item>> Driver<I, L> {
             self.emit(index, EventKind::Finished(kind));
             each(index);
         }
-        self.slots.clear();
         self.free.clear();
         self.batch.clear();
         self.batch_pos = 0;
@@ -457,7 +305,7 @@ impl<I: Iterator, L: Launch<I::Item>> Driver<I, L> {
     pub(crate) fn clear(&mut self) {
         self.input = None;
         self.running = 0;
-        self.slots.clear();
+        self.slab.clear();
         self.free.clear();
         self.batch.clear();
         self.batch_pos = 0;
@@ -467,112 +315,9 @@ impl<I: Iterator, L: Launch<I::Item>> Driver<I, L> {
     /// launch strategy (which detaches spawned ones if asked to keep
     /// siblings), then everything is dropped.
     pub(crate) fn release_running(&mut self) {
-        for slot in &mut self.slots {
-            if let Some(child) = slot.running_child() {
-                self.launch.release(child.child_pin());
-            }
-        }
+        let launch = &self.launch;
+        self.slab
+            .for_each_running(|_, child| launch.release(child.child_pin()));
         self.clear();
-    }
-}
-
-#[cfg(all(test, gather_loom))]
-mod loom_tests {
-    //! Every interleaving of two wakers and the driver, explored by loom.
-    use super::*;
-    use loom::sync::atomic::AtomicUsize;
-
-    /// A parent waker that counts its wake-ups.
-    struct Parent(AtomicUsize);
-    impl Wake for Parent {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-
-    fn slot(id: usize, queue: &Arc<ReadyQueue>) -> Arc<SlotWaker> {
-        SlotWake::new(id, queue).state
-    }
-
-    #[test]
-    fn loom_no_wake_up_is_lost_and_the_parent_is_told() {
-        loom::model(|| {
-            let queue = Arc::new(ReadyQueue::new());
-            let parent = Arc::new(Parent(AtomicUsize::new(0)));
-            let parent_waker = Waker::from(parent.clone());
-            let (s0, s1) = (slot(0, &queue), slot(1, &queue));
-            let mut batch = Vec::new();
-            // The driver registers its waker, as its first poll does.
-            queue.drain_into(&mut batch, &parent_waker);
-            assert!(batch.is_empty());
-
-            let a = {
-                let s0 = s0.clone();
-                loom::thread::spawn(move || s0.notify())
-            };
-            let b = {
-                let s1 = s1.clone();
-                loom::thread::spawn(move || {
-                    s1.notify();
-                    s1.notify(); // a repeated wake queues the slot once
-                })
-            };
-
-            // The driver, concurrently: drain and poll (clearing each flag).
-            let mut seen = Vec::new();
-            queue.drain_into(&mut batch, &parent_waker);
-            for id in batch.drain(..) {
-                [&s0, &s1][id].queued.store(false, Ordering::Release);
-                seen.push(id);
-            }
-            a.join().unwrap();
-            b.join().unwrap();
-            queue.drain_into(&mut batch, &parent_waker);
-            let last = batch.len();
-            seen.append(&mut batch);
-
-            assert!(
-                seen.contains(&0) && seen.contains(&1),
-                "a wake-up was lost: {seen:?}"
-            );
-            assert!(seen.iter().filter(|&&i| i == 1).count() <= 2);
-            // Whatever was still queued at the end had woken the parent.
-            if last > 0 {
-                assert!(
-                    parent.0.load(Ordering::SeqCst) >= 1,
-                    "queued ids but the parent was never woken"
-                );
-            }
-        });
-    }
-
-    #[test]
-    fn loom_a_wake_during_the_poll_queues_the_slot_again() {
-        loom::model(|| {
-            let queue = Arc::new(ReadyQueue::new());
-            let parent = Arc::new(Parent(AtomicUsize::new(0)));
-            let parent_waker = Waker::from(parent.clone());
-            let s0 = slot(0, &queue);
-            let mut batch = Vec::new();
-            s0.notify();
-            queue.drain_into(&mut batch, &parent_waker);
-            assert_eq!(batch, [0]);
-            // The driver clears the flag and polls; meanwhile the child's
-            // waker fires again from another thread.
-            s0.queued.store(false, Ordering::Release);
-            let t = {
-                let s0 = s0.clone();
-                loom::thread::spawn(move || s0.notify())
-            };
-            t.join().unwrap();
-            batch.clear();
-            queue.drain_into(&mut batch, &parent_waker);
-            assert_eq!(
-                batch,
-                [0],
-                "the wake after the flag was cleared queued the slot again"
-            );
-            assert!(parent.0.load(Ordering::SeqCst) >= 1);
-        });
     }
 }

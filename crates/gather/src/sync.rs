@@ -7,12 +7,12 @@
 //! counting is not what the model checks.
 
 #[cfg(gather_loom)]
-pub(crate) use loom::sync::atomic::{AtomicBool, Ordering};
+pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
 #[cfg(gather_loom)]
 pub(crate) use loom::sync::Mutex;
 
 #[cfg(not(gather_loom))]
-pub(crate) use std::sync::atomic::{AtomicBool, Ordering};
+pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
 #[cfg(not(gather_loom))]
 pub(crate) use std::sync::Mutex;
 
