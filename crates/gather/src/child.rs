@@ -47,6 +47,9 @@ pin_project! {
 impl<C> Guarded<C> {
     /// Wraps `child`; `timeout` starts counting now. `span` asks for a
     /// tracing span (ignored without the `tracing` feature).
+    // Always inlined: each call level moved the child (often 100+ bytes)
+    // once more; callgrind, 1M yield-once children: 7% fewer instructions.
+    #[inline(always)]
     pub(crate) fn new(child: C, timeout: Option<Duration>, index: usize, span: bool) -> Self {
         #[cfg(feature = "tracing")]
         let span = span.then(|| tracing::debug_span!("gather.child", index));

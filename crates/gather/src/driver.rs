@@ -218,6 +218,16 @@ impl<I: Iterator, L: Launch<I::Item>> Driver<I, L> {
         mut on_done: impl FnMut(usize, Outcome<L::Ok, L::Err>) -> ControlFlow<()>,
     ) -> Poll<ControlFlow<()>> {
         let mut work = 0;
+        // Children that woke since the last turn are polled before any new
+        // child starts: finished ones free their slots for the next inputs,
+        // so a gather of a million yield-once children keeps a few thousand
+        // slots, still in cache, instead of starting all million first
+        // (1M yield-once: 36 MiB instead of 242, and faster).
+        if self.batch_pos == self.batch.len() {
+            self.batch.clear();
+            self.batch_pos = 0;
+            self.queue.drain_into(&mut self.batch, cx.waker());
+        }
         loop {
             // Children that were woken, in the order they woke.
             while self.batch_pos < self.batch.len() {

@@ -101,6 +101,8 @@ impl<G> Slab<G> {
     ///
     /// If `id` was not handed out by [`vacant`](Slab::vacant), or its
     /// chunk has been freed: a driver bug, not a user's.
+    // Always inlined, like `Guarded::new`: one move of the child fewer.
+    #[inline(always)]
     pub(crate) fn put(&mut self, id: usize, child: G, index: usize) {
         let chunk = self.chunks[id / BLOCK]
             .as_mut()

@@ -1,10 +1,11 @@
 //! The synchronisation the wake-up path uses: std's, or under
-//! `--cfg gather_loom` the loom model checker's, so that `tests` in
-//! [`driver`](crate::driver) can explore every interleaving of wakers and
-//! the driver (`RUSTFLAGS="--cfg gather_loom" cargo test -p gather --lib --release loom`).
+//! `--cfg gather_loom` the loom model checker's, so that the tests in
+//! [`wake`](crate::wake) can explore every interleaving of wakers and the
+//! driver (`RUSTFLAGS="--cfg gather_loom" cargo test -p gather --lib --release loom`).
 //!
-//! `Arc` stays std's in both: `Waker::from` needs a std `Arc`, and reference
-//! counting is not what the model checks.
+//! The reference count of a block of wakers is one of these atomics, so the
+//! model covers it. `Arc` stays std's in both: `Waker::from` needs a std
+//! `Arc`, and the queue's `Arc` is not what the model checks.
 
 #[cfg(gather_loom)]
 pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};

@@ -154,3 +154,35 @@ async fn when_the_coop_budget_is_spent_the_gather_yields_instead_of_re_polling()
         "every child finished in its first poll"
     );
 }
+
+#[tokio::test]
+async fn woken_children_finish_before_new_ones_start_so_slots_are_reused() {
+    // 20,000 yield-once children and no limit. Were new children started
+    // before woken ones were polled again, all 20,000 would be running at
+    // once (a slot, and the child's memory, each). Polling the woken first
+    // keeps the number running to about two turns' worth (a turn is 1,024
+    // polls or starts).
+    let n = 20_000;
+    let running = Arc::new(Mutex::new((0usize, 0usize))); // (now, most)
+    let seen = running.clone();
+    let out = gather((0..n).map(|i| async move {
+        tokio::task::yield_now().await;
+        Ok::<_, ()>(i)
+    }))
+    .on_event(move |e| {
+        let mut r = seen.lock().unwrap();
+        match e.kind {
+            gather::EventKind::Started => r.0 += 1,
+            gather::EventKind::Finished(_) => r.0 -= 1,
+        }
+        r.1 = r.1.max(r.0);
+    })
+    .await
+    .unwrap();
+    assert_eq!(out, (0..n).collect::<Vec<_>>());
+    let most = running.lock().unwrap().1;
+    assert!(
+        (1..=2 * 1024 + 64).contains(&most),
+        "{most} of {n} children were running at once"
+    );
+}
