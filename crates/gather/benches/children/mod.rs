@@ -130,11 +130,58 @@ pub const PEERS: &[&str] = &[
     "tokio-joinset",
 ];
 
+/// What no gather can beat, per shape: the children's own waiting with no
+/// gather around them. Not a peer (it is not a general gather), the floor
+/// under every peer's time, measured in the same run:
+///
+/// - `sleep`: one 1 ms sleep, alone (every child's sleep ends on the same
+///   tick of tokio's 1 ms timer wheel);
+/// - `trickle`: the children awaited one by one in the order the feeder
+///   signals them (an oracle: one poll per signal and no bookkeeping);
+/// - `spawn` (any shape): every child spawned as a tokio task and never
+///   joined; the last to finish says so. Spawning and running the tasks is
+///   work every spawned gather does; reading no output is less than any does.
+pub const FLOORS: &[&str] = &["floor", "floor-spawn"];
+
 /// Runs `children` with `peer`, results in input order; checks the order.
 pub async fn run(peer: &str, children: Vec<ChildFut>, feeder: Feeder) {
     let n = children.len();
     let feed = tokio::spawn(feeder.run());
     let results: Vec<u64> = match peer {
+        "floor" => match children.first() {
+            Some(ChildFut::Sleep(_)) => {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                (0..n as u64).collect()
+            }
+            Some(ChildFut::Trickle(..)) => {
+                let mut out = Vec::with_capacity(n);
+                for c in children.into_iter().rev() {
+                    out.push(c.into_future().await);
+                }
+                out.reverse();
+                out
+            }
+            _ => panic!("the floor is measured for the sleep and trickle shapes"),
+        },
+        "floor-spawn" => {
+            use std::sync::atomic::{AtomicUsize, Ordering};
+            use std::sync::Arc;
+            let left = Arc::new(AtomicUsize::new(n));
+            let done = Arc::new(tokio::sync::Notify::new());
+            for c in children {
+                let (left, done) = (left.clone(), done.clone());
+                drop(tokio::spawn(async move {
+                    std::hint::black_box(c.into_future().await);
+                    if left.fetch_sub(1, Ordering::AcqRel) == 1 {
+                        done.notify_one();
+                    }
+                }));
+            }
+            if n > 0 {
+                done.notified().await;
+            }
+            (0..n as u64).collect()
+        }
         "gather" => gather::gather(
             children
                 .into_iter()
