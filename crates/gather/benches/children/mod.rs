@@ -138,9 +138,10 @@ pub const PEERS: &[&str] = &[
 ///   tick of tokio's 1 ms timer wheel);
 /// - `trickle`: the children awaited one by one in the order the feeder
 ///   signals them (an oracle: one poll per signal and no bookkeeping);
-/// - `spawn` (any shape): every child spawned as a tokio task and never
-///   joined; the last to finish says so. Spawning and running the tasks is
-///   work every spawned gather does; reading no output is less than any does.
+/// - `floor-spawn` (any shape): every child spawned as a tokio task and
+///   never joined (the runtime's count of live tasks says when all are
+///   done). Spawning and running the tasks is work every spawned gather
+///   does; reading no output is less than any does.
 pub const FLOORS: &[&str] = &["floor", "floor-spawn"];
 
 /// Runs `children` with `peer`, results in input order; checks the order.
@@ -164,21 +165,19 @@ pub async fn run(peer: &str, children: Vec<ChildFut>, feeder: Feeder) {
             _ => panic!("the floor is measured for the sleep and trickle shapes"),
         },
         "floor-spawn" => {
-            use std::sync::atomic::{AtomicUsize, Ordering};
-            use std::sync::Arc;
-            let left = Arc::new(AtomicUsize::new(n));
-            let done = Arc::new(tokio::sync::Notify::new());
+            // The same tasks as spawn-and-await, never joined: handles
+            // dropped at once, and the runtime's count of live tasks says
+            // when every one has finished (checked once per yield).
+            let metrics = tokio::runtime::Handle::current().metrics();
+            // Live tasks other than these children's (the feeder's, until
+            // it ends).
+            let others = || usize::from(!feed.is_finished());
+            let base = metrics.num_alive_tasks() - others();
             for c in children {
-                let (left, done) = (left.clone(), done.clone());
-                drop(tokio::spawn(async move {
-                    std::hint::black_box(c.into_future().await);
-                    if left.fetch_sub(1, Ordering::AcqRel) == 1 {
-                        done.notify_one();
-                    }
-                }));
+                drop(tokio::spawn(c.into_future()));
             }
-            if n > 0 {
-                done.notified().await;
+            while metrics.num_alive_tasks() - others() > base {
+                tokio::task::yield_now().await;
             }
             (0..n as u64).collect()
         }
