@@ -32,11 +32,19 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use crate::child::{Guarded, Launch};
+use crate::child::{Guard, Launch};
 use crate::outcome::{Outcome, OutcomeKind};
 use crate::progress::{Event, EventKind, Observer};
 use crate::slab::Slab;
 use crate::wake::ReadyQueue;
+
+/// What the driver keeps beside each running child.
+#[derive(Default)]
+struct SlotMeta {
+    /// The child's input index.
+    index: usize,
+    guard: Guard,
+}
 
 /// A finished child: its input index and outcome.
 type Finished<L, F> = (usize, Outcome<<L as Launch<F>>::Ok, <L as Launch<F>>::Err>);
@@ -52,7 +60,7 @@ const WORK_PER_TURN: usize = 1024;
 pub(crate) struct Driver<I: Iterator, L: Launch<I::Item>> {
     input: Option<I>,
     launch: L,
-    slab: Slab<Guarded<L::Child>>,
+    slab: Slab<L::Child, SlotMeta>,
     /// Slots whose child has finished, to reuse while inputs remain.
     free: Vec<usize>,
     queue: Arc<ReadyQueue>,
@@ -168,12 +176,7 @@ impl<I: Iterator, L: Launch<I::Item>> Driver<I, L> {
         let index = self.started;
         self.started += 1;
         self.running += 1;
-        let guarded = Guarded::new(
-            self.launch.launch(future, index),
-            self.child_timeout,
-            index,
-            true,
-        );
+        let child = self.launch.launch(future, index);
         let id = match self.free.pop() {
             Some(id) => id,
             None => {
@@ -183,7 +186,11 @@ impl<I: Iterator, L: Launch<I::Item>> Driver<I, L> {
                 self.slab.vacant(slots.saturating_sub(self.slab.len()))
             }
         };
-        self.slab.put(id, guarded, index);
+        let meta = SlotMeta {
+            index,
+            guard: Guard::new(self.child_timeout, index, true),
+        };
+        self.slab.put(id, child, meta);
         self.emit(index, EventKind::Started);
         Some(id)
     }
@@ -191,7 +198,10 @@ impl<I: Iterator, L: Launch<I::Item>> Driver<I, L> {
     /// Polls the child in slot `id` once; on completion frees the slot and
     /// returns the child's index and outcome.
     fn poll_slot(&mut self, id: usize) -> Option<Finished<L, I::Item>> {
-        let (index, outcome) = self.slab.poll(id)?;
+        let (meta, outcome) = self
+            .slab
+            .poll(id, |child, meta, cx| meta.guard.poll(child, cx))?;
+        let index = meta.index;
         if self.input.is_some() {
             self.free.push(id);
         }
@@ -290,7 +300,8 @@ impl<I: Iterator, L: Launch<I::Item>> Driver<I, L> {
     /// each, running ones first. `kind` is what progress events report.
     pub(crate) fn stop(&mut self, kind: OutcomeKind, mut each: impl FnMut(usize)) {
         let mut stopped: Vec<usize> = Vec::with_capacity(self.running);
-        self.slab.for_each_running(|index, _| stopped.push(index));
+        self.slab
+            .for_each_running(|meta, _| stopped.push(meta.index));
         self.slab.clear();
         stopped.sort_unstable();
         self.running = 0;
@@ -326,8 +337,7 @@ impl<I: Iterator, L: Launch<I::Item>> Driver<I, L> {
     /// siblings), then everything is dropped.
     pub(crate) fn release_running(&mut self) {
         let launch = &self.launch;
-        self.slab
-            .for_each_running(|_, child| launch.release(child.child_pin()));
+        self.slab.for_each_running(|_, child| launch.release(child));
         self.clear();
     }
 }
