@@ -27,11 +27,6 @@ use tokio::time::Sleep;
 use crate::outcome::{IntoOutcome, Outcome, Panic};
 use crate::task::Task;
 
-#[cfg(feature = "tracing")]
-type ChildSpan = Option<tracing::Span>;
-#[cfg(not(feature = "tracing"))]
-type ChildSpan = ();
-
 /// What watches a child: its panic guard, optional deadline and span.
 ///
 /// Kept apart from the child so that the driver can store it beside the
@@ -43,7 +38,8 @@ pub(crate) struct Guard {
     // Boxed so that children without a timeout stay small: a `Sleep` is
     // larger than most children.
     deadline: Option<Pin<Box<Sleep>>>,
-    span: ChildSpan,
+    #[cfg(feature = "tracing")]
+    span: Option<tracing::Span>,
 }
 
 impl Guard {
@@ -59,8 +55,6 @@ impl Guard {
             deadline: timeout.map(|d| Box::pin(tokio::time::sleep(d))),
             #[cfg(feature = "tracing")]
             span,
-            #[cfg(not(feature = "tracing"))]
-            span: (),
         }
     }
 
