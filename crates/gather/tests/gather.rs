@@ -500,3 +500,17 @@ async fn children_do_not_start_before_the_gather_is_polled() {
     g.await.unwrap();
     assert!(started.load(Ordering::SeqCst));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gather_of_send_children_is_send_and_can_be_spawned() {
+    // The slab and its hand-built wakers must not take away Send.
+    fn send<T: Send>(t: T) -> T {
+        t
+    }
+    let g = send(gather((0..200u64).map(|i| async move {
+        tokio::task::yield_now().await;
+        Ok::<_, ()>(i * 2)
+    })));
+    let out = tokio::spawn(g).await.unwrap().unwrap();
+    assert_eq!(out, (0..200).map(|i| i * 2).collect::<Vec<_>>());
+}
