@@ -514,3 +514,30 @@ async fn a_gather_of_send_children_is_send_and_can_be_spawned() {
     let out = tokio::spawn(g).await.unwrap().unwrap();
     assert_eq!(out, (0..200).map(|i| i * 2).collect::<Vec<_>>());
 }
+
+/// An iterator whose `size_hint` claims an exact length it does not have.
+struct Lying<I>(I, usize);
+
+impl<I: Iterator> Iterator for Lying<I> {
+    type Item = I::Item;
+    fn next(&mut self) -> Option<I::Item> {
+        self.0.next()
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.1, Some(self.1))
+    }
+}
+
+#[tokio::test]
+async fn an_input_that_lies_about_its_length_still_gives_every_result_in_order() {
+    // Slots are allotted from the exact length an input reports; more (or
+    // fewer) children than claimed must still all run, in their places.
+    for (claimed, real) in [(2, 200), (500, 3), (0, 70)] {
+        let children = (0..real).map(|i| async move {
+            tokio::task::yield_now().await;
+            Ok::<_, ()>(i)
+        });
+        let out = gather(Lying(children, claimed)).await.unwrap();
+        assert_eq!(out, (0..real).collect::<Vec<_>>(), "claimed {claimed}");
+    }
+}
