@@ -88,8 +88,12 @@ def in_place_limit(table, floors, shape, n):
     return (f"at {n:,}: above the floor ({floor * 1e3:.2f} ms) gather spends {(g - floor) * 1e3:.2f} ms and "
             f"futures-buffered {(fb - floor) * 1e3:.2f} ms; 0.8x needs gather's share at "
             f"{(0.8 * fb - floor) * 1e3:.2f} ms ({(0.8 * fb - floor) / n * 1e9:.0f} ns per child, against "
-            f"{(g - floor) / n * 1e9:.0f} ns now: one queued wake, one turn of the gather's task and one poll "
-            f"per child)")
+            f"{(g - floor) / n * 1e9:.0f} ns now: "
+            + ("starting each child, whose first poll registers its timer, and one poll when the timer fires, "
+               "which futures-buffered does too)"
+               if shape == "sleep" else
+               "per child one queued wake, one turn of the gather's task and one poll; the oracle floor "
+               "has the turn and the poll but no queue)"))
 
 
 def machine():
