@@ -34,7 +34,8 @@
 //! their slots before the next inputs need one, so without a limit a
 //! gather of a million children that each wait once holds a few thousand
 //! slots, still in cache, rather than a million (`tests/driver_wakeups.rs`
-//! pins it; the benchmark: 2.3x faster and 6x less memory at a million).
+//! pins it; an A/B at a million yield-once children: 227 -> 110 ms, and
+//! 242 -> 41 MiB peak).
 
 use std::ops::ControlFlow;
 use std::sync::Arc;
