@@ -253,7 +253,7 @@ def main():
     fs = measure(exe, ["--peer", "floor-spawn", "--shape", "yield", "--n", str(n), "--runs", str(RUNS)])
     say(f"gather `.spawn()` / tokio spawn-and-await: **{fmt_ratio(median(gs) / median(sa))}** (target 0.8x); "
         f"/ JoinSet with re-ordering: **{fmt_ratio(median(gs) / median(js))}** (target 0.7x).\n")
-    say(f"The floor, every child spawned and never joined (the last one says when all are done): "
+    say(f"The floor, every child spawned and never joined (the runtime's count of live tasks says when all are done): "
         f"{median(fs) * 1e3:.1f} ms, against gather {median(gs) * 1e3:.1f} ms, spawn-and-await "
         f"{median(sa) * 1e3:.1f} ms and JoinSet {median(js) * 1e3:.1f} ms.\n")
 

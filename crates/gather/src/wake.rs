@@ -365,13 +365,19 @@ mod loom_tests {
         }
     }
 
+    /// A queue, a counting parent waker, and one block of slot wakers.
+    fn driver() -> (Arc<ReadyQueue>, Arc<Parent>, Waker, Wakers) {
+        let queue = Arc::new(ReadyQueue::new());
+        let parent = Arc::new(Parent(LoomUsize::new(0)));
+        let parent_waker = Waker::from(parent.clone());
+        let wakers = Wakers::new(0, &queue);
+        (queue, parent, parent_waker, wakers)
+    }
+
     #[test]
     fn loom_no_wake_up_is_lost_and_the_parent_is_told() {
         loom::model(|| {
-            let queue = Arc::new(ReadyQueue::new());
-            let parent = Arc::new(Parent(LoomUsize::new(0)));
-            let parent_waker = Waker::from(parent.clone());
-            let wakers = Wakers::new(0, &queue);
+            let (queue, parent, parent_waker, wakers) = driver();
             let mut batch = Vec::new();
             // The driver registers its waker, as its first poll does.
             queue.drain_into(&mut batch, &parent_waker);
@@ -415,10 +421,7 @@ mod loom_tests {
     #[test]
     fn loom_a_wake_during_the_poll_queues_the_slot_again() {
         loom::model(|| {
-            let queue = Arc::new(ReadyQueue::new());
-            let parent = Arc::new(Parent(LoomUsize::new(0)));
-            let parent_waker = Waker::from(parent.clone());
-            let wakers = Wakers::new(0, &queue);
+            let (queue, parent, parent_waker, wakers) = driver();
             let mut batch = Vec::new();
             let w0 = wakers.waker(0);
             w0.wake_by_ref();
