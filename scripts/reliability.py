@@ -108,7 +108,8 @@ def main():
     say("## Model checking\n")
     say(f"- loom explored every interleaving of wakers on other threads and the driver's drain/poll in "
         f"{passed(out)} models (no wake-up lost, a repeated wake queued once, a wake during a poll queues the "
-        "child again, the last reference to a block of wakers frees it once, whichever thread drops it).")
+        "child again, an empty queue seen without the lock loses no wake-up, the last reference to a block of "
+        "wakers frees it once, whichever thread drops it).")
     say("- The library's `unsafe` is in two modules (`#![deny(unsafe_code)]` elsewhere): `wake` (wakers built "
         "by hand, 64 to an allocation, counted on their block) and `slab` (children pinned in chunks); each "
         "block has its `// SAFETY:` line. CI runs the library's own tests and every operation's integration "

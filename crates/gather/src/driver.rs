@@ -238,15 +238,18 @@ impl<I: Iterator, L: Launch<I::Item>> Driver<I, L> {
         mut on_done: impl FnMut(usize, Outcome<L::Ok, L::Err>) -> ControlFlow<()>,
     ) -> Poll<ControlFlow<()>> {
         let mut work = 0;
+        // Whether this call has registered `cx`'s waker with the queue yet.
+        let mut registered = false;
         // Children that woke since the last turn are polled before any new
         // child starts: finished ones free their slots for the next inputs,
         // so a gather of a million yield-once children keeps a few thousand
         // slots, still in cache, instead of starting all million first
-        // (1M yield-once: 36 MiB instead of 242, and faster).
+        // (1M yield-once: 41 MiB instead of 242, and faster).
         if self.batch_pos == self.batch.len() {
             self.batch.clear();
             self.batch_pos = 0;
             self.queue.drain_into(&mut self.batch, cx.waker());
+            registered = true;
         }
         loop {
             // Children that were woken, in the order they woke.
@@ -268,7 +271,13 @@ impl<I: Iterator, L: Launch<I::Item>> Driver<I, L> {
             }
             self.batch.clear();
             self.batch_pos = 0;
-            self.queue.drain_into(&mut self.batch, cx.waker());
+            // Once `cx`'s waker is registered, an empty queue needs no lock:
+            // any wake this misses will wake that waker. Saves a lock per
+            // turn when children wake one at a time.
+            if !(registered && self.queue.is_empty()) {
+                self.queue.drain_into(&mut self.batch, cx.waker());
+                registered = true;
+            }
             if self.batch.is_empty() {
                 return if self.is_idle() {
                     Poll::Ready(ControlFlow::Continue(()))

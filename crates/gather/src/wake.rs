@@ -37,6 +37,9 @@ pub(crate) const BLOCK: usize = 64;
 /// Ids of woken slots, and the waker of the operation that drains them.
 pub(crate) struct ReadyQueue {
     inner: Mutex<ReadyInner>,
+    /// The number of queued ids, written under the lock: lets the driver
+    /// see an empty queue without taking it (see [`is_empty`](Self::is_empty)).
+    len: AtomicUsize,
 }
 
 #[derive(Default)]
@@ -49,6 +52,7 @@ impl ReadyQueue {
     pub(crate) fn new() -> ReadyQueue {
         ReadyQueue {
             inner: Mutex::new(ReadyInner::default()),
+            len: AtomicUsize::new(0),
         }
     }
 
@@ -56,6 +60,7 @@ impl ReadyQueue {
         let waker = {
             let mut inner = lock(&self.inner);
             inner.ids.push(id);
+            self.len.store(inner.ids.len(), Ordering::Release);
             // A non-empty queue means a wake-up is already on its way (the
             // operation registers its waker and drains under this same lock),
             // so only the push that makes the queue non-empty wakes it.
@@ -78,6 +83,16 @@ impl ReadyQueue {
             _ => inner.waker = Some(waker.clone()),
         }
         std::mem::swap(&mut inner.ids, batch);
+        self.len.store(0, Ordering::Relaxed);
+    }
+
+    /// `true` if no id is queued, as far as this thread can tell yet.
+    ///
+    /// Only meaningful to an operation that has registered its current
+    /// waker with [`drain_into`](Self::drain_into): a push this misses
+    /// found the queue empty after that drain, so it wakes that waker.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len.load(Ordering::Acquire) == 0
     }
 }
 
@@ -309,6 +324,17 @@ mod tests {
     }
 
     #[test]
+    fn is_empty_follows_pushes_and_drains() {
+        let queue = Arc::new(ReadyQueue::new());
+        let wakers = Wakers::new(0, &queue);
+        assert!(queue.is_empty());
+        wakers.waker(2).wake();
+        assert!(!queue.is_empty());
+        assert_eq!(drained(&queue), [2]);
+        assert!(queue.is_empty());
+    }
+
+    #[test]
     fn the_first_push_wakes_the_operation() {
         let queue = Arc::new(ReadyQueue::new());
         let parent = Arc::new(Count(Default::default()));
@@ -439,6 +465,28 @@ mod loom_tests {
                 "the wake after the flag was cleared queued the slot again"
             );
             assert!(parent.0.load(Ordering::SeqCst) >= 1);
+        });
+    }
+
+    #[test]
+    fn loom_an_empty_queue_seen_without_the_lock_loses_no_wake_up() {
+        loom::model(|| {
+            let (queue, parent, parent_waker, wakers) = driver();
+            let mut batch = Vec::new();
+            // The driver's turn registers its waker...
+            queue.drain_into(&mut batch, &parent_waker);
+            let w0 = wakers.waker(0);
+            let t = loom::thread::spawn(move || w0.wake());
+            // ...and, ending the turn, skips the lock if the queue looks
+            // empty. Either it sees the wake, or the wake woke it.
+            let seen = !queue.is_empty();
+            t.join().unwrap();
+            assert!(
+                seen || parent.0.load(Ordering::SeqCst) >= 1,
+                "the queue looked empty and the parent was never woken"
+            );
+            queue.drain_into(&mut batch, &parent_waker);
+            assert_eq!(batch, [0]);
         });
     }
 
