@@ -6,10 +6,12 @@
 //!   [`InPlace`] keeps it as it is (polled inside the operation's own future,
 //!   so it may borrow and need not be `Send`), [`Spawned`] makes it a tokio
 //!   task (parallel on worker threads, aborted when dropped);
-//! - [`Guarded`] wraps that child so that a panic is caught and becomes
+//! - a [`Guard`] watches that child so that a panic is caught and becomes
 //!   [`Outcome::Panicked`], an optional per-child deadline becomes
 //!   [`Outcome::TimedOut`], and (with the `tracing` feature) every poll
-//!   happens inside a span carrying the child's index.
+//!   happens inside a span carrying the child's index. The driver keeps the
+//!   guard beside the child in its slot; [`Guarded`] joins the two into one
+//!   future for a spawned task.
 //!
 //! Keeping these apart from the driver is what lets in-place and spawned
 //! gathers share one driver, and therefore give the same results in the same
