@@ -157,7 +157,9 @@ async fn spawned_tasks_keep_running_between_waits() {
     let tasks: Vec<_> = (0..4u64)
         .map(|i| {
             spawn(async move {
-                tokio::time::sleep(ms(20 * (i + 1))).await;
+                // 60 ms apart: a task first polled late on a loaded
+                // machine must still finish in this order.
+                tokio::time::sleep(ms(60 * (i + 1))).await;
                 Ok::<_, ()>(i)
             })
         })
@@ -165,7 +167,7 @@ async fn spawned_tasks_keep_running_between_waits() {
     let (done, pending) = wait(tasks, ReturnWhen::FirstCompleted).await;
     assert_eq!(done[0].0, 0);
     // Nobody polls `pending` for a while; spawned tasks still finish.
-    tokio::time::sleep(ms(200)).await;
+    tokio::time::sleep(ms(400)).await;
     let (done, pending) = wait(pending, ReturnWhen::FirstCompleted)
         .timeout(ms(1))
         .await;
