@@ -39,7 +39,7 @@
 
 use std::ops::ControlFlow;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use crate::child::{Guard, Launch};
@@ -73,7 +73,6 @@ pub(crate) struct Driver<I: Iterator, L: Launch<I::Item>> {
     slab: Slab<L::Child, SlotMeta>,
     /// Slots whose child has finished, to reuse while inputs remain.
     free: Vec<usize>,
-    queue: Arc<ReadyQueue>,
     batch: Vec<usize>,
     batch_pos: usize,
     started: usize,
@@ -91,13 +90,11 @@ impl<I: Iterator, L: Launch<I::Item>> Driver<I, L> {
             (lo, Some(hi)) if lo == hi => Some(lo),
             _ => None,
         };
-        let queue = Arc::new(ReadyQueue::new());
         Driver {
             input: Some(input),
             launch,
-            slab: Slab::new(queue.clone()),
+            slab: Slab::new(Arc::new(ReadyQueue::new())),
             free: Vec::new(),
-            queue,
             batch: Vec::new(),
             batch_pos: 0,
             started: 0,
@@ -117,9 +114,9 @@ impl<I: Iterator, L: Launch<I::Item>> Driver<I, L> {
         Driver {
             input: self.input,
             launch,
-            slab: Slab::new(self.queue.clone()),
+            // Nothing has started: a fresh slab (and queue) is the same.
+            slab: Slab::new(Arc::new(ReadyQueue::new())),
             free: Vec::new(),
-            queue: self.queue,
             batch: Vec::new(),
             batch_pos: 0,
             started: 0,
@@ -246,9 +243,7 @@ impl<I: Iterator, L: Launch<I::Item>> Driver<I, L> {
         // slots, still in cache, instead of starting all million first
         // (1M yield-once: 41 MiB instead of 242, and faster).
         if self.batch_pos == self.batch.len() {
-            self.batch.clear();
-            self.batch_pos = 0;
-            self.queue.drain_into(&mut self.batch, cx.waker());
+            self.refill(cx.waker());
             registered = true;
         }
         loop {
@@ -269,13 +264,14 @@ impl<I: Iterator, L: Launch<I::Item>> Driver<I, L> {
                     return end;
                 }
             }
-            self.batch.clear();
-            self.batch_pos = 0;
             // Once `cx`'s waker is registered, an empty queue needs no lock:
             // any wake this misses will wake that waker. Saves a lock per
             // turn when children wake one at a time.
-            if !(registered && self.queue.is_empty()) {
-                self.queue.drain_into(&mut self.batch, cx.waker());
+            if registered && self.slab.queue().is_empty() {
+                self.batch.clear();
+                self.batch_pos = 0;
+            } else {
+                self.refill(cx.waker());
                 registered = true;
             }
             if self.batch.is_empty() {
@@ -286,6 +282,14 @@ impl<I: Iterator, L: Launch<I::Item>> Driver<I, L> {
                 };
             }
         }
+    }
+
+    /// Replaces the (spent) batch with every id queued since, and registers
+    /// `waker` for the next wake.
+    fn refill(&mut self, waker: &Waker) {
+        self.batch.clear();
+        self.batch_pos = 0;
+        self.slab.queue().drain_into(&mut self.batch, waker);
     }
 
     /// Polls slot `id` as one unit of this turn's work, reporting it if it

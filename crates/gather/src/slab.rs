@@ -70,6 +70,11 @@ impl<G, M: Default> Slab<G, M> {
         }
     }
 
+    /// The queue the slab's wakers feed.
+    pub(crate) fn queue(&self) -> &ReadyQueue {
+        &self.queue
+    }
+
     /// Slots handed out so far.
     pub(crate) fn len(&self) -> usize {
         self.len
