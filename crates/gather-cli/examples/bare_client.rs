@@ -1,12 +1,12 @@
 //! The HTTP client alone: the floor under `gather fetch`'s cost per request.
 //!
-//! `--limit` loops on one thread share hyper's pooled client (the one
-//! `gather fetch` uses) and GET the URLs of a file, reading each body and
-//! keeping nothing: no ordering, no output, no retries, no timeouts. What
-//! this reaches against a server is as fast as any fetcher built on hyper
-//! can go there; `scripts/bench_cli.py` prints it beside `gather fetch` and
-//! wrk, so that the part of the gap to wrk that is the client stack's own
-//! is measured, not guessed.
+//! `--limit` loops on one thread share the pooled client `gather fetch`
+//! uses ([`gather_cli::client`]) and GET the URLs of a file, reading each
+//! body and keeping nothing: no ordering, no output, no retries, no
+//! timeouts. What this reaches against a server is as fast as `gather
+//! fetch` could go there; `scripts/bench_cli.py` prints it beside `gather
+//! fetch` and wrk, so that the part of the gap to wrk that is the client's
+//! own is measured, not guessed.
 //!
 //! ```sh
 //! cargo run --release -p gather-cli --example bare_client -- urls.txt 64
@@ -16,9 +16,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use http_body_util::{BodyExt, Empty};
-use hyper::body::Bytes;
-use hyper_util::client::legacy::{connect::HttpConnector, Client};
+use gather_cli::client::Client;
+use url::Url;
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -34,7 +33,7 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let uris: Vec<hyper::Uri> = match text.lines().map(str::parse).collect() {
+    let uris: Vec<Url> = match text.lines().map(Url::parse).collect() {
         Ok(u) => u,
         Err(e) => {
             eprintln!("bare_client: {path}: {e}");
@@ -46,24 +45,36 @@ fn main() {
         .build()
         .expect("a current-thread runtime starts");
     let failed = runtime.block_on(async {
-        let mut http = HttpConnector::new();
-        http.set_nodelay(true);
-        let client: Client<_, Empty<Bytes>> = Client::builder(hyper_util::rt::TokioExecutor::new())
-            .pool_max_idle_per_host(limit)
-            .build(http);
+        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("ring supports the default TLS versions")
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth();
+        let client = Arc::new(Client::new(tls, limit));
+        let headers = Arc::new(http::HeaderMap::new());
         let uris = Arc::new(uris);
         let next = Arc::new(AtomicUsize::new(0));
         let start = Instant::now();
         let loops: Vec<_> = (0..limit)
             .map(|_| {
                 let (client, uris, next) = (client.clone(), uris.clone(), next.clone());
+                let headers = headers.clone();
                 tokio::spawn(async move {
                     let mut failed = 0usize;
                     while let Some(uri) = uris.get(next.fetch_add(1, Ordering::Relaxed)) {
-                        match client.get(uri.clone()).await {
-                            Ok(resp) => {
-                                failed += resp.into_body().collect().await.is_err() as usize
-                            }
+                        match client.get(uri, &headers).await {
+                            Ok(mut resp) => loop {
+                                match resp.body.chunk().await {
+                                    Ok(Some(_)) => {}
+                                    Ok(None) => break,
+                                    Err(_) => {
+                                        failed += 1;
+                                        break;
+                                    }
+                                }
+                            },
                             Err(_) => failed += 1,
                         }
                     }

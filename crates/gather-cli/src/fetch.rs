@@ -4,13 +4,9 @@
 //! enforced while streaming, so an endless body is an error, not an
 //! out-of-memory crash.
 //!
-//! Requests go straight to hyper's pooled client (HTTP/1.1, rustls for
-//! HTTPS) rather than through reqwest. Measured against a local nginx,
-//! reqwest's layers (a tower redirect policy that parses every request's
-//! URL again, a retry policy that clones every request, a connector
-//! cloned per request) doubled the client's user CPU per request, and a
-//! fetch tool needs none of them: redirects, timeouts and retries are
-//! the few lines below, where their rules can be read.
+//! Requests go through the crate's own HTTP/1.1 client ([`crate::client`]):
+//! redirects, timeouts and retries are the few lines below, where their
+//! rules can be read.
 
 use std::borrow::Cow;
 use std::path::PathBuf;
@@ -20,15 +16,12 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use http::header::{self, HeaderMap, HeaderValue};
-use http::{Request, StatusCode, Uri};
-use http_body_util::{BodyExt, Empty};
-use hyper::body::{Body as _, Bytes, Incoming};
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::{connect::HttpConnector, Client};
+use http::StatusCode;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
-use url::{Position, Url};
+use url::Url;
 
+use crate::client::{self, Client, ErrorKind, Head, Response};
 use crate::config::FetchConfig;
 
 /// A fetched page.
@@ -77,7 +70,7 @@ impl FetchError {
 
 /// Shares one connection pool between all requests.
 pub struct Fetcher {
-    client: Client<HttpsConnector<HttpConnector>, Empty<Bytes>>,
+    client: Client,
     /// Sent with every request: `-H`, then `User-Agent` and `Accept` unless
     /// `-H` gave them.
     headers: HeaderMap,
@@ -96,17 +89,7 @@ impl Fetcher {
         if !headers.contains_key(header::ACCEPT) {
             headers.insert(header::ACCEPT, HeaderValue::from_static("*/*"));
         }
-        let mut http = HttpConnector::new();
-        http.enforce_http(false); // the TLS layer above takes https
-        http.set_nodelay(true); // a request is one write; do not hold it back
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls_config(config.cacert.as_deref())?)
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
-        let client = Client::builder(hyper_util::rt::TokioExecutor::new())
-            .pool_max_idle_per_host(config.limit)
-            .build(connector);
+        let client = Client::new(tls_config(config.cacert.as_deref())?, config.limit);
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0x9E37_79B9_7F4A_7C15, |d| d.as_nanos() as u64)
@@ -209,7 +192,7 @@ impl Fetcher {
         let fail = FetchError::immediate;
         let (resp, final_url) = self.follow(url).await?;
         let max = self.config.max_bytes;
-        if let Some(len) = resp.body().size_hint().exact() {
+        if let Some(len) = resp.body.length() {
             if len > max {
                 return Err(fail(
                     "body_too_large",
@@ -217,21 +200,17 @@ impl Fetcher {
                 ));
             }
         }
-        let status = resp.status().as_u16();
+        let status = resp.head.status;
         let after = retryable_status(status)
-            .then(|| retry_after(resp.headers()))
+            .then(|| retry_after(&resp.head))
             .flatten();
         let keep = self.config.body || self.config.save_dir.is_some();
         let mut body = Vec::new();
         let mut bytes: u64 = 0;
-        let mut incoming = resp.into_body();
+        let mut incoming = resp.body;
         // Once the head has arrived, any failure (a reset, a short body) is
         // a body error: the server answered, so it is not retried.
-        while let Some(frame) = incoming.frame().await {
-            let frame = frame.map_err(|e| fail("body", describe(&e)))?;
-            let Ok(chunk) = frame.into_data() else {
-                continue; // trailers
-            };
+        while let Some(chunk) = incoming.chunk().await.map_err(fetch_error)? {
             bytes += chunk.len() as u64;
             if bytes > max {
                 return Err(fail(
@@ -240,7 +219,7 @@ impl Fetcher {
                 ));
             }
             if keep {
-                body.extend_from_slice(&chunk);
+                body.extend_from_slice(chunk);
             }
         }
         let saved = match &self.config.save_dir {
@@ -254,7 +233,7 @@ impl Fetcher {
             None => None,
         };
         let page = Page {
-            final_url: final_url.into(),
+            final_url: final_url.as_str().to_owned(),
             status,
             bytes,
             body: self.config.body.then_some(body),
@@ -273,44 +252,42 @@ impl Fetcher {
     /// and 308 require of a GET). Credentials (`Authorization`, cookies) sent
     /// with `-H` go only to the origin they were meant for: a hop to another
     /// scheme, host or port drops them for the rest of the chain.
-    async fn follow(&self, url: &Url) -> Result<(hyper::Response<Incoming>, Url), FetchError> {
+    async fn follow<'u>(&self, url: &'u Url) -> Result<(Response<'_>, Cow<'u, Url>), FetchError> {
         let fail = FetchError::immediate;
-        let mut url = url.clone();
+        let mut url = Cow::Borrowed(url);
         // Copied (to drop credentials) only on a hop to another origin.
         let mut headers = Cow::Borrowed(&self.headers);
         let mut hops = 0;
         loop {
-            let mut request = Request::new(Empty::new());
-            *request.uri_mut() = request_uri(&url)?;
-            *request.headers_mut() = headers.as_ref().clone();
             // Credentials in the URL itself, as curl and browsers send
             // them; an Authorization given with -H wins.
-            if let Some(credentials) = basic_auth(&url) {
-                request
-                    .headers_mut()
-                    .entry(header::AUTHORIZATION)
-                    .or_insert(credentials);
-            }
-            let resp = self
-                .client
-                .request(request)
-                .await
-                .map_err(|e| fail(classify(&e), describe(&e)))?;
-            if !matches!(resp.status().as_u16(), 301 | 302 | 303 | 307 | 308) {
+            let sent = match basic_auth(&url) {
+                Some(credentials) if !headers.contains_key(header::AUTHORIZATION) => {
+                    let mut with = headers.as_ref().clone();
+                    with.insert(header::AUTHORIZATION, credentials);
+                    Cow::Owned(with)
+                }
+                _ => Cow::Borrowed(headers.as_ref()),
+            };
+            let resp = self.client.get(&url, &sent).await.map_err(fetch_error)?;
+            if !matches!(resp.head.status, 301 | 302 | 303 | 307 | 308) {
                 return Ok((resp, url));
             }
             // A redirect without a Location is an answer in itself.
-            let Some(location) = resp.headers().get(header::LOCATION) else {
+            let Some(location) = &resp.head.location else {
                 return Ok((resp, url));
             };
-            let next = location
-                .to_str()
+            let next = std::str::from_utf8(location)
                 .ok()
                 .and_then(|l| url.join(l).ok())
                 .ok_or_else(|| {
                     fail(
                         "redirect",
-                        format!("{} to an unusable Location {location:?}", resp.status()),
+                        format!(
+                            "{} to an unusable Location {:?}",
+                            resp.head.status,
+                            String::from_utf8_lossy(location)
+                        ),
                     )
                 })?;
             if !matches!(next.scheme(), "http" | "https") {
@@ -329,6 +306,9 @@ impl Fetcher {
                     ),
                 ));
             }
+            // Read to its end, a redirect's (small) body leaves its
+            // connection free for the next hop, often to the same server.
+            resp.body.drain(REDIRECT_BODY).await;
             if next.origin() != url.origin() {
                 let headers = headers.to_mut();
                 for name in [
@@ -339,10 +319,14 @@ impl Fetcher {
                     headers.remove(name);
                 }
             }
-            url = next;
+            url = Cow::Owned(next);
         }
     }
 }
+
+/// The most of a redirect's body read to keep its connection; past it, the
+/// connection is closed instead.
+const REDIRECT_BODY: u64 = 64 * 1024;
 
 /// The roots HTTPS trusts: the web's (webpki-roots, so nothing is read from
 /// the system) and those of `--cacert`.
@@ -384,49 +368,6 @@ fn basic_auth(url: &Url) -> Option<HeaderValue> {
     Some(value)
 }
 
-/// `url` as the URI of a request: no fragment, and no user name or
-/// password (those go in an `Authorization` header instead).
-///
-/// A parsed `Url` is already percent-encoded, but the WHATWG rules leave a
-/// few ASCII characters (`|`, `^`, `{`...) bare that `http::Uri` refuses;
-/// those are encoded here, as a browser does on the wire.
-pub fn request_uri(url: &Url) -> Result<Uri, FetchError> {
-    let without_credentials;
-    let text = if url.username().is_empty() && url.password().is_none() {
-        &url[..Position::AfterQuery]
-    } else {
-        without_credentials = format!(
-            "{}{}",
-            &url[..Position::BeforeUsername],
-            &url[Position::BeforeHost..Position::AfterQuery]
-        );
-        without_credentials.as_str()
-    };
-    let wire = if text.bytes().all(is_uri_byte) {
-        Cow::Borrowed(text)
-    } else {
-        let mut encoded = String::with_capacity(text.len() + 16);
-        for c in text.chars() {
-            if c.is_ascii() && is_uri_byte(c as u8) {
-                encoded.push(c);
-            } else {
-                let mut buf = [0; 4];
-                for b in c.encode_utf8(&mut buf).bytes() {
-                    encoded.push_str(&format!("%{b:02X}"));
-                }
-            }
-        }
-        Cow::Owned(encoded)
-    };
-    wire.parse()
-        .map_err(|e| FetchError::immediate("invalid_url", format!("cannot request {text}: {e}")))
-}
-
-/// RFC 3986's unreserved and reserved characters, and `%`.
-fn is_uri_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"-._~:/?#[]@!$&'()*+,;=%".contains(&b)
-}
-
 /// The longest wait between two attempts, including a server's `Retry-After`.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
@@ -435,10 +376,8 @@ fn retryable_status(status: u16) -> bool {
 }
 
 /// `Retry-After` in seconds (an HTTP date falls back to backoff), capped.
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let secs: u64 = headers
-        .get(header::RETRY_AFTER)?
-        .to_str()
+fn retry_after(head: &Head) -> Option<Duration> {
+    let secs: u64 = std::str::from_utf8(head.retry_after.as_deref()?)
         .ok()?
         .trim()
         .parse()
@@ -446,91 +385,29 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     Some(Duration::from_secs(secs).min(MAX_BACKOFF))
 }
 
-/// The kind of an error from sending a request (before any answer), for
-/// the record's `error.kind`.
-fn classify(e: &hyper_util::client::legacy::Error) -> &'static str {
-    if e.is_connect() || connection_lost(e) {
-        return "connect";
-    }
-    "request"
-}
-
-/// A reset, refused or closed connection, wherever it is in the chain.
-fn connection_lost(e: &(dyn std::error::Error + 'static)) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = source {
-        if let Some(io) = err.downcast_ref::<std::io::Error>() {
-            use std::io::ErrorKind::*;
-            if matches!(
-                io.kind(),
-                ConnectionReset
-                    | ConnectionRefused
-                    | ConnectionAborted
-                    | BrokenPipe
-                    | UnexpectedEof
-            ) {
-                return true;
-            }
-        }
-        let text = err.to_string();
-        if text.contains("connection closed before message completed")
-            || text.contains("connection reset")
-        {
-            return true;
-        }
-        source = err.source();
-    }
-    false
-}
-
-/// The whole chain of messages: hyper keeps the cause (refused, reset,
-/// which certificate) in the sources.
-fn describe(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(err) = source {
-        let text = err.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = err.source();
-    }
-    out
+/// The record's `error.kind` for a request that got no usable answer:
+/// `connect` (retried) when the connection failed or was lost before the
+/// answer's head, as a server restarting or overloaded does.
+fn fetch_error(e: client::Error) -> FetchError {
+    let kind = match e.kind {
+        ErrorKind::Connect | ErrorKind::Lost => "connect",
+        ErrorKind::Tls => "tls",
+        ErrorKind::Protocol => "protocol",
+        ErrorKind::Body => "body",
+    };
+    FetchError::immediate(kind, e.message)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn uri(text: &str) -> String {
-        request_uri(&Url::parse(text).unwrap()).unwrap().to_string()
-    }
-
     #[test]
-    fn request_uris_drop_the_fragment_and_encode_what_http_refuses() {
-        assert_eq!(
-            uri("http://h.test:8080/a/b?q=1&r=%20#frag"),
-            "http://h.test:8080/a/b?q=1&r=%20"
-        );
-        // The URL parser leaves `|`, `^`, `{`, `}` and a backquote bare in
-        // a query; the request carries them encoded.
-        assert_eq!(
-            uri("http://h.test/a|b?q={x}^`y"),
-            "http://h.test/a%7Cb?q=%7Bx%7D%5E%60y"
-        );
-        assert_eq!(uri("https://h.test/caf\u{e9}"), "https://h.test/caf%C3%A9");
-        assert_eq!(uri("http://[::1]:8080/a?b"), "http://[::1]:8080/a?b");
-    }
-
-    #[test]
-    fn credentials_in_a_url_become_basic_auth_not_part_of_the_request_uri() {
+    fn credentials_in_a_url_become_basic_auth() {
         let url = Url::parse("http://us%20er:p%40ss@h.test:81/x?y").unwrap();
-        assert_eq!(uri(url.as_str()), "http://h.test:81/x?y");
         // base64("us er:p@ss")
         assert_eq!(basic_auth(&url).unwrap(), "Basic dXMgZXI6cEBzcw==");
         let user_only = Url::parse("http://me@h.test/").unwrap();
-        assert_eq!(uri(user_only.as_str()), "http://h.test/");
         assert_eq!(basic_auth(&user_only).unwrap(), "Basic bWU6"); // "me:"
         assert!(basic_auth(&Url::parse("http://h.test/").unwrap()).is_none());
     }

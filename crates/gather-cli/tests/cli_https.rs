@@ -93,6 +93,7 @@ fn https_urls_are_fetched_with_rustls_and_an_untrusted_certificate_is_refused() 
     let out = run(&["fetch", "-q", "-k", input.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     let recs = records(&out.stdout);
+    assert_eq!(recs[0]["error"]["kind"], "tls", "{}", recs[0]);
     assert!(
         recs[0]["error"]["message"]
             .as_str()

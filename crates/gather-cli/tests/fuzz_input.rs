@@ -7,7 +7,8 @@
 
 use std::time::Duration;
 
-use gather_cli::fetch::{request_uri, FetchError, Page};
+use gather_cli::client::request_target;
+use gather_cli::fetch::{FetchError, Page};
 use gather_cli::input::{parse, UrlParser};
 use gather_cli::output::{error_line, page_line, parse_records};
 use proptest::prelude::*;
@@ -94,9 +95,15 @@ proptest! {
             prop_assert_eq!(job.index, i);
             if let Ok(url) = job.url() {
                 prop_assert!(url.scheme() == "http" || url.scheme() == "https");
-                // Whatever the URL parser accepts, a request can be made for.
-                let uri = request_uri(&url);
-                prop_assert!(uri.is_ok(), "{:?}: {:?}", job.raw, uri.err());
+                // Whatever the URL parser accepts, a request can be made
+                // for: a target and a Host of visible ASCII only, so that
+                // nothing in a URL can end the request line or add a field.
+                let target = request_target(&url);
+                let host = &url[url::Position::BeforeHost..url::Position::AfterPort];
+                prop_assert!(target.starts_with('/'), "{:?}: {:?}", job.raw, target);
+                for part in [&*target, host] {
+                    prop_assert!(!part.is_empty() && part.bytes().all(|b| b.is_ascii_graphic()), "{:?}: {:?}", job.raw, part);
+                }
             }
         }
     }

@@ -1,0 +1,291 @@
+//! One connection: a TCP (or TLS) stream, its read buffer, and the request
+//! and answer heads that cross it.
+
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use http::HeaderMap;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use url::{Host, Url};
+
+use super::head::{self, Head, Parsed};
+use super::{Error, ErrorKind};
+
+/// What a connection's buffer starts with; a 2 KiB page and its head
+/// arrive in one read.
+const BUFFER: usize = 16 * 1024;
+/// Read at least this much at a time (the buffer grows to make room).
+const MIN_READ: usize = 4 * 1024;
+
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+pub struct Conn {
+    stream: Stream,
+    /// Bytes read; those before `start` are consumed.
+    buf: Vec<u8>,
+    start: usize,
+    /// The request being sent, its allocation reused.
+    out: Vec<u8>,
+    tls: bool,
+    authority: Box<str>,
+}
+
+impl Conn {
+    /// Connects to `url`'s host and port, over TLS for https.
+    pub async fn connect(
+        url: &Url,
+        tls: Option<&TlsConnector>,
+        authority: &str,
+    ) -> Result<Conn, Error> {
+        let port = url.port_or_known_default().unwrap_or(80);
+        let failed = |e: io::Error| {
+            Error::new(
+                ErrorKind::Connect,
+                format!("cannot connect to {authority}: {e}"),
+            )
+        };
+        let tcp = match url.host() {
+            Some(Host::Domain(name)) => TcpStream::connect((name, port)).await,
+            Some(Host::Ipv4(ip)) => TcpStream::connect(SocketAddr::from((ip, port))).await,
+            Some(Host::Ipv6(ip)) => TcpStream::connect(SocketAddr::from((ip, port))).await,
+            None => {
+                return Err(Error::new(
+                    ErrorKind::Connect,
+                    format!("no host to connect to in {url}"),
+                ))
+            }
+        }
+        .map_err(failed)?;
+        // A request is one write: nothing to gain from holding it back.
+        let _ = tcp.set_nodelay(true);
+        let stream = match tls {
+            None => Stream::Plain(tcp),
+            Some(connector) => {
+                let name = match url.host() {
+                    Some(Host::Domain(name)) => {
+                        rustls::pki_types::ServerName::try_from(name.to_owned()).map_err(|e| {
+                            Error::new(
+                                ErrorKind::Tls,
+                                format!("{name} is not a TLS server name: {e}"),
+                            )
+                        })?
+                    }
+                    Some(Host::Ipv4(ip)) => IpAddr::from(ip).into(),
+                    Some(Host::Ipv6(ip)) => IpAddr::from(ip).into(),
+                    None => unreachable!("connected above"),
+                };
+                let tls = connector.connect(name, tcp).await.map_err(|e| {
+                    // rustls's own errors (a certificate refused, no common
+                    // protocol) come as InvalidData; the rest are the
+                    // connection's.
+                    let kind = match e.kind() {
+                        io::ErrorKind::InvalidData => ErrorKind::Tls,
+                        _ => ErrorKind::Connect,
+                    };
+                    Error::new(kind, format!("TLS handshake with {authority} failed: {e}"))
+                })?;
+                Stream::Tls(Box::new(tls))
+            }
+        };
+        Ok(Conn {
+            stream,
+            buf: Vec::with_capacity(BUFFER),
+            start: 0,
+            out: Vec::with_capacity(256),
+            tls: tls.is_some(),
+            authority: authority.into(),
+        })
+    }
+
+    pub fn is_to(&self, tls: bool, authority: &str) -> bool {
+        self.tls == tls && &*self.authority == authority
+    }
+
+    /// Writes a GET for `target` with `headers` (and `Host`, unless they
+    /// have one), then reads the answer's head.
+    pub async fn exchange(&mut self, target: &str, headers: &HeaderMap) -> Result<Head, Error> {
+        self.out.clear();
+        encode_get(&mut self.out, target, &self.authority, headers);
+        let sent = async {
+            self.stream.write_all(&self.out).await?;
+            self.stream.flush().await
+        };
+        sent.await
+            .map_err(|e| Error::unanswered(format!("connection lost sending the request: {e}")))?;
+        self.read_head().await
+    }
+
+    async fn read_head(&mut self) -> Result<Head, Error> {
+        let mut answered = false;
+        loop {
+            match head::parse(&self.buf[self.start..]) {
+                Ok(Parsed::Head(head, len)) => {
+                    self.start += len;
+                    return Ok(head);
+                }
+                Ok(Parsed::Informational(len)) => {
+                    self.start += len;
+                    continue;
+                }
+                Ok(Parsed::Partial) => {}
+                Err(head::Invalid(e)) => return Err(Error::new(ErrorKind::Protocol, e)),
+            }
+            let lost = |what: String| match answered {
+                false => Error::unanswered(format!("{what} before any answer")),
+                true => Error::new(
+                    ErrorKind::Lost,
+                    format!("{what} in the middle of the answer's head"),
+                ),
+            };
+            match self.fill().await {
+                Ok(0) => return Err(lost("connection closed".to_owned())),
+                Ok(_) => answered = true,
+                Err(e) => return Err(lost(format!("connection lost ({e})"))),
+            }
+        }
+    }
+
+    /// The unconsumed bytes.
+    pub fn buffered(&self) -> &[u8] {
+        &self.buf[self.start..]
+    }
+
+    /// Where the unconsumed bytes start in the buffer.
+    pub fn position(&self) -> usize {
+        self.start
+    }
+
+    /// Bytes of the buffer, consumed or not.
+    pub fn read(&self, range: std::ops::Range<usize>) -> &[u8] {
+        &self.buf[range]
+    }
+
+    pub fn consume(&mut self, n: usize) {
+        self.start += n;
+    }
+
+    /// Reads more bytes after those buffered: how many (0 at the end of
+    /// the stream).
+    pub async fn fill(&mut self) -> io::Result<usize> {
+        if self.start == self.buf.len() {
+            self.buf.clear();
+            self.start = 0;
+        } else if self.start > 0 && self.buf.capacity() - self.buf.len() < MIN_READ {
+            self.buf.drain(..self.start);
+            self.start = 0;
+        }
+        self.buf.reserve(MIN_READ);
+        self.stream.read_buf(&mut self.buf).await
+    }
+
+    /// Ready for another request: nothing left unread, and the buffer back
+    /// to its usual size if a large head grew it.
+    pub fn is_clean(&mut self) -> bool {
+        if self.start != self.buf.len() {
+            return false;
+        }
+        self.buf.clear();
+        self.start = 0;
+        if self.buf.capacity() > 4 * BUFFER {
+            self.buf = Vec::with_capacity(BUFFER);
+        }
+        true
+    }
+}
+
+/// `GET target HTTP/1.1`, `Host` unless `headers` has one, then `headers`.
+///
+/// Names and values come from a `HeaderMap`, which holds no CR or LF, so
+/// nothing here can split the head.
+fn encode_get(out: &mut Vec<u8>, target: &str, authority: &str, headers: &HeaderMap) {
+    out.extend_from_slice(b"GET ");
+    out.extend_from_slice(target.as_bytes());
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    if !headers.contains_key(http::header::HOST) {
+        out.extend_from_slice(b"Host: ");
+        out.extend_from_slice(authority.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    for (name, value) in headers {
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::header::{HeaderName, HeaderValue};
+
+    #[test]
+    fn a_get_has_host_then_the_given_headers() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            HeaderName::from_static("user-agent"),
+            HeaderValue::from_static("gather"),
+        );
+        let mut out = Vec::new();
+        encode_get(&mut out, "/a?b", "h.test:81", &headers);
+        assert_eq!(
+            out,
+            b"GET /a?b HTTP/1.1\r\nHost: h.test:81\r\nuser-agent: gather\r\n\r\n"
+        );
+        headers.insert(http::header::HOST, HeaderValue::from_static("other.test"));
+        out.clear();
+        encode_get(&mut out, "/", "h.test", &headers);
+        assert_eq!(
+            out,
+            b"GET / HTTP/1.1\r\nuser-agent: gather\r\nhost: other.test\r\n\r\n"
+        );
+    }
+}
