@@ -13,6 +13,21 @@ Exit status:
   124  --total-timeout expired (the ordered prefix is written; with -k every line is)
   130  interrupted by Ctrl-C (the ordered prefix is written; finish with --resume)";
 
+const ERROR_KINDS: &str = "\
+Error kinds (\"error\": {\"kind\": ...} in a line):
+  invalid_url, unsupported_scheme  the line is not an http(s) URL; nothing was requested
+  connect         no connection, or it was lost before the answer's head (retried by --retries)
+  tls             the TLS handshake failed: a certificate refused, no common version
+  timeout         no complete answer within --timeout
+  protocol        the answer is not HTTP/1.x (a malformed head or Content-Length)
+  body            the body was cut short or broke its chunked framing
+  body_too_large  the body is over --max-bytes
+  redirect        more than --max-redirects, an unusable Location, or a non-http(s) target
+  status          an HTTP status of 400 or more, with --fail-on-status
+  save            the body could not be written under --save-dir
+  total_timeout   --total-timeout expired before this URL was fetched
+  internal        a bug in gather itself (a panic), kept to its own line";
+
 const FETCH_EXAMPLES: &str = "\
 Examples:
   gather fetch urls.txt -o pages.jsonl              fetch, stop at the first failure
@@ -34,7 +49,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Fetch every URL in FILE (or stdin) concurrently; write JSON Lines in input order.
-    #[command(after_help = format!("{FETCH_EXAMPLES}\n\n{EXIT_CODES}"))]
+    #[command(after_help = format!("{FETCH_EXAMPLES}\n\n{ERROR_KINDS}\n\n{EXIT_CODES}"))]
     Fetch(Box<FetchArgs>),
     /// Serve pages on 127.0.0.1 and fetch them one by one, then with gather: the speed-up, shown.
     Demo(DemoArgs),

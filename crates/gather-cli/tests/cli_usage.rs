@@ -65,6 +65,26 @@ fn help_documents_every_flag_the_exit_codes_and_examples() {
     assert!(help.contains("Exit status"));
     assert!(help.contains("130"));
     assert!(help.contains("Examples"));
+    // Every kind an error line can carry is explained.
+    for kind in [
+        "invalid_url",
+        "unsupported_scheme",
+        "connect",
+        "tls",
+        "timeout",
+        "protocol",
+        "body",
+        "body_too_large",
+        "redirect",
+        "status",
+        "save",
+        "total_timeout",
+    ] {
+        assert!(
+            help.contains(&format!("  {kind}")) || help.contains(&format!(", {kind}")),
+            "--help explains {kind}"
+        );
+    }
 }
 
 #[test]
