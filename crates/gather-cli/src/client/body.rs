@@ -101,9 +101,12 @@ impl Decoder {
     pub fn decode(&mut self, input: &[u8]) -> Result<(usize, Decoded), Malformed> {
         let mut i = 0;
         loop {
+            if i == input.len() && self.state != State::Done {
+                return Ok((i, Decoded::More));
+            }
             match self.state {
                 State::Done => return Ok((i, Decoded::Done)),
-                State::Length(left) | State::Data(left) if i < input.len() => {
+                State::Length(left) | State::Data(left) => {
                     let n = left.min((input.len() - i) as u64);
                     let left = left - n;
                     self.state = match self.state {
@@ -115,7 +118,7 @@ impl Decoder {
                     let end = i + n as usize;
                     return Ok((end, Decoded::Data { start: i, end }));
                 }
-                State::Close if i < input.len() => {
+                State::Close => {
                     return Ok((
                         input.len(),
                         Decoded::Data {
@@ -124,8 +127,6 @@ impl Decoder {
                         },
                     ));
                 }
-                _ if i == input.len() => return Ok((i, Decoded::More)),
-                State::Length(_) | State::Data(_) | State::Close => unreachable!("handled above"),
                 State::Size { size, digits } => {
                     let b = input[i];
                     match (b as char).to_digit(16) {

@@ -51,16 +51,16 @@ impl Conn {
                 format!("cannot connect to {authority}: {e}"),
             )
         };
-        let tcp = match url.host() {
-            Some(Host::Domain(name)) => TcpStream::connect((name, port)).await,
-            Some(Host::Ipv4(ip)) => TcpStream::connect(SocketAddr::from((ip, port))).await,
-            Some(Host::Ipv6(ip)) => TcpStream::connect(SocketAddr::from((ip, port))).await,
-            None => {
-                return Err(Error::new(
-                    ErrorKind::Connect,
-                    format!("no host to connect to in {url}"),
-                ))
-            }
+        let host = url.host().ok_or_else(|| {
+            Error::new(
+                ErrorKind::Connect,
+                format!("no host to connect to in {url}"),
+            )
+        })?;
+        let tcp = match host {
+            Host::Domain(name) => TcpStream::connect((name, port)).await,
+            Host::Ipv4(ip) => TcpStream::connect(SocketAddr::from((ip, port))).await,
+            Host::Ipv6(ip) => TcpStream::connect(SocketAddr::from((ip, port))).await,
         }
         .map_err(failed)?;
         // A request is one write: nothing to gain from holding it back.
@@ -68,18 +68,16 @@ impl Conn {
         let stream = match tls {
             None => Stream::Plain(tcp),
             Some(connector) => {
-                let name = match url.host() {
-                    Some(Host::Domain(name)) => {
-                        rustls::pki_types::ServerName::try_from(name.to_owned()).map_err(|e| {
+                let name = match host {
+                    Host::Domain(name) => rustls::pki_types::ServerName::try_from(name.to_owned())
+                        .map_err(|e| {
                             Error::new(
                                 ErrorKind::Tls,
                                 format!("{name} is not a TLS server name: {e}"),
                             )
-                        })?
-                    }
-                    Some(Host::Ipv4(ip)) => IpAddr::from(ip).into(),
-                    Some(Host::Ipv6(ip)) => IpAddr::from(ip).into(),
-                    None => unreachable!("connected above"),
+                        })?,
+                    Host::Ipv4(ip) => IpAddr::from(ip).into(),
+                    Host::Ipv6(ip) => IpAddr::from(ip).into(),
                 };
                 let tls = connector.connect(name, tcp).await.map_err(|e| {
                     // rustls's own errors (a certificate refused, no common

@@ -73,7 +73,7 @@ impl Client {
             other => {
                 return Err(Error::new(
                     ErrorKind::Protocol,
-                    format!("cannot request {other}: URLs: only http and https"),
+                    format!("cannot request a {other}: URL: only http and https"),
                 ))
             }
         };
