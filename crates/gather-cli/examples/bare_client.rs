@@ -45,13 +45,7 @@ fn main() {
         .build()
         .expect("a current-thread runtime starts");
     let failed = runtime.block_on(async {
-        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .expect("ring supports the default TLS versions")
-        .with_root_certificates(rustls::RootCertStore::empty())
-        .with_no_client_auth();
+        let tls = gather_cli::fetch::tls_config(None).expect("the built-in roots load");
         let client = Arc::new(Client::new(tls, limit));
         let headers = Arc::new(http::HeaderMap::new());
         let uris = Arc::new(uris);

@@ -330,7 +330,7 @@ const REDIRECT_BODY: u64 = 64 * 1024;
 
 /// The roots HTTPS trusts: the web's (webpki-roots, so nothing is read from
 /// the system) and those of `--cacert`.
-fn tls_config(cacert: Option<&[u8]>) -> Result<rustls::ClientConfig, String> {
+pub fn tls_config(cacert: Option<&[u8]>) -> Result<rustls::ClientConfig, String> {
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     for cert in pem_certificates(cacert.unwrap_or_default())? {

@@ -96,13 +96,7 @@ impl Server {
 }
 
 fn client(max_idle: usize) -> Client {
-    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(rustls::RootCertStore::empty())
-    .with_no_client_auth();
+    let tls = gather_cli::fetch::tls_config(None).expect("the built-in roots load");
     Client::new(tls, max_idle)
 }
 

@@ -183,9 +183,10 @@ impl Conn {
         self.stream.read_buf(&mut self.buf).await
     }
 
-    /// Ready for another request: nothing left unread, and the buffer back
-    /// to its usual size if a large head grew it.
-    pub fn is_clean(&mut self) -> bool {
+    /// Readies the connection for another request: `false` if bytes are
+    /// left unread (it cannot be reused); else the buffer is emptied, and
+    /// back to its usual size if a large head grew it.
+    pub fn reset_for_reuse(&mut self) -> bool {
         if self.start != self.buf.len() {
             return false;
         }

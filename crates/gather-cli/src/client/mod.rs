@@ -190,9 +190,11 @@ impl Body<'_> {
         }
     }
 
+    /// The body is complete: its connection goes back to the pool if the
+    /// answer allows.
     fn finish(&mut self) {
         if let Some(mut conn) = self.conn.take() {
-            if self.keep_alive && self.decoder.is_done() && conn.is_clean() {
+            if self.keep_alive && conn.reset_for_reuse() {
                 self.pool.put(conn);
             }
         }
