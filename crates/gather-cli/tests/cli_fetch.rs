@@ -344,3 +344,35 @@ fn regression_memory_grew_with_the_number_of_urls() {
         "peak memory grew by {growth_kb} KiB for 95,000 more URLs"
     );
 }
+
+#[test]
+fn the_reorder_window_holds_back_urls_while_an_early_one_is_slow() {
+    let env = Env::new("window");
+    let mut urls = vec![env.url("/page/0?delay_ms=1500")];
+    urls.extend((1..30).map(|i| env.url(&format!("/page/{i}"))));
+    let input = env.input("urls.txt", &urls);
+    // Requests the server has seen while URL 0 holds line 0 back, for a
+    // given window; then the run ends with every line, in order.
+    let started_meanwhile = |window: &str| {
+        let before = env.server.requests();
+        let child = gather_cmd()
+            .args(["fetch", "-q", "--limit", "8", "--reorder-window", window])
+            .arg(&input)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(700));
+        let meanwhile = env.server.requests() - before;
+        let out = wait_bounded(child, Duration::from_secs(20));
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert_eq!(
+            indexes(&records(&out.stdout)),
+            (0..30).collect::<Vec<u64>>()
+        );
+        meanwhile
+    };
+    // Positions 0 to 3 only: within 4 of the next line to write (line 0).
+    assert_eq!(started_meanwhile("4"), 4);
+    // A wide window lets the other 29 through while URL 0 is slow.
+    assert_eq!(started_meanwhile("1000"), 30);
+}
