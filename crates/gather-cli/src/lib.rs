@@ -5,6 +5,7 @@
 //! [`config`] the validated configuration everything else uses.
 
 pub mod args;
+pub mod by_position;
 pub mod client;
 pub mod config;
 pub mod demo;

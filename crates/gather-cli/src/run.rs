@@ -8,7 +8,6 @@
 //! gets its line. Ctrl-C and `--total-timeout` end it the same way, keeping
 //! the ordered prefix.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::io::Write;
 use std::pin::Pin;
@@ -17,6 +16,7 @@ use std::task::{Context, Poll};
 
 use gather::{IntoOutcome, Outcome};
 
+use crate::by_position::ByPosition;
 use crate::config::Config;
 use crate::fetch::{FetchError, Fetcher, Page};
 use crate::input::{self, Job};
@@ -149,9 +149,9 @@ pub async fn fetch(config: Config) -> i32 {
         }
     };
     let read_error = lines.error.clone();
-    let in_flight: Arc<Mutex<HashMap<usize, Arc<Job>>>> = Arc::default();
+    let in_flight: Arc<Mutex<ByPosition<Job>>> = Arc::default();
     let started = in_flight.clone();
-    let written_rx = writer.written();
+    let written = writer.written();
     let mut urls = input::UrlParser::default();
     let in_place = config.threads == Some(1);
     let children = lines
@@ -159,20 +159,20 @@ pub async fn fetch(config: Config) -> i32 {
         .enumerate()
         .map(move |(pos, job)| {
             let url = urls.parse(&job.raw);
-            let job = Arc::new(job);
+            let index = job.index;
             started
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .insert(pos, job.clone());
+                .insert(pos, job);
             let fetcher = fetcher.clone();
-            let mut written = written_rx.clone();
+            let written = written.clone();
             // Made only when the stream starts it (lazily, under the limit).
             let request = async move {
                 // Not started while too far ahead of the next line to write:
                 // this is what bounds the reorder buffer.
-                let _ = written.wait_for(|w| pos < w + window).await;
+                written.wait_until(|w| pos < w + window).await;
                 match url {
-                    Ok(url) => fetcher.fetch(job.index, &url).await,
+                    Ok(url) => fetcher.fetch(index, &url).await,
                     Err(e) => Err(FetchError::immediate(e.kind(), e.message())),
                 }
             };
@@ -216,14 +216,16 @@ pub async fn fetch(config: Config) -> i32 {
                 End::Complete
             };
         };
-        let Some(job) = in_flight
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&pos)
-        else {
+        let job = {
+            let mut in_flight = in_flight.lock().unwrap_or_else(|e| e.into_inner());
+            let job = in_flight.take(pos);
+            in_flight.skip_empty();
+            job
+        };
+        let Some(job) = job else {
             continue; // every position is registered when its child is made
         };
-        let job = &*job;
+        let job = &job;
         let line = match outcome {
             Outcome::Ok(page) => {
                 report.record(true, page.elapsed, page.retries);
@@ -330,6 +332,12 @@ fn count_and_check(
         .lines()
         .map_err(|e| format!("cannot read input {{input}}: {e}"))?;
     let (mut total, mut checked) = (0, 0);
+    if records.is_empty() {
+        // Nothing to check a line against: count without making jobs.
+        while lines.skip_job() {
+            total += 1;
+        }
+    }
     for job in &mut lines {
         total += 1;
         if records.contains(job.index) {
