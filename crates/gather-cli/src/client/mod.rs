@@ -88,7 +88,10 @@ impl Client {
             }
         }
         let connector = tls.then_some(&self.tls);
-        let mut conn = Conn::connect(url, connector, authority).await?;
+        // Boxed: the connect and TLS handshake state is over a kilobyte,
+        // and inline it would be part of (and copied with) every request's
+        // future, though most requests take a pooled connection instead.
+        let mut conn = Box::pin(Conn::connect(url, connector, authority)).await?;
         let head = conn.exchange(&target, headers).await?;
         Ok(self.response(conn, head))
     }
