@@ -127,9 +127,7 @@ impl Lines {
             error: Arc::default(),
         }
     }
-}
 
-impl Lines {
     /// Reads on to the next URL line: its trimmed text if `keep` (else an
     /// empty string, allocating nothing), or `None` at the end.
     fn advance(&mut self, keep: bool) -> Option<String> {
