@@ -5,9 +5,12 @@ pages from nginx on 127.0.0.1 with 64 connections, in one run. Also runs
 gather's HTTP client alone (examples/bare_client.rs: the client `gather
 fetch` uses, nothing else), the floor under `gather fetch`, to show how
 much of the gap to wrk is the client's and how much the tool's (ordering,
-output, retries, timeouts). Each figure is the median of 3 runs
-(1 with --quick). Prints a table of req/s and peak memory; with --write,
-records it in docs/benchmarks.md (its own section; the rest of the file is
+output, retries, timeouts). Each figure is the median of 5 runs
+(1 with --quick), with their range beside it: on a shared 2-core machine
+one run says little, and gather's ratio to wrk is also given round by
+round (each round runs every tool once, one after the other). Prints a
+table of req/s and peak memory; with --write, records it in
+docs/benchmarks.md (its own section; the rest of the file is
 kept).
 
     python3 scripts/bench_cli.py [--quick] [--write]
@@ -18,6 +21,7 @@ aiohttp and uvloop with pip into scripts/.venv.
 import os
 import re
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -29,7 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 QUICK = "--quick" in sys.argv
 SIZES = [2_000] if QUICK else [20_000, 100_000]
-RUNS = 1 if QUICK else 3
+RUNS = 1 if QUICK else 5
 GATHER = "gather fetch --limit 64"
 BARE = "its HTTP client alone (bare_client, no output)"
 WORK = Path(os.environ.get("TMPDIR", "/tmp")) / f"gather-bench-cli-{os.getpid()}"
@@ -85,15 +89,35 @@ http {{
 }}
 """)
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-    p = subprocess.Popen([nginx, "-c", str(conf), "-p", str(WORK)])
+    # In a process group of its own, so that stopping it stops its workers
+    # too: killing the master alone left them running, still holding this
+    # script's stdout (a pipe to `tail` then never ended).
+    p = subprocess.Popen([nginx, "-c", str(conf), "-p", str(WORK)], start_new_session=True)
     for _ in range(100):  # bounded wait until it answers
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
             return p
         except OSError:
             time.sleep(0.05)
-    p.kill()
+    stop_nginx(p)
     sys.exit("bench_cli.py: nginx did not start")
+
+
+def stop_nginx(p):
+    """Stops nginx's master and workers: a fast shutdown (SIGTERM to the
+    group), then SIGKILL to whatever is left after 10 s."""
+    try:
+        os.killpg(p.pid, signal.SIGTERM)
+        p.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        pass
+    except ProcessLookupError:
+        return
+    try:
+        os.killpg(p.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    p.wait()
 
 
 def timed(args, timeout=900, **kw):
@@ -141,8 +165,8 @@ def main():
             f"static pages (2 KiB) from nginx on 127.0.0.1, 64 connections, {os.cpu_count()} cores shared by client "
             f"and server. Ratios are gather's figure over the peer's, from this same run (median of {RUNS} run{'s' if RUNS > 1 else ''} per tool and size).\n")
         per_size = []
-        say("| GETs | tool | req/s | peak memory | gather's req/s / tool's | gather's memory / tool's |")
-        say("|---|---|---|---|---|---|")
+        say("| GETs | tool | req/s (median) | range of the runs | peak memory | gather's req/s / tool's | gather's memory / tool's |")
+        say("|---|---|---|---|---|---|---|")
         for n in SIZES:
             urls = WORK / f"urls-{n}.txt"
             urls.write_text("".join(f"{base}/page-{i % 1000}.html\n" for i in range(n)))
@@ -174,25 +198,28 @@ def main():
                 record(f"wrk -t2 -c64 ({duration} s, one URL)", rate, rss)
             rows = {tool: (statistics.median(r for r, _ in rs), statistics.median(m for _, m in rs))
                     for tool, rs in runs.items()}
-            per_size.append((n, rows))
+            per_size.append((n, rows, runs))
             g_rate, g_rss = rows[GATHER]
             for tool, (rate, rss) in rows.items():
                 ratio = "" if tool.startswith("gather") else f"**{g_rate / rate:.2f}x**"
                 mem = "" if tool.startswith("gather") else f"{g_rss / rss:.2f}x"
-                say(f"| {n:,} | {tool} | {rate:,.0f} | {rss / 1024:.0f} MiB | {ratio} | {mem} |")
+                spread = f"{min(r for r, _ in runs[tool]):,.0f}-{max(r for r, _ in runs[tool]):,.0f}"
+                say(f"| {n:,} | {tool} | {rate:,.0f} | {spread} | {rss / 1024:.0f} MiB | {ratio} | {mem} |")
         say("\nTargets: at least 0.8x wrk, 1.2x curl and 5x aiohttp in req/s; at most 2x curl's memory.")
-        for n, rows in per_size:
+        for n, rows, runs in per_size:
             g = rows[GATHER][0]
             bare = rows[BARE][0]
-            wrk = next(rate for tool, (rate, _) in rows.items() if tool.startswith("wrk"))
+            wrk_tool = next(tool for tool in rows if tool.startswith("wrk"))
+            wrk = rows[wrk_tool][0]
             met = "met" if g / wrk >= 0.8 else "not met"
-            say(f"\nAt {n:,} GETs `gather fetch` reaches **{g / wrk:.2f}x wrk's rate** (target 0.8x: {met}). "
+            rounds = ", ".join(f"{gr / wr:.2f}x" for (gr, _), (wr, _) in zip(runs[GATHER], runs[wrk_tool]))
+            say(f"\nAt {n:,} GETs `gather fetch` reaches **{g / wrk:.2f}x wrk's rate** (target 0.8x: {met}); "
+                f"round by round: {rounds}. "
                 f"Its HTTP client alone (no ordering, output, retries or timeouts) reaches {bare / wrk:.2f}x, "
                 f"and `gather fetch` keeps {g / bare:.2f}x of the bare client's rate.")
         say(END)
     finally:
-        nginx.kill()
-        nginx.wait()
+        stop_nginx(nginx)
         shutil.rmtree(WORK, ignore_errors=True)
     if "--write" in sys.argv:
         doc = ROOT / "docs" / "benchmarks.md"
