@@ -218,7 +218,9 @@ impl Fetcher {
     // block: an `async fn` copies its arguments into its state beside
     // themselves, and in one async fn with the redirect chain the reads
     // were laid out beside the chain's state, not over it. Every request's
-    // future holds this one, and is allocated and moved with it.
+    // future holds this one, and is allocated and moved with it (as an
+    // async fn, the request future is 928 bytes instead of 752).
+    #[allow(clippy::manual_async_fn)]
     fn read<'a>(
         &'a self,
         index: usize,
