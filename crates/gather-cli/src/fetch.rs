@@ -199,27 +199,22 @@ impl Fetcher {
         index: usize,
         url: &Url,
     ) -> Result<(Page, Option<Duration>), FetchError> {
-        // The answer goes straight into `read`, not through locals that
-        // would keep their own room in this future while it reads.
-        let read = {
-            let (Response { head, body }, final_url) = self.follow(url).await?;
-            let after = retryable_status(head.status)
-                .then(|| retry_after(&head))
-                .flatten();
-            self.read(index, head.status, after, body, final_url)
-        };
-        read.await
+        let (Response { head, body }, final_url) = self.follow(url).await?;
+        let after = retryable_status(head.status)
+            .then(|| retry_after(&head))
+            .flatten();
+        self.read(index, head.status, after, body, final_url).await
     }
 
     /// Reads the body of the answer `final_url` gave (checking
     /// `--max-bytes`, keeping it if it is printed or saved) into a page.
     //
     // Apart from `attempt_untimed`, and a plain fn returning an async
-    // block: an `async fn` copies its arguments into its state beside
-    // themselves, and in one async fn with the redirect chain the reads
-    // were laid out beside the chain's state, not over it. Every request's
-    // future holds this one, and is allocated and moved with it (as an
-    // async fn, the request future is 928 bytes instead of 752).
+    // block: in one async fn with `follow`, the reads' state was laid out
+    // beside `follow`'s rather than over it, and an `async fn` keeps its
+    // arguments twice in its state. Every request's future holds this
+    // one, and is allocated and moved with it (as an async fn, the request
+    // future is 928 bytes instead of 752).
     #[allow(clippy::manual_async_fn)]
     fn read<'a>(
         &'a self,
@@ -299,7 +294,7 @@ impl Fetcher {
         // request's future twice the size, and it is moved and allocated
         // with each request (a 2 KiB allocation misses malloc's per-thread
         // cache, as the profile of a run against nginx showed).
-        if url.username().is_empty() && url.password().is_none() {
+        if !has_credentials(url) {
             let resp = self
                 .client
                 .get(url, &self.headers)
@@ -342,11 +337,9 @@ impl Fetcher {
                     self.client.get(&url, &sent).await.map_err(fetch_error)?
                 }
             };
-            if !is_redirect(&resp.head) {
-                return Ok((resp, url));
-            }
-            let Some(location) = &resp.head.location else {
-                return Ok((resp, url)); // is_redirect said there is one
+            let location = match &resp.head.location {
+                Some(location) if is_redirect(&resp.head) => location,
+                _ => return Ok((resp, url)),
             };
             let next = std::str::from_utf8(location)
                 .ok()
@@ -430,9 +423,14 @@ pub fn pem_certificates(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, Stri
         .map_err(|e| format!("not a PEM certificate file: {e}"))
 }
 
+/// Whether `url` has a user name or password.
+fn has_credentials(url: &Url) -> bool {
+    !url.username().is_empty() || url.password().is_some()
+}
+
 /// `Authorization: Basic ...` for a URL with a user name or password.
 fn basic_auth(url: &Url) -> Option<HeaderValue> {
-    if url.username().is_empty() && url.password().is_none() {
+    if !has_credentials(url) {
         return None;
     }
     let decode = |s: &str| percent_encoding::percent_decode_str(s).collect::<Vec<u8>>();
