@@ -67,9 +67,24 @@ def run_limited(args, timeout, **kw):
             p.returncode = os.waitstatus_to_exitcode(status)
             return p.returncode, time.time() - start, int(peak_file.read_text().split()[-1])
         if time.time() > deadline:
-            p.kill()
+            kill_with_children(p.pid)
+            p.wait()
             sys.exit(f"reliability.py: {args[:3]} ran past {timeout} s")
         time.sleep(0.02)
+
+
+def kill_with_children(pid):
+    """Kills `pid` and its children: under GNU time, the process measured is
+    time's child, and killing time alone would leave it running."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        children = []
+    for child in [*children, pid]:
+        try:
+            os.kill(int(child), signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 def records(path):
