@@ -166,7 +166,7 @@ impl Wakers {
     }
 
     /// Clears slot `pos`'s queued flag and runs `poll` with its waker. A
-    /// wake during `poll` queues the slot again.
+    /// wake that the child's poll may not have seen queues the slot again.
     ///
     /// The waker is lent, not cloned: the driver's own reference keeps the
     /// block alive for the whole call, so no count changes unless the child
@@ -174,8 +174,32 @@ impl Wakers {
     #[inline]
     pub(crate) fn poll_with<R>(&self, pos: usize, poll: impl FnOnce(&mut Context<'_>) -> R) -> R {
         let node = self.node(pos);
+        // The clear must be a read-modify-write with Acquire, not a store.
+        // (Its Release half would order nothing: a waker that reads our
+        // `false` only pushes an id, from fields that never change.)
+        //
+        // A waker does two things: it makes the child's resource ready
+        // (`S`, say a oneshot's value, written with Release) and then
+        // `swap(true, AcqRel)` on this flag, queueing the slot only if it
+        // read `false`. Here the driver clears the flag and then the child
+        // reads `S`. With a plain store both sides could read the other's
+        // old value (the store-buffering shape): the waker's swap reads
+        // `true` (no push) and the child reads `S` unset (Pending). Nothing
+        // would ever poll the child again: issue #13, 256 hangs in 2M
+        // gathers. With a swap, the two RMWs on `queued` are totally
+        // ordered:
+        // - the waker's comes later: it reads our `false` and pushes the
+        //   slot, so the child is polled again;
+        // - ours comes later: it reads the `true` of the waker's swap (or of
+        //   an RMW after it, which continues its release sequence), so our
+        //   Acquire synchronises with the waker's Release, `S` happens
+        //   before the poll below, and the child sees it.
+        // futures-util's FuturesUnordered clears with a swap for the same
+        // reason. Loom: `loom_a_child_that_reads_state_set_before_its_wake_
+        // is_never_lost` fails with the store and passes with this.
+        //
         // SAFETY: `node` points into the block `self` keeps alive.
-        unsafe { &*node }.queued.store(false, Ordering::Release);
+        unsafe { &*node }.queued.swap(false, Ordering::Acquire);
         // SAFETY: `node` is a node of a live block and VTABLE's functions
         // uphold the RawWaker contract for such pointers (see each). The
         // ManuallyDrop means this borrowed waker never gives up a
@@ -275,7 +299,13 @@ unsafe fn wake_by_ref(data: *const ()) {
     let node: *const Node = data.cast();
     // SAFETY: the waker keeps the block, and so the node, alive.
     let (node, block) = unsafe { (&*node, &*block_of(node)) };
-    if !node.queued.swap(true, Ordering::AcqRel) {
+    // Release: whatever the waking thread did before waking (made the
+    // child's resource ready) happens before the driver's Acquire clear in
+    // `poll_with`, and so before the child's next poll, whenever this swap
+    // finds the slot already queued and pushes nothing. Acquire is not
+    // needed: reading `false` only leads to pushing an id made of fields
+    // that never change, under the queue's lock.
+    if !node.queued.swap(true, Ordering::Release) {
         block.queue.push(block.first_id + node.pos as usize);
     }
 }
@@ -465,6 +495,42 @@ mod loom_tests {
                 "the wake after the flag was cleared queued the slot again"
             );
             assert!(parent.0.load(Ordering::SeqCst) >= 1);
+        });
+    }
+
+    /// The shape of a real child (a oneshot re-polled inside `join!`): the
+    /// waking thread writes the state the child reads, then wakes; the
+    /// driver clears the flag, then the child reads that state. Either the
+    /// child sees the write, or the wake queues the slot again: never both
+    /// missed (the store-buffering shape of issue #13).
+    #[test]
+    fn loom_a_child_that_reads_state_set_before_its_wake_is_never_lost() {
+        loom::model(|| {
+            let (queue, parent, parent_waker, wakers) = driver();
+            let mut batch = Vec::new();
+            let w0 = wakers.waker(0);
+            // The child was woken once (its first value arrived) and is
+            // about to be polled: the driver drained its id.
+            w0.wake_by_ref();
+            queue.drain_into(&mut batch, &parent_waker);
+            assert_eq!(batch, [0]);
+            let sent = Arc::new(AtomicBool::new(false));
+            let sender = {
+                let sent = sent.clone();
+                loom::thread::spawn(move || {
+                    sent.store(true, Ordering::Release);
+                    w0.wake();
+                })
+            };
+            // The driver polls the child: it reads the second value's state.
+            let seen = wakers.poll_with(0, |_| sent.load(Ordering::Acquire));
+            sender.join().unwrap();
+            batch.clear();
+            queue.drain_into(&mut batch, &parent_waker);
+            assert!(
+                seen || (batch == [0] && parent.0.load(Ordering::SeqCst) >= 1),
+                "lost wake-up: the child read the old state and the slot was not queued again"
+            );
         });
     }
 
