@@ -88,6 +88,25 @@ impl Guard {
     }
 }
 
+/// Drops the child in `slot` in place, catching a panic from its `Drop`.
+///
+/// A finished child is dropped by the operation, after the `catch_unwind`
+/// around its last poll: a `Drop` that panics would otherwise unwind
+/// through the caller's `poll` and leave the operation half-updated.
+/// `Pin::set` is an assignment, and an assignment whose old value panics in
+/// `Drop` still writes the new one while unwinding, so the slot is `None`
+/// afterwards either way and the child is never dropped twice.
+pub(crate) fn drop_caught<C>(mut slot: Pin<&mut Option<C>>) -> Result<(), Panic> {
+    catch_unwind(AssertUnwindSafe(|| slot.set(None))).map_err(Panic::from_payload)
+}
+
+/// Drops `value` (an unstarted child, or the rest of an operation's input),
+/// catching a panic from its `Drop`: the operation is ending and reports
+/// its own outcome, so the panic unwinds through no caller.
+pub(crate) fn drop_unwinding_nowhere<T>(value: T) {
+    let _ = catch_unwind(AssertUnwindSafe(move || drop(value)));
+}
+
 /// What a guarded child resolves to.
 pub(crate) type GuardedOutput<C> = Outcome<
     <<C as Future>::Output as IntoOutcome>::Ok,
@@ -95,10 +114,12 @@ pub(crate) type GuardedOutput<C> = Outcome<
 >;
 
 pin_project! {
-    /// A child with its [`Guard`], as one future.
+    /// A child with its [`Guard`], as one future. The child is dropped as
+    /// soon as it finishes, under the guard: a panic in its `Drop` is
+    /// reported as [`Outcome::Panicked`] like a panic in its `poll`.
     pub(crate) struct Guarded<C> {
         #[pin]
-        child: C,
+        child: Option<C>,
         guard: Guard,
     }
 }
@@ -107,7 +128,7 @@ impl<C> Guarded<C> {
     /// Wraps `child`; see [`Guard::new`].
     pub(crate) fn new(child: C, timeout: Option<Duration>, index: usize, span: bool) -> Self {
         Guarded {
-            child,
+            child: Some(child),
             guard: Guard::new(timeout, index, span),
         }
     }
@@ -121,8 +142,17 @@ where
     type Output = GuardedOutput<C>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        this.guard.poll(this.child, cx)
+        let mut this = self.project();
+        // `None` only once it has returned Ready: a future polled after
+        // that may answer anything but must not misbehave.
+        let Some(child) = this.child.as_mut().as_pin_mut() else {
+            return Poll::Pending;
+        };
+        let outcome = std::task::ready!(this.guard.poll(child, cx));
+        Poll::Ready(match drop_caught(this.child) {
+            Ok(()) => outcome,
+            Err(panic) => Outcome::Panicked(panic),
+        })
     }
 }
 

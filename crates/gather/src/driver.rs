@@ -42,7 +42,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use crate::child::{Guard, Launch};
+use crate::child::{drop_unwinding_nowhere, Guard, Launch};
 use crate::outcome::{Outcome, OutcomeKind};
 use crate::progress::{Event, EventKind, Observer};
 use crate::slab::Slab;
@@ -84,6 +84,15 @@ pub(crate) struct Driver<I: Iterator, L: Launch<I::Item>> {
     pub(crate) observer: Option<Observer>,
 }
 
+impl<I: Iterator, L: Launch<I::Item>> Drop for Driver<I, L> {
+    /// The operation was dropped: its unstarted children go without a
+    /// panic of theirs unwinding through the caller (the slab does the
+    /// same for running ones).
+    fn drop(&mut self) {
+        drop_unwinding_nowhere(self.input.take());
+    }
+}
+
 impl<I: Iterator, L: Launch<I::Item>> Driver<I, L> {
     pub(crate) fn new(input: I, launch: L) -> Self {
         let total = match input.size_hint() {
@@ -109,10 +118,10 @@ impl<I: Iterator, L: Launch<I::Item>> Driver<I, L> {
 
     /// The same configuration with another launch strategy. Only called by
     /// builders, before anything has started.
-    pub(crate) fn relaunch<L2: Launch<I::Item>>(self, launch: L2) -> Driver<I, L2> {
+    pub(crate) fn relaunch<L2: Launch<I::Item>>(mut self, launch: L2) -> Driver<I, L2> {
         debug_assert_eq!(self.started, 0);
         Driver {
-            input: self.input,
+            input: self.input.take(),
             launch,
             // Nothing has started: a fresh slab (and queue) is the same.
             slab: Slab::new(Arc::new(ReadyQueue::new())),
@@ -125,7 +134,7 @@ impl<I: Iterator, L: Launch<I::Item>> Driver<I, L> {
             total: self.total,
             limit: self.limit,
             child_timeout: self.child_timeout,
-            observer: self.observer,
+            observer: self.observer.take(),
         }
     }
 
@@ -205,9 +214,15 @@ impl<I: Iterator, L: Launch<I::Item>> Driver<I, L> {
     /// Polls the child in slot `id` once; on completion frees the slot and
     /// returns the child's index and outcome.
     fn poll_slot(&mut self, id: usize) -> Option<Finished<L, I::Item>> {
-        let (meta, outcome) = self
+        let (meta, outcome, dropped) = self
             .slab
             .poll(id, |child, meta, cx| meta.guard.poll(child, cx))?;
+        // A child whose `Drop` panicked (it is dropped as it finishes)
+        // panicked: its value, if it had one, is not delivered.
+        let outcome = match dropped {
+            Ok(()) => outcome,
+            Err(panic) => Outcome::Panicked(panic),
+        };
         let index = meta.index;
         if self.input.is_some() {
             self.free.push(id);
@@ -329,7 +344,8 @@ impl<I: Iterator, L: Launch<I::Item>> Driver<I, L> {
         stopped.sort_unstable();
         self.running = 0;
         if let Some(input) = self.input.take() {
-            for _ in input {
+            for child in input {
+                drop_unwinding_nowhere(child);
                 stopped.push(self.started);
                 self.started += 1;
             }
@@ -347,7 +363,7 @@ impl<I: Iterator, L: Launch<I::Item>> Driver<I, L> {
     /// Drops every running child (aborting spawned ones) and the rest of the
     /// input, without reporting them: the operation is over.
     pub(crate) fn clear(&mut self) {
-        self.input = None;
+        drop_unwinding_nowhere(self.input.take());
         self.running = 0;
         self.slab.clear();
         self.free.clear();

@@ -53,7 +53,12 @@ use crate::progress::Event;
 /// # Panics
 ///
 /// A panicking child never unwinds through the caller: it becomes
-/// [`Outcome::Panicked`] or the gather's error. Timeouts need a tokio
+/// [`Outcome::Panicked`] or the gather's error. That holds for a panic in
+/// the child's `Drop` too (a finished child is dropped under the same
+/// guard as its polls); a child that panics in `Drop` while the gather is
+/// cancelled, timed out, failed or dropped is dropped all the same, and
+/// its panic is discarded, since the gather has its own end to report.
+/// Timeouts need a tokio
 /// runtime with the time driver enabled; setting one and polling outside
 /// tokio panics, as `tokio::time::sleep` does. Polling the gather again
 /// after it has completed panics, as most futures do.

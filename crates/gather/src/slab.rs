@@ -24,6 +24,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use crate::child::drop_caught;
+use crate::outcome::Panic;
 use crate::wake::{ReadyQueue, Wakers, BLOCK};
 
 /// Pinned slots for children of type `G`, each with what the driver keeps
@@ -124,13 +126,13 @@ impl<G, M: Default> Slab<G, M> {
     /// Polls the child in slot `id` (with `poll`, given the slot's meta and
     /// waker), if there is one. When it finishes it is dropped in place
     /// (and its chunk freed, once sealed and empty), and its meta and
-    /// output are returned.
+    /// output are returned, with the panic of its `Drop` if it had one.
     #[inline]
     pub(crate) fn poll<O>(
         &mut self,
         id: usize,
         poll: impl FnOnce(Pin<&mut G>, &mut M, &mut Context<'_>) -> Poll<O>,
-    ) -> Option<(M, O)> {
+    ) -> Option<(M, O, Result<(), Panic>)> {
         let (c, pos) = (id / BLOCK, id % BLOCK);
         // Ids of freed chunks still arrive from wakers that outlived their
         // child: they are spurious, and ignored.
@@ -140,13 +142,13 @@ impl<G, M: Default> Slab<G, M> {
         let Poll::Ready(out) = chunk.wakers.poll_with(pos, |cx| poll(child, meta, cx)) else {
             return None;
         };
-        slot(&mut chunk.children, pos).set(None);
+        let dropped = drop_caught(slot(&mut chunk.children, pos));
         chunk.live -= 1;
         let meta = std::mem::take(&mut chunk.meta[pos]);
         if self.sealed && chunk.live == 0 {
             self.chunks[c] = None;
         }
-        Some((meta, out))
+        Some((meta, out, dropped))
     }
 
     /// No slot will be reused from now on: frees the chunks with no running
@@ -171,11 +173,27 @@ impl<G, M: Default> Slab<G, M> {
             }
         }
     }
+}
 
-    /// Drops every child and every chunk.
+impl<G, M> Slab<G, M> {
+    /// Drops every child and every chunk. A child whose `Drop` panics is
+    /// caught and dropped all the same: the operation is ending (cancelled,
+    /// timed out, failed or dropped) and has its own outcome to report, so
+    /// the panic unwinds through no caller.
     pub(crate) fn clear(&mut self) {
+        for chunk in self.chunks.iter_mut().flatten() {
+            for pos in 0..chunk.used {
+                let _ = drop_caught(slot(&mut chunk.children, pos));
+            }
+        }
         self.chunks.clear();
         self.len = 0;
+    }
+}
+
+impl<G, M> Drop for Slab<G, M> {
+    fn drop(&mut self) {
+        self.clear();
     }
 }
 
@@ -189,7 +207,9 @@ mod tests {
     }
 
     fn poll<F: Future>(s: &mut Slab<F, usize>, id: usize) -> Option<(usize, F::Output)> {
-        s.poll(id, |child, _, cx| child.poll(cx))
+        let (meta, out, dropped) = s.poll(id, |child, _, cx| child.poll(cx))?;
+        assert!(dropped.is_ok());
+        Some((meta, out))
     }
 
     #[test]

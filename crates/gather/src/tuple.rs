@@ -14,7 +14,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use crate::error::GatherError;
-use crate::outcome::{Failure, IntoOutcome, Outcome, Panic};
+use crate::outcome::{Failure, IntoOutcome, Panic};
 
 #[doc(hidden)]
 pub enum Slot<F: Future> {
@@ -82,16 +82,24 @@ where
         let TrySlot::Running(f) = self else {
             return Ok(true);
         };
-        match catch_unwind(AssertUnwindSafe(|| f.as_mut().poll(cx))) {
-            Err(payload) => Err(Failure::Panicked(Panic::from_payload(payload))),
-            Ok(Poll::Pending) => Ok(false),
-            Ok(Poll::Ready(out)) => match out.into_outcome() {
-                Outcome::Ok(v) => {
-                    *self = TrySlot::Done(Some(v));
-                    Ok(true)
-                }
-                other => Err(other.into_result().err().unwrap_or(Failure::Cancelled)),
-            },
+        let out = match catch_unwind(AssertUnwindSafe(|| f.as_mut().poll(cx))) {
+            Err(payload) => return Err(Failure::Panicked(Panic::from_payload(payload))),
+            Ok(Poll::Pending) => return Ok(false),
+            Ok(Poll::Ready(out)) => out.into_outcome(),
+        };
+        // The finished child is dropped here, under a guard of its own: a
+        // panic in its `Drop` is that child's failure, not an unwind
+        // through the caller. (An assignment whose old value panics in
+        // `Drop` still writes the new value, so the slot is `Done`.)
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| *self = TrySlot::Done(None))) {
+            return Err(Failure::Panicked(Panic::from_payload(payload)));
+        }
+        match out.into_result() {
+            Ok(v) => {
+                *self = TrySlot::Done(Some(v));
+                Ok(true)
+            }
+            Err(failure) => Err(failure),
         }
     }
 
