@@ -105,6 +105,10 @@ impl Fetcher {
 
     /// A number in [0.5, 1.5) for jitter: xorshift, good enough to spread
     /// retries apart, not for anything else.
+    ///
+    /// Relaxed load and store, not a read-modify-write: the state orders
+    /// nothing else, and two retries racing here may draw the same factor,
+    /// which only makes their jitter alike once.
     fn jitter_factor(&self) -> f64 {
         let mut x = self.jitter.load(Ordering::Relaxed);
         x ^= x << 13;

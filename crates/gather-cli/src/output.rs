@@ -176,8 +176,15 @@ pub struct Written {
 
 impl Written {
     fn set(&self, count: usize) {
-        // SeqCst here and in `wait_until`: either this load sees a waiter
-        // (and wakes it), or that waiter's load of `count` sees this store.
+        // The pair: this store of `count` then load of `waiting`, against
+        // `wait_until`'s increment of `waiting` then load of `count` (the
+        // store-buffering shape). With SeqCst on all four there is one
+        // total order, so either this load sees the waiter (and wakes it:
+        // its `Notified` was created before its load, and tokio's
+        // `notify_waiters` reaches every `Notified` created before the
+        // call), or the waiter's load comes after this store and sees the
+        // new count. Anything weaker lets both read the old values: a
+        // request that never starts.
         self.count.store(count, Ordering::SeqCst);
         if self.waiting.load(Ordering::SeqCst) > 0 {
             self.changed.notify_waiters();

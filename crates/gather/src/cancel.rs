@@ -23,6 +23,14 @@ impl CancelState {
     /// Registers the operation's waker and tells whether cancellation was
     /// requested. Registering first closes the race with a concurrent
     /// `cancel()`: either we see the flag, or `cancel()` sees our waker.
+    ///
+    /// The pair: this (lock, store the waker, unlock, then load `phase`)
+    /// against [`CancelHandle::cancel`] (CAS `phase`, then lock and take
+    /// the waker). If `cancel` takes the lock after this released it, it
+    /// finds our waker and wakes it. If it took the lock first, its CAS
+    /// happens before our lock (through its unlock), so our load sees
+    /// `CANCELLED`. The mutex carries the ordering; `Acquire` on `phase`
+    /// adds no obligation (the canceller writes nothing else we read).
     pub(crate) fn poll_cancelled(&self, waker: &Waker) -> bool {
         {
             let mut slot = self.waker.lock().unwrap_or_else(|e| e.into_inner());
@@ -37,6 +45,12 @@ impl CancelState {
     /// Marks the operation finished. Returns `false` if a cancellation won
     /// the race, in which case the operation must end as cancelled, since
     /// `cancel()` already told its caller `true`.
+    ///
+    /// The pair: this CAS `RUNNING -> DONE` against `cancel`'s CAS
+    /// `RUNNING -> CANCELLED`. Both are read-modify-writes of one atomic,
+    /// so exactly one of them succeeds, whatever the orderings; `AcqRel`
+    /// makes whatever the winner did before visible to a loser that reads
+    /// its value (nothing relies on that today).
     pub(crate) fn finish(&self) -> bool {
         match self
             .phase

@@ -18,6 +18,13 @@
 //! exhausted), a chunk whose children have all finished is freed at once,
 //! so memory falls as a large gather runs and its end frees nothing per
 //! child.
+//!
+//! # No atomics
+//!
+//! The slab is owned by its operation and touched only from that
+//! operation's `poll` (and drop), through `&mut`: it needs no atomics and
+//! no lock. What other threads reach is the block of wakers beside each
+//! chunk ([`Wakers`]), whose atomics are argued in [`wake`](crate::wake).
 #![allow(unsafe_code)]
 
 use std::pin::Pin;

@@ -13,6 +13,11 @@
 //! abort handle per *running* child, removed the moment it ends, so a
 //! finished child's memory is released at once, and `run` returns only when
 //! every child's future is really gone: nothing outlives its group.
+//!
+//! All shared state (phase, running children, errors, the waker of `run`)
+//! is behind one mutex: no atomics and no lock-free check, so every
+//! ordering between children, `spawn`, `cancel` and `run` is the lock's.
+//! Wakers and abort handles are called after it is released.
 
 use std::collections::HashMap;
 use std::fmt;

@@ -60,6 +60,11 @@ impl ReadyQueue {
         let waker = {
             let mut inner = lock(&self.inner);
             inner.ids.push(id);
+            // `len` is a hint for `is_empty`, which reads nothing through
+            // it (the ids are read under the lock): see there for why a
+            // stale value in either direction is safe. Release/Acquire
+            // cost nothing more than Relaxed on x86 and are kept so that a
+            // non-zero `len` seen there also shows the pushed id.
             self.len.store(inner.ids.len(), Ordering::Release);
             // A non-empty queue means a wake-up is already on its way (the
             // operation registers its waker and drains under this same lock),
@@ -83,6 +88,8 @@ impl ReadyQueue {
             _ => inner.waker = Some(waker.clone()),
         }
         std::mem::swap(&mut inner.ids, batch);
+        // Relaxed: written under the lock, which orders it against every
+        // push; `is_empty` tolerates a stale value (see there).
         self.len.store(0, Ordering::Relaxed);
     }
 
@@ -91,6 +98,15 @@ impl ReadyQueue {
     /// Only meaningful to an operation that has registered its current
     /// waker with [`drain_into`](Self::drain_into): a push this misses
     /// found the queue empty after that drain, so it wakes that waker.
+    ///
+    /// The lock-free check, and why no ordering is load-bearing here: the
+    /// pair that matters is `drain_into` (empties the queue, registers the
+    /// waker) and `push` (appends; wakes the registered waker if the queue
+    /// was empty), and the lock orders those two. A stale `0` read here
+    /// means a push that the lock orders after the last drain: it found the
+    /// queue empty and woke the operation, which will drain it. A stale
+    /// non-zero value only costs taking the lock for nothing. Loom:
+    /// `loom_an_empty_queue_seen_without_the_lock_loses_no_wake_up`.
     pub(crate) fn is_empty(&self) -> bool {
         self.len.load(Ordering::Acquire) == 0
     }
