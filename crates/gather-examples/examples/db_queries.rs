@@ -1,8 +1,8 @@
 //! Many database queries gathered over a connection pool, with sqlx.
 //!
 //! ```sh
-//! cargo run --example db_queries                                   # SQLite, in memory
-//! DATABASE_URL=postgres://user:pass@127.0.0.1/db cargo run --example db_queries
+//! cargo run -p gather-examples --example db_queries                                   # SQLite, in memory
+//! DATABASE_URL=postgres://user:pass@127.0.0.1/db cargo run -p gather-examples --example db_queries
 //! ```
 //!
 //! The same code runs on both: sqlx's `Any` driver picks the database from

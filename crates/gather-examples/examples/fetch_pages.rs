@@ -3,8 +3,8 @@
 //! both error modes.
 //!
 //! ```sh
-//! cargo run --example fetch_pages                # pages served on 127.0.0.1, no network needed
-//! cargo run --example fetch_pages -- URL [URL..] # your own URLs
+//! cargo run -p gather-examples --example fetch_pages                # pages served on 127.0.0.1, no network needed
+//! cargo run -p gather-examples --example fetch_pages -- URL [URL..] # your own URLs
 //! ```
 //!
 //! Python's version:

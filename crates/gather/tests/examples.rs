@@ -1,9 +1,9 @@
 //! Every example runs, with small inputs, and prints what it promises.
 //!
 //! `cargo test` builds the examples before the tests; this runs the built
-//! binaries from `target/<profile>/examples`. With
-//! `GATHER_TEST_DATABASE_URL=postgres://...` set (as `.ci/run` does after
-//! starting PostgreSQL on 127.0.0.1), `db_queries` also runs against it.
+//! binaries from `target/<profile>/examples`. The examples with heavy
+//! dependencies (`fetch_pages`, `db_queries`) are tested in
+//! `crates/gather-examples`.
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -41,28 +41,6 @@ fn run(mut cmd: Command) -> (String, Output) {
 }
 
 #[test]
-fn fetch_pages_fetches_in_input_order_and_shows_both_error_modes() {
-    let (text, _) = run(example("fetch_pages"));
-    assert!(text.contains("fetched 10 pages"), "{text}");
-    let titles: Vec<&str> = text
-        .lines()
-        .filter_map(|l| l.split("title \"").nth(1))
-        .collect();
-    assert_eq!(titles.first(), Some(&"page 1\""));
-    assert_eq!(titles.last(), Some(&"page 10\""));
-    assert!(
-        text.contains("fail-fast: child 1 failed: HTTP status client error (404"),
-        "{text}"
-    );
-    assert!(
-        text.contains("[0] ok: \"page 1\"")
-            && text.contains("[1] error:")
-            && text.contains("[2] ok: \"page 3\""),
-        "{text}"
-    );
-}
-
-#[test]
 fn read_files_reads_in_order_and_reports_the_missing_file_both_ways() {
     let (text, _) = run(example("read_files"));
     assert!(text.contains("read 20 files concurrently"), "{text}");
@@ -72,28 +50,6 @@ fn read_files_reads_in_order_and_reports_the_missing_file_both_ways() {
         "{text}"
     );
     assert!(text.contains("missing.txt -> error:"), "{text}");
-}
-
-#[test]
-fn db_queries_runs_on_sqlite_and_on_postgres_when_given() {
-    let mut cmd = example("db_queries");
-    cmd.env_remove("DATABASE_URL");
-    let (text, _) = run(cmd);
-    assert!(text.contains("database: SQLite"), "{text}");
-    assert!(
-        text.contains("100 queries gathered") && text.contains("\"page 99\" ... \"page 0\""),
-        "{text}"
-    );
-    assert!(text.contains("[1] error: no rows"), "{text}");
-
-    if let Ok(url) = std::env::var("GATHER_TEST_DATABASE_URL") {
-        let mut cmd = example("db_queries");
-        cmd.env("DATABASE_URL", url);
-        let (text, _) = run(cmd);
-        assert!(text.contains("database: PostgreSQL"), "{text}");
-        assert!(text.contains("\"page 99\" ... \"page 0\""), "{text}");
-        assert!(text.contains("[1] error: no rows"), "{text}");
-    }
 }
 
 #[test]
