@@ -22,7 +22,7 @@
 
 use std::future::Future;
 use std::sync::mpsc;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -70,13 +70,16 @@ fn sending_thread() -> (mpsc::Sender<Job>, thread::JoinHandle<()>) {
     (jobs, sender)
 }
 
+/// What a racing gather fails with (never, unless a sender is dropped).
+type RaceError = gather::GatherError<oneshot::error::RecvError, u64>;
+
 /// The gather of the issue: one child joining two oneshots. Hands the
 /// senders to the sending thread.
 fn racing_gather(
     jobs: &mpsc::Sender<Job>,
     seed: &mut u64,
 ) -> (
-    impl Future<Output = Result<Vec<u64>, gather::GatherError<oneshot::error::RecvError, u64>>>,
+    impl Future<Output = Result<Vec<u64>, RaceError>>,
     mpsc::Receiver<()>,
 ) {
     let (first, r1) = oneshot::channel();
@@ -113,7 +116,7 @@ fn a_gather_polled_in_a_loop_while_another_thread_sends_always_finishes() {
     let gathers: u64 = env_or("GATHER_RACE_GATHERS", 200_000);
     let budget = Duration::from_secs(env_or("GATHER_RACE_SECONDS", 3));
     let (jobs, sender) = sending_thread();
-    let mut cx = Context::from_waker(Waker::noop());
+    let mut cx = Context::from_waker(futures::task::noop_waker_ref());
     let start = Instant::now();
     let mut seed = 0x2545_F491_4F6C_DD1D_u64;
     let (mut ran, mut slow, mut hung) = (0u64, 0u64, 0u64);

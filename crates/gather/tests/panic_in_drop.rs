@@ -12,7 +12,7 @@
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::pin;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 
 use gather::{as_completed, gather, wait, Failure, Outcome, ReturnWhen, TaskGroup};
 
@@ -144,7 +144,7 @@ async fn dropping_a_gather_whose_children_panic_in_drop_does_not_panic() {
 }
 
 fn futures_poll_once<F: Future>(f: std::pin::Pin<&mut F>) -> Poll<F::Output> {
-    f.poll(&mut Context::from_waker(Waker::noop()))
+    f.poll(&mut Context::from_waker(futures::task::noop_waker_ref()))
 }
 
 #[tokio::test]
