@@ -313,10 +313,14 @@ def main():
     if "--write" in sys.argv:
         doc = ROOT / "docs" / "benchmarks.md"
         old = doc.read_text() if doc.exists() else ""
-        # scripts/bench_cli.py owns its own section; keep it.
-        start, end = "<!-- bench_cli:start -->", "<!-- bench_cli:end -->"
-        keep = old[old.index(start): old.index(end) + len(end)] + "\n" if start in old and end in old else ""
-        doc.write_text("\n".join(OUT) + "\n" + ("\n" + keep if keep else ""))
+        # scripts/bench_cli.py owns its own section, and the record of
+        # changes measured before and after is written by hand: keep both.
+        keep = ""
+        for name in ("bench_cli", "changes"):
+            start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+            if start in old and end in old:
+                keep += "\n" + old[old.index(start): old.index(end) + len(end)] + "\n"
+        doc.write_text("\n".join(OUT) + "\n" + keep)
         print("\nwritten to docs/benchmarks.md", file=sys.stderr)
 
 
