@@ -7,8 +7,15 @@
 //! [`Pending`] set makes progress while it is being waited on or awaited,
 //! and **dropping it cancels its children**. To have children run on their
 //! own between waits, pass spawned [`Task`](crate::Task)s
-//! (`children.map(gather::spawn)`); they are still aborted when `Pending` is
-//! dropped. An empty input returns at once instead of raising `ValueError`.
+//! (`children.map(gather::spawn)`). Passed by value they belong to the
+//! `Wait` and its `Pending`, and are aborted when either is dropped; pass
+//! them by `&mut` (or [detach](crate::Task::detach) them) to keep them
+//! running after the wait is given up. An empty input returns at once
+//! instead of raising `ValueError`.
+//!
+//! As Python's `done` holds every task that is done when `wait` returns,
+//! ours holds every child that finished in the turn that met the
+//! condition: two children ready at once are both in `done`.
 
 use std::future::Future;
 use std::ops::ControlFlow;
@@ -50,7 +57,9 @@ pub enum ReturnWhen {
 /// expires) and returns `(done, pending)`.
 ///
 /// `done` holds each finished child's input index and [`Outcome`], in the
-/// order they finished; errors are returned there, never raised by `wait`.
+/// order they finished: with `FirstCompleted` or `FirstException`, every
+/// child that finished in the turn that met the condition, not only the
+/// first. Errors are returned there, never raised by `wait`.
 /// `pending` holds the unfinished ones: pass it to `wait` again, or await
 /// it for the rest. A timeout cancels nothing.
 ///
@@ -269,13 +278,15 @@ impl<I: Iterator, L: Launch<I::Item>> Future for Wait<I, L> {
             .pending
             .as_mut()
             .expect("`Wait` polled after it completed");
-        if this.deadline.is_none() {
-            this.deadline = this.timeout.map(|d| Box::pin(tokio::time::sleep(d)));
-        }
         let when = this.when;
         let done = &mut this.done;
+        let mut met = false;
+        // The condition does not stop the turn: like Python's `done`, which
+        // holds every task that finished by the time `wait` returns, ours
+        // holds every child that finished in the turn that met it (the
+        // children woken so far, and those started in it).
         let drive = pending.driver.poll_drive(cx, |index, outcome| {
-            let stop = match when {
+            met |= match when {
                 ReturnWhen::FirstCompleted => true,
                 ReturnWhen::FirstException => matches!(
                     outcome,
@@ -284,18 +295,20 @@ impl<I: Iterator, L: Launch<I::Item>> Future for Wait<I, L> {
                 ReturnWhen::AllCompleted => false,
             };
             done.push((index, outcome));
-            if stop {
-                ControlFlow::Break(())
-            } else {
-                ControlFlow::Continue(())
-            }
+            ControlFlow::Continue(())
         });
+        // Armed only when something is left to wait for: an empty input
+        // needs no timer (nor a runtime).
+        if drive.is_pending() && !met && this.deadline.is_none() {
+            this.deadline = this.timeout.map(|d| Box::pin(tokio::time::sleep(d)));
+        }
         let expired = drive.is_pending()
+            && !met
             && this
                 .deadline
                 .as_mut()
                 .is_some_and(|d| d.as_mut().poll(cx).is_ready());
-        if drive.is_ready() || expired {
+        if drive.is_ready() || met || expired {
             let pending = this.pending.take().expect("checked above");
             Poll::Ready((std::mem::take(&mut this.done), pending))
         } else {

@@ -175,3 +175,57 @@ async fn spawned_tasks_keep_running_between_waits() {
     let rest = pending.await;
     assert_eq!(done.len() + rest.len(), 3);
 }
+
+/// Children that finish at `ms` (all in one turn when equal), or never.
+fn at(times: &[Option<u64>]) -> Vec<std::pin::Pin<Box<dyn std::future::Future<Output = Result<u64, String>>>>> {
+    times
+        .iter()
+        .map(|&t| -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<u64, String>>>> {
+            Box::pin(async move {
+                match t {
+                    Some(t) => {
+                        sleep_ms(t).await;
+                        Ok(t)
+                    }
+                    None => std::future::pending().await,
+                }
+            })
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn first_completed_returns_every_child_ready_at_once() {
+    // Python: three tasks, two finish in the same loop iteration -> 2 done.
+    let (done, pending) = wait(at(&[Some(0), Some(0), None]), ReturnWhen::FirstCompleted).await;
+    assert_eq!(done, [(0, Outcome::Ok(0)), (1, Outcome::Ok(0))]);
+    assert_eq!(pending.len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn first_completed_returns_every_child_woken_in_the_same_turn() {
+    let (done, pending) = wait(
+        at(&[Some(20), Some(10), Some(10), None]),
+        ReturnWhen::FirstCompleted,
+    )
+    .await;
+    let mut indices: Vec<usize> = done.iter().map(|(i, _)| *i).collect();
+    indices.sort();
+    assert_eq!(indices, [1, 2], "{done:?}");
+    assert_eq!(pending.len(), 2);
+}
+
+#[tokio::test]
+async fn first_exception_returns_every_failure_of_the_same_turn() {
+    let kids: Vec<std::pin::Pin<Box<dyn std::future::Future<Output = Result<u64, String>>>>> = vec![
+        Box::pin(async { Err("a".to_string()) }),
+        Box::pin(async { Err("b".to_string()) }),
+        Box::pin(std::future::pending()),
+    ];
+    let (done, pending) = wait(kids, ReturnWhen::FirstException).await;
+    assert_eq!(
+        done,
+        [(0, Outcome::Err("a".to_string())), (1, Outcome::Err("b".to_string()))]
+    );
+    assert_eq!(pending.len(), 1);
+}
