@@ -155,9 +155,6 @@ impl<I: Iterator, L: Launch<I::Item>> Stream for AsCompleted<I, L> {
         if this.ended {
             return Poll::Ready(None);
         }
-        if this.deadline.is_none() {
-            this.deadline = this.timeout.map(|d| Box::pin(tokio::time::sleep(d)));
-        }
         let mut next = None;
         let drive = this.driver.poll_drive(cx, |index, outcome| {
             next = Some((index, outcome));
@@ -171,6 +168,11 @@ impl<I: Iterator, L: Launch<I::Item>> Stream for AsCompleted<I, L> {
                 Poll::Ready(None)
             }
             Poll::Pending => {
+                // Armed at the first poll that has something to wait for:
+                // an empty input needs no timer (nor a runtime).
+                if this.deadline.is_none() {
+                    this.deadline = this.timeout.map(|d| Box::pin(tokio::time::sleep(d)));
+                }
                 let expired = this
                     .deadline
                     .as_mut()

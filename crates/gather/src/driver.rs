@@ -182,13 +182,7 @@ impl<I: Iterator, L: Launch<I::Item>> Driver<I, L> {
     /// Starts the next child, in input order, into a free slot; returns
     /// the slot, or `None` if the input is exhausted.
     fn launch_next(&mut self) -> Option<usize> {
-        let input = self.input.as_mut()?;
-        let Some(future) = input.next() else {
-            self.input = None;
-            self.free = Vec::new();
-            self.slab.seal();
-            return None;
-        };
+        let future = self.next_input()?;
         let index = self.started;
         self.started += 1;
         self.running += 1;
@@ -209,6 +203,32 @@ impl<I: Iterator, L: Launch<I::Item>> Driver<I, L> {
         self.slab.put(id, child, meta);
         self.emit(index, EventKind::Started);
         Some(id)
+    }
+
+    /// The next input, or `None` once it is exhausted (then no slot will
+    /// be reused: the slab is sealed).
+    #[inline]
+    fn next_input(&mut self) -> Option<I::Item> {
+        let next = self.input.as_mut()?.next();
+        if next.is_none() {
+            self.input = None;
+            self.free = Vec::new();
+            self.slab.seal();
+        }
+        next
+    }
+
+    /// Takes the next input without starting it (its timeout is zero) and
+    /// reports it as started and timed out; returns its index, or `None` if
+    /// the input is exhausted.
+    fn skip_next(&mut self) -> Option<usize> {
+        drop_unwinding_nowhere(self.next_input()?);
+        let index = self.started;
+        self.started += 1;
+        self.emit(index, EventKind::Started);
+        self.finished += 1;
+        self.emit(index, EventKind::Finished(OutcomeKind::TimedOut));
+        Some(index)
     }
 
     /// Polls the child in slot `id` once; on completion frees the slot and
@@ -274,6 +294,15 @@ impl<I: Iterator, L: Launch<I::Item>> Driver<I, L> {
             // that finishes at once frees its slot for the next, so a run of
             // ready children needs a single slot.
             while self.can_start() {
+                if self.child_timeout == Some(Duration::ZERO) {
+                    // Python's `wait_for(child, 0)` never starts the child.
+                    let Some(index) = self.skip_next() else { break };
+                    work += 1;
+                    if on_done(index, Outcome::TimedOut).is_break() {
+                        return Poll::Ready(ControlFlow::Break(()));
+                    }
+                    continue;
+                }
                 let Some(id) = self.launch_next() else { break };
                 if let Some(end) = self.step(id, &mut work, cx, &mut on_done) {
                     return end;

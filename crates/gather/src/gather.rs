@@ -310,8 +310,10 @@ impl<I: Iterator, L: Launch<I::Item>, M> Gather<I, L, M> {
                 return Poll::Ready(End::Cancelled);
             }
         }
-        if self.deadline.is_none() {
-            self.deadline = self.timeout.map(|d| Box::pin(tokio::time::sleep(d)));
+        // A zero timeout ends the gather before any child starts, as
+        // Python's `wait_for(gather(...), 0)` cancels tasks that never ran.
+        if self.timeout == Some(Duration::ZERO) {
+            return Poll::Ready(End::TimedOut);
         }
         if self.results.capacity() == 0 {
             self.results.reserve_exact(self.driver.total().unwrap_or(0));
@@ -334,10 +336,17 @@ impl<I: Iterator, L: Launch<I::Item>, M> Gather<I, L, M> {
                 Some((index, f)) => Poll::Ready(End::Failed(index, f)),
                 None => Poll::Ready(End::Completed),
             },
-            Poll::Pending => match &mut self.deadline {
-                Some(d) => d.as_mut().poll(cx).map(|()| End::TimedOut),
-                None => Poll::Pending,
-            },
+            Poll::Pending => {
+                // Armed at the first poll that leaves something running, so
+                // an input that is empty or done at once needs no timer.
+                if self.deadline.is_none() {
+                    self.deadline = self.timeout.map(|d| Box::pin(tokio::time::sleep(d)));
+                }
+                match &mut self.deadline {
+                    Some(d) => d.as_mut().poll(cx).map(|()| End::TimedOut),
+                    None => Poll::Pending,
+                }
+            }
         }
     }
 

@@ -541,3 +541,44 @@ async fn an_input_that_lies_about_its_length_still_gives_every_result_in_order()
         assert_eq!(out, (0..real).collect::<Vec<_>>(), "claimed {claimed}");
     }
 }
+
+/// A child that records whether it was ever polled.
+fn watched(polled: &Arc<AtomicBool>) -> impl std::future::Future<Output = Result<u8, ()>> {
+    let polled = polled.clone();
+    async move {
+        polled.store(true, Ordering::SeqCst);
+        Ok(1)
+    }
+}
+
+#[tokio::test]
+async fn a_zero_timeout_each_never_starts_the_child() {
+    // Python: wait_for(coro, 0) times out without running the coroutine.
+    let polled = Arc::new(AtomicBool::new(false));
+    let out = gather([watched(&polled)])
+        .return_exceptions()
+        .timeout_each(std::time::Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(out, [Outcome::TimedOut]);
+    assert!(!polled.load(Ordering::SeqCst), "the child was polled");
+}
+
+#[tokio::test]
+async fn a_zero_overall_timeout_never_starts_a_child() {
+    let polled = Arc::new(AtomicBool::new(false));
+    let err = gather([watched(&polled), watched(&polled)])
+        .timeout(std::time::Duration::ZERO)
+        .await
+        .unwrap_err();
+    assert!(err.is_timeout());
+    assert!(!polled.load(Ordering::SeqCst), "a child was polled");
+    let polled = Arc::new(AtomicBool::new(false));
+    let out = gather([watched(&polled)])
+        .return_exceptions()
+        .timeout(std::time::Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(out, [Outcome::TimedOut]);
+    assert!(!polled.load(Ordering::SeqCst), "a child was polled");
+}
