@@ -84,6 +84,9 @@ struct Shared<E> {
 
 struct State<E> {
     phase: Phase,
+    /// Set once every running child has been aborted. A failure does not
+    /// abort at once: `run` does it at its next poll (see `report`).
+    aborted: bool,
     /// Abort handles of running children, by id. `None` while the child
     /// is being spawned.
     running: HashMap<usize, Option<AbortHandle>>,
@@ -97,17 +100,16 @@ impl<E> Shared<E> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Moves an open group to `phase`, aborting every child. Returns whether
-    /// the group was open.
+    /// Moves an open group to `phase` and aborts every child now (a
+    /// cancellation, or `run` dropped). Returns whether the group was open.
     fn close_with(&self, phase: Phase) -> bool {
-        let (handles, waker) = {
+        let (was_open, handles, waker) = {
             let mut state = self.lock();
-            if state.phase != Phase::Open {
-                return false;
+            let was_open = state.phase == Phase::Open;
+            if was_open {
+                state.phase = phase;
             }
-            state.phase = phase;
-            let handles: Vec<AbortHandle> = state.running.values().flatten().cloned().collect();
-            (handles, state.waker.take())
+            (was_open, Self::take_to_abort(&mut state), state.waker.take())
         };
         for h in handles {
             h.abort();
@@ -115,16 +117,57 @@ impl<E> Shared<E> {
         if let Some(w) = waker {
             w.wake();
         }
-        true
+        was_open
     }
 
+    /// The abort handles of every running child, unless that was done
+    /// already; from then on `spawn` aborts a child it registers late.
+    fn take_to_abort(state: &mut State<E>) -> Vec<AbortHandle> {
+        if std::mem::replace(&mut state.aborted, true) {
+            return Vec::new();
+        }
+        state.running.values().flatten().cloned().collect()
+    }
+
+    /// Aborts every running child if the group has failed and that is not
+    /// done yet. Called by `run` after it gave the body its last poll.
+    fn abort_after_failure(&self) {
+        let handles = {
+            let mut state = self.lock();
+            if state.phase != Phase::Failed {
+                return;
+            }
+            Self::take_to_abort(&mut state)
+        };
+        for h in handles {
+            h.abort();
+        }
+    }
+
+    /// Records a failure. The first one fails the group (no more spawns)
+    /// and wakes `run`, which cancels the rest at its next poll rather than
+    /// here, inside the failing child's task: as in Python, whose
+    /// TaskGroup cancels from a done-callback that runs after the steps
+    /// already scheduled, children (and the body) that fail in that same
+    /// turn are reported too, on any runtime flavour.
     fn report(&self, child: Option<usize>, failure: Failure<E>) {
         if matches!(failure, Failure::Cancelled) {
             // A child that was merely cancelled does not fail the group.
             return;
         }
-        self.lock().errors.push((child, failure));
-        self.close_with(Phase::Failed);
+        let waker = {
+            let mut state = self.lock();
+            state.errors.push((child, failure));
+            if state.phase == Phase::Open {
+                state.phase = Phase::Failed;
+                state.waker.take()
+            } else {
+                None
+            }
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
     }
 
     fn wake(state: &mut State<E>) {
@@ -330,9 +373,13 @@ impl<E: Send + 'static> TaskGroup<E> {
     /// it (including children spawned by children).
     ///
     /// - The first real failure (an error, a panic) of a child or of the body
-    ///   cancels every other child and the body at once; `run` then returns
-    ///   an [`ErrorGroup`] of *every* failure that happened, not just the
-    ///   first.
+    ///   cancels every other child and the body at the group's next turn
+    ///   (the `run` future's next poll, which the failure wakes), not from
+    ///   inside the failing child: children already scheduled, and the
+    ///   body's step, run first, as in Python 3.11, whose TaskGroup cancels
+    ///   from a done-callback. `run` then returns an [`ErrorGroup`] of
+    ///   *every* failure that happened before the cancellation took effect,
+    ///   on every runtime flavour.
     /// - A child that was merely cancelled does not fail the group.
     /// - [`cancel`](TaskGroup::cancel) stops everything early without an
     ///   error: `run` returns `Ok(None)` if the body had not finished,
@@ -357,8 +404,9 @@ impl<E: Send + 'static> TaskGroup<E> {
     /// .unwrap();
     /// assert_eq!(total, Some(3));
     ///
-    /// // The first failure cancels the rest: the second child never runs,
-    /// // as in Python. Failures that happen concurrently are all reported.
+    /// // The first failure cancels the rest, at the group's next turn:
+    /// // children that fail before then (here the second, already
+    /// // scheduled, as in Python) are reported too.
     /// let err = TaskGroup::<String>::run(|tg| async move {
     ///     tg.spawn(async { Err::<(), _>("first".to_string()) }).unwrap();
     ///     tg.spawn(async { Err::<(), _>("second".to_string()) }).unwrap();
@@ -366,7 +414,10 @@ impl<E: Send + 'static> TaskGroup<E> {
     /// })
     /// .await
     /// .unwrap_err();
-    /// assert_eq!(err.to_string(), "task group failed with 1 error: child 0 failed: first");
+    /// assert_eq!(
+    ///     err.to_string(),
+    ///     "task group failed with 2 errors: child 0 failed: first; child 1 failed: second"
+    /// );
     /// # }
     /// ```
     pub async fn run<B, Fut, R>(body: B) -> Result<Option<R>, ErrorGroup<E>>
@@ -378,6 +429,7 @@ impl<E: Send + 'static> TaskGroup<E> {
             shared: Arc::new(Shared {
                 state: Mutex::new(State {
                     phase: Phase::Open,
+                    aborted: false,
                     running: HashMap::new(),
                     spawned: 0,
                     errors: Vec::new(),
@@ -397,9 +449,17 @@ impl<E: Send + 'static> TaskGroup<E> {
         let mut body = Some(Box::pin(Guarded::new(body(group.clone()), None, 0, false)));
         let mut value = None;
         std::future::poll_fn(|cx| {
-            let open = || group.shared.lock().phase == Phase::Open;
+            let phase = || group.shared.lock().phase;
+            // The body runs while the group is open, and gets one last poll
+            // when a failure has not been acted on yet: its step was
+            // scheduled in the same turn, as in Python, so an error it
+            // raises there is reported beside the child's.
+            let may_run = {
+                let state = group.shared.lock();
+                state.phase == Phase::Open || (state.phase == Phase::Failed && !state.aborted)
+            };
             if let Some(b) = &mut body {
-                if open() {
+                if may_run {
                     if let Poll::Ready(outcome) = b.as_mut().poll(cx) {
                         body = None;
                         match outcome.into_result() {
@@ -412,9 +472,11 @@ impl<E: Send + 'static> TaskGroup<E> {
             // Checked after the poll too: the body may have failed or
             // cancelled its own group. Dropped outside the lock, since its
             // drop may touch the group.
-            if body.is_some() && !open() {
+            if body.is_some() && phase() != Phase::Open {
                 body = None;
             }
+            // A failure takes effect now: every other child is aborted.
+            group.shared.abort_after_failure();
             let mut state = group.shared.lock();
             if body.is_none() && state.running.is_empty() {
                 return Poll::Ready(());
@@ -496,8 +558,9 @@ impl<E: Send + 'static> TaskGroup<E> {
         let mut state = self.shared.lock();
         if let Some(slot) = state.running.get_mut(&id) {
             *slot = Some(abort.clone());
-            if state.phase != Phase::Open {
-                // The group closed while this child was being spawned.
+            if state.aborted {
+                // The group aborted its children while this one was being
+                // spawned, before its handle was here to be found.
                 drop(state);
                 abort.abort();
             }

@@ -334,3 +334,40 @@ async fn group_tasks_yield_their_values() {
     .unwrap();
     assert_eq!(out, Some(vec![0, 1, 4, 9, 16]));
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn children_that_fail_in_the_same_turn_are_all_reported_on_one_thread() {
+    // Python 3.11: both tasks run before the group's done-callback cancels
+    // anything, so the ExceptionGroup holds both errors.
+    let err = TaskGroup::<&str>::run(|tg| async move {
+        tg.spawn(async { Err::<(), _>("first") }).unwrap();
+        tg.spawn(async { Err::<(), _>("second") }).unwrap();
+        Ok(())
+    })
+    .await
+    .unwrap_err();
+    assert_eq!(
+        err.errors(),
+        [
+            (Some(0), Failure::Error("first")),
+            (Some(1), Failure::Error("second"))
+        ]
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_body_that_fails_after_a_child_failed_is_reported_with_it() {
+    let err = TaskGroup::<&str>::run(|tg| async move {
+        tg.spawn(async { Err::<(), _>("child") }).unwrap();
+        // The child runs and fails here; the body's next step was already
+        // scheduled, as in Python, and its error is kept too.
+        tokio::task::yield_now().await;
+        Err::<(), _>("body")
+    })
+    .await
+    .unwrap_err();
+    assert_eq!(
+        err.errors(),
+        [(Some(0), Failure::Error("child")), (None, Failure::Error("body"))]
+    );
+}
