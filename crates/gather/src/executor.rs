@@ -33,6 +33,7 @@ use crate::task::Task;
 /// `f` returns a `Result` (or an [`Outcome`]); a panic in `f` comes back as
 /// [`Outcome::Panicked`]. Dropping the returned [`Task`] returns at once: `f`
 /// is skipped if it had not started, and otherwise finishes on its thread.
+/// With the `tracing` feature, `f` runs inside the caller's current span.
 ///
 /// # Panics
 ///
@@ -55,9 +56,42 @@ where
     F: FnOnce() -> R + Send + 'static,
     R: IntoOutcome + Send + 'static,
 {
+    let context = CallerContext::capture();
     match Handle::try_current() {
-        Ok(handle) => Task::new(handle.spawn_blocking(f)),
+        Ok(handle) => Task::new(handle.spawn_blocking(move || context.run(f))),
         Err(e) => Task::failed(e.to_string()),
+    }
+}
+
+/// What work sent to another thread carries from its caller: as Python's
+/// `to_thread` runs the function in a copy of the caller's contextvars,
+/// with the `tracing` feature the caller's current span is entered there
+/// and the caller's subscriber is that thread's default while it runs.
+/// Without the feature, nothing.
+struct CallerContext {
+    #[cfg(feature = "tracing")]
+    span: tracing::Span,
+    #[cfg(feature = "tracing")]
+    dispatch: tracing::Dispatch,
+}
+
+impl CallerContext {
+    fn capture() -> CallerContext {
+        CallerContext {
+            #[cfg(feature = "tracing")]
+            span: tracing::Span::current(),
+            #[cfg(feature = "tracing")]
+            dispatch: tracing::dispatcher::get_default(|d| d.clone()),
+        }
+    }
+
+    /// Runs `f` in this context, on the current thread.
+    #[inline]
+    fn run<R>(self, f: impl FnOnce() -> R) -> R {
+        #[cfg(feature = "tracing")]
+        return tracing::dispatcher::with_default(&self.dispatch, || self.span.in_scope(f));
+        #[cfg(not(feature = "tracing"))]
+        f()
     }
 }
 
@@ -163,7 +197,8 @@ impl CpuPool {
     }
 
     /// Queues `f` to run on the pool; the returned [`CpuTask`] resolves to
-    /// its [`Outcome`] (a panic in `f` is [`Outcome::Panicked`]).
+    /// its [`Outcome`] (a panic in `f` is [`Outcome::Panicked`]). With the
+    /// `tracing` feature, `f` runs inside the caller's current span.
     ///
     /// Dropping the `CpuTask` before `f` starts means `f` never runs.
     ///
@@ -182,11 +217,12 @@ impl CpuPool {
         R::Err: Send + 'static,
     {
         let (tx, rx) = oneshot::channel();
+        let context = CallerContext::capture();
         let job: Job = Box::new(move || {
             if tx.is_closed() {
                 return; // the awaiting side is gone: skip the work
             }
-            let outcome = match catch_unwind(AssertUnwindSafe(f)) {
+            let outcome = match catch_unwind(AssertUnwindSafe(|| context.run(f))) {
                 Ok(r) => r.into_outcome(),
                 Err(payload) => Outcome::Panicked(Panic::from_payload(payload)),
             };
