@@ -62,10 +62,13 @@ impl CancelState {
     }
 }
 
-/// Cancels a gather (or wait, or as_completed) from elsewhere.
+/// Cancels a gather from elsewhere.
 ///
-/// Cheap to clone, `Send + Sync`. Obtained before the operation is awaited,
-/// with [`Gather::cancel_handle`](crate::Gather::cancel_handle).
+/// Cheap to clone, `Send + Sync`. Obtained before the gather is awaited,
+/// with [`Gather::cancel_handle`](crate::Gather::cancel_handle). A
+/// [`wait`](crate::wait()) or an [`as_completed`](crate::as_completed())
+/// stream has no handle: it is cancelled by dropping it (or its
+/// `Pending`), from the task that owns it.
 ///
 /// # Examples
 ///
