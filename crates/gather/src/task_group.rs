@@ -109,7 +109,11 @@ impl<E> Shared<E> {
             if was_open {
                 state.phase = phase;
             }
-            (was_open, Self::take_to_abort(&mut state), state.waker.take())
+            (
+                was_open,
+                Self::take_to_abort(&mut state),
+                state.waker.take(),
+            )
         };
         for h in handles {
             h.abort();

@@ -123,8 +123,7 @@ async fn it_is_a_futures_stream() {
 #[test]
 fn an_empty_input_with_a_timeout_ends_at_once_without_a_timer() {
     // No runtime here: arming a timer would panic ("no reactor running").
-    let mut s = as_completed(Vec::<std::future::Ready<Result<(), ()>>>::new())
-        .timeout(ms(1000));
+    let mut s = as_completed(Vec::<std::future::Ready<Result<(), ()>>>::new()).timeout(ms(1000));
     let mut next = std::pin::pin!(s.next());
     let mut cx = std::task::Context::from_waker(futures::task::noop_waker_ref());
     assert_eq!(

@@ -11,16 +11,21 @@ use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Metadata, Subscriber};
 
+/// Each span's `request` field and metadata, by span id - 1.
+type Spans = Arc<Mutex<Vec<(Option<u64>, &'static Metadata<'static>)>>>;
+/// Each event's message, with the `request` of the span current where it
+/// fired.
+type Events = Arc<Mutex<Vec<(String, Option<u64>)>>>;
+
 /// Records each span's `request` field, and for each event the `request`
 /// of the span current on the event's thread.
 #[derive(Default, Clone)]
 struct Recorder {
     next: Arc<AtomicU64>,
-    /// Each span's `request` field and metadata, by id - 1.
-    spans: Arc<Mutex<Vec<(Option<u64>, &'static Metadata<'static>)>>>,
+    spans: Spans,
     /// Entered spans, per thread.
     stacks: Arc<Mutex<std::collections::HashMap<std::thread::ThreadId, Vec<u64>>>>,
-    events: Arc<Mutex<Vec<(String, Option<u64>)>>>,
+    events: Events,
 }
 
 struct Fields(Option<u64>, String);

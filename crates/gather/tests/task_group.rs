@@ -368,6 +368,9 @@ async fn a_body_that_fails_after_a_child_failed_is_reported_with_it() {
     .unwrap_err();
     assert_eq!(
         err.errors(),
-        [(Some(0), Failure::Error("child")), (None, Failure::Error("body"))]
+        [
+            (Some(0), Failure::Error("child")),
+            (None, Failure::Error("body"))
+        ]
     );
 }

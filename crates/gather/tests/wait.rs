@@ -176,11 +176,14 @@ async fn spawned_tasks_keep_running_between_waits() {
     assert_eq!(done.len() + rest.len(), 3);
 }
 
+/// A child of the tests below.
+type Child = std::pin::Pin<Box<dyn std::future::Future<Output = Result<u64, String>>>>;
+
 /// Children that finish at `ms` (all in one turn when equal), or never.
-fn at(times: &[Option<u64>]) -> Vec<std::pin::Pin<Box<dyn std::future::Future<Output = Result<u64, String>>>>> {
+fn at(times: &[Option<u64>]) -> Vec<Child> {
     times
         .iter()
-        .map(|&t| -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<u64, String>>>> {
+        .map(|&t| -> Child {
             Box::pin(async move {
                 match t {
                     Some(t) => {
@@ -217,7 +220,7 @@ async fn first_completed_returns_every_child_woken_in_the_same_turn() {
 
 #[tokio::test]
 async fn first_exception_returns_every_failure_of_the_same_turn() {
-    let kids: Vec<std::pin::Pin<Box<dyn std::future::Future<Output = Result<u64, String>>>>> = vec![
+    let kids: Vec<Child> = vec![
         Box::pin(async { Err("a".to_string()) }),
         Box::pin(async { Err("b".to_string()) }),
         Box::pin(std::future::pending()),
@@ -225,7 +228,10 @@ async fn first_exception_returns_every_failure_of_the_same_turn() {
     let (done, pending) = wait(kids, ReturnWhen::FirstException).await;
     assert_eq!(
         done,
-        [(0, Outcome::Err("a".to_string())), (1, Outcome::Err("b".to_string()))]
+        [
+            (0, Outcome::Err("a".to_string())),
+            (1, Outcome::Err("b".to_string()))
+        ]
     );
     assert_eq!(pending.len(), 1);
 }
