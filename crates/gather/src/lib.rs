@@ -62,8 +62,8 @@
 //! | `create_task(coro)` | [`spawn(fut)`](spawn()) → [`Task`] | - | **aborted on drop** (`.detach()` to keep) | [`Outcome::Panicked`] |
 //! | `gather(a, b, c)` of different types | [`gather!(a, b, c)`](gather!), [`try_gather!`] | argument order | dropping cancels | propagates / the error |
 //!
-//! See `docs/asyncio.md` in the repository for the side-by-side guide and
-//! every deliberate difference from Python.
+//! See [`asyncio_guide`] for the side-by-side guide and every deliberate
+//! difference from Python.
 //!
 //! # Children
 //!
@@ -130,11 +130,10 @@ pub use crate::task::{infallible, spawn, AlwaysOk, Task};
 pub use crate::task_group::{ErrorGroup, GroupTask, SpawnError, TaskGroup};
 pub use crate::wait::{wait, IntoPending, Pending, ReturnWhen, Wait};
 
-/// `docs/asyncio.md`, compiled: every Rust snippet of the guide runs as a
-/// doctest, so the guide cannot drift from the API.
-#[cfg(doctest)]
-#[doc = include_str!("../../../docs/asyncio.md")]
-pub struct AsyncioGuide;
+// The guide for Python users, published with the crate's docs; every
+// Rust snippet in it runs as a doctest, so it cannot drift from the API.
+#[doc = include_str!("../docs/asyncio.md")]
+pub mod asyncio_guide {}
 
 #[doc(hidden)]
 pub mod __private {
