@@ -183,10 +183,25 @@ pub trait Launch<F>: sealed::Sealed {
     #[doc(hidden)]
     fn launch(&mut self, child: F, index: usize) -> Self::Child;
     /// Called on each running child when a fail-fast operation ends on a
-    /// failure, just before the child is dropped.
+    /// failure, just before the child is dropped: `true` if the child was
+    /// detached to run on (and must not be stopped).
     #[doc(hidden)]
-    fn release(&self, _child: Pin<&mut Self::Child>) {}
+    fn release(&self, _child: Pin<&mut Self::Child>) -> bool {
+        false
+    }
+    /// Called on a child the operation gives up on, just before it is
+    /// dropped: a future that ends once the child has really stopped, if
+    /// it runs elsewhere (an aborted task). An in-place child stops when
+    /// it is dropped: `None`.
+    #[doc(hidden)]
+    fn stop(&self, _child: Pin<&mut Self::Child>) -> Option<Stopping> {
+        None
+    }
 }
+
+/// A child that was told to stop, and ends once it has.
+#[doc(hidden)]
+pub type Stopping = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// Children are polled inside the operation's own future: no `'static`, no
 /// `Send`, borrows allowed, any executor. Concurrency without parallelism.
@@ -249,9 +264,19 @@ where
         crate::task::spawn(Guarded::new(child, None, index, true))
     }
 
-    fn release(&self, child: Pin<&mut Self::Child>) {
+    fn release(&self, child: Pin<&mut Self::Child>) -> bool {
         if self.keep_siblings {
             child.get_mut().set_abort_on_drop(false);
         }
+        self.keep_siblings
+    }
+
+    fn stop(&self, child: Pin<&mut Self::Child>) -> Option<Stopping> {
+        let handle = child.get_mut().abort_and_take()?;
+        Some(Box::pin(async move {
+            // Whatever it ended with (cancelled, or finished just before the
+            // abort) is not wanted: only that it has ended.
+            let _ = handle.await;
+        }))
     }
 }

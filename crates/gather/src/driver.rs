@@ -42,7 +42,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use crate::child::{drop_unwinding_nowhere, Guard, Launch};
+use crate::child::{drop_unwinding_nowhere, Guard, Launch, Stopping};
 use crate::outcome::{Outcome, OutcomeKind};
 use crate::progress::{Event, EventKind, Observer};
 use crate::slab::Slab;
@@ -82,6 +82,10 @@ pub(crate) struct Driver<I: Iterator, L: Launch<I::Item>> {
     pub(crate) limit: usize,
     pub(crate) child_timeout: Option<Duration>,
     pub(crate) observer: Option<Observer>,
+    /// Spawned children given up on (past their deadline, or running when
+    /// the operation ended) that were aborted and have not stopped yet:
+    /// tokio's abort only asks. Always empty for in-place children.
+    stopping: Vec<Stopping>,
 }
 
 impl<I: Iterator, L: Launch<I::Item>> Drop for Driver<I, L> {
@@ -113,6 +117,7 @@ impl<I: Iterator, L: Launch<I::Item>> Driver<I, L> {
             limit: usize::MAX,
             child_timeout: None,
             observer: None,
+            stopping: Vec::new(),
         }
     }
 
@@ -135,6 +140,7 @@ impl<I: Iterator, L: Launch<I::Item>> Driver<I, L> {
             limit: self.limit,
             child_timeout: self.child_timeout,
             observer: self.observer.take(),
+            stopping: Vec::new(),
         }
     }
 
@@ -234,9 +240,16 @@ impl<I: Iterator, L: Launch<I::Item>> Driver<I, L> {
     /// Polls the child in slot `id` once; on completion frees the slot and
     /// returns the child's index and outcome.
     fn poll_slot(&mut self, id: usize) -> Option<Finished<L, I::Item>> {
-        let (meta, outcome, dropped) = self
-            .slab
-            .poll(id, |child, meta, cx| meta.guard.poll(child, cx))?;
+        let (launch, stopping) = (&self.launch, &mut self.stopping);
+        let (meta, outcome, dropped) = self.slab.poll(id, |mut child, meta, cx| {
+            let polled = meta.guard.poll(child.as_mut(), cx);
+            if let Poll::Ready(Outcome::TimedOut) = &polled {
+                // Past its deadline and given up on: a spawned child is
+                // aborted here, and awaited before the operation returns.
+                stopping.extend(launch.stop(child));
+            }
+            polled
+        })?;
         // A child whose `Drop` panicked (it is dropped as it finishes)
         // panicked: its value, if it had one, is not delivered.
         let outcome = match dropped {
@@ -270,6 +283,11 @@ impl<I: Iterator, L: Launch<I::Item>> Driver<I, L> {
         mut on_done: impl FnMut(usize, Outcome<L::Ok, L::Err>) -> ControlFlow<()>,
     ) -> Poll<ControlFlow<()>> {
         let mut work = 0;
+        // Children given up on during the run (past their deadline) are
+        // let go as they stop, rather than all at the end.
+        if !self.stopping.is_empty() {
+            let _ = self.poll_stopped(cx);
+        }
         // Whether this call has registered `cx`'s waker with the queue yet.
         let mut registered = false;
         // Children that woke since the last turn are polled before any new
@@ -362,13 +380,17 @@ impl<I: Iterator, L: Launch<I::Item>> Driver<I, L> {
         None
     }
 
-    /// Stops everything: drops every running child (aborting spawned ones)
-    /// and every input not yet started, calling `each` with the index of
-    /// each, running ones first. `kind` is what progress events report.
+    /// Stops everything: drops every running child (aborting spawned ones,
+    /// to be awaited with [`poll_stopped`](Self::poll_stopped)) and every
+    /// input not yet started, calling `each` with the index of each,
+    /// running ones first. `kind` is what progress events report.
     pub(crate) fn stop(&mut self, kind: OutcomeKind, mut each: impl FnMut(usize)) {
         let mut stopped: Vec<usize> = Vec::with_capacity(self.running);
-        self.slab
-            .for_each_running(|meta, _| stopped.push(meta.index));
+        let (launch, stopping) = (&self.launch, &mut self.stopping);
+        self.slab.for_each_running(|meta, child| {
+            stopped.push(meta.index);
+            stopping.extend(launch.stop(child));
+        });
         self.slab.clear();
         stopped.sort_unstable();
         self.running = 0;
@@ -389,9 +411,30 @@ impl<I: Iterator, L: Launch<I::Item>> Driver<I, L> {
         self.batch_pos = 0;
     }
 
-    /// Drops every running child (aborting spawned ones) and the rest of the
-    /// input, without reporting them: the operation is over.
+    /// Drops every running child (aborting spawned ones, to be awaited with
+    /// [`poll_stopped`](Self::poll_stopped)) and the rest of the input,
+    /// without reporting them: the operation is over.
     pub(crate) fn clear(&mut self) {
+        let (launch, stopping) = (&self.launch, &mut self.stopping);
+        self.slab
+            .for_each_running(|_, child| stopping.extend(launch.stop(child)));
+        self.drop_everything();
+    }
+
+    /// Ends the run after a failure: each running child is offered to the
+    /// launch strategy, which detaches spawned ones if asked to keep
+    /// siblings; the others are stopped as by [`clear`](Self::clear).
+    pub(crate) fn release_running(&mut self) {
+        let (launch, stopping) = (&self.launch, &mut self.stopping);
+        self.slab.for_each_running(|_, mut child| {
+            if !launch.release(child.as_mut()) {
+                stopping.extend(launch.stop(child));
+            }
+        });
+        self.drop_everything();
+    }
+
+    fn drop_everything(&mut self) {
         drop_unwinding_nowhere(self.input.take());
         self.running = 0;
         self.slab.clear();
@@ -400,12 +443,17 @@ impl<I: Iterator, L: Launch<I::Item>> Driver<I, L> {
         self.batch_pos = 0;
     }
 
-    /// Ends the run after a failure: each running child is offered to the
-    /// launch strategy (which detaches spawned ones if asked to keep
-    /// siblings), then everything is dropped.
-    pub(crate) fn release_running(&mut self) {
-        let launch = &self.launch;
-        self.slab.for_each_running(|_, child| launch.release(child));
-        self.clear();
+    /// `Ready` once every child given up on has really stopped. An awaited
+    /// end (an error, a cancel, a timeout) returns only after this, so that
+    /// nothing the operation started outlives it; on success, and for
+    /// in-place children, there is nothing to wait for.
+    pub(crate) fn poll_stopped(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        self.stopping
+            .retain_mut(|s| s.as_mut().poll(cx).is_pending());
+        if self.stopping.is_empty() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
     }
 }

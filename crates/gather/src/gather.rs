@@ -50,6 +50,16 @@ use crate::progress::Event;
 /// A [`CancelHandle`] does the same from elsewhere. Children start when the
 /// gather is first polled, not when `gather` is called.
 ///
+/// Nothing outlives an end you await: an error, a cancel through the
+/// handle or a timeout returns only once every task the gather spawned and
+/// aborted has stopped (its future dropped), as Python's gather waits for
+/// its cancelled children. On success there is nothing to wait for.
+/// Dropping cannot wait: in-place children are gone when the drop returns;
+/// spawned ones are aborted, and each stops at its next `.await` on
+/// whichever worker runs it next (one in the middle of a blocking step
+/// finishes that step first). To know when they are gone, cancel through
+/// the [`CancelHandle`] and await the gather instead of dropping it.
+///
 /// # Panics
 ///
 /// A panicking child never unwinds through the caller: it becomes
@@ -93,6 +103,7 @@ where
         deadline: None,
         cancel: None,
         done: false,
+        end: None,
         _mode: PhantomData,
     }
 }
@@ -132,6 +143,8 @@ pub struct Gather<I: Iterator, L: Launch<I::Item>, M> {
     deadline: Option<Pin<Box<Sleep>>>,
     cancel: Option<Arc<CancelState>>,
     done: bool,
+    /// How the run ended, kept while the children it gave up on stop.
+    end: Option<End<L::Err>>,
     _mode: PhantomData<fn() -> M>,
 }
 
@@ -156,6 +169,7 @@ impl<I: Iterator, L: Launch<I::Item>, M> Gather<I, L, M> {
             deadline: self.deadline,
             cancel: self.cancel,
             done: self.done,
+            end: self.end,
             _mode: PhantomData,
         }
     }
@@ -395,6 +409,7 @@ where
             deadline: None,
             cancel: self.cancel,
             done: false,
+            end: None,
             _mode: PhantomData,
         }
     }
@@ -436,15 +451,21 @@ impl<I: Iterator, L: Launch<I::Item>> Future for Gather<I, L, FailFast> {
     type Output = Result<Vec<L::Ok>, GatherError<L::Err, L::Ok>>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let end = std::task::ready!(self.poll_end(cx, true));
-        let end = self.settle(end);
-        if matches!(end, End::Failed(..)) {
-            // Spawned children are detached here when `keep_siblings` asked
-            // for Python's behaviour; everything else is dropped.
-            self.driver.release_running();
-        } else {
-            self.driver.clear();
+        if !self.done {
+            let end = std::task::ready!(self.poll_end(cx, true));
+            let end = self.settle(end);
+            if matches!(end, End::Failed(..)) {
+                // Spawned children are detached here when `keep_siblings`
+                // asked for Python's behaviour; everything else stops.
+                self.driver.release_running();
+            } else {
+                self.driver.clear();
+            }
+            self.end = Some(end);
         }
+        // Nothing the gather started outlives it: aborted tasks are awaited.
+        std::task::ready!(self.driver.poll_stopped(cx));
+        let end = self.end.take().expect("`Gather` polled after it completed");
         // Aligned with the input when its length is known.
         let len = self.driver.started().max(self.driver.total().unwrap_or(0));
         let mut results = std::mem::take(&mut self.results);
@@ -468,32 +489,30 @@ impl<I: Iterator, L: Launch<I::Item>> Future for Gather<I, L, ReturnExceptions> 
     type Output = Result<Vec<Outcome<L::Ok, L::Err>>, Cancelled>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let end = std::task::ready!(self.poll_end(cx, false));
-        let end = self.settle(end);
-        match end {
-            End::Cancelled => {
-                self.driver.clear();
-                self.results = Vec::new();
-                Poll::Ready(Err(Cancelled))
-            }
-            End::TimedOut => {
-                let mut results = std::mem::take(&mut self.results);
-                self.driver.stop(OutcomeKind::TimedOut, |index| {
-                    Self::store(&mut results, index, Outcome::TimedOut)
+        if !self.done {
+            let end = std::task::ready!(self.poll_end(cx, false));
+            let end = self.settle(end);
+            if let End::TimedOut = end {
+                let this = &mut *self;
+                let results = &mut this.results;
+                this.driver.stop(OutcomeKind::TimedOut, |index| {
+                    Self::store(results, index, Outcome::TimedOut)
                 });
-                Poll::Ready(Ok(results
-                    .into_iter()
-                    .map(|o| o.unwrap_or(Outcome::Cancelled))
-                    .collect()))
-            }
-            End::Completed | End::Failed(..) => {
+            } else {
                 self.driver.clear();
-                let results = std::mem::take(&mut self.results);
-                Poll::Ready(Ok(results
-                    .into_iter()
-                    .map(|o| o.unwrap_or(Outcome::Cancelled))
-                    .collect()))
             }
+            self.end = Some(end);
         }
+        // Nothing the gather started outlives it: aborted tasks are awaited.
+        std::task::ready!(self.driver.poll_stopped(cx));
+        let end = self.end.take().expect("`Gather` polled after it completed");
+        let results = std::mem::take(&mut self.results);
+        Poll::Ready(match end {
+            End::Cancelled => Err(Cancelled),
+            End::TimedOut | End::Completed | End::Failed(..) => Ok(results
+                .into_iter()
+                .map(|o| o.unwrap_or(Outcome::Cancelled))
+                .collect()),
+        })
     }
 }

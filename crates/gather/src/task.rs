@@ -104,6 +104,19 @@ impl<R> Task<R> {
         self.abort_on_drop = abort;
     }
 
+    /// Aborts the task and hands back its join handle, to await until it
+    /// has really stopped (tokio's abort only asks); `None` if it never
+    /// started. The `Task` is left finished, with nothing to abort.
+    pub(crate) fn abort_and_take(&mut self) -> Option<JoinHandle<R>> {
+        match std::mem::replace(&mut self.inner, Inner::Failed(None)) {
+            Inner::Running(handle) => {
+                handle.abort();
+                Some(handle)
+            }
+            Inner::Failed(_) => None,
+        }
+    }
+
     /// Lets the task run to its end on its own; its result is discarded.
     ///
     /// ```

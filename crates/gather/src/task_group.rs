@@ -391,7 +391,13 @@ impl<E: Send + 'static> TaskGroup<E> {
     ///
     /// # Cancellation
     ///
-    /// Dropping the `run` future cancels the body and aborts every child.
+    /// Awaited to its end (a value, an error, a cancel), `run` returns only
+    /// after every child's future is gone: nothing outlives its group.
+    /// Dropping the `run` future cannot wait: it drops the body and aborts
+    /// every child, and each child stops at its next `.await` on whichever
+    /// worker runs it next (one in the middle of a blocking step finishes
+    /// that step first). Use [`cancel`](TaskGroup::cancel) and await `run`
+    /// to know when they are gone.
     ///
     /// # Examples
     ///

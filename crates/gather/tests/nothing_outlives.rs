@@ -1,0 +1,129 @@
+//! An end that the caller awaits (an error, a cancel, a timeout) returns
+//! only after every task the gather spawned has stopped.
+//!
+//! tokio's abort only asks: an aborted task's future is dropped later, by
+//! whichever worker runs it next. Before, a spawned gather returned its
+//! error while the siblings it had aborted were still alive (on a
+//! current_thread runtime, always: the runtime could not run them until
+//! the caller yielded). Python's gather-cancel and TaskGroup wait for
+//! their cancelled children; so does this. Each child here holds a guard
+//! that counts it alive until its future is dropped.
+
+mod support;
+
+use std::time::Duration;
+
+use gather::{gather, Outcome};
+use support::{ms, sleep_ms, Live};
+
+/// A child that sleeps for an hour, alive until its future is dropped.
+fn sleeper(live: &Live) -> impl std::future::Future<Output = Result<u32, &'static str>> + Send {
+    let guard = live.guard();
+    async move {
+        let _guard = guard;
+        sleep_ms(3_600_000).await;
+        Ok(0)
+    }
+}
+
+async fn failing_after(t: u64) -> Result<u32, &'static str> {
+    sleep_ms(t).await;
+    Err("broken")
+}
+
+type Child = std::pin::Pin<Box<dyn std::future::Future<Output = Result<u32, &'static str>> + Send>>;
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_fail_fast_error_returns_after_the_aborted_siblings_stopped() {
+    let live = Live::new();
+    let err = gather([
+        Box::pin(sleeper(&live)) as Child,
+        Box::pin(failing_after(10)),
+        Box::pin(sleeper(&live)),
+    ])
+    .spawn()
+    .await
+    .unwrap_err();
+    assert_eq!(err.index(), Some(1));
+    assert_eq!(live.alive(), 0, "an aborted sibling was still alive");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_cancelled_spawned_gather_returns_after_its_tasks_stopped() {
+    let live = Live::new();
+    let mut g = gather([sleeper(&live), sleeper(&live)]).spawn();
+    let handle = g.cancel_handle();
+    tokio::spawn(async move {
+        sleep_ms(10).await;
+        handle.cancel();
+    });
+    assert!(g.await.unwrap_err().is_cancelled());
+    assert_eq!(live.alive(), 0, "a cancelled task was still alive");
+
+    let mut g = gather([sleeper(&live)]).spawn().return_exceptions();
+    let handle = g.cancel_handle();
+    tokio::spawn(async move {
+        sleep_ms(10).await;
+        handle.cancel();
+    });
+    assert!(g.await.is_err());
+    assert_eq!(live.alive(), 0, "a cancelled task was still alive");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_overall_timeout_returns_after_the_spawned_tasks_stopped() {
+    let live = Live::new();
+    let err = gather([sleeper(&live), sleeper(&live)])
+        .spawn()
+        .timeout(ms(10))
+        .await
+        .unwrap_err();
+    assert!(err.is_timeout());
+    assert_eq!(live.alive(), 0);
+
+    let out = gather([sleeper(&live)])
+        .spawn()
+        .return_exceptions()
+        .timeout(ms(10))
+        .await
+        .unwrap();
+    assert_eq!(out, [Outcome::TimedOut]);
+    assert_eq!(live.alive(), 0);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_child_past_its_own_deadline_has_stopped_when_the_gather_returns() {
+    let live = Live::new();
+    let quick = Box::pin(async { Ok(1u32) }) as Child;
+    let out = gather([Box::pin(sleeper(&live)) as Child, quick])
+        .spawn()
+        .return_exceptions()
+        .timeout_each(ms(10))
+        .await
+        .unwrap();
+    assert_eq!(out, [Outcome::TimedOut, Outcome::Ok(1)]);
+    assert_eq!(live.alive(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_sibling_on_another_worker_is_awaited_too() {
+    // The sibling is in the middle of a 20 ms blocking step when the abort
+    // comes: its future can only be dropped after that step.
+    let live = Live::new();
+    let guard = live.guard();
+    let busy = Box::pin(async move {
+        let _guard = guard;
+        loop {
+            std::thread::sleep(Duration::from_millis(20));
+            tokio::task::yield_now().await;
+        }
+        #[allow(unreachable_code)]
+        Ok(0u32)
+    }) as Child;
+    let err = gather([busy, Box::pin(failing_after(5))])
+        .spawn()
+        .await
+        .unwrap_err();
+    assert_eq!(err.index(), Some(1));
+    assert_eq!(live.alive(), 0, "the busy sibling was still alive");
+}
