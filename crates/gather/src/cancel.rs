@@ -5,7 +5,7 @@
 //! handler, a UI button, a supervisor) decides to stop it, as Python's
 //! `gather_future.cancel()` does.
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Waker;
 
@@ -13,13 +13,60 @@ const RUNNING: u8 = 0;
 const CANCELLED: u8 = 1;
 const DONE: u8 = 2;
 
-#[derive(Debug, Default)]
-pub(crate) struct CancelState {
+/// What a gather and its [`CancelHandle`] share. Public only to name it in
+/// the hidden methods of [`Launch`](crate::Launch).
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct CancelState {
     phase: AtomicU8,
     waker: Mutex<Option<Waker>>,
+    /// Spawned children not yet finished, plus one while the input may
+    /// still start more. Children that run on their own (spawned tasks)
+    /// can all finish while nobody polls the gather: when this reaches 0
+    /// the gather's outcome is settled, and a later `cancel()` must not
+    /// take effect (Python's `cancel()` returns `False` on a done future).
+    unsettled: AtomicUsize,
+}
+
+impl Default for CancelState {
+    fn default() -> CancelState {
+        CancelState {
+            phase: AtomicU8::new(RUNNING),
+            waker: Mutex::new(None),
+            unsettled: AtomicUsize::new(1),
+        }
+    }
 }
 
 impl CancelState {
+    /// A spawned child started; it will call [`settle_one`](Self::settle_one).
+    pub(crate) fn child_started(&self) {
+        // Relaxed: only the count matters, and every change is an RMW on
+        // this one atomic, so no decrement can miss it; the task that will
+        // decrement is spawned after this (the spawn orders the two).
+        self.unsettled.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A spawned child finished, or the input is exhausted: the last of
+    /// them settles the gather.
+    pub(crate) fn settle_one(&self) {
+        // AcqRel, as `Arc`'s count: the decrement that reaches zero sees
+        // every other one, whichever thread made it.
+        if self.unsettled.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.settle();
+        }
+    }
+
+    /// The gather's outcome is settled (every child finished, or a
+    /// fail-fast child failed): from now on `cancel()` returns `false`.
+    pub(crate) fn settle(&self) {
+        // The pair: this CAS against `cancel`'s CAS on the same atomic;
+        // exactly one of them moves the phase off RUNNING.
+        let _ = self
+            .phase
+            .compare_exchange(RUNNING, DONE, Ordering::AcqRel, Ordering::Acquire);
+    }
+
     /// Registers the operation's waker and tells whether cancellation was
     /// requested. Registering first closes the race with a concurrent
     /// `cancel()`: either we see the flag, or `cancel()` sees our waker.
@@ -106,6 +153,12 @@ impl CancelHandle {
     ///
     /// Returns `true` if this call cancelled the operation; `false` if it had
     /// already finished or been cancelled, as Python's `Future.cancel()`.
+    /// A [spawned](crate::Gather::spawn) gather whose children have all
+    /// finished (or, fail-fast, one of which failed) has finished, even if
+    /// nobody polled it since: `cancel()` returns `false` and awaiting the
+    /// gather gives its results. (Children passed in as
+    /// [`Task`](crate::Task)s are not watched this way: a gather of them is
+    /// cancelled until it has been polled to its end.)
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {

@@ -20,12 +20,14 @@
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use pin_project_lite::pin_project;
 use tokio::time::Sleep;
 
+use crate::cancel::CancelState;
 use crate::outcome::{IntoOutcome, Outcome, Panic};
 use crate::task::Task;
 
@@ -197,6 +199,14 @@ pub trait Launch<F>: sealed::Sealed {
     fn stop(&self, _child: Pin<&mut Self::Child>) -> Option<Stopping> {
         None
     }
+    /// Called at the gather's first poll when it has a cancel handle:
+    /// children that finish on their own (spawned) report to `state`, so
+    /// that a `cancel()` after they all finished does not take effect.
+    #[doc(hidden)]
+    fn watch(&mut self, _state: &Arc<CancelState>, _fail_fast: bool) {}
+    /// Called once, when the input has no more children.
+    #[doc(hidden)]
+    fn input_exhausted(&self) {}
 }
 
 /// A child that was told to stop, and ends once it has.
@@ -242,9 +252,12 @@ where
 /// assert_eq!(g.await.unwrap(), [0, 1, 2]);
 /// # }
 /// ```
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Spawned {
     pub(crate) keep_siblings: bool,
+    /// The gather's cancel state, when it has a handle, and whether a
+    /// failure settles it (fail-fast).
+    watch: Option<(Arc<CancelState>, bool)>,
 }
 
 impl<F> Launch<F> for Spawned
@@ -261,7 +274,31 @@ where
     fn launch(&mut self, child: F, index: usize) -> Self::Child {
         // The guard (and its span) runs inside the task, so the span covers
         // the child's own polls on whichever worker runs it.
-        crate::task::spawn(Guarded::new(child, None, index, true))
+        let guarded = Guarded::new(child, None, index, true);
+        let Some((state, fail_fast)) = &self.watch else {
+            return crate::task::spawn(guarded);
+        };
+        let (state, fail_fast) = (state.clone(), *fail_fast);
+        state.child_started();
+        crate::task::spawn(async move {
+            let outcome = guarded.await;
+            if fail_fast && !outcome.is_ok() {
+                state.settle();
+            } else {
+                state.settle_one();
+            }
+            outcome
+        })
+    }
+
+    fn watch(&mut self, state: &Arc<CancelState>, fail_fast: bool) {
+        self.watch = Some((state.clone(), fail_fast));
+    }
+
+    fn input_exhausted(&self) {
+        if let Some((state, _)) = &self.watch {
+            state.settle_one();
+        }
     }
 
     fn release(&self, child: Pin<&mut Self::Child>) -> bool {

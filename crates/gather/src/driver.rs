@@ -217,6 +217,7 @@ impl<I: Iterator, L: Launch<I::Item>> Driver<I, L> {
     fn next_input(&mut self) -> Option<I::Item> {
         let next = self.input.as_mut()?.next();
         if next.is_none() {
+            self.launch.input_exhausted();
             self.input = None;
             self.free = Vec::new();
             self.slab.seal();

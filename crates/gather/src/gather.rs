@@ -329,8 +329,13 @@ impl<I: Iterator, L: Launch<I::Item>, M> Gather<I, L, M> {
         if self.timeout == Some(Duration::ZERO) {
             return Poll::Ready(End::TimedOut);
         }
-        if self.results.capacity() == 0 {
+        if self.driver.started() == 0 && self.results.capacity() == 0 {
             self.results.reserve_exact(self.driver.total().unwrap_or(0));
+            // Before any child starts: spawned children report their end
+            // to the handle, so that a late cancel() sees a finished gather.
+            if let Some(cancel) = &self.cancel {
+                self.driver.launcher_mut().watch(cancel, fail_fast);
+            }
         }
         let results = &mut self.results;
         let mut failure = None;

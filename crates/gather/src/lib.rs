@@ -137,5 +137,6 @@ pub mod asyncio_guide {}
 
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::cancel::CancelState;
     pub use crate::tuple::{Slot, TrySlot, TryTupleGather, TupleGather};
 }

@@ -1,0 +1,97 @@
+//! A `cancel()` that comes after every child finished must not take
+//! effect, nor throw the results away.
+//!
+//! Spawned children run on their own: they can all finish while nobody
+//! polls the gather. Python's `gather(...).cancel()` then returns `False`
+//! and the results are delivered; before, ours returned `true` and the
+//! gather ended `Cancelled`, its finished results discarded.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use gather::{gather, Outcome};
+
+fn poll_once<F: Future + Unpin>(f: &mut F) -> Poll<F::Output> {
+    Pin::new(f).poll(&mut Context::from_waker(futures::task::noop_waker_ref()))
+}
+
+/// Lets the runtime's other tasks run to their ends (bounded).
+async fn let_tasks_run() {
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_late_cancel_of_a_finished_spawned_gather_returns_false_and_keeps_the_results() {
+    let mut g = gather((0..3u32).map(|i| async move { Ok::<_, ()>(i * 10) })).spawn();
+    let handle = g.cancel_handle();
+    assert!(
+        poll_once(&mut g).is_pending(),
+        "the tasks are spawned, not run yet"
+    );
+    let_tasks_run().await;
+    assert!(handle.is_done(), "every child finished: the gather is done");
+    assert!(
+        !handle.cancel(),
+        "cancel() took effect on a finished gather"
+    );
+    assert_eq!(g.await.unwrap(), [0, 10, 20]);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_same_in_return_exceptions_mode() {
+    let mut g = gather((0..2u32).map(|i| async move {
+        if i == 0 {
+            Ok(1)
+        } else {
+            Err("no")
+        }
+    }))
+    .spawn()
+    .return_exceptions();
+    let handle = g.cancel_handle();
+    assert!(poll_once(&mut g).is_pending());
+    let_tasks_run().await;
+    assert!(!handle.cancel());
+    assert_eq!(g.await.unwrap(), [Outcome::Ok(1), Outcome::Err("no")]);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_fail_fast_failure_settles_the_gather_before_the_others_finish() {
+    // Python: the gather's future is done with the exception as soon as a
+    // child raises; cancel() then returns False.
+    let mut g = gather((0..2u32).map(|i| async move {
+        if i == 0 {
+            Err("broken")
+        } else {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            Ok(i)
+        }
+    }))
+    .spawn();
+    let handle = g.cancel_handle();
+    assert!(poll_once(&mut g).is_pending());
+    let_tasks_run().await;
+    assert!(!handle.cancel());
+    let err = g.await.unwrap_err();
+    assert_eq!(err.index(), Some(0));
+    assert!(!err.is_cancelled());
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_cancel_while_a_spawned_child_still_runs_takes_effect() {
+    let mut g = gather((0..2u64).map(|i| async move {
+        tokio::time::sleep(Duration::from_millis(if i == 0 { 0 } else { 3_600_000 })).await;
+        Ok::<_, ()>(i)
+    }))
+    .spawn();
+    let handle = g.cancel_handle();
+    assert!(poll_once(&mut g).is_pending());
+    let_tasks_run().await;
+    assert!(!handle.is_done());
+    assert!(handle.cancel());
+    assert!(g.await.unwrap_err().is_cancelled());
+}
