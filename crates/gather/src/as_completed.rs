@@ -17,8 +17,8 @@ use futures_core::Stream;
 use tokio::time::Sleep;
 
 use crate::child::{InPlace, Launch};
-use crate::driver::Driver;
-use crate::outcome::{IntoOutcome, Outcome, OutcomeKind};
+use crate::driver::{Driver, Ending};
+use crate::outcome::{IntoOutcome, Outcome};
 
 /// Runs every child concurrently and yields `(index, outcome)` as each one
 /// finishes.
@@ -122,7 +122,7 @@ impl<I: Iterator, L: Launch<I::Item>> AsCompleted<I, L> {
     /// # }
     /// ```
     pub fn limit(mut self, n: usize) -> Self {
-        self.driver.limit = n.max(1);
+        self.driver.config.limit = n.max(1);
         self
     }
 
@@ -182,7 +182,7 @@ impl<I: Iterator, L: Launch<I::Item>> Stream for AsCompleted<I, L> {
                 }
                 let queue = &mut this.expired;
                 this.driver
-                    .stop(OutcomeKind::TimedOut, |index| queue.push_back(index));
+                    .finish(Ending::TimedOut, |index| queue.push_back(index));
                 this.ended = true;
                 this.deadline = None;
                 Poll::Ready(

@@ -67,6 +67,49 @@ type Finished<L, F> = (usize, Outcome<<L as Launch<F>>::Ok, <L as Launch<F>>::Er
 /// reschedule per 1024 children.
 const WORK_PER_TURN: usize = 1024;
 
+/// What the builders of every operation set before the first poll.
+pub(crate) struct Config {
+    /// At most this many children run at once (`usize::MAX`: no bound).
+    pub(crate) limit: usize,
+    /// Each child's own deadline, from its start.
+    pub(crate) child_timeout: Option<Duration>,
+    /// Told of each child's start and end.
+    pub(crate) observer: Option<Observer>,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            limit: usize::MAX,
+            child_timeout: None,
+            observer: None,
+        }
+    }
+}
+
+/// How an operation's run ended, and so what [`Driver::finish`] does with
+/// the children still running and the inputs not started yet. This is the
+/// whole end-of-run policy, in one place:
+///
+/// | ending | running in place | running spawned | not started | reported to `each` |
+/// |---|---|---|---|---|
+/// | `Completed` | none left | none left | none left | - |
+/// | `Failed` (fail-fast) | dropped | aborted and awaited, or detached with `keep_siblings` | dropped | no |
+/// | `Cancelled` | dropped | aborted and awaited | dropped | no |
+/// | `TimedOut` (overall) | dropped | aborted and awaited | dropped | each, running first, then in input order |
+///
+/// "Awaited" means the operation returns only after
+/// [`poll_stopped`](Driver::poll_stopped) is ready. Dropping an operation
+/// is not an ending: drop cannot wait, so in-place children are dropped at
+/// once and spawned ones are aborted (each stops at its next `.await`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ending {
+    Completed,
+    Failed,
+    Cancelled,
+    TimedOut,
+}
+
 pub(crate) struct Driver<I: Iterator, L: Launch<I::Item>> {
     input: Option<I>,
     launch: L,
@@ -79,9 +122,7 @@ pub(crate) struct Driver<I: Iterator, L: Launch<I::Item>> {
     finished: usize,
     running: usize,
     total: Option<usize>,
-    pub(crate) limit: usize,
-    pub(crate) child_timeout: Option<Duration>,
-    pub(crate) observer: Option<Observer>,
+    pub(crate) config: Config,
     /// Spawned children given up on (past their deadline, or running when
     /// the operation ended) that were aborted and have not stopped yet:
     /// tokio's abort only asks. Always empty for in-place children.
@@ -103,8 +144,13 @@ impl<I: Iterator, L: Launch<I::Item>> Driver<I, L> {
             (lo, Some(hi)) if lo == hi => Some(lo),
             _ => None,
         };
+        Driver::fresh(Some(input), total, launch)
+    }
+
+    /// A driver that has started nothing, with the default configuration.
+    fn fresh(input: Option<I>, total: Option<usize>, launch: L) -> Self {
         Driver {
-            input: Some(input),
+            input,
             launch,
             slab: Slab::new(Arc::new(ReadyQueue::new())),
             free: Vec::new(),
@@ -114,34 +160,19 @@ impl<I: Iterator, L: Launch<I::Item>> Driver<I, L> {
             finished: 0,
             running: 0,
             total,
-            limit: usize::MAX,
-            child_timeout: None,
-            observer: None,
+            config: Config::default(),
             stopping: Vec::new(),
         }
     }
 
-    /// The same configuration with another launch strategy. Only called by
-    /// builders, before anything has started.
+    /// The same input and configuration with another launch strategy.
+    /// Only called by builders, before anything has started (so a fresh
+    /// driver is the same).
     pub(crate) fn relaunch<L2: Launch<I::Item>>(mut self, launch: L2) -> Driver<I, L2> {
         debug_assert_eq!(self.started, 0);
-        Driver {
-            input: self.input.take(),
-            launch,
-            // Nothing has started: a fresh slab (and queue) is the same.
-            slab: Slab::new(Arc::new(ReadyQueue::new())),
-            free: Vec::new(),
-            batch: Vec::new(),
-            batch_pos: 0,
-            started: 0,
-            finished: 0,
-            running: 0,
-            total: self.total,
-            limit: self.limit,
-            child_timeout: self.child_timeout,
-            observer: self.observer.take(),
-            stopping: Vec::new(),
-        }
+        let mut driver = Driver::fresh(self.input.take(), self.total, launch);
+        driver.config = std::mem::take(&mut self.config);
+        driver
     }
 
     pub(crate) fn launcher_mut(&mut self) -> &mut L {
@@ -174,7 +205,7 @@ impl<I: Iterator, L: Launch<I::Item>> Driver<I, L> {
     }
 
     fn emit(&mut self, index: usize, kind: EventKind) {
-        if let Some(observer) = &mut self.observer {
+        if let Some(observer) = &mut self.config.observer {
             observer(&Event {
                 index,
                 kind,
@@ -198,13 +229,13 @@ impl<I: Iterator, L: Launch<I::Item>> Driver<I, L> {
             None => {
                 // At most min(limit, inputs) slots are ever needed: a new
                 // chunk is no larger than what is left of that.
-                let slots = self.total.map_or(usize::MAX, |t| t.min(self.limit));
+                let slots = self.total.map_or(usize::MAX, |t| t.min(self.config.limit));
                 self.slab.vacant(slots.saturating_sub(self.slab.len()))
             }
         };
         let meta = SlotMeta {
             index,
-            guard: Guard::new(self.child_timeout, index, true),
+            guard: Guard::new(self.config.child_timeout, index, true),
         };
         self.slab.put(id, child, meta);
         self.emit(index, EventKind::Started);
@@ -269,7 +300,7 @@ impl<I: Iterator, L: Launch<I::Item>> Driver<I, L> {
 
     /// `true` when more children could start now.
     fn can_start(&self) -> bool {
-        self.input.is_some() && self.running < self.limit
+        self.input.is_some() && self.running < self.config.limit
     }
 
     /// Drives children until every one has finished (`Ready(Continue)`),
@@ -313,7 +344,7 @@ impl<I: Iterator, L: Launch<I::Item>> Driver<I, L> {
             // that finishes at once frees its slot for the next, so a run of
             // ready children needs a single slot.
             while self.can_start() {
-                if self.child_timeout == Some(Duration::ZERO) {
+                if self.config.child_timeout == Some(Duration::ZERO) {
                     // Python's `wait_for(child, 0)` never starts the child.
                     let Some(index) = self.skip_next() else { break };
                     work += 1;
@@ -381,64 +412,47 @@ impl<I: Iterator, L: Launch<I::Item>> Driver<I, L> {
         None
     }
 
-    /// Stops everything: drops every running child (aborting spawned ones,
-    /// to be awaited with [`poll_stopped`](Self::poll_stopped)) and every
-    /// input not yet started, calling `each` with the index of each,
-    /// running ones first. `kind` is what progress events report.
-    pub(crate) fn stop(&mut self, kind: OutcomeKind, mut each: impl FnMut(usize)) {
-        let mut stopped: Vec<usize> = Vec::with_capacity(self.running);
+    /// Ends the run as `ending` says (see [`Ending`] for the whole policy):
+    /// what is still running is dropped, aborted (to be awaited with
+    /// [`poll_stopped`](Self::poll_stopped)) or detached, the rest of the
+    /// input is dropped unstarted, and with `TimedOut` `each` gets the index
+    /// of every child so stopped (running ones first, then in input order),
+    /// which progress events report as timed out.
+    pub(crate) fn finish(&mut self, ending: Ending, mut each: impl FnMut(usize)) {
+        let report = ending == Ending::TimedOut;
+        let mut stopped: Vec<usize> = Vec::new();
         let (launch, stopping) = (&self.launch, &mut self.stopping);
-        self.slab.for_each_running(|meta, child| {
-            stopped.push(meta.index);
+        self.slab.for_each_running(|meta, mut child| {
+            if report {
+                stopped.push(meta.index);
+            }
+            // A fail-fast end offers each sibling to the launch strategy
+            // first: `keep_siblings` detaches spawned ones to run on.
+            if ending == Ending::Failed && launch.release(child.as_mut()) {
+                return;
+            }
             stopping.extend(launch.stop(child));
         });
         self.slab.clear();
-        stopped.sort_unstable();
         self.running = 0;
-        if let Some(input) = self.input.take() {
-            for child in input {
-                drop_unwinding_nowhere(child);
-                stopped.push(self.started);
-                self.started += 1;
+        stopped.sort_unstable();
+        match self.input.take() {
+            // Each unstarted child is counted and reported...
+            Some(input) if report => {
+                for child in input {
+                    drop_unwinding_nowhere(child);
+                    stopped.push(self.started);
+                    self.started += 1;
+                }
             }
+            // ...or the input is dropped as it is, never iterated.
+            input => drop_unwinding_nowhere(input),
         }
         for index in stopped {
             self.finished += 1;
-            self.emit(index, EventKind::Finished(kind));
+            self.emit(index, EventKind::Finished(OutcomeKind::TimedOut));
             each(index);
         }
-        self.free.clear();
-        self.batch.clear();
-        self.batch_pos = 0;
-    }
-
-    /// Drops every running child (aborting spawned ones, to be awaited with
-    /// [`poll_stopped`](Self::poll_stopped)) and the rest of the input,
-    /// without reporting them: the operation is over.
-    pub(crate) fn clear(&mut self) {
-        let (launch, stopping) = (&self.launch, &mut self.stopping);
-        self.slab
-            .for_each_running(|_, child| stopping.extend(launch.stop(child)));
-        self.drop_everything();
-    }
-
-    /// Ends the run after a failure: each running child is offered to the
-    /// launch strategy, which detaches spawned ones if asked to keep
-    /// siblings; the others are stopped as by [`clear`](Self::clear).
-    pub(crate) fn release_running(&mut self) {
-        let (launch, stopping) = (&self.launch, &mut self.stopping);
-        self.slab.for_each_running(|_, mut child| {
-            if !launch.release(child.as_mut()) {
-                stopping.extend(launch.stop(child));
-            }
-        });
-        self.drop_everything();
-    }
-
-    fn drop_everything(&mut self) {
-        drop_unwinding_nowhere(self.input.take());
-        self.running = 0;
-        self.slab.clear();
         self.free.clear();
         self.batch.clear();
         self.batch_pos = 0;

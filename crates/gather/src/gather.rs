@@ -9,6 +9,26 @@
 //! [`GatherError`], against `Vec<Outcome<T, E>>`. Both run on the shared
 //! [driver](crate::driver), in place or spawned, so every combination gives
 //! the same results in the same order.
+//!
+//! # On failure
+//!
+//! What happens to the other children when a gather ends is decided in one
+//! place, [`Driver::finish`](crate::driver::Driver::finish), by how it
+//! ended ([`Ending`]):
+//!
+//! - **a child fails** (fail-fast): the others are dropped, spawned ones
+//!   aborted; with `.spawn().keep_siblings()` they are detached instead and
+//!   run on (Python's `gather`). The error names the child; the results
+//!   already in are kept in [`GatherError::into_partial`].
+//! - **cancelled** through a [`CancelHandle`]: every unfinished child is
+//!   dropped or aborted; `Err(Cancelled)`.
+//! - **the overall timeout**: the same, and in `return_exceptions` mode each
+//!   stopped child's slot says `TimedOut`; finished results are kept.
+//! - **a child's own timeout** (`timeout_each`) is that child's failure.
+//!
+//! Every one of these ends returns only after each spawned task it aborted
+//! has stopped. Dropping the gather is not an end it can wait for: in-place
+//! children are dropped at once, spawned ones aborted.
 
 use std::future::Future;
 use std::marker::PhantomData;
@@ -22,9 +42,9 @@ use tokio::time::Sleep;
 
 use crate::cancel::{CancelHandle, CancelState};
 use crate::child::{InPlace, Launch, Spawned};
-use crate::driver::Driver;
+use crate::driver::{Driver, Ending};
 use crate::error::{Cancelled, GatherError};
-use crate::outcome::{Failure, IntoOutcome, Outcome, OutcomeKind};
+use crate::outcome::{Failure, IntoOutcome, Outcome};
 use crate::progress::Event;
 
 /// Runs every child concurrently and returns their results in input order.
@@ -160,6 +180,18 @@ enum End<E> {
     Cancelled,
 }
 
+impl<E> End<E> {
+    /// What the driver does with the children left: see [`Ending`].
+    fn ending(&self) -> Ending {
+        match self {
+            End::Completed => Ending::Completed,
+            End::Failed(..) => Ending::Failed,
+            End::TimedOut => Ending::TimedOut,
+            End::Cancelled => Ending::Cancelled,
+        }
+    }
+}
+
 impl<I: Iterator, L: Launch<I::Item>, M> Gather<I, L, M> {
     fn with_mode<M2>(self) -> Gather<I, L, M2> {
         Gather {
@@ -188,7 +220,7 @@ impl<I: Iterator, L: Launch<I::Item>, M> Gather<I, L, M> {
     /// # }
     /// ```
     pub fn limit(mut self, n: usize) -> Self {
-        self.driver.limit = n.max(1);
+        self.driver.config.limit = n.max(1);
         self
     }
 
@@ -210,7 +242,7 @@ impl<I: Iterator, L: Launch<I::Item>, M> Gather<I, L, M> {
     /// # }
     /// ```
     pub fn timeout_each(mut self, timeout: Duration) -> Self {
-        self.driver.child_timeout = Some(timeout);
+        self.driver.config.child_timeout = Some(timeout);
         self
     }
 
@@ -259,7 +291,7 @@ impl<I: Iterator, L: Launch<I::Item>, M> Gather<I, L, M> {
     /// # }
     /// ```
     pub fn on_event(mut self, observer: impl FnMut(&Event) + Send + 'static) -> Self {
-        self.driver.observer = Some(Box::new(observer));
+        self.driver.config.observer = Some(Box::new(observer));
         self
     }
 
@@ -459,13 +491,7 @@ impl<I: Iterator, L: Launch<I::Item>> Future for Gather<I, L, FailFast> {
         if !self.done {
             let end = std::task::ready!(self.poll_end(cx, true));
             let end = self.settle(end);
-            if matches!(end, End::Failed(..)) {
-                // Spawned children are detached here when `keep_siblings`
-                // asked for Python's behaviour; everything else stops.
-                self.driver.release_running();
-            } else {
-                self.driver.clear();
-            }
+            self.driver.finish(end.ending(), |_| ());
             self.end = Some(end);
         }
         // Nothing the gather started outlives it: aborted tasks are awaited.
@@ -497,15 +523,11 @@ impl<I: Iterator, L: Launch<I::Item>> Future for Gather<I, L, ReturnExceptions> 
         if !self.done {
             let end = std::task::ready!(self.poll_end(cx, false));
             let end = self.settle(end);
-            if let End::TimedOut = end {
-                let this = &mut *self;
-                let results = &mut this.results;
-                this.driver.stop(OutcomeKind::TimedOut, |index| {
-                    Self::store(results, index, Outcome::TimedOut)
-                });
-            } else {
-                self.driver.clear();
-            }
+            let this = &mut *self;
+            let results = &mut this.results;
+            this.driver.finish(end.ending(), |index| {
+                Self::store(results, index, Outcome::TimedOut)
+            });
             self.end = Some(end);
         }
         // Nothing the gather started outlives it: aborted tasks are awaited.

@@ -263,7 +263,7 @@ impl<I: Iterator, L: Launch<I::Item>> Wait<I, L> {
     /// ```
     pub fn limit(mut self, n: usize) -> Self {
         if let Some(p) = &mut self.pending {
-            p.driver.limit = n.max(1);
+            p.driver.config.limit = n.max(1);
         }
         self
     }
