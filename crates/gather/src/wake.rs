@@ -490,20 +490,27 @@ mod loom_tests {
         });
     }
 
+    /// [`driver`], with slot 0 woken once and its id drained: the driver
+    /// is about to poll it. Also returns slot 0's waker, kept by its child.
+    fn slot_0_about_to_be_polled() -> (Arc<ReadyQueue>, Arc<Parent>, Waker, Wakers, Waker) {
+        let (queue, parent, parent_waker, wakers) = driver();
+        let w0 = wakers.waker(0);
+        w0.wake_by_ref();
+        let mut batch = Vec::new();
+        queue.drain_into(&mut batch, &parent_waker);
+        assert_eq!(batch, [0]);
+        (queue, parent, parent_waker, wakers, w0)
+    }
+
     #[test]
     fn loom_a_wake_during_the_poll_queues_the_slot_again() {
         loom::model(|| {
-            let (queue, parent, parent_waker, wakers) = driver();
-            let mut batch = Vec::new();
-            let w0 = wakers.waker(0);
-            w0.wake_by_ref();
-            queue.drain_into(&mut batch, &parent_waker);
-            assert_eq!(batch, [0]);
+            let (queue, parent, parent_waker, wakers, w0) = slot_0_about_to_be_polled();
             // The driver clears the flag and polls; meanwhile the child's
             // waker fires again from another thread.
             let t = wakers.poll_with(0, |_| loom::thread::spawn(move || w0.wake()));
             t.join().unwrap();
-            batch.clear();
+            let mut batch = Vec::new();
             queue.drain_into(&mut batch, &parent_waker);
             assert_eq!(
                 batch,
@@ -522,14 +529,9 @@ mod loom_tests {
     #[test]
     fn loom_a_child_that_reads_state_set_before_its_wake_is_never_lost() {
         loom::model(|| {
-            let (queue, parent, parent_waker, wakers) = driver();
-            let mut batch = Vec::new();
-            let w0 = wakers.waker(0);
             // The child was woken once (its first value arrived) and is
-            // about to be polled: the driver drained its id.
-            w0.wake_by_ref();
-            queue.drain_into(&mut batch, &parent_waker);
-            assert_eq!(batch, [0]);
+            // about to be polled.
+            let (queue, parent, parent_waker, wakers, w0) = slot_0_about_to_be_polled();
             let sent = Arc::new(AtomicBool::new(false));
             let sender = {
                 let sent = sent.clone();
@@ -541,7 +543,7 @@ mod loom_tests {
             // The driver polls the child: it reads the second value's state.
             let seen = wakers.poll_with(0, |_| sent.load(Ordering::Acquire));
             sender.join().unwrap();
-            batch.clear();
+            let mut batch = Vec::new();
             queue.drain_into(&mut batch, &parent_waker);
             assert!(
                 seen || (batch == [0] && parent.0.load(Ordering::SeqCst) >= 1),
