@@ -176,10 +176,27 @@ impl<E: fmt::Display, T> fmt::Display for GatherError<E, T> {
     }
 }
 
-impl<E: std::error::Error + 'static, T> std::error::Error for GatherError<E, T> {
+/// An error for any child error that can be shown: `String`, `&str`,
+/// `anyhow::Error` and `Box<dyn Error>` included, so `?` works in a `main`
+/// that returns `Result<(), Box<dyn Error>>`. The child's error is in the
+/// message ("child 1 failed: page 13: 404") and in
+/// [`failure`](GatherError::failure); `source()` is the caught panic, if
+/// that is what ended the gather.
+///
+/// ```
+/// fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     # let rt = tokio::runtime::Builder::new_current_thread().build()?;
+///     # rt.block_on(async {
+///     let r = gather::gather([async { Err::<u8, String>("page 13: 404".into()) }]).await;
+///     let err: Box<dyn std::error::Error> = r.unwrap_err().into();
+///     assert_eq!(err.to_string(), "child 0 failed: page 13: 404");
+///     # });
+///     Ok(())
+/// }
+/// ```
+impl<E: fmt::Debug + fmt::Display, T> std::error::Error for GatherError<E, T> {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match &self.failure {
-            Failure::Error(e) => Some(e),
             Failure::Panicked(p) => Some(p),
             _ => None,
         }

@@ -119,6 +119,19 @@ impl<E> Failure<E> {
     }
 }
 
+impl<E: fmt::Debug> Failure<E> {
+    /// As the `Display` form ("failed: ...", "timed out"), with the error's
+    /// `Debug` form: what `Outcome::unwrap` can say with `E: Debug` only.
+    fn debug_words(&self) -> String {
+        match self {
+            Failure::Error(e) => format!("failed: {e:?}"),
+            Failure::Panicked(p) => format!("panicked: {}", p.message()),
+            Failure::TimedOut => "timed out".to_owned(),
+            Failure::Cancelled => "was cancelled".to_owned(),
+        }
+    }
+}
+
 impl<E: fmt::Display> fmt::Display for Failure<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -130,10 +143,11 @@ impl<E: fmt::Display> fmt::Display for Failure<E> {
     }
 }
 
-impl<E: std::error::Error + 'static> std::error::Error for Failure<E> {
+/// An error for any child error that can be shown (`String` and `anyhow`
+/// included); the child's error is in the message, a panic is the source.
+impl<E: fmt::Debug + fmt::Display> std::error::Error for Failure<E> {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Failure::Error(e) => Some(e),
             Failure::Panicked(p) => Some(p),
             _ => None,
         }
@@ -181,6 +195,76 @@ impl<T, E> Outcome<T, E> {
         }
     }
 
+    /// `true` for every outcome but [`Outcome::Ok`]: an error, a panic, a
+    /// timeout or a cancellation.
+    ///
+    /// ```
+    /// use gather::Outcome;
+    /// assert!(Outcome::<u8, ()>::TimedOut.is_err());
+    /// ```
+    pub fn is_err(&self) -> bool {
+        !self.is_ok()
+    }
+
+    /// The failure, if the child did not succeed: its own error, a panic,
+    /// a timeout or a cancellation (Python's "the exception", with
+    /// `return_exceptions=True`).
+    ///
+    /// ```
+    /// use gather::{Failure, Outcome};
+    /// assert_eq!(Outcome::<u8, &str>::Err("404").err(), Some(Failure::Error("404")));
+    /// assert_eq!(Outcome::<u8, &str>::Ok(1).err(), None);
+    /// ```
+    pub fn err(self) -> Option<Failure<E>> {
+        self.into_result().err()
+    }
+
+    /// The value.
+    ///
+    /// # Panics
+    ///
+    /// If the child did not succeed, with its failure in the message, as
+    /// `Result::unwrap` does.
+    ///
+    /// ```
+    /// use gather::Outcome;
+    /// assert_eq!(Outcome::<u8, ()>::Ok(1).unwrap(), 1);
+    /// ```
+    #[track_caller]
+    pub fn unwrap(self) -> T
+    where
+        E: fmt::Debug,
+    {
+        match self.into_result() {
+            Ok(v) => v,
+            Err(f) => panic!(
+                "called `Outcome::unwrap()` on a child that {}",
+                f.debug_words()
+            ),
+        }
+    }
+
+    /// The value.
+    ///
+    /// # Panics
+    ///
+    /// If the child did not succeed, with `message` and its failure.
+    ///
+    /// ```
+    /// use gather::Outcome;
+    /// assert_eq!(Outcome::<u8, ()>::Ok(1).expect("page 1"), 1);
+    /// ```
+    #[track_caller]
+    pub fn expect(self, message: &str) -> T
+    where
+        E: fmt::Debug,
+    {
+        match self.into_result() {
+            Ok(v) => v,
+            Err(f) => panic!("{message}: the child {}", f.debug_words()),
+        }
+    }
+
     /// Splits the value from every kind of failure.
     ///
     /// ```
@@ -214,6 +298,28 @@ impl<T, E> Outcome<T, E> {
     }
 }
 
+/// The value as it is, or the failure as "error: ...", "panicked: ...",
+/// "timed out" or "cancelled": what Python prints for a
+/// `return_exceptions=True` result, value or exception, in one line.
+///
+/// ```
+/// use gather::Outcome;
+/// assert_eq!(Outcome::<u8, &str>::Ok(7).to_string(), "7");
+/// assert_eq!(Outcome::<u8, &str>::Err("404").to_string(), "error: 404");
+/// assert_eq!(Outcome::<u8, &str>::TimedOut.to_string(), "timed out");
+/// ```
+impl<T: fmt::Display, E: fmt::Display> fmt::Display for Outcome<T, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Outcome::Ok(v) => v.fmt(f),
+            Outcome::Err(e) => write!(f, "error: {e}"),
+            Outcome::Panicked(p) => write!(f, "panicked: {}", p.message()),
+            Outcome::TimedOut => f.write_str("timed out"),
+            Outcome::Cancelled => f.write_str("cancelled"),
+        }
+    }
+}
+
 impl<T, E> From<Failure<E>> for Outcome<T, E> {
     fn from(f: Failure<E>) -> Self {
         match f {
@@ -239,6 +345,12 @@ impl<T, E> From<Failure<E>> for Outcome<T, E> {
 /// use gather::{IntoOutcome, Outcome};
 /// assert_eq!(Ok::<u8, ()>(1).into_outcome(), Outcome::Ok(1));
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "a child must return `Result<T, E>` or `gather::Outcome<T, E>`, not `{Self}`",
+    label = "this child's future returns `{Self}`",
+    note = "for a future that cannot fail, wrap it: `gather::infallible(fut)` (e.g. `gather(xs.map(|x| gather::infallible(double(x))))`)",
+    note = "or return `Ok::<_, std::convert::Infallible>(value)` from the child"
+)]
 pub trait IntoOutcome {
     /// The value of a successful child.
     type Ok;

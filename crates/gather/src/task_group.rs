@@ -309,10 +309,12 @@ impl<E: fmt::Display> fmt::Display for ErrorGroup<E> {
     }
 }
 
-impl<E: std::error::Error + 'static> std::error::Error for ErrorGroup<E> {
+/// An error for any child error that can be shown (`String` and `anyhow`
+/// included); every error is in the message, the first one's panic (if it
+/// was one) is the source.
+impl<E: fmt::Debug + fmt::Display> std::error::Error for ErrorGroup<E> {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self.errors.first() {
-            Some((_, Failure::Error(e))) => Some(e),
             Some((_, Failure::Panicked(p))) => Some(p),
             _ => None,
         }

@@ -173,6 +173,11 @@ impl<I: Iterator, L: Launch<I::Item>> Future for Pending<I, L> {
 /// let pending = vec![async { Ok::<_, ()>(1) }].into_pending();
 /// assert!(!pending.is_empty());
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`wait` takes futures that return `Result<T, E>` or `gather::Outcome<T, E>` (or the `Pending` of a previous wait), not `{Self}`",
+    label = "not an iterable of such futures",
+    note = "for futures that cannot fail, wrap each one: `children.map(gather::infallible)`"
+)]
 pub trait IntoPending {
     /// The input iterator.
     type Iter: Iterator;

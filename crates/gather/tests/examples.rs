@@ -84,3 +84,20 @@ fn task_group_spawns_dynamically_cancels_on_failure_and_reports_every_error() {
         "{text}"
     );
 }
+
+#[test]
+fn first_steps_runs_the_seed_programs_as_a_python_user_writes_them() {
+    let (text, _) = run(example("first_steps"));
+    for line in [
+        "[\"<html>https://example.com/page1</html>\", \"<html>https://example.com/page2</html>\", \"<html>https://example.com/page3</html>\"]",
+        "fail-fast: child 1 failed: https://example.com/404: 404 Not Found",
+        "https://example.com/page1 -> <html>https://example.com/page1</html>",
+        "https://example.com/404 -> error: https://example.com/404: 404 Not Found",
+        "1 of 3 failed",
+        "doubled: [2, 4, 6]",
+        "cancel() returned true",
+        "the gather was cancelled",
+    ] {
+        assert!(text.contains(line), "missing {line:?} in:\n{text}");
+    }
+}

@@ -478,13 +478,41 @@ async fn in_place_children_may_borrow_and_need_not_be_send() {
 }
 
 #[tokio::test]
-async fn errors_are_real_error_types_with_the_source_reachable() {
+async fn errors_are_real_error_types_with_the_childs_error_typed_in_failure() {
     let err = gather([async { Err::<(), _>(std::io::Error::other("disk on fire")) }])
         .await
         .unwrap_err();
+    // Typed, without downcasting.
+    match err.failure() {
+        Failure::Error(e) => assert_eq!(e.kind(), std::io::ErrorKind::Other),
+        other => panic!("{other:?}"),
+    }
     let boxed: Box<dyn std::error::Error + Send + Sync> = Box::new(err);
     assert_eq!(boxed.to_string(), "child 0 failed: disk on fire");
-    assert_eq!(boxed.source().unwrap().to_string(), "disk on fire");
+}
+
+#[tokio::test]
+async fn any_displayable_child_error_makes_a_std_error_for_question_mark() {
+    // What a Python user writes first: String errors, `?` in a main that
+    // returns Box<dyn Error>.
+    async fn run() -> Result<Vec<u8>, Box<dyn std::error::Error>> {
+        Ok(gather([async { Err::<u8, String>("page 13: 404".into()) }]).await?)
+    }
+    assert_eq!(
+        run().await.unwrap_err().to_string(),
+        "child 0 failed: page 13: 404"
+    );
+    // A caught panic is the source.
+    let err = gather([async {
+        if true {
+            panic!("child broke");
+        }
+        Ok::<u8, String>(0)
+    }])
+    .await
+    .unwrap_err();
+    let boxed: Box<dyn std::error::Error> = Box::new(err);
+    assert_eq!(boxed.source().unwrap().to_string(), "panic: child broke");
 }
 
 #[tokio::test(start_paused = true)]
@@ -581,4 +609,36 @@ async fn a_zero_overall_timeout_never_starts_a_child() {
         .unwrap();
     assert_eq!(out, [Outcome::TimedOut]);
     assert!(!polled.load(Ordering::SeqCst), "a child was polled");
+}
+
+#[tokio::test]
+async fn return_exceptions_results_print_and_branch_in_one_line() {
+    // The loop a Python user writes over return_exceptions results.
+    let urls = ["a", "b", "c"];
+    let results = gather(urls.map(|u| async move {
+        if u == "b" {
+            Err(format!("{u}: 404"))
+        } else {
+            Ok(u.len())
+        }
+    }))
+    .return_exceptions()
+    .await
+    .unwrap();
+    let lines: Vec<String> = urls
+        .iter()
+        .zip(&results)
+        .map(|(url, r)| format!("{url} -> {r}"))
+        .collect();
+    assert_eq!(lines, ["a -> 1", "b -> error: b: 404", "c -> 1"]);
+    assert!(results[1].is_err());
+    let [a, b, _] = <[_; 3]>::try_from(results).unwrap();
+    assert_eq!(a.unwrap(), 1);
+    assert_eq!(b.err(), Some(Failure::Error("b: 404".to_string())));
+    let unwrapped = std::panic::catch_unwind(|| Outcome::<u8, &str>::TimedOut.unwrap());
+    let message = unwrapped.unwrap_err();
+    assert_eq!(
+        message.downcast_ref::<String>().map(String::as_str),
+        Some("called `Outcome::unwrap()` on a child that timed out")
+    );
 }
