@@ -351,6 +351,11 @@ impl<I: Iterator, L: Launch<I::Item>> Driver<I, L> {
                     if on_done(index, Outcome::TimedOut).is_break() {
                         return Poll::Ready(ControlFlow::Break(()));
                     }
+                    // The same bound on a turn as every child poll.
+                    if work >= WORK_PER_TURN {
+                        cx.waker().wake_by_ref();
+                        return Poll::Pending;
+                    }
                     continue;
                 }
                 let Some(id) = self.launch_next() else { break };

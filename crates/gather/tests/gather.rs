@@ -642,3 +642,24 @@ async fn return_exceptions_results_print_and_branch_in_one_line() {
         Some("called `Outcome::unwrap()` on a child that timed out")
     );
 }
+
+#[test]
+fn a_zero_timeout_each_over_many_inputs_still_yields_between_turns() {
+    // 5,000 inputs never started: the gather yields every 1,024 of them,
+    // as it does for polled children, instead of one long turn.
+    let mut g = std::pin::pin!(gather((0..5_000u32).map(|i| async move { Ok::<_, ()>(i) }))
+        .return_exceptions()
+        .timeout_each(std::time::Duration::ZERO));
+    let mut cx = std::task::Context::from_waker(futures::task::noop_waker_ref());
+    let mut pendings = 0;
+    let out = loop {
+        match std::future::Future::poll(g.as_mut(), &mut cx) {
+            std::task::Poll::Ready(out) => break out.unwrap(),
+            std::task::Poll::Pending => pendings += 1,
+        }
+        assert!(pendings < 100, "never finished");
+    };
+    assert_eq!(out.len(), 5_000);
+    assert!(out.iter().all(|o| *o == Outcome::TimedOut));
+    assert_eq!(pendings, 4, "one turn per 1,024 inputs");
+}
