@@ -16,7 +16,7 @@ use std::{collections::VecDeque, future::Future};
 use futures_core::Stream;
 use tokio::time::Sleep;
 
-use crate::child::{InPlace, Launch};
+use crate::child::{InPlace, Launch, Spawned};
 use crate::driver::{Driver, Ending};
 use crate::outcome::{IntoOutcome, Outcome};
 
@@ -126,7 +126,8 @@ impl<I: Iterator, L: Launch<I::Item>> AsCompleted<I, L> {
         self
     }
 
-    /// The next finished child, or `None` when all have been yielded.
+    /// The next finished child, or `None` when all have been yielded (and,
+    /// after a timeout, every spawned task it aborted has stopped).
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
@@ -144,6 +145,45 @@ impl<I: Iterator, L: Launch<I::Item>> AsCompleted<I, L> {
     }
 }
 
+impl<I> AsCompleted<I, InPlace>
+where
+    I: Iterator,
+    I::Item: Future + Send + 'static,
+    <I::Item as Future>::Output: IntoOutcome,
+    <<I::Item as Future>::Output as IntoOutcome>::Ok: Send + 'static,
+    <<I::Item as Future>::Output as IntoOutcome>::Err: Send + 'static,
+{
+    /// Runs each child as a tokio task, so children run in parallel on the
+    /// runtime's worker threads; outcomes still come with their index, in
+    /// completion order. Every unfinished task is aborted when the stream
+    /// is dropped, and after a timeout the stream ends only once the tasks
+    /// it aborted have stopped.
+    ///
+    /// Children must be `Send + 'static`. Outside a tokio runtime each child
+    /// ends as [`Outcome::Panicked`] with a message saying so.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "multi_thread", worker_threads = 2)] async fn main() {
+    /// let mut s = gather::as_completed((0..4u64).map(|i| async move { Ok::<_, ()>(i * i) })).spawn();
+    /// let mut squares = Vec::new();
+    /// while let Some((i, outcome)) = s.next().await {
+    ///     squares.push((i, outcome.unwrap()));
+    /// }
+    /// squares.sort();
+    /// assert_eq!(squares, [(0, 0), (1, 1), (2, 4), (3, 9)]);
+    /// # }
+    /// ```
+    pub fn spawn(self) -> AsCompleted<I, Spawned> {
+        AsCompleted {
+            driver: self.driver.relaunch(Spawned::default()),
+            timeout: self.timeout,
+            deadline: None,
+            expired: VecDeque::new(),
+            ended: false,
+        }
+    }
+}
+
 impl<I: Iterator, L: Launch<I::Item>> Stream for AsCompleted<I, L> {
     type Item = (usize, Outcome<L::Ok, L::Err>);
 
@@ -153,6 +193,8 @@ impl<I: Iterator, L: Launch<I::Item>> Stream for AsCompleted<I, L> {
             return Poll::Ready(Some((index, Outcome::TimedOut)));
         }
         if this.ended {
+            // Nothing the stream started outlives its end.
+            std::task::ready!(this.driver.poll_stopped(cx));
             return Poll::Ready(None);
         }
         let mut next = None;

@@ -131,3 +131,62 @@ fn an_empty_input_with_a_timeout_ends_at_once_without_a_timer() {
         std::task::Poll::Ready(None)
     );
 }
+
+#[test]
+fn spawned_children_run_on_worker_threads_and_come_back_with_their_index() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_time()
+        .build()
+        .unwrap();
+    let caller = std::thread::current().id();
+    // block_on runs the stream on this thread, not on a worker.
+    let seen = rt.block_on(async {
+        let mut s = as_completed((0..6u64).map(|i| async move {
+            sleep_ms(10 * (6 - i)).await;
+            Ok::<_, ()>((i, std::thread::current().id()))
+        }))
+        .spawn();
+        let mut seen = Vec::new();
+        while let Some((index, outcome)) = s.next().await {
+            let (value, thread) = outcome.unwrap();
+            assert_eq!(index as u64, value);
+            assert_ne!(thread, caller, "child {index} ran on the caller's thread");
+            seen.push(index);
+        }
+        seen
+    });
+    assert_eq!(seen, [5, 4, 3, 2, 1, 0], "completion order");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_spawned_stream_ends_after_its_timeout_only_once_the_aborted_tasks_stopped() {
+    let live = Live::new();
+    let mut s = as_completed((0..3u64).map(|i| {
+        let guard = live.guard();
+        async move {
+            let _guard = guard;
+            sleep_ms(if i == 0 { 1 } else { 3_600_000 }).await;
+            Ok::<_, ()>(i)
+        }
+    }))
+    .spawn()
+    .timeout(ms(50));
+    let mut seen = Vec::new();
+    while let Some(item) = s.next().await {
+        seen.push(item);
+    }
+    assert_eq!(
+        seen,
+        [
+            (0, Outcome::Ok(0)),
+            (1, Outcome::TimedOut),
+            (2, Outcome::TimedOut)
+        ]
+    );
+    assert_eq!(
+        live.alive(),
+        0,
+        "an aborted task was still alive at the end"
+    );
+}
