@@ -10,11 +10,9 @@
 
 use std::future::Future;
 use std::io::Write;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 
-use gather::{IntoOutcome, Outcome};
+use gather::{AsCompleted, InPlace, Launch, Outcome, Spawned};
 
 use crate::by_position::ByPosition;
 use crate::config::Config;
@@ -32,43 +30,44 @@ pub mod exit {
     pub const INTERRUPTED: i32 = 130;
 }
 
-/// One URL's request, as a child of the run's `as_completed`.
+/// The run's stream of results.
 ///
-/// On one thread it is polled in place, where the results are collected:
-/// a task of its own would only add an allocation, a trip through the
-/// scheduler and a wake-up per request (about 5% of the CPU per request
-/// against a local nginx). On a pool each request is a task, so that the
-/// requests spread over the workers.
-enum Request<F: Future> {
-    InPlace(Pin<Box<F>>),
-    Spawned(gather::Task<F::Output>),
+/// On one thread the requests are polled in place, where the results are
+/// collected: a task of its own would only add an allocation, a trip
+/// through the scheduler and a wake-up per request (about 5% of the CPU
+/// per request against a local nginx). On a pool they are the library's
+/// spawned children, so that they spread over the workers.
+enum Results<A, B> {
+    InPlace(A),
+    Spawned(B),
 }
 
-impl<F> Request<F>
+impl<I, J> Results<AsCompleted<I, InPlace>, AsCompleted<J, Spawned>>
 where
-    F: Future<Output = Result<Page, FetchError>> + Send + 'static,
+    I: Iterator,
+    I::Item: Future<Output = Result<Page, FetchError>>,
+    J: Iterator,
+    Spawned: Launch<J::Item, Ok = Page, Err = FetchError>,
 {
-    fn start(request: F, in_place: bool) -> Request<F> {
-        if in_place {
-            Request::InPlace(Box::pin(request))
-        } else {
-            // Aborted if the stream (and so this child) is dropped.
-            Request::Spawned(gather::spawn(request))
+    /// The next finished request, with its position; see
+    /// [`AsCompleted::next`] (cancel safe).
+    async fn next(&mut self) -> Option<(usize, Outcome<Page, FetchError>)> {
+        match self {
+            Results::InPlace(s) => s.next().await,
+            Results::Spawned(s) => s.next().await,
         }
     }
 }
 
-impl<F> Future for Request<F>
-where
-    F: Future<Output = Result<Page, FetchError>>,
-{
-    type Output = Outcome<Page, FetchError>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.get_mut() {
-            Request::InPlace(request) => request.as_mut().poll(cx).map(IntoOutcome::into_outcome),
-            Request::Spawned(task) => Pin::new(task).poll(cx),
-        }
+/// `--limit` and `--total-timeout`, on either kind of stream.
+fn bounded<I: Iterator, L: Launch<I::Item>>(
+    s: AsCompleted<I, L>,
+    config: &Config,
+) -> AsCompleted<I, L> {
+    let s = s.limit(config.fetch.limit);
+    match config.total_timeout {
+        Some(t) => s.timeout(t),
+        None => s,
     }
 }
 
@@ -176,12 +175,19 @@ pub async fn fetch(config: Config) -> i32 {
                     Err(e) => Err(FetchError::immediate(e.kind(), e.message())),
                 }
             };
-            Request::start(request, in_place)
+            request
         });
-    let mut results = gather::as_completed(children).limit(config.fetch.limit);
-    if let Some(t) = config.total_timeout {
-        results = results.timeout(t);
-    }
+    let mut results = if in_place {
+        // Boxed: a request's future is ~750 bytes, moved once into its box
+        // rather than into the stream's slots.
+        Results::InPlace(bounded(
+            gather::as_completed(children.map(Box::pin)),
+            &config,
+        ))
+    } else {
+        // Each request a task; aborted if the stream is dropped.
+        Results::Spawned(bounded(gather::as_completed(children).spawn(), &config))
+    };
 
     let interrupt = tokio::signal::ctrl_c();
     tokio::pin!(interrupt);
