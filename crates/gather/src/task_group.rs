@@ -223,18 +223,50 @@ pub enum SpawnError {
     NoRuntime,
 }
 
-impl fmt::Display for SpawnError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl SpawnError {
+    fn message(self) -> &'static str {
+        match self {
             SpawnError::Failed => "cannot spawn into a task group that has failed",
             SpawnError::Cancelled => "cannot spawn into a task group that was cancelled",
             SpawnError::Finished => "cannot spawn into a task group that has finished",
             SpawnError::NoRuntime => "cannot spawn a task group child outside a tokio runtime",
-        })
+        }
+    }
+}
+
+impl fmt::Display for SpawnError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.message())
     }
 }
 
 impl std::error::Error for SpawnError {}
+
+/// So that `tg.spawn(child)?` works in a body whose error is a `String`
+/// (`Box<dyn Error>` and `anyhow::Error` take any `Error` already).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let out = gather::TaskGroup::<String>::run(|tg| async move {
+///     tg.spawn(async { Ok(1) })?;
+///     Ok(())
+/// })
+/// .await;
+/// assert!(out.is_ok());
+/// # }
+/// ```
+impl From<SpawnError> for String {
+    fn from(e: SpawnError) -> String {
+        e.to_string()
+    }
+}
+
+/// So that `tg.spawn(child)?` works in a body whose error is a `&str`.
+impl From<SpawnError> for &'static str {
+    fn from(e: SpawnError) -> &'static str {
+        e.message()
+    }
+}
 
 /// Every error a [`TaskGroup`] saw, in the order they happened: Python's
 /// `ExceptionGroup`.
