@@ -7,7 +7,8 @@ use clap::{Args, Parser, Subcommand};
 
 const EXIT_CODES: &str = "\
 Exit status:
-  0    every URL was fetched (HTTP error statuses count as fetched unless --fail-on-status)
+  0    every URL was fetched (HTTP error statuses count as fetched unless --fail-on-status),
+       or standard output's reader closed it early (`| head`): the run stops quietly
   1    a URL failed: the first failure stopped the run (default), or with -k at least one line is an error
   2    bad usage, unreadable input, unwritable output, or an --resume file that does not match the input
   124  --total-timeout expired (the ordered prefix is written; with -k every line is)

@@ -2,6 +2,8 @@
 //! with `--quiet`), error lines, and the summary at the end.
 
 use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Latencies, in buckets 2% apart: fixed memory whatever the number of
@@ -56,8 +58,38 @@ pub struct Report {
     pub retried: usize,
     latencies: Latencies,
     bar: bool,
+    /// Whether the bar is on screen now (drawn, not cleared since): shared
+    /// with [`ClearsBar`], which clears it before standard output writes.
+    shown: Arc<AtomicBool>,
     last_draw: Option<Instant>,
     quiet: bool,
+}
+
+/// Standard output on the terminal the bar is drawn on: every write first
+/// clears the bar if it is showing, so that a record starts its own line
+/// instead of landing after the bar (which has no newline). The bar comes
+/// back on its next redraw.
+///
+/// Standard output buffers a line until its newline, so a record that
+/// reaches here in pieces is shown whole, after the clear.
+pub struct ClearsBar<W> {
+    inner: W,
+    shown: Arc<AtomicBool>,
+}
+
+impl<W: Write> Write for ClearsBar<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        // Relaxed: the bar and the records are written by the run's one
+        // task, so this flag is only ever read where it was written.
+        if self.shown.swap(false, Ordering::Relaxed) {
+            let _ = write!(std::io::stderr().lock(), "\r\x1b[2K");
+        }
+        self.inner.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// How often the bar is redrawn at most.
@@ -74,8 +106,22 @@ impl Report {
             retried: 0,
             latencies: Latencies::new(),
             bar: !quiet && std::io::stderr().is_terminal(),
+            shown: Arc::new(AtomicBool::new(false)),
             last_draw: None,
             quiet,
+        }
+    }
+
+    /// `out`, standard output, made safe to write beside the bar: wrapped
+    /// in [`ClearsBar`] when both are on a terminal and the bar is drawn.
+    pub fn stdout_beside_bar(&self, out: std::io::Stdout) -> Box<dyn Write + Send> {
+        if self.bar && out.is_terminal() {
+            Box::new(ClearsBar {
+                inner: out,
+                shown: self.shown.clone(),
+            })
+        } else {
+            Box::new(out)
         }
     }
 
@@ -136,12 +182,14 @@ impl Report {
             self.failed,
         );
         let _ = err.flush();
+        self.shown.store(true, Ordering::Relaxed);
     }
 
     /// Clears the bar so that a message can be printed.
     pub fn clear(&self) {
         if self.bar {
             let _ = write!(std::io::stderr().lock(), "\r\x1b[2K");
+            self.shown.store(false, Ordering::Relaxed);
         }
     }
 

@@ -77,6 +77,16 @@ enum End {
     Failed(Job, FetchError),
     TimedOut,
     Interrupted,
+    /// Standard output's reader went away (`| head -2`).
+    ReaderGone,
+}
+
+/// `true` when `e` says the reader of standard output went away: the run
+/// then ends quietly with status 0, as ripgrep and coreutils' tools do,
+/// having had all the lines anyone wanted. (A file that cannot be written
+/// is an error.)
+fn reader_gone(e: &std::io::Error, config: &Config) -> bool {
+    config.output.is_none() && e.kind() == std::io::ErrorKind::BrokenPipe
 }
 
 pub async fn fetch(config: Config) -> i32 {
@@ -92,22 +102,24 @@ pub async fn fetch(config: Config) -> i32 {
         }
     };
 
-    let (sink, records): (Box<dyn Write + Send>, _) = match (&config.output, config.resume) {
+    // `None`: standard output, made once the progress bar is known.
+    let (sink, records): (Option<Box<dyn Write + Send>>, _) = match (&config.output, config.resume)
+    {
         (Some(path), true) => match output::resume(path) {
-            Ok(r) => (Box::new(r.file), r.records),
+            Ok(r) => (Some(Box::new(r.file)), r.records),
             Err(e) => {
                 report::error(&e);
                 return exit::USAGE;
             }
         },
         (Some(path), false) => match std::fs::File::create(path) {
-            Ok(f) => (Box::new(f), Default::default()),
+            Ok(f) => (Some(Box::new(f)), Default::default()),
             Err(e) => {
                 report::error(&format!("cannot create {}: {e}", path.display()));
                 return exit::USAGE;
             }
         },
-        (None, _) => (Box::new(std::io::stdout()), Default::default()),
+        (None, _) => (None, Default::default()),
     };
 
     // First pass: count the URLs (the progress bar's total) and check each
@@ -134,8 +146,9 @@ pub async fn fetch(config: Config) -> i32 {
             return exit::USAGE;
         }
     };
-    let mut writer = OrderedWriter::new(sink);
     let mut report = Report::new(todo, config.quiet);
+    let sink = sink.unwrap_or_else(|| report.stdout_beside_bar(std::io::stdout()));
+    let mut writer = OrderedWriter::new(sink);
     let window = config.reorder_window;
 
     // Second pass, read as children start (lazily, under the limit). Jobs
@@ -204,6 +217,9 @@ pub async fn fetch(config: Config) -> i32 {
             Some(next) => next,
             None => {
                 if let Err(e) = writer.flush() {
+                    if reader_gone(&e, &config) {
+                        break End::ReaderGone;
+                    }
                     report.clear();
                     report::error(&format!("cannot write output: {e}"));
                     return exit::USAGE;
@@ -265,6 +281,9 @@ pub async fn fetch(config: Config) -> i32 {
             }
         };
         if let Err(e) = writer.insert(pos, line) {
+            if reader_gone(&e, &config) {
+                break End::ReaderGone;
+            }
             report.clear();
             report::error(&format!("cannot write output: {e}"));
             return exit::USAGE;
@@ -272,6 +291,10 @@ pub async fn fetch(config: Config) -> i32 {
     };
     // Dropping the stream cancels every request still in flight.
     drop(results);
+    if let End::ReaderGone = end {
+        report.clear();
+        return exit::OK;
+    }
     if let Some(e) = read_error.lock().unwrap_or_else(|e| e.into_inner()).take() {
         report::error(&format!(
             "reading input {name} failed after {} lines written: {e}",
@@ -281,6 +304,10 @@ pub async fn fetch(config: Config) -> i32 {
     }
     let dropped = match writer.finish() {
         Ok(n) => n,
+        Err(e) if reader_gone(&e, &config) => {
+            report.clear();
+            return exit::OK;
+        }
         Err(e) => {
             report::error(&format!("cannot write output: {e}"));
             return exit::USAGE;
@@ -325,6 +352,7 @@ pub async fn fetch(config: Config) -> i32 {
             ));
             exit::INTERRUPTED
         }
+        End::ReaderGone => exit::OK, // returned above
     }
 }
 
