@@ -49,7 +49,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Fetch every URL in FILE (or stdin) concurrently; write JSON Lines in input order.
+    /// Fetch every URL in URLS (or stdin) concurrently; write JSON Lines in input order.
     #[command(after_help = format!("{FETCH_EXAMPLES}\n\n{ERROR_KINDS}\n\n{EXIT_CODES}"))]
     Fetch(Box<FetchArgs>),
     /// Serve pages on 127.0.0.1 and fetch them one by one, then with gather: the speed-up, shown.
@@ -59,10 +59,11 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct FetchArgs {
     /// File with one URL per line ("-" or nothing: stdin). Blank lines and lines starting with # are skipped.
+    #[arg(value_name = "URLS")]
     pub file: Option<PathBuf>,
 
     /// Write the results to this file instead of stdout.
-    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    #[arg(short = 'o', long = "output", value_name = "OUT")]
     pub output: Option<PathBuf>,
 
     /// Requests in flight at once.
@@ -138,7 +139,7 @@ pub struct FetchArgs {
     #[arg(long, value_name = "DIR")]
     pub save_dir: Option<PathBuf>,
 
-    /// With -o: keep the lines already in FILE, skip their indexes, append the rest.
+    /// With -o: keep the lines already in OUT, skip their indexes, append the rest.
     #[arg(long, requires = "output")]
     pub resume: bool,
 

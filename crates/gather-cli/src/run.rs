@@ -9,7 +9,7 @@
 //! the ordered prefix.
 
 use std::future::Future;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::sync::{Arc, Mutex};
 
 use gather::{AsCompleted, InPlace, Launch, Outcome, Spawned};
@@ -94,6 +94,14 @@ pub async fn fetch(config: Config) -> i32 {
         .input
         .as_ref()
         .map_or("stdin".to_owned(), |p| p.display().to_string());
+    let from_stdin = config
+        .input
+        .as_deref()
+        .is_none_or(|p| p == std::path::Path::new("-"));
+    if from_stdin && std::io::stdin().is_terminal() && !config.quiet {
+        // Otherwise it would wait without a word for what the user types.
+        report::note("reading URLs from the terminal, one per line; end with Ctrl-D (or name a file: gather fetch urls.txt)");
+    }
     let source = match input::Source::open(config.input.as_deref()) {
         Ok(s) => s,
         Err(e) => {
@@ -132,6 +140,9 @@ pub async fn fetch(config: Config) -> i32 {
             return exit::USAGE;
         }
     };
+    if total == 0 && !config.quiet {
+        report::note(&format!("no URLs in {name}: nothing to fetch"));
+    }
     let todo = total - checked;
     if config.resume && !config.quiet {
         report::note(&format!(

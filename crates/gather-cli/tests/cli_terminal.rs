@@ -29,14 +29,6 @@ fn visible_lines(transcript: &str) -> Vec<String> {
 
 #[test]
 fn on_a_terminal_the_progress_bar_never_shares_a_line_with_a_record() {
-    let Ok(script) = which("script") else {
-        assert!(
-            std::env::var_os("GATHER_TEST_REQUIRE_TOOLS").is_none(),
-            "GATHER_TEST_REQUIRE_TOOLS is set but util-linux's script is missing"
-        );
-        eprintln!("skipped: no `script` (util-linux) to make a pty");
-        return;
-    };
     let env = Env::new("terminal");
     // Slow enough that the bar is drawn between records.
     let urls: Vec<String> = (0..12)
@@ -48,7 +40,7 @@ fn on_a_terminal_the_progress_bar_never_shares_a_line_with_a_record() {
         env!("CARGO_BIN_EXE_gather"),
         input.display()
     );
-    let mut cmd = Command::new(script);
+    let mut cmd = Command::new("script");
     // -q: no banner; -e: gather's exit code; -c: the command; the typescript
     // file is thrown away, the transcript comes on stdout.
     cmd.args(["-qec", &command, "/dev/null"]);
@@ -110,12 +102,41 @@ fn a_pipe_closed_early_ends_the_run_quietly() {
     );
 }
 
-fn which(program: &str) -> Result<std::path::PathBuf, ()> {
-    std::env::var_os("PATH")
-        .and_then(|paths| {
-            std::env::split_paths(&paths)
-                .map(|dir| dir.join(program))
-                .find(|p| p.is_file())
-        })
-        .ok_or(())
+#[test]
+fn reading_urls_from_a_terminal_says_so_instead_of_waiting_without_a_word() {
+    // `gather fetch` with no file, typed at a terminal: stdin is the pty.
+    let mut cmd = Command::new("script");
+    cmd.args([
+        "-qec",
+        concat!(env!("CARGO_BIN_EXE_gather"), " fetch"),
+        "/dev/null",
+    ]);
+    // script's own stdin ends at once, so the terminal sends end-of-file.
+    let out = support::run_with(cmd, "", Duration::from_secs(60));
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        screen.contains("note: reading URLs from the terminal, one per line; end with Ctrl-D"),
+        "{screen:?}"
+    );
+    assert!(
+        screen.contains("note: no URLs in stdin: nothing to fetch"),
+        "{screen:?}"
+    );
+}
+
+#[test]
+fn an_input_with_no_url_says_there_is_nothing_to_fetch() {
+    let env = Env::new("empty-input");
+    let input = env.input("urls.txt", &["# only a comment".to_owned(), String::new()]);
+    let out = support::run(&["fetch", &input.display().to_string()]);
+    assert_eq!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "note: no URLs in {}: nothing to fetch",
+            input.display()
+        )),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty());
 }

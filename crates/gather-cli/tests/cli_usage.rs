@@ -139,3 +139,14 @@ fn a_progress_bar_with_rate_and_eta_is_drawn_when_stderr_is_a_terminal() {
     let screen = String::from_utf8_lossy(&out.stdout);
     assert!(!screen.contains("req/s"), "{screen:?}");
 }
+
+#[test]
+fn the_usage_line_does_not_read_as_if_resume_took_a_file() {
+    let out = run(&["fetch", "--resume"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("Usage: gather fetch --output <OUT> --resume [URLS]"),
+        "{err}"
+    );
+}
