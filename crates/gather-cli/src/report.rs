@@ -54,6 +54,9 @@ pub struct Report {
     start: Instant,
     total: usize,
     pub ok: usize,
+    /// Fetched, but with an HTTP error status (400 or more): neither ok nor
+    /// a failure to fetch (with `--fail-on-status` they are failures).
+    pub http_error: usize,
     pub failed: usize,
     pub retried: usize,
     latencies: Latencies,
@@ -92,6 +95,17 @@ impl<W: Write> Write for ClearsBar<W> {
     }
 }
 
+/// How a URL's line counts in the summary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tally {
+    /// Fetched, with a status under 400.
+    Ok,
+    /// Fetched, with a status of 400 or more.
+    HttpError,
+    /// Not fetched: the line is an error.
+    Failed,
+}
+
 /// How often the bar is redrawn at most.
 const REDRAW: Duration = Duration::from_millis(100);
 
@@ -102,6 +116,7 @@ impl Report {
             start: Instant::now(),
             total,
             ok: 0,
+            http_error: 0,
             failed: 0,
             retried: 0,
             latencies: Latencies::new(),
@@ -125,11 +140,11 @@ impl Report {
         }
     }
 
-    pub fn record(&mut self, ok: bool, elapsed: Duration, retries: u32) {
-        if ok {
-            self.ok += 1;
-        } else {
-            self.failed += 1;
+    pub fn record(&mut self, tally: Tally, elapsed: Duration, retries: u32) {
+        match tally {
+            Tally::Ok => self.ok += 1,
+            Tally::HttpError => self.http_error += 1,
+            Tally::Failed => self.failed += 1,
         }
         if retries > 0 {
             self.retried += 1;
@@ -139,7 +154,7 @@ impl Report {
     }
 
     fn done(&self) -> usize {
-        self.ok + self.failed
+        self.ok + self.http_error + self.failed
     }
 
     fn draw(&mut self, force: bool) {
@@ -173,12 +188,13 @@ impl Report {
         let mut err = std::io::stderr().lock();
         let _ = write!(
             err,
-            "\r\x1b[2K[{}{}] {done}/{} {:>3.0}% {rate:.0} req/s ETA {eta} ok {} failed {}",
+            "\r\x1b[2K[{}{}] {done}/{} {:>3.0}% {rate:.0} req/s ETA {eta} ok {} http_error {} failed {}",
             "#".repeat(filled),
             ".".repeat(width - filled),
             self.total,
             frac * 100.0,
             self.ok,
+            self.http_error,
             self.failed,
         );
         let _ = err.flush();
@@ -198,10 +214,11 @@ impl Report {
         let elapsed = self.start.elapsed().as_secs_f64();
         let pct = |p: f64| self.latencies.quantile_ms(p);
         format!(
-            "{} of {} URLs in {elapsed:.2} s: {} ok, {} failed, {} retried; {:.0} req/s; latency p50 {:.1} ms, p99 {:.1} ms",
+            "{} of {} URLs in {elapsed:.2} s: {} ok, {} http_error, {} failed, {} retried; {:.0} req/s; latency p50 {:.1} ms, p99 {:.1} ms",
             self.done(),
             self.total,
             self.ok,
+            self.http_error,
             self.failed,
             self.retried,
             if elapsed > 0.0 { self.done() as f64 / elapsed } else { 0.0 },

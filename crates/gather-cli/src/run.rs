@@ -19,7 +19,7 @@ use crate::config::Config;
 use crate::fetch::{FetchError, Fetcher, Page};
 use crate::input::{self, Job};
 use crate::output::{self, OrderedWriter};
-use crate::report::{self, Report};
+use crate::report::{self, Report, Tally};
 
 /// Exit statuses, as `--help` documents them.
 pub mod exit {
@@ -261,7 +261,12 @@ pub async fn fetch(config: Config) -> i32 {
         let job = &job;
         let line = match outcome {
             Outcome::Ok(page) => {
-                report.record(true, page.elapsed, page.retries);
+                let tally = if page.status >= 400 {
+                    Tally::HttpError
+                } else {
+                    Tally::Ok
+                };
+                report.record(tally, page.elapsed, page.retries);
                 output::page_line(job, &page)
             }
             other => {
@@ -284,10 +289,10 @@ pub async fn fetch(config: Config) -> i32 {
                     if error.kind == "total_timeout" {
                         break End::TimedOut;
                     }
-                    report.record(false, error.elapsed, error.retries);
+                    report.record(Tally::Failed, error.elapsed, error.retries);
                     break End::Failed(job.clone(), error);
                 }
-                report.record(false, error.elapsed, error.retries);
+                report.record(Tally::Failed, error.elapsed, error.retries);
                 output::error_line(job, &error)
             }
         };

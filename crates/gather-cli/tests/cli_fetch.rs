@@ -200,7 +200,10 @@ fn output_goes_to_a_file_with_o_and_a_summary_to_stderr() {
     assert_eq!(records(&std::fs::read(&out_file).unwrap()).len(), 2);
     let err = stderr(&out);
     assert!(err.contains("2 of 2 URLs"), "{err}");
-    assert!(err.contains("2 ok, 0 failed, 1 retried"), "{err}");
+    assert!(
+        err.contains("2 ok, 0 http_error, 0 failed, 1 retried"),
+        "{err}"
+    );
     assert!(err.contains("p50") && err.contains("p99"), "{err}");
     assert!(
         !err.contains('\r'),
@@ -375,4 +378,28 @@ fn the_reorder_window_holds_back_urls_while_an_early_one_is_slow() {
     assert_eq!(started_meanwhile("4"), 4);
     // A wide window lets the other 29 through while URL 0 is slow.
     assert_eq!(started_meanwhile("1000"), 30);
+}
+
+#[test]
+fn an_http_error_status_is_counted_apart_from_ok_and_failed() {
+    // A 503 that stays a 503 after its retries was counted as "ok".
+    let env = Env::new("http-error");
+    let input = env.input(
+        "urls.txt",
+        &[
+            env.url("/page/0"),
+            env.url("/status/503"),
+            env.url("/page/2"),
+        ],
+    );
+    let path = input.display().to_string();
+    let out = run(&["fetch", "--retries", "1", "--retry-delay", "1ms", &path]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("2 ok, 1 http_error, 0 failed"), "{err}");
+    // --fail-on-status makes it a failure, and the exit status says so.
+    let out = run(&["fetch", "-k", "--fail-on-status", &path]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("2 ok, 0 http_error, 1 failed"), "{err}");
 }
