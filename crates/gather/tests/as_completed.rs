@@ -140,26 +140,36 @@ fn spawned_children_run_on_worker_threads_and_come_back_with_their_index() {
         .build()
         .unwrap();
     let caller = std::thread::current().id();
-    // block_on runs the stream on this thread, not on a worker.
+    // block_on runs the stream on this thread, not on a worker. Each child
+    // waits for its own signal; they are released one at a time in reverse,
+    // so the completion order is known whatever the machine's speed.
     let seen = rt.block_on(async {
-        let mut s = as_completed((0..6u64).map(|i| async move {
-            sleep_ms(10 * (6 - i)).await;
+        let (senders, receivers): (Vec<_>, Vec<_>) = (0..6)
+            .map(|_| tokio::sync::oneshot::channel::<()>())
+            .unzip();
+        let mut s = as_completed(receivers.into_iter().enumerate().map(|(i, go)| async move {
+            go.await.map_err(|_| ())?;
             Ok::<_, ()>((i, std::thread::current().id()))
         }))
         .spawn();
         let mut seen = Vec::new();
-        while let Some((index, outcome)) = s.next().await {
+        for go in senders.into_iter().rev() {
+            go.send(()).unwrap();
+            let (index, outcome) = s.next().await.unwrap();
             let (value, thread) = outcome.unwrap();
-            assert_eq!(index as u64, value);
+            assert_eq!(index, value);
             assert_ne!(thread, caller, "child {index} ran on the caller's thread");
             seen.push(index);
         }
+        assert!(s.next().await.is_none());
         seen
     });
     assert_eq!(seen, [5, 4, 3, 2, 1, 0], "completion order");
 }
 
-#[tokio::test(flavor = "current_thread")]
+// Paused clock: the 1 ms child finishes before the 50 ms timeout on any
+// machine (under valgrind too), since time only moves when all are idle.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn a_spawned_stream_ends_after_its_timeout_only_once_the_aborted_tasks_stopped() {
     let live = Live::new();
     let mut s = as_completed((0..3u64).map(|i| {

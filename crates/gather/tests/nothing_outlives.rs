@@ -7,7 +7,9 @@
 //! current_thread runtime, always: the runtime could not run them until
 //! the caller yielded). Python's gather-cancel and TaskGroup wait for
 //! their cancelled children; so does this. Each child here holds a guard
-//! that counts it alive until its future is dropped.
+//! that counts it alive until its future is dropped. The clock is paused
+//! where timeouts decide the outcome, so a slow machine (valgrind) cannot
+//! change it.
 
 mod support;
 
@@ -33,7 +35,7 @@ async fn failing_after(t: u64) -> Result<u32, &'static str> {
 
 type Child = std::pin::Pin<Box<dyn std::future::Future<Output = Result<u32, &'static str>> + Send>>;
 
-#[tokio::test(flavor = "current_thread")]
+#[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn a_fail_fast_error_returns_after_the_aborted_siblings_stopped() {
     let live = Live::new();
     let err = gather([
@@ -48,7 +50,7 @@ async fn a_fail_fast_error_returns_after_the_aborted_siblings_stopped() {
     assert_eq!(live.alive(), 0, "an aborted sibling was still alive");
 }
 
-#[tokio::test(flavor = "current_thread")]
+#[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn a_cancelled_spawned_gather_returns_after_its_tasks_stopped() {
     let live = Live::new();
     let mut g = gather([sleeper(&live), sleeper(&live)]).spawn();
@@ -70,7 +72,7 @@ async fn a_cancelled_spawned_gather_returns_after_its_tasks_stopped() {
     assert_eq!(live.alive(), 0, "a cancelled task was still alive");
 }
 
-#[tokio::test(flavor = "current_thread")]
+#[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn an_overall_timeout_returns_after_the_spawned_tasks_stopped() {
     let live = Live::new();
     let err = gather([sleeper(&live), sleeper(&live)])
@@ -91,7 +93,7 @@ async fn an_overall_timeout_returns_after_the_spawned_tasks_stopped() {
     assert_eq!(live.alive(), 0);
 }
 
-#[tokio::test(flavor = "current_thread")]
+#[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn a_child_past_its_own_deadline_has_stopped_when_the_gather_returns() {
     let live = Live::new();
     let quick = Box::pin(async { Ok(1u32) }) as Child;
