@@ -401,6 +401,25 @@ impl<I: Iterator, L: Launch<I::Item>, M> Gather<I, L, M> {
         }
     }
 
+    /// Drives the run to its end, then stops what is left as that end says
+    /// ([`Driver::finish`]: children a timeout stops are stored as
+    /// `TimedOut`, which fail-fast's partial results leave out as not ok),
+    /// and is `Ready` only once every spawned task it aborted has stopped:
+    /// nothing the gather started outlives it. Shared by both modes.
+    fn poll_over(&mut self, cx: &mut Context<'_>, fail_fast: bool) -> Poll<End<L::Err>> {
+        if !self.done {
+            let end = std::task::ready!(self.poll_end(cx, fail_fast));
+            let end = self.settle(end);
+            let results = &mut self.results;
+            self.driver.finish(end.ending(), |index| {
+                Self::store(results, index, Outcome::TimedOut)
+            });
+            self.end = Some(end);
+        }
+        std::task::ready!(self.driver.poll_stopped(cx));
+        Poll::Ready(self.end.take().expect("`Gather` polled after it completed"))
+    }
+
     /// Ends the run: settles the cancel handle (a late `cancel()` that
     /// returned `true` wins) and marks the future done.
     fn settle(&mut self, end: End<L::Err>) -> End<L::Err> {
@@ -488,15 +507,7 @@ impl<I: Iterator, L: Launch<I::Item>> Future for Gather<I, L, FailFast> {
     type Output = Result<Vec<L::Ok>, GatherError<L::Err, L::Ok>>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        if !self.done {
-            let end = std::task::ready!(self.poll_end(cx, true));
-            let end = self.settle(end);
-            self.driver.finish(end.ending(), |_| ());
-            self.end = Some(end);
-        }
-        // Nothing the gather started outlives it: aborted tasks are awaited.
-        std::task::ready!(self.driver.poll_stopped(cx));
-        let end = self.end.take().expect("`Gather` polled after it completed");
+        let end = std::task::ready!(self.poll_over(cx, true));
         // Aligned with the input when its length is known.
         let len = self.driver.started().max(self.driver.total().unwrap_or(0));
         let mut results = std::mem::take(&mut self.results);
@@ -520,19 +531,7 @@ impl<I: Iterator, L: Launch<I::Item>> Future for Gather<I, L, ReturnExceptions> 
     type Output = Result<Vec<Outcome<L::Ok, L::Err>>, Cancelled>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        if !self.done {
-            let end = std::task::ready!(self.poll_end(cx, false));
-            let end = self.settle(end);
-            let this = &mut *self;
-            let results = &mut this.results;
-            this.driver.finish(end.ending(), |index| {
-                Self::store(results, index, Outcome::TimedOut)
-            });
-            self.end = Some(end);
-        }
-        // Nothing the gather started outlives it: aborted tasks are awaited.
-        std::task::ready!(self.driver.poll_stopped(cx));
-        let end = self.end.take().expect("`Gather` polled after it completed");
+        let end = std::task::ready!(self.poll_over(cx, false));
         let results = std::mem::take(&mut self.results);
         Poll::Ready(match end {
             End::Cancelled => Err(Cancelled),
