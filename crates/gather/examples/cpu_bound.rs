@@ -14,7 +14,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use gather::{gather, infallible, to_thread, CpuPool};
+use gather::executor::CpuPool;
+use gather::{gather, infallible, to_thread};
 
 /// Busy work for about `millis` ms (calibrated once).
 fn crunch(rounds: u64) -> u64 {
@@ -77,14 +78,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let on_loop = t;
 
         let (t, worst) = with_neighbour(async {
-            gather((0..jobs).map(|i| to_thread(move || Ok::<_, ()>(crunch(rounds + i))))).await.unwrap();
+            gather((0..jobs).map(|i| to_thread(move || crunch(rounds + i)))).await.unwrap();
         })
         .await;
         println!("to_thread             {:>7.0} ms   neighbour's worst wait {:>6.1} ms", t.as_secs_f64() * 1e3, worst.as_secs_f64() * 1e3);
 
         let pool = CpuPool::global();
         let (t, worst) = with_neighbour(async {
-            gather((0..jobs).map(|i| pool.spawn(move || Ok::<_, ()>(crunch(rounds + i))))).await.unwrap();
+            gather((0..jobs).map(|i| pool.spawn(move || crunch(rounds + i)))).await.unwrap();
         })
         .await;
         println!("CPU pool ({} threads)  {:>7.0} ms   neighbour's worst wait {:>6.1} ms", pool.threads(), t.as_secs_f64() * 1e3, worst.as_secs_f64() * 1e3);

@@ -57,8 +57,8 @@
 //! | `shield(aw)` | [`shield(aw)`](shield()) | - | dropping the outer leaves the inner running | [`Outcome::Panicked`] |
 //! | `async with TaskGroup() as tg` | [`TaskGroup::run(\|tg\| ...)`](TaskGroup::run) | spawn order | first error cancels siblings and body | in the [`ErrorGroup`] |
 //! | `tg.create_task(coro)` | [`tg.spawn(fut)`](TaskGroup::spawn) | - | owned by the group | as above |
-//! | `asyncio.to_thread(f)` | [`to_thread(f)`](to_thread()) | - | awaiting side returns at once; thread finishes | [`Outcome::Panicked`] |
-//! | `run_in_executor(pool, f)` | [`CpuPool::spawn`], [`spawn_cpu`] | - | skipped if not started | [`Outcome::Panicked`] |
+//! | `asyncio.to_thread(f)` | [`to_thread(f)`](to_thread()) → `Result<T, Panic>`; [`try_to_thread`] for fallible `f` | - | awaiting side returns at once; thread finishes | `Err(Panic)` / [`Outcome::Panicked`] |
+//! | `run_in_executor(pool, f)` | [`CpuPool::spawn`](executor::CpuPool::spawn), [`spawn_cpu`](executor::spawn_cpu) | - | skipped if not started | as above |
 //! | `create_task(coro)` | [`spawn(fut)`](spawn()) → [`Task`] | - | **aborted on drop** (`.detach()` to keep) | [`Outcome::Panicked`] |
 //! | `gather(a, b, c)` of different types | [`gather!(a, b, c)`](gather!), [`try_gather!`] | argument order | dropping cancels | propagates / the error |
 //!
@@ -104,7 +104,7 @@ mod cancel;
 mod child;
 mod driver;
 mod error;
-mod executor;
+pub mod executor;
 mod gather;
 mod outcome;
 mod progress;
@@ -121,7 +121,7 @@ pub use crate::as_completed::{as_completed, AsCompleted};
 pub use crate::cancel::CancelHandle;
 pub use crate::child::{InPlace, Launch, Spawned};
 pub use crate::error::{Cancelled, GatherError};
-pub use crate::executor::{spawn_cpu, to_thread, CpuPool, CpuTask};
+pub use crate::executor::{to_thread, try_to_thread};
 pub use crate::gather::{gather, FailFast, Gather, ReturnExceptions};
 pub use crate::outcome::{Failure, IntoOutcome, Outcome, OutcomeKind, Panic};
 pub use crate::progress::{Event, EventKind};
