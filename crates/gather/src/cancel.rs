@@ -5,9 +5,10 @@
 //! handler, a UI button, a supervisor) decides to stop it, as Python's
 //! `gather_future.cancel()` does.
 
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::Waker;
+
+use crate::sync::{lock, AtomicU8, AtomicUsize, Mutex, Ordering};
 
 const RUNNING: u8 = 0;
 const CANCELLED: u8 = 1;
@@ -39,6 +40,13 @@ impl Default for CancelState {
 }
 
 impl CancelState {
+    /// Children counted unfinished (plus one while the input may start
+    /// more); for the models in [`watch`](crate::watch).
+    #[cfg(all(test, gather_loom))]
+    pub(crate) fn unsettled(&self) -> usize {
+        self.unsettled.load(Ordering::SeqCst)
+    }
+
     /// A spawned child started; it will call [`settle_one`](Self::settle_one).
     pub(crate) fn child_started(&self) {
         // Relaxed: only the count matters, and every change is an RMW on
@@ -80,7 +88,7 @@ impl CancelState {
     /// adds no obligation (the canceller writes nothing else we read).
     pub(crate) fn poll_cancelled(&self, waker: &Waker) -> bool {
         {
-            let mut slot = self.waker.lock().unwrap_or_else(|e| e.into_inner());
+            let mut slot = lock(&self.waker);
             match &*slot {
                 Some(w) if w.will_wake(waker) => {}
                 _ => *slot = Some(waker.clone()),
@@ -153,12 +161,13 @@ impl CancelHandle {
     ///
     /// Returns `true` if this call cancelled the operation; `false` if it had
     /// already finished or been cancelled, as Python's `Future.cancel()`.
-    /// A [spawned](crate::Gather::spawn) gather whose children have all
+    /// A gather whose children all run on their own (it was
+    /// [spawned](crate::Gather::spawn), or its children are
+    /// [`Task`](crate::Task)s from [`spawn`](crate::spawn)) and have all
     /// finished (or, fail-fast, one of which failed) has finished, even if
     /// nobody polled it since: `cancel()` returns `false` and awaiting the
-    /// gather gives its results. (Children passed in as
-    /// [`Task`](crate::Task)s are not watched this way: a gather of them is
-    /// cancelled until it has been polled to its end.)
+    /// gather gives its results. A child that runs in place finishes only
+    /// when the gather polls it.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {

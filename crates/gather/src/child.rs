@@ -202,8 +202,13 @@ pub trait Launch<F>: sealed::Sealed {
     /// Called at the gather's first poll when it has a cancel handle:
     /// children that finish on their own (spawned) report to `state`, so
     /// that a `cancel()` after they all finished does not take effect.
+    /// `true` asks the driver to count the children's ends itself (in
+    /// place, a child ends when the driver sees it end, unless it is a
+    /// task that reports its own: see `crate::watch`).
     #[doc(hidden)]
-    fn watch(&mut self, _state: &Arc<CancelState>, _fail_fast: bool) {}
+    fn watch(&mut self, _state: &Arc<CancelState>, _fail_fast: bool) -> bool {
+        true
+    }
     /// Called once, when the input has no more children.
     #[doc(hidden)]
     fn input_exhausted(&self) {}
@@ -276,11 +281,11 @@ where
         // the child's own polls on whichever worker runs it.
         let guarded = Guarded::new(child, None, index, true);
         let Some((state, fail_fast)) = &self.watch else {
-            return crate::task::spawn(guarded);
+            return crate::task::spawn_child(guarded);
         };
         let (state, fail_fast) = (state.clone(), *fail_fast);
         state.child_started();
-        crate::task::spawn(async move {
+        crate::task::spawn_child(async move {
             let outcome = guarded.await;
             if fail_fast && !outcome.is_ok() {
                 state.settle();
@@ -291,8 +296,9 @@ where
         })
     }
 
-    fn watch(&mut self, state: &Arc<CancelState>, fail_fast: bool) {
+    fn watch(&mut self, state: &Arc<CancelState>, fail_fast: bool) -> bool {
         self.watch = Some((state.clone(), fail_fast));
+        false
     }
 
     fn input_exhausted(&self) {

@@ -42,10 +42,12 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+use crate::cancel::CancelState;
 use crate::child::{drop_unwinding_nowhere, Guard, Launch, Stopping};
 use crate::outcome::{Outcome, OutcomeKind};
 use crate::progress::{Event, EventKind, Observer};
 use crate::slab::Slab;
+use crate::task::AbortScope;
 use crate::wake::ReadyQueue;
 
 /// What the driver keeps beside each running child.
@@ -54,6 +56,9 @@ struct SlotMeta {
     /// The child's input index.
     index: usize,
     guard: Guard,
+    /// The child is a `Task` that reports its own end to the watching
+    /// gather (see [`crate::watch`]): the driver must not count it again.
+    reports_itself: bool,
 }
 
 /// A finished child: its input index and outcome.
@@ -99,7 +104,10 @@ impl Default for Config {
 /// | `TimedOut` (overall) | dropped | aborted and awaited | dropped | each, running first, then in input order |
 ///
 /// "Awaited" means the operation returns only after
-/// [`poll_stopped`](Driver::poll_stopped) is ready. Dropping an operation
+/// [`poll_stopped`](Driver::poll_stopped) is ready. A [`Task`](crate::Task)
+/// dropped with an in-place child or an unstarted input (a child that *is*
+/// a task, or holds one) is aborted and awaited the same way, through an
+/// [`AbortScope`]. Dropping an operation
 /// is not an ending: drop cannot wait, so in-place children are dropped at
 /// once and spawned ones are aborted (each stops at its next `.await`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,6 +135,10 @@ pub(crate) struct Driver<I: Iterator, L: Launch<I::Item>> {
     /// the operation ended) that were aborted and have not stopped yet:
     /// tokio's abort only asks. Always empty for in-place children.
     stopping: Vec<Stopping>,
+    /// The cancel state of a gather with a handle whose launch asked the
+    /// driver to count its children's ends (in place), and whether it is
+    /// fail-fast: see [`Driver::watch`].
+    watch: Option<(Arc<CancelState>, bool)>,
 }
 
 impl<I: Iterator, L: Launch<I::Item>> Drop for Driver<I, L> {
@@ -162,6 +174,7 @@ impl<I: Iterator, L: Launch<I::Item>> Driver<I, L> {
             total,
             config: Config::default(),
             stopping: Vec::new(),
+            watch: None,
         }
     }
 
@@ -177,6 +190,19 @@ impl<I: Iterator, L: Launch<I::Item>> Driver<I, L> {
 
     pub(crate) fn launcher_mut(&mut self) -> &mut L {
         &mut self.launch
+    }
+
+    /// Before anything starts: the children's ends are counted in `state`
+    /// (a gather's cancel handle), so that a `cancel()` after every child
+    /// ended does not take effect. Spawned children count themselves; in
+    /// place, the driver counts each child it starts and settles it when it
+    /// sees it end, except a `Task` child that reports its own end the
+    /// moment its task ends (see [`crate::watch`]).
+    pub(crate) fn watch(&mut self, state: &Arc<CancelState>, fail_fast: bool) {
+        debug_assert_eq!(self.started, 0);
+        if self.launch.watch(state, fail_fast) {
+            self.watch = Some((state.clone(), fail_fast));
+        }
     }
 
     /// Children started so far (the next child's index).
@@ -233,9 +259,13 @@ impl<I: Iterator, L: Launch<I::Item>> Driver<I, L> {
                 self.slab.vacant(slots.saturating_sub(self.slab.len()))
             }
         };
+        if let Some((state, _)) = &self.watch {
+            state.child_started();
+        }
         let meta = SlotMeta {
             index,
             guard: Guard::new(self.config.child_timeout, index, true),
+            reports_itself: false,
         };
         self.slab.put(id, child, meta);
         self.emit(index, EventKind::Started);
@@ -249,6 +279,9 @@ impl<I: Iterator, L: Launch<I::Item>> Driver<I, L> {
         let next = self.input.as_mut()?.next();
         if next.is_none() {
             self.launch.input_exhausted();
+            if let Some((state, _)) = &self.watch {
+                state.settle_one();
+            }
             self.input = None;
             self.free = Vec::new();
             self.slab.seal();
@@ -260,7 +293,14 @@ impl<I: Iterator, L: Launch<I::Item>> Driver<I, L> {
     /// reports it as started and timed out; returns its index, or `None` if
     /// the input is exhausted.
     fn skip_next(&mut self) -> Option<usize> {
-        drop_unwinding_nowhere(self.next_input()?);
+        let scope = AbortScope::enter();
+        let next = self.next_input();
+        let exhausted = next.is_none();
+        drop_unwinding_nowhere(next);
+        self.stopping.extend(scope.exit());
+        if exhausted {
+            return None;
+        }
         let index = self.started;
         self.started += 1;
         self.emit(index, EventKind::Started);
@@ -272,16 +312,42 @@ impl<I: Iterator, L: Launch<I::Item>> Driver<I, L> {
     /// Polls the child in slot `id` once; on completion frees the slot and
     /// returns the child's index and outcome.
     fn poll_slot(&mut self, id: usize) -> Option<Finished<L, I::Item>> {
-        let (launch, stopping) = (&self.launch, &mut self.stopping);
-        let (meta, outcome, dropped) = self.slab.poll(id, |mut child, meta, cx| {
-            let polled = meta.guard.poll(child.as_mut(), cx);
+        let (launch, stopping, watch) = (&self.launch, &mut self.stopping, &self.watch);
+        let mut scope = None;
+        let polled = self.slab.poll(id, |mut child, meta, cx| {
+            let polled = match watch {
+                None => meta.guard.poll(child.as_mut(), cx),
+                // A gather with a cancel handle: a `Task` child may report
+                // its own end from now on.
+                Some((state, fail_fast)) => {
+                    let at: *const L::Child = &*child;
+                    let guard = &mut meta.guard;
+                    let (polled, reports) = crate::watch::polling(state, *fail_fast, at, || {
+                        guard.poll(child.as_mut(), cx)
+                    });
+                    meta.reports_itself |= reports;
+                    polled
+                }
+            };
             if let Poll::Ready(Outcome::TimedOut) = &polled {
                 // Past its deadline and given up on: a spawned child is
-                // aborted here, and awaited before the operation returns.
+                // aborted here, and awaited before the operation returns;
+                // so are the `Task`s dropped with an in-place one (the
+                // slab drops it on return).
                 stopping.extend(launch.stop(child));
+                scope = Some(AbortScope::enter());
             }
             polled
-        })?;
+        });
+        if let Some(scope) = scope {
+            self.stopping.extend(scope.exit());
+        }
+        let (meta, outcome, dropped) = polled?;
+        if let Some((state, fail_fast)) = &self.watch {
+            if !meta.reports_itself {
+                crate::watch::settle(state, *fail_fast, !outcome.is_ok());
+            }
+        }
         // A child whose `Drop` panicked (it is dropped as it finishes)
         // panicked: its value, if it had one, is not delivered.
         let outcome = match dropped {
@@ -425,6 +491,9 @@ impl<I: Iterator, L: Launch<I::Item>> Driver<I, L> {
     /// which progress events report as timed out.
     pub(crate) fn finish(&mut self, ending: Ending, mut each: impl FnMut(usize)) {
         let report = ending == Ending::TimedOut;
+        // `Task`s among what is dropped here (children passed as tasks,
+        // tasks a child holds) are collected to be awaited too.
+        let scope = AbortScope::enter();
         let mut stopped: Vec<usize> = Vec::new();
         let (launch, stopping) = (&self.launch, &mut self.stopping);
         self.slab.for_each_running(|meta, mut child| {
@@ -453,6 +522,7 @@ impl<I: Iterator, L: Launch<I::Item>> Driver<I, L> {
             // ...or the input is dropped as it is, never iterated.
             input => drop_unwinding_nowhere(input),
         }
+        self.stopping.extend(scope.exit());
         for index in stopped {
             self.finished += 1;
             self.emit(index, EventKind::Finished(OutcomeKind::TimedOut));
@@ -461,6 +531,15 @@ impl<I: Iterator, L: Launch<I::Item>> Driver<I, L> {
         self.free.clear();
         self.batch.clear();
         self.batch_pos = 0;
+    }
+
+    /// The input index of every running child, ascending.
+    pub(crate) fn running_indices(&mut self) -> Vec<usize> {
+        let mut indices = Vec::with_capacity(self.running);
+        self.slab
+            .for_each_running(|meta, _| indices.push(meta.index));
+        indices.sort_unstable();
+        indices
     }
 
     /// `Ready` once every child given up on has really stopped. An awaited

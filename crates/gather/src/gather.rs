@@ -363,10 +363,11 @@ impl<I: Iterator, L: Launch<I::Item>, M> Gather<I, L, M> {
         }
         if self.driver.started() == 0 && self.results.capacity() == 0 {
             self.results.reserve_exact(self.driver.total().unwrap_or(0));
-            // Before any child starts: spawned children report their end
-            // to the handle, so that a late cancel() sees a finished gather.
+            // Before any child starts: the children's ends are counted in
+            // the handle's state, so that a late cancel() sees a finished
+            // gather (spawned children and `Task` inputs settle their own).
             if let Some(cancel) = &self.cancel {
-                self.driver.launcher_mut().watch(cancel, fail_fast);
+                self.driver.watch(cancel, fail_fast);
             }
         }
         let results = &mut self.results;

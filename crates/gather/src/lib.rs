@@ -116,6 +116,7 @@ mod task_group;
 mod tuple;
 mod wait;
 mod wake;
+mod watch;
 
 pub use crate::as_completed::{as_completed, AsCompleted};
 pub use crate::cancel::CancelHandle;

@@ -358,6 +358,12 @@ pub trait IntoOutcome {
     type Err;
     /// Converts into an [`Outcome`].
     fn into_outcome(self) -> Outcome<Self::Ok, Self::Err>;
+    /// Whether [`into_outcome`](IntoOutcome::into_outcome) would give
+    /// `Outcome::Ok`, without converting.
+    #[doc(hidden)]
+    fn is_success(&self) -> bool {
+        true
+    }
 }
 
 impl<T, E> IntoOutcome for Result<T, E> {
@@ -370,6 +376,10 @@ impl<T, E> IntoOutcome for Result<T, E> {
             Err(e) => Outcome::Err(e),
         }
     }
+    #[inline]
+    fn is_success(&self) -> bool {
+        self.is_ok()
+    }
 }
 
 impl<T, E> IntoOutcome for Outcome<T, E> {
@@ -378,6 +388,10 @@ impl<T, E> IntoOutcome for Outcome<T, E> {
     #[inline]
     fn into_outcome(self) -> Outcome<T, E> {
         self
+    }
+    #[inline]
+    fn is_success(&self) -> bool {
+        self.is_ok()
     }
 }
 

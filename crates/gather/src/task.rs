@@ -6,14 +6,19 @@
 //! instead: drop the handle and the task is aborted; call
 //! [`Task::detach`] when you really want it to run on.
 
+use std::cell::RefCell;
 use std::future::Future;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use tokio::runtime::Handle;
 use tokio::task::{AbortHandle, JoinError, JoinHandle};
 
+use crate::child::Stopping;
 use crate::outcome::{IntoOutcome, Outcome, Panic};
+use crate::watch::Report;
 
 /// Spawns `future` on the current tokio runtime and returns a [`Task`] that
 /// aborts it when dropped.
@@ -43,8 +48,74 @@ where
     F::Output: IntoOutcome + Send + 'static,
 {
     match Handle::try_current() {
-        Ok(handle) => Task::new(handle.spawn(future)),
+        Ok(handle) => {
+            let report = Arc::new(Report::new());
+            let reporting = Reporting {
+                future,
+                report: Some(report.clone()),
+            };
+            Task::new(handle.spawn(reporting), Some(report))
+        }
         Err(e) => Task::failed(e.to_string()),
+    }
+}
+
+/// Spawns `future` for a [`Spawned`](crate::Spawned) gather, which counts
+/// its children's ends itself: no [`Report`].
+pub(crate) fn spawn_child<F>(future: F) -> Task<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    match Handle::try_current() {
+        Ok(handle) => Task::new(handle.spawn(future), None),
+        Err(e) => Task::failed(e.to_string()),
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A spawned future that reports its end (see [`crate::watch`]).
+    struct Reporting<F> {
+        #[pin]
+        future: F,
+        // `None` once reported.
+        report: Option<Arc<Report>>,
+    }
+
+    impl<F> PinnedDrop for Reporting<F> {
+        fn drop(this: Pin<&mut Self>) {
+            // Dropped unfinished: aborted, which is not a failure.
+            if let Some(report) = this.project().report.take() {
+                report.finished(false);
+            }
+        }
+    }
+}
+
+impl<F: Future> Future for Reporting<F>
+where
+    F::Output: IntoOutcome,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        // A panic is a failure, and the report must say so before tokio
+        // catches it (it drops the future only after).
+        let polled = match catch_unwind(AssertUnwindSafe(|| this.future.poll(cx))) {
+            Ok(polled) => polled,
+            Err(payload) => {
+                if let Some(report) = this.report.take() {
+                    report.finished(true);
+                }
+                resume_unwind(payload)
+            }
+        };
+        let out = std::task::ready!(polled);
+        if let Some(report) = this.report.take() {
+            report.finished(!out.is_success());
+        }
+        Poll::Ready(out)
     }
 }
 
@@ -81,14 +152,102 @@ pub struct Task<R> {
 
 #[derive(Debug)]
 enum Inner<R> {
-    Running(JoinHandle<R>),
+    Running(Running<R>),
     Failed(Option<String>),
 }
 
+#[derive(Debug)]
+struct Running<R> {
+    handle: JoinHandle<R>,
+    /// How to wait for the task once aborted; made where `R: Send +
+    /// 'static` is known, so that `Task` itself needs no bounds.
+    stopping: fn(JoinHandle<R>) -> Stopping,
+    /// Set for tasks from [`spawn`]: how the task tells a gather that holds
+    /// this handle as a child that it has ended (see [`crate::watch`]).
+    report: Option<Arc<Report>>,
+}
+
+/// Waits for an aborted task's end, whatever it was.
+fn stopping<R: Send + 'static>(handle: JoinHandle<R>) -> Stopping {
+    Box::pin(async move {
+        let _ = handle.await;
+    })
+}
+
+thread_local! {
+    /// Set while an operation gives up on children it will await (see
+    /// [`AbortScope`]); `None` the rest of the time.
+    static ABORTED: RefCell<Option<Vec<Stopping>>> = const { RefCell::new(None) };
+}
+
+/// While alive, every [`Task`] dropped on this thread (and so aborted) is
+/// collected as a [`Stopping`] instead of being let go.
+///
+/// tokio's abort is asynchronous: a dropped `Task` may still be running
+/// when its owner returns. An operation that ends by cancel, timeout or
+/// failure drops its running children inside a scope, and awaits what the
+/// scope collected before it returns: `Task`s passed as children, and any
+/// a child held (a nested spawned gather's), stop before the operation
+/// ends. Only those paths open a scope, so the success path pays nothing;
+/// dropping a `Task` outside one costs a thread-local read.
+pub(crate) struct AbortScope {
+    outer: Option<Vec<Stopping>>,
+}
+
+impl AbortScope {
+    pub(crate) fn enter() -> AbortScope {
+        let outer = ABORTED
+            .try_with(|a| a.borrow_mut().replace(Vec::new()))
+            .ok()
+            .flatten();
+        AbortScope { outer }
+    }
+
+    /// Closes the scope; returns what it collected.
+    pub(crate) fn exit(mut self) -> Vec<Stopping> {
+        self.restore()
+    }
+
+    fn restore(&mut self) -> Vec<Stopping> {
+        let outer = self.outer.take();
+        ABORTED
+            .try_with(|a| std::mem::replace(&mut *a.borrow_mut(), outer))
+            .ok()
+            .flatten()
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for AbortScope {
+    fn drop(&mut self) {
+        // Unwinding out of the scope: what was collected is let go, and an
+        // enclosing scope is back in place.
+        drop(self.restore());
+    }
+}
+
+/// Hands an aborted task to the open [`AbortScope`], if any.
+fn collect_aborted(stopping: impl FnOnce() -> Stopping) {
+    let _ = ABORTED.try_with(|a| {
+        if let Ok(mut a) = a.try_borrow_mut() {
+            if let Some(v) = a.as_mut() {
+                v.push(stopping());
+            }
+        }
+    });
+}
+
 impl<R> Task<R> {
-    pub(crate) fn new(handle: JoinHandle<R>) -> Task<R> {
+    pub(crate) fn new(handle: JoinHandle<R>, report: Option<Arc<Report>>) -> Task<R>
+    where
+        R: Send + 'static,
+    {
         Task {
-            inner: Inner::Running(handle),
+            inner: Inner::Running(Running {
+                handle,
+                stopping: stopping::<R>,
+                report,
+            }),
             abort_on_drop: true,
         }
     }
@@ -109,7 +268,7 @@ impl<R> Task<R> {
     /// started. The `Task` is left finished, with nothing to abort.
     pub(crate) fn abort_and_take(&mut self) -> Option<JoinHandle<R>> {
         match std::mem::replace(&mut self.inner, Inner::Failed(None)) {
-            Inner::Running(handle) => {
+            Inner::Running(Running { handle, .. }) => {
                 handle.abort();
                 Some(handle)
             }
@@ -139,7 +298,7 @@ impl<R> Task<R> {
     /// # }
     /// ```
     pub fn abort(&self) {
-        if let Inner::Running(h) = &self.inner {
+        if let Inner::Running(Running { handle: h, .. }) = &self.inner {
             h.abort();
         }
     }
@@ -156,7 +315,7 @@ impl<R> Task<R> {
     /// ```
     pub fn abort_handle(&self) -> Option<AbortHandle> {
         match &self.inner {
-            Inner::Running(h) => Some(h.abort_handle()),
+            Inner::Running(r) => Some(r.handle.abort_handle()),
             Inner::Failed(_) => None,
         }
     }
@@ -172,7 +331,7 @@ impl<R> Task<R> {
     /// ```
     pub fn is_finished(&self) -> bool {
         match &self.inner {
-            Inner::Running(h) => h.is_finished(),
+            Inner::Running(r) => r.handle.is_finished(),
             Inner::Failed(_) => true,
         }
     }
@@ -190,8 +349,17 @@ impl<R: IntoOutcome> Future for Task<R> {
     type Output = Outcome<R::Ok, R::Err>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this: *const Self = &*self;
         match &mut self.inner {
-            Inner::Running(h) => Pin::new(h).poll(cx).map(join_outcome),
+            Inner::Running(running) => {
+                let polled = Pin::new(&mut running.handle).poll(cx);
+                if polled.is_pending() {
+                    if let Some(report) = &running.report {
+                        crate::watch::offer(this, report);
+                    }
+                }
+                polled.map(join_outcome)
+            }
             Inner::Failed(m) => Poll::Ready(Outcome::Panicked(Panic::from_payload(Box::new(
                 m.take()
                     .unwrap_or_else(|| "task polled after completion".to_owned()),
@@ -202,8 +370,17 @@ impl<R: IntoOutcome> Future for Task<R> {
 
 impl<R> Drop for Task<R> {
     fn drop(&mut self) {
-        if self.abort_on_drop {
-            self.abort();
+        if !self.abort_on_drop {
+            return;
+        }
+        if let Inner::Running(Running {
+            handle, stopping, ..
+        }) = std::mem::replace(&mut self.inner, Inner::Failed(None))
+        {
+            handle.abort();
+            if !handle.is_finished() {
+                collect_aborted(|| stopping(handle));
+            }
         }
     }
 }

@@ -26,7 +26,7 @@ use std::time::Duration;
 use tokio::time::Sleep;
 
 use crate::child::{InPlace, Launch};
-use crate::driver::Driver;
+use crate::driver::{Driver, Ending};
 use crate::outcome::{IntoOutcome, Outcome};
 
 /// Finished children: each one's input index and outcome, in completion order.
@@ -148,6 +148,55 @@ impl<I: Iterator, L: Launch<I::Item>> Pending<I, L> {
     /// ```
     pub fn is_empty(&self) -> bool {
         self.driver.is_idle()
+    }
+
+    /// The input index of each running child, ascending: what Python's
+    /// `for t in pending` goes over. Children of the input not started yet
+    /// (with [`limit`](Wait::limit)) are not listed.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let kids = [0, 1, 2].map(|i| async move {
+    ///     if i != 1 { std::future::pending::<()>().await }
+    ///     Ok::<_, ()>(i)
+    /// });
+    /// let (_, mut pending) = gather::wait(kids, gather::ReturnWhen::FirstCompleted).await;
+    /// assert_eq!(pending.indices(), [0, 2]);
+    /// # }
+    /// ```
+    pub fn indices(&mut self) -> Vec<usize> {
+        self.driver.running_indices()
+    }
+
+    /// Cancels every unfinished child, as Python's `for t in pending:
+    /// t.cancel()`, and resolves to the input indices of the running ones
+    /// it cancelled, ascending; the rest of the input is dropped unstarted.
+    ///
+    /// In-place children are dropped at once. Spawned ones (the
+    /// [`Task`](crate::Task)s this set owns) are aborted, and the future
+    /// resolves only once each has stopped: nothing this set started
+    /// outlives the `await`. Dropping the `Pending` also cancels, but
+    /// cannot wait for spawned children to stop.
+    ///
+    /// ```
+    /// use gather::{wait, ReturnWhen};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let kids = [0, 1, 2].map(|i| async move {
+    ///     if i != 1 { std::future::pending::<()>().await }
+    ///     Ok::<_, ()>(i)
+    /// });
+    /// let (done, pending) = wait(kids, ReturnWhen::FirstCompleted).await;
+    /// for (index, outcome) in done {
+    ///     println!("{index}: {}", outcome.into_result().unwrap()); // t.result()
+    /// }
+    /// assert_eq!(pending.cancel().await, [0, 2]);
+    /// # }
+    /// ```
+    pub async fn cancel(mut self) -> Vec<usize> {
+        let cancelled = self.driver.running_indices();
+        self.driver.finish(Ending::Cancelled, |_| {});
+        std::future::poll_fn(|cx| self.driver.poll_stopped(cx)).await;
+        cancelled
     }
 }
 

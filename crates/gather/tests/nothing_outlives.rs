@@ -129,3 +129,81 @@ async fn a_busy_sibling_on_another_worker_is_awaited_too() {
     assert_eq!(err.index(), Some(1));
     assert_eq!(live.alive(), 0, "the busy sibling was still alive");
 }
+
+/// A `gather::spawn`ed task whose future counts alive until dropped.
+fn task(live: &Live) -> gather::Task<Result<u32, &'static str>> {
+    gather::spawn(sleeper(live))
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn task_inputs_are_awaited_at_every_awaited_end() {
+    let live = Live::new();
+    // Fail-fast: the failing child is in place, its siblings are tasks.
+    let failing = gather::spawn(failing_after(10));
+    let err = gather([task(&live), failing, task(&live)])
+        .await
+        .unwrap_err();
+    assert_eq!(err.index(), Some(1));
+    assert_eq!(live.alive(), 0, "a task input outlived the fail-fast error");
+
+    let err = gather([task(&live), task(&live)])
+        .timeout(ms(10))
+        .await
+        .unwrap_err();
+    assert!(err.is_timeout());
+    assert_eq!(live.alive(), 0, "a task input outlived the timeout");
+
+    let out = gather([task(&live)])
+        .return_exceptions()
+        .timeout_each(ms(10))
+        .await
+        .unwrap();
+    assert_eq!(out, [Outcome::TimedOut]);
+    assert_eq!(
+        live.alive(),
+        0,
+        "a task past its deadline outlived the gather"
+    );
+
+    let mut g = gather([task(&live), task(&live)]);
+    let handle = g.cancel_handle();
+    tokio::spawn(async move {
+        sleep_ms(10).await;
+        handle.cancel();
+    });
+    assert!(g.await.unwrap_err().is_cancelled());
+    assert_eq!(live.alive(), 0, "a task input outlived the cancel");
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn unstarted_task_inputs_are_awaited_too() {
+    // With a limit, the second task is never polled by the gather, but it
+    // runs on the runtime all the same: it must stop before the error.
+    let live = Live::new();
+    let failing = gather::spawn(failing_after(10));
+    let err = gather([failing, task(&live)]).limit(1).await.unwrap_err();
+    assert_eq!(err.index(), Some(0));
+    assert_eq!(
+        live.alive(),
+        0,
+        "an unstarted task input outlived the gather"
+    );
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_task_held_by_an_in_place_child_is_awaited_too() {
+    // A nested spawned gather inside an in-place child: its tasks are
+    // aborted when the child is dropped, and awaited by the outer gather.
+    let live = Live::new();
+    let inner = gather([sleeper(&live), sleeper(&live)]).spawn();
+    let holder = Box::pin(async move { inner.await.map(|_| 0u32).map_err(|_| "inner") }) as Child;
+    let err = gather([holder, Box::pin(failing_after(10))])
+        .await
+        .unwrap_err();
+    assert_eq!(err.index(), Some(1));
+    assert_eq!(
+        live.alive(),
+        0,
+        "a nested gather's task outlived the outer gather"
+    );
+}

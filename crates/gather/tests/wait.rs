@@ -235,3 +235,75 @@ async fn first_exception_returns_every_failure_of_the_same_turn() {
     );
     assert_eq!(pending.len(), 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn pending_lists_the_indices_of_its_running_children() {
+    let (_, mut pending) = wait(
+        at(&[None, Some(1), None, Some(5)]),
+        ReturnWhen::FirstCompleted,
+    )
+    .await;
+    assert_eq!(pending.indices(), [0, 2, 3]);
+    let (done, mut pending) = wait(pending, ReturnWhen::FirstCompleted).await;
+    assert_eq!(done, [(3, Outcome::Ok(5))]);
+    assert_eq!(pending.indices(), [0, 2]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancelling_pending_drops_its_children_and_names_them() {
+    let live = Live::new();
+    let children: Vec<_> = [10u64, 5000, 6000]
+        .iter()
+        .map(|&t| {
+            let guard = live.guard();
+            async move {
+                let _g = guard;
+                sleep_ms(t).await;
+                Ok::<_, ()>(t)
+            }
+        })
+        .collect();
+    let (done, pending) = wait(children, ReturnWhen::FirstCompleted).await;
+    // for t in done: t.result()
+    let values: Vec<u64> = done
+        .into_iter()
+        .map(|(_, o)| o.into_result().unwrap())
+        .collect();
+    assert_eq!(values, [10]);
+    assert_eq!(live.alive(), 2);
+    // for t in pending: t.cancel()
+    assert_eq!(pending.cancel().await, [1, 2]);
+    assert_eq!(live.alive(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_pending_spawned_tasks_returns_once_they_have_stopped() {
+    let live = Live::new();
+    let (started_tx, mut started) = tokio::sync::mpsc::unbounded_channel();
+    let tasks: Vec<_> = (0..3u64)
+        .map(|i| {
+            let guard = live.guard();
+            let started_tx = started_tx.clone();
+            spawn(async move {
+                let _g = guard;
+                let _ = started_tx.send(i);
+                if i > 0 {
+                    std::future::pending::<()>().await;
+                }
+                Ok::<_, ()>(i)
+            })
+        })
+        .collect();
+    for _ in 0..3 {
+        started.recv().await.unwrap();
+    }
+    let (done, pending) = wait(tasks, ReturnWhen::FirstCompleted).await;
+    assert_eq!(done, [(0, Outcome::Ok(0))]);
+    assert_eq!(pending.cancel().await, [1, 2]);
+    // tokio's abort is asynchronous; `cancel` awaited the tasks' ends.
+    assert_eq!(
+        live.alive(),
+        0,
+        "a cancelled task outlived pending.cancel()"
+    );
+}
