@@ -175,12 +175,12 @@ fn stopping<R: Send + 'static>(handle: JoinHandle<R>) -> Stopping {
 }
 
 thread_local! {
-    /// Set while an operation gives up on children it will await (see
-    /// [`AbortScope`]); `None` the rest of the time.
-    static ABORTED: RefCell<Option<Vec<Stopping>>> = const { RefCell::new(None) };
+    /// One list per open [`AbortScope`], innermost last; empty the rest of
+    /// the time.
+    static ABORTED: RefCell<Vec<Vec<Stopping>>> = const { RefCell::new(Vec::new()) };
 }
 
-/// While alive, every [`Task`] dropped on this thread (and so aborted) is
+/// While open, every [`Task`] dropped on this thread (and so aborted) is
 /// collected as a [`Stopping`] instead of being let go.
 ///
 /// tokio's abort is asynchronous: a dropped `Task` may still be running
@@ -190,39 +190,27 @@ thread_local! {
 /// a child held (a nested spawned gather's), stop before the operation
 /// ends. Only those paths open a scope, so the success path pays nothing;
 /// dropping a `Task` outside one costs a thread-local read.
-pub(crate) struct AbortScope {
-    outer: Option<Vec<Stopping>>,
-}
+///
+/// A marker with nothing to drop: the driver's hot path holds an
+/// `Option<AbortScope>`, and drop glue there cost a call per child. So it
+/// must be [exited](AbortScope::exit); nothing can unwind in between, as
+/// children are dropped under `catch_unwind` (`drop_caught`).
+#[must_use = "a scope must be exited, or it collects every later aborted task"]
+pub(crate) struct AbortScope(());
 
 impl AbortScope {
     pub(crate) fn enter() -> AbortScope {
-        let outer = ABORTED
-            .try_with(|a| a.borrow_mut().replace(Vec::new()))
-            .ok()
-            .flatten();
-        AbortScope { outer }
+        let _ = ABORTED.try_with(|a| a.borrow_mut().push(Vec::new()));
+        AbortScope(())
     }
 
     /// Closes the scope; returns what it collected.
-    pub(crate) fn exit(mut self) -> Vec<Stopping> {
-        self.restore()
-    }
-
-    fn restore(&mut self) -> Vec<Stopping> {
-        let outer = self.outer.take();
+    pub(crate) fn exit(self) -> Vec<Stopping> {
         ABORTED
-            .try_with(|a| std::mem::replace(&mut *a.borrow_mut(), outer))
+            .try_with(|a| a.borrow_mut().pop())
             .ok()
             .flatten()
             .unwrap_or_default()
-    }
-}
-
-impl Drop for AbortScope {
-    fn drop(&mut self) {
-        // Unwinding out of the scope: what was collected is let go, and an
-        // enclosing scope is back in place.
-        drop(self.restore());
     }
 }
 
@@ -230,8 +218,8 @@ impl Drop for AbortScope {
 fn collect_aborted(stopping: impl FnOnce() -> Stopping) {
     let _ = ABORTED.try_with(|a| {
         if let Ok(mut a) = a.try_borrow_mut() {
-            if let Some(v) = a.as_mut() {
-                v.push(stopping());
+            if let Some(innermost) = a.last_mut() {
+                innermost.push(stopping());
             }
         }
     });
