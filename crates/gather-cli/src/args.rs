@@ -9,9 +9,10 @@ const EXIT_CODES: &str = "\
 Exit status:
   0    every URL was fetched (HTTP error statuses count as fetched unless --fail-on-status),
        or standard output's reader closed it early (`| head`): the run stops quietly
-  1    a URL failed: the first failure stopped the run (default), or with -k at least one line is an error
+  1    a URL failed: at least one line is an error (default), or with --fail-fast the first
+       failure stopped the run
   2    bad usage, unreadable input, unwritable output, or an --resume file that does not match the input
-  124  --total-timeout expired (the ordered prefix is written; with -k every line is)
+  124  --total-timeout expired (every line is written; with --fail-fast the ordered prefix)
   130  interrupted by Ctrl-C (the ordered prefix is written; finish with --resume)";
 
 const ERROR_KINDS: &str = "\
@@ -31,8 +32,9 @@ Error kinds (\"error\": {\"kind\": ...} in a line):
 
 const FETCH_EXAMPLES: &str = "\
 Examples:
-  gather fetch urls.txt -o pages.jsonl              fetch, stop at the first failure
-  gather fetch -k --retries 3 urls.txt -o out.jsonl every URL gets a line, errors included
+  gather fetch urls.txt -o pages.jsonl              every URL gets a line, errors included
+  gather fetch --fail-fast urls.txt -o pages.jsonl  stop at the first failure
+  gather fetch --retries 3 urls.txt -o out.jsonl    retry connection failures, 429 and 5xx
   cat urls.txt | gather fetch --limit 16 --body     from stdin, bodies in the output
   gather fetch urls.txt -o out.jsonl --resume       finish an interrupted run";
 
@@ -82,9 +84,16 @@ pub struct FetchArgs {
     #[arg(long, value_name = "N")]
     pub reorder_window: Option<usize>,
 
-    /// Python's return_exceptions=True: every URL gets a line, failures as error objects; the exit
-    /// status says whether any failed. Without it the first failure stops the run.
-    #[arg(short = 'k', long)]
+    /// Stop at the first failure, as asyncio.gather() does by default: the lines before the failing
+    /// one are still written (requests already running for them are awaited), then its error line,
+    /// and nothing after it; requests after it are cancelled or never started. Without it every URL
+    /// gets a line, failures as error objects (Python's return_exceptions=True), and the exit status
+    /// says whether any failed.
+    #[arg(long)]
+    pub fail_fast: bool,
+
+    /// Every URL gets a line: now the default; still accepted for scripts written before.
+    #[arg(short = 'k', long, hide = true, conflicts_with = "fail_fast")]
     pub return_exceptions: bool,
 
     /// Treat HTTP statuses of 400 and above as failures (by default they are results).

@@ -36,7 +36,9 @@ pub struct Config {
     pub input: Option<PathBuf>,
     pub output: Option<PathBuf>,
     pub resume: bool,
-    pub return_exceptions: bool,
+    /// `--fail-fast`: the first failure (in input order, among those that
+    /// failed) ends the run once every line before it is written.
+    pub fail_fast: bool,
     pub total_timeout: Option<Duration>,
     pub reorder_window: usize,
     pub quiet: bool,
@@ -99,7 +101,7 @@ impl Config {
             input: a.file,
             output: a.output,
             resume: a.resume,
-            return_exceptions: a.return_exceptions,
+            fail_fast: a.fail_fast,
             total_timeout,
             reorder_window: a.reorder_window.unwrap_or(4 * a.limit).max(1),
             quiet: a.quiet,

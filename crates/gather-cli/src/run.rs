@@ -2,14 +2,18 @@
 //!
 //! Built on the library's `as_completed` with a `limit`: children start
 //! lazily in input order, each finished one comes back with its index, and
-//! the [`OrderedWriter`] puts the lines back in input order. Fail-fast and
-//! `-k` follow `gather()` and `gather(return_exceptions=True)`: the first
-//! failure ends the run and drops every request in flight, or every URL
-//! gets its line. Ctrl-C and `--total-timeout` end it the same way, keeping
-//! the ordered prefix.
+//! the [`OrderedWriter`] puts the lines back in input order. By default
+//! every URL gets its line, as `gather(return_exceptions=True)` and as curl
+//! `--parallel`, wget and xargs users expect. `--fail-fast` follows
+//! `gather()`'s default: the first failure ends the run, but only once the
+//! lines before it are written, so that no finished (or nearly finished)
+//! work ahead of the failure is lost; the requests after it are dropped.
+//! Ctrl-C and `--total-timeout` end the run at once, keeping the ordered
+//! prefix.
 
 use std::future::Future;
 use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use gather::{AsCompleted, InPlace, Launch, Outcome, Spawned};
@@ -177,6 +181,10 @@ pub async fn fetch(config: Config) -> i32 {
     let written = writer.written();
     let mut urls = input::UrlParser::default();
     let in_place = config.threads == Some(1);
+    // `--fail-fast`: the position of the earliest failure so far; a request
+    // after it is not started.
+    let cutoff = Arc::new(AtomicUsize::new(usize::MAX));
+    let after_cutoff = cutoff.clone();
     let children = lines
         .filter(move |job| !records.contains(job.index))
         .enumerate()
@@ -189,11 +197,17 @@ pub async fn fetch(config: Config) -> i32 {
                 .insert(pos, job);
             let fetcher = fetcher.clone();
             let written = written.clone();
+            let cutoff = after_cutoff.clone();
             // Made only when the stream starts it (lazily, under the limit).
             let request = async move {
                 // Not started while too far ahead of the next line to write:
                 // this is what bounds the reorder buffer.
                 written.wait_until(|w| pos < w + window).await;
+                // Relaxed: a stale read only starts a request whose line
+                // will be dropped.
+                if pos > cutoff.load(Ordering::Relaxed) {
+                    return Err(FetchError::immediate("cancelled", "cancelled".to_owned()));
+                }
                 match url {
                     Ok(url) => fetcher.fetch(index, &url).await,
                     Err(e) => Err(FetchError::immediate(e.kind(), e.message())),
@@ -216,6 +230,10 @@ pub async fn fetch(config: Config) -> i32 {
     let interrupt = tokio::signal::ctrl_c();
     tokio::pin!(interrupt);
     let mut timed_out = false;
+    // `--fail-fast`: the earliest failure so far (its position, job and
+    // error), and the results after it that finished and were dropped.
+    let mut failure: Option<(usize, Job, FetchError)> = None;
+    let mut discarded = 0usize;
     let end = loop {
         // Checked on every result too: a long burst of ready results must
         // not hold back Ctrl-C.
@@ -258,6 +276,13 @@ pub async fn fetch(config: Config) -> i32 {
         let Some(job) = job else {
             continue; // every position is registered when its child is made
         };
+        if failure.as_ref().is_some_and(|(cut, ..)| pos > *cut) {
+            // After the failure that ends the run: not written.
+            if outcome.is_ok() {
+                discarded += 1;
+            }
+            continue;
+        }
         let job = &job;
         let line = match outcome {
             Outcome::Ok(page) => {
@@ -285,15 +310,18 @@ pub async fn fetch(config: Config) -> i32 {
                     ),
                     _ => FetchError::immediate("cancelled", "cancelled".to_owned()),
                 };
-                if !config.return_exceptions {
-                    if error.kind == "total_timeout" {
-                        break End::TimedOut;
-                    }
-                    report.record(Tally::Failed, error.elapsed, error.retries);
-                    break End::Failed(job.clone(), error);
+                if config.fail_fast && error.kind == "total_timeout" {
+                    break End::TimedOut;
                 }
                 report.record(Tally::Failed, error.elapsed, error.retries);
-                output::error_line(job, &error)
+                let line = output::error_line(job, &error);
+                if config.fail_fast && failure.as_ref().is_none_or(|(cut, ..)| pos < *cut) {
+                    // The run ends here once every line before this one is
+                    // written; nothing after it starts.
+                    cutoff.store(pos, Ordering::Relaxed);
+                    failure = Some((pos, job.clone(), error));
+                }
+                line
             }
         };
         if let Err(e) = writer.insert(pos, line) {
@@ -303,6 +331,12 @@ pub async fn fetch(config: Config) -> i32 {
             report.clear();
             report::error(&format!("cannot write output: {e}"));
             return exit::USAGE;
+        }
+        if let Some((cut, ..)) = &failure {
+            if writer.count() > *cut {
+                let (_, job, error) = failure.take().expect("checked above");
+                break End::Failed(job, error);
+            }
         }
     };
     // Dropping the stream cancels every request still in flight.
@@ -340,11 +374,19 @@ pub async fn fetch(config: Config) -> i32 {
     };
     match end {
         End::Complete if report.failed == 0 => exit::OK,
-        End::Complete => exit::FAILED,
+        End::Complete => {
+            // Said even with -q: the exit status alone would not say which.
+            report::error(&format!(
+                "{} of {todo} URLs failed; their lines carry \"error\" (--fail-fast stops at the first)",
+                report.failed
+            ));
+            exit::FAILED
+        }
         End::Failed(job, error) => {
             let index = job.index;
+            let dropped = dropped + discarded;
             report::error(&format!(
-                "URL {index} (line {}) {}: {}; stopped after writing {written} lines in order{}",
+                "URL {index} (line {}) {}: {}; --fail-fast stopped the run there: {written} lines written in order, the last one its error{}",
                 job.line,
                 job.raw,
                 error,

@@ -30,7 +30,6 @@ fn every_fault_gets_its_own_line_and_the_run_ends() {
     let out = run(&[
         "fetch",
         "-q",
-        "-k",
         "--timeout",
         "1s",
         "--retries",
@@ -103,7 +102,6 @@ fn a_body_over_max_bytes_without_content_length_is_an_error_not_a_crash() {
     let out = run(&[
         "fetch",
         "-q",
-        "-k",
         "--max-bytes",
         "1MiB",
         input.to_str().unwrap(),
@@ -122,7 +120,6 @@ fn total_timeout_keeps_what_finished_and_accounts_for_the_rest() {
     let out = run(&[
         "fetch",
         "-q",
-        "-k",
         "--total-timeout",
         "1s",
         input.to_str().unwrap(),
@@ -137,6 +134,7 @@ fn total_timeout_keeps_what_finished_and_accounts_for_the_rest() {
     let out = run(&[
         "fetch",
         "-q",
+        "--fail-fast",
         "--total-timeout",
         "1s",
         input.to_str().unwrap(),

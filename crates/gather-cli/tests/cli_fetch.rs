@@ -1,4 +1,4 @@
-//! `gather fetch`: ordered output, fail-fast and -k, bodies, stdin, flags.
+//! `gather fetch`: ordered output, a line for every URL or --fail-fast, bodies, stdin, flags.
 
 mod support;
 
@@ -66,34 +66,78 @@ fn threads_change_where_requests_run_not_what_is_written() {
 }
 
 #[test]
-fn the_first_failure_stops_the_run_keeps_the_ordered_prefix_and_exits_1() {
+fn fail_fast_stops_at_the_first_failure_and_writes_the_lines_up_to_it() {
     let env = Env::new("failfast");
     let mut urls: Vec<String> = (0..5).map(|i| env.url(&format!("/page/{i}"))).collect();
-    // Fails after the pages before it have finished (the first failure in
-    // time is what stops a fail-fast run).
+    // Fails after the pages before it have finished.
     urls.push(env.url("/reset?delay_ms=500"));
     urls.extend((0..5).map(|i| env.url(&format!("/page/{i}?delay_ms=5000"))));
     let input = env.input("urls.txt", &urls);
     let started = std::time::Instant::now();
-    let out = run(&["fetch", "-q", input.to_str().unwrap()]);
+    let out = run(&["fetch", "-q", "--fail-fast", input.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         started.elapsed() < Duration::from_secs(4),
-        "in-flight slow requests were cancelled, not awaited"
+        "in-flight slow requests after the failure were cancelled, not awaited"
     );
     let recs = records(&out.stdout);
     assert_eq!(
         indexes(&recs),
-        [0, 1, 2, 3, 4],
-        "the ordered prefix before the failure"
+        [0, 1, 2, 3, 4, 5],
+        "the ordered prefix, then the failure's own line"
     );
+    assert_eq!(recs[5]["error"]["kind"], "connect");
     let err = stderr(&out);
     assert!(err.contains("error: URL 5 (line 6)"), "{err}");
     assert!(err.contains("(connect)"), "{err}");
+    assert!(err.contains("6 lines written"), "{err}");
 }
 
 #[test]
-fn return_exceptions_gives_every_url_a_line_and_exit_1_if_any_failed() {
+fn fail_fast_still_writes_the_lines_before_the_failure_that_were_running() {
+    // The case: an instantly invalid URL at line 2 while line 1 is
+    // still in flight. Line 1 is awaited and written, then line 2's error;
+    // the slow lines after it are cancelled.
+    let env = Env::new("failfast-running");
+    let mut urls = vec![env.url("/page/0?delay_ms=300"), "not a url".to_owned()];
+    urls.extend((1..4).map(|i| env.url(&format!("/page/{i}?delay_ms=5000"))));
+    let input = env.input("urls.txt", &urls);
+    let started = std::time::Instant::now();
+    let out = run(&["fetch", "-q", "--fail-fast", input.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "the slow lines after the failure were awaited"
+    );
+    let recs = records(&out.stdout);
+    assert_eq!(indexes(&recs), [0, 1]);
+    assert_eq!(
+        recs[0]["status"], 200,
+        "the running line before the failure was lost"
+    );
+    assert_eq!(recs[1]["error"]["kind"], "invalid_url");
+}
+
+#[test]
+fn by_default_every_url_gets_a_line_and_the_exit_status_says_one_failed() {
+    // The same input as above, without --fail-fast: every line, exit 1.
+    let env = Env::new("default-all");
+    let urls = vec![
+        env.url("/page/0?delay_ms=300"),
+        "not a url".to_owned(),
+        env.url("/page/1"),
+    ];
+    let input = env.input("urls.txt", &urls);
+    let out = run(&["fetch", "-q", input.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let recs = records(&out.stdout);
+    assert_eq!(indexes(&recs), [0, 1, 2]);
+    assert_eq!(recs[1]["error"]["kind"], "invalid_url");
+    assert_eq!(recs[2]["status"], 200);
+}
+
+#[test]
+fn the_old_k_flag_still_gives_every_url_a_line() {
     let env = Env::new("k");
     let urls = vec![
         env.url("/page/0"),
@@ -113,7 +157,6 @@ fn return_exceptions_gives_every_url_a_line_and_exit_1_if_any_failed() {
     let ok = run(&[
         "fetch",
         "-q",
-        "-k",
         env.input("ok.txt", &[env.url("/page/0")]).to_str().unwrap(),
     ]);
     assert_eq!(ok.status.code(), Some(0));
@@ -128,6 +171,31 @@ fn an_http_error_status_is_a_result_unless_fail_on_status() {
     assert_eq!(records(&out.stdout)[0]["status"], 404);
 
     let out = run(&["fetch", "-q", "--fail-on-status", input.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let recs = records(&out.stdout);
+    assert_eq!(recs[0]["error"]["kind"], "status");
+    assert!(
+        recs[0]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("HTTP status 404"),
+        "{}",
+        recs[0]
+    );
+    assert_eq!(recs[1]["status"], 200, "every URL gets a line");
+    assert!(
+        stderr(&out).contains("1 of 2 URLs failed"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = run(&[
+        "fetch",
+        "-q",
+        "--fail-on-status",
+        "--fail-fast",
+        input.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("HTTP status 404"), "{}", stderr(&out));
 }
@@ -321,7 +389,6 @@ fn regression_memory_grew_with_the_number_of_urls() {
             "%M",
             env!("CARGO_BIN_EXE_gather"),
             "fetch",
-            "-k",
             "-q",
             "-o",
             "/dev/null",
@@ -398,7 +465,7 @@ fn an_http_error_status_is_counted_apart_from_ok_and_failed() {
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert!(err.contains("2 ok, 1 http_error, 0 failed"), "{err}");
     // --fail-on-status makes it a failure, and the exit status says so.
-    let out = run(&["fetch", "-k", "--fail-on-status", &path]);
+    let out = run(&["fetch", "--fail-on-status", &path]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("2 ok, 0 http_error, 1 failed"), "{err}");

@@ -90,7 +90,7 @@ fn https_urls_are_fetched_with_rustls_and_an_untrusted_certificate_is_refused() 
     assert_eq!(recs[0]["body"], "<title>over TLS</title>");
 
     // Without --cacert the private CA is not trusted: an error, not a crash.
-    let out = run(&["fetch", "-q", "-k", input.to_str().unwrap()]);
+    let out = run(&["fetch", "-q", input.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     let recs = records(&out.stdout);
     assert_eq!(recs[0]["error"]["kind"], "tls", "{}", recs[0]);

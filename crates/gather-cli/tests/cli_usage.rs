@@ -45,7 +45,7 @@ fn help_documents_every_flag_the_exit_codes_and_examples() {
         "--reorder-window",
         "--threads",
         "--cacert",
-        "--return-exceptions",
+        "--fail-fast",
         "--fail-on-status",
         "--timeout",
         "--total-timeout",
