@@ -16,7 +16,8 @@ use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use gather::{AsCompleted, InPlace, Launch, Outcome, Spawned};
+use gather::future::{AsCompleted, InPlace, Launch, Spawned};
+use gather::Outcome;
 
 use crate::by_position::ByPosition;
 use crate::config::Config;

@@ -30,6 +30,15 @@ async fn double(x: u32) -> u32 {
     x * 2
 }
 
+/// CPU-bound work, for a thread.
+fn fib(n: u64) -> u64 {
+    if n < 2 {
+        n
+    } else {
+        fib(n - 1) + fib(n - 2)
+    }
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn Error>> {
     // urls = ["https://example.com/page1", ...]
@@ -76,6 +85,27 @@ async fn main() -> Result<(), Box<dyn Error>> {
     // await asyncio.gather(*(double(x) for x in range(1, 4)))
     let doubled = gather((1..=3).map(|x| gather::infallible(double(x)))).await?;
     println!("doubled: {doubled:?}");
+
+    // n = await asyncio.to_thread(fib, 25)
+    let n = gather::to_thread(|| fib(25)).await?;
+    println!("fib(25) = {n}");
+
+    // done, pending = await asyncio.wait(tasks, return_when=FIRST_COMPLETED)
+    // for t in done: print(t.result())
+    // for t in pending: t.cancel()
+    let tasks = urls.map(|url| {
+        gather::spawn(async move {
+            if !url.ends_with("page1") {
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+            }
+            fetch_page(url).await
+        })
+    });
+    let (done, pending) = gather::wait(tasks, gather::ReturnWhen::FirstCompleted).await;
+    for (index, outcome) in done {
+        println!("done: {index} -> {}", outcome.into_result()?);
+    }
+    println!("cancelled: {:?}", pending.cancel().await);
 
     // gather_future.cancel(): from elsewhere, while it runs.
     let mut slow = gather(urls.iter().map(|url| async move {

@@ -69,7 +69,7 @@ where
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-/// let mut s: gather::AsCompleted<_> = gather::as_completed([async { Ok::<_, ()>(1) }]);
+/// let mut s: gather::future::AsCompleted<_> = gather::as_completed([async { Ok::<_, ()>(1) }]);
 /// assert_eq!(s.next().await.map(|(i, o)| (i, o.ok())), Some((0, Some(1))));
 /// assert!(s.next().await.is_none());
 /// # }

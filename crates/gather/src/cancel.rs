@@ -120,7 +120,7 @@ impl CancelState {
 /// Cancels a gather from elsewhere.
 ///
 /// Cheap to clone, `Send + Sync`. Obtained before the gather is awaited,
-/// with [`Gather::cancel_handle`](crate::Gather::cancel_handle). A
+/// with [`Gather::cancel_handle`](crate::future::Gather::cancel_handle). A
 /// [`wait`](crate::wait()) or an [`as_completed`](crate::as_completed())
 /// stream has no handle: it is cancelled by dropping it (or its
 /// `Pending`), from the task that owns it.
@@ -162,7 +162,7 @@ impl CancelHandle {
     /// Returns `true` if this call cancelled the operation; `false` if it had
     /// already finished or been cancelled, as Python's `Future.cancel()`.
     /// A gather whose children all run on their own (it was
-    /// [spawned](crate::Gather::spawn), or its children are
+    /// [spawned](crate::future::Gather::spawn), or its children are
     /// [`Task`](crate::Task)s from [`spawn`](crate::spawn)) and have all
     /// finished (or, fail-fast, one of which failed) has finished, even if
     /// nobody polled it since: `cancel()` returns `false` and awaiting the

@@ -169,8 +169,8 @@ mod sealed {
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-/// let in_place: gather::Gather<_, gather::InPlace, _> = gather::gather([async { Ok::<_, ()>(1) }]);
-/// let spawned: gather::Gather<_, gather::Spawned, _> = gather::gather([async { Ok::<_, ()>(1) }]).spawn();
+/// let in_place: gather::future::Gather<_, gather::future::InPlace, _> = gather::gather([async { Ok::<_, ()>(1) }]);
+/// let spawned: gather::future::Gather<_, gather::future::Spawned, _> = gather::gather([async { Ok::<_, ()>(1) }]).spawn();
 /// assert_eq!(in_place.await.unwrap(), spawned.await.unwrap());
 /// # }
 /// ```
@@ -224,7 +224,7 @@ pub type Stopping = Pin<Box<dyn Future<Output = ()> + Send>>;
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// let local = String::from("borrowed");
-/// let g: gather::Gather<_, gather::InPlace, _> = gather::gather([async { Ok::<_, ()>(local.len()) }]);
+/// let g: gather::future::Gather<_, gather::future::InPlace, _> = gather::gather([async { Ok::<_, ()>(local.len()) }]);
 /// assert_eq!(g.await.unwrap(), [8]);
 /// # }
 /// ```
@@ -252,7 +252,7 @@ where
 ///
 /// ```
 /// # #[tokio::main(flavor = "multi_thread", worker_threads = 2)] async fn main() {
-/// let g: gather::Gather<_, gather::Spawned, _> =
+/// let g: gather::future::Gather<_, gather::future::Spawned, _> =
 ///     gather::gather((0..3).map(|i| async move { Ok::<_, ()>(i) })).spawn();
 /// assert_eq!(g.await.unwrap(), [0, 1, 2]);
 /// # }

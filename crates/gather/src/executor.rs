@@ -14,14 +14,14 @@
 //! started finishes on its own thread (threads cannot be interrupted), and
 //! a job that has not started yet is skipped.
 
-//! CPU-bound and blocking work: [`to_thread`](crate::to_thread) and [`CpuPool`].
+//! CPU-bound and blocking work: [`to_thread`] and [`CpuPool`].
 //!
 //! A gather runs its children on the event loop; a child that computes for
 //! 100 ms blocks every other task on that thread for 100 ms. Python's answer
 //! is `asyncio.to_thread` and `loop.run_in_executor`; these are the Rust
 //! ones. Both return futures that are ordinary gather children.
 //!
-//! - [`to_thread`](crate::to_thread) uses tokio's blocking pool: many
+//! - [`to_thread`] uses tokio's blocking pool: many
 //!   threads, meant for blocking calls (file systems, C libraries).
 //! - [`CpuPool`] has one thread per core: meant for heavy computation, where
 //!   more threads than cores only adds switching.
@@ -33,8 +33,8 @@
 //!
 //! | the function | use | the future resolves to | in a fail-fast gather |
 //! |---|---|---|---|
-//! | any `FnOnce() -> T` | [`to_thread`](crate::to_thread), [`CpuPool::spawn`], [`spawn_cpu`] | `Result<T, Panic>` | a panic ends the gather |
-//! | `FnOnce() -> Result<T, E>` | [`try_to_thread`](crate::try_to_thread), [`CpuPool::try_spawn`], [`try_spawn_cpu`] | [`Outcome<T, E>`] | an `Err` or a panic ends the gather |
+//! | any `FnOnce() -> T` | [`to_thread`], [`CpuPool::spawn`], [`spawn_cpu`] | `Result<T, Panic>` | a panic ends the gather |
+//! | `FnOnce() -> Result<T, E>` | [`try_to_thread`], [`CpuPool::try_spawn`], [`try_spawn_cpu`] | [`Outcome<T, E>`] | an `Err` or a panic ends the gather |
 //!
 //! The plain form is Python's `await asyncio.to_thread(f)`: the value, or
 //! `?` on the panic. Given a fallible function it still works, but the
@@ -139,8 +139,8 @@ where
     )
 }
 
-/// A function running on tokio's blocking pool, from [`to_thread`](crate::to_thread)
-/// or [`try_to_thread`](crate::try_to_thread); resolves to `O`.
+/// A function running on tokio's blocking pool, from [`to_thread`]
+/// or [`try_to_thread`]; resolves to `O`.
 ///
 /// Dropping it returns at once: the function is skipped if it has not
 /// started, and otherwise finishes on its thread.

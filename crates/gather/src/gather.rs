@@ -131,7 +131,7 @@ where
 /// Mode marker: the first failure ends the gather. See [`gather`].
 ///
 /// ```
-/// let _g: gather::Gather<_, gather::InPlace, gather::FailFast> = gather::gather([async { Ok::<_, ()>(1) }]);
+/// let _g: gather::future::Gather<_, gather::future::InPlace, gather::future::FailFast> = gather::gather([async { Ok::<_, ()>(1) }]);
 /// ```
 #[derive(Debug)]
 pub enum FailFast {}
@@ -139,7 +139,7 @@ pub enum FailFast {}
 /// Mode marker: every child runs to its end; see [`Gather::return_exceptions`].
 ///
 /// ```
-/// let _g: gather::Gather<_, gather::InPlace, gather::ReturnExceptions> =
+/// let _g: gather::future::Gather<_, gather::future::InPlace, gather::future::ReturnExceptions> =
 ///     gather::gather([async { Ok::<_, ()>(1) }]).return_exceptions();
 /// ```
 #[derive(Debug)]
@@ -282,7 +282,7 @@ impl<I: Iterator, L: Launch<I::Item>, M> Gather<I, L, M> {
     /// let done = Arc::new(AtomicUsize::new(0));
     /// let d = done.clone();
     /// gather::gather((0..5).map(|i| async move { Ok::<_, ()>(i) }))
-    ///     .on_event(move |e| if let gather::EventKind::Finished(_) = e.kind {
+    ///     .on_event(move |e| if let gather::progress::EventKind::Finished(_) = e.kind {
     ///         d.store(e.finished, Ordering::SeqCst);
     ///     })
     ///     .await

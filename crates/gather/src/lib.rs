@@ -3,7 +3,7 @@
 //! Start many futures at once, get every result back **in input order**,
 //! and choose what a failure does: end the gather (the default), or let
 //! every child finish and get each error back as a value
-//! ([`return_exceptions`](Gather::return_exceptions)). Panics, timeouts and
+//! ([`return_exceptions`](future::Gather::return_exceptions)). Panics, timeouts and
 //! cancellations are values too, never crashes.
 //!
 //! ```
@@ -40,17 +40,30 @@
 //! # }
 //! ```
 //!
+//! That is all a first program needs: [`gather()`] and its builder methods,
+//! [`GatherError`] (an `Error` whenever the children's error is `Debug +
+//! Display`, so `?` works in a `main` returning `Box<dyn Error>`), and
+//! [`Outcome`] for `return_exceptions`. A child that cannot fail is wrapped
+//! in [`infallible`]; blocking or CPU-heavy work goes through
+//! [`to_thread`]. The rest, by what you need next:
+//!
+//! - more control over when to stop: [`wait()`], [`as_completed()`],
+//!   [`TaskGroup`], [`shield()`], [`CancelHandle`], [`spawn()`];
+//! - the futures these return, to store or name them: [`future`];
+//! - a progress bar: [`progress`]; a pool of one thread per core:
+//!   [`executor`].
+//!
 //! # From asyncio to `gather`
 //!
 //! | asyncio | `gather` | ordering | cancellation | panics |
 //! |---|---|---|---|---|
 //! | `await gather(*aws)` | [`gather(aws).await`](gather()) → `Result<Vec<T>, GatherError>` | input order | dropping cancels every child; first error cancels siblings | the gather's error |
-//! | `gather(*aws, return_exceptions=True)` | [`gather(aws).return_exceptions()`](Gather::return_exceptions) → `Vec<Outcome>` | input order | dropping cancels every child | [`Outcome::Panicked`] |
-//! | `gather(...)` with tasks (parallel) | [`.spawn()`](Gather::spawn) | input order | every task aborted on drop | as above |
-//! | `gather(...)` keeping siblings on error | [`.spawn().keep_siblings()`](Gather::keep_siblings) | input order | siblings detached on first error | as above |
-//! | `Semaphore` around each child | [`.limit(n)`](Gather::limit) | input order | unstarted children never start | as above |
-//! | `wait_for(aw, t)` per child | [`.timeout_each(t)`](Gather::timeout_each) | input order | the child is dropped at `t` | as above |
-//! | `timeout(t)` around `gather` | [`.timeout(t)`](Gather::timeout) | input order | unfinished children dropped, **finished results kept** | as above |
+//! | `gather(*aws, return_exceptions=True)` | [`gather(aws).return_exceptions()`](future::Gather::return_exceptions) → `Vec<Outcome>` | input order | dropping cancels every child | [`Outcome::Panicked`] |
+//! | `gather(...)` with tasks (parallel) | [`.spawn()`](future::Gather::spawn) | input order | every task aborted on drop | as above |
+//! | `gather(...)` keeping siblings on error | [`.spawn().keep_siblings()`](future::Gather::keep_siblings) | input order | siblings detached on first error | as above |
+//! | `Semaphore` around each child | [`.limit(n)`](future::Gather::limit) | input order | unstarted children never start | as above |
+//! | `wait_for(aw, t)` per child | [`.timeout_each(t)`](future::Gather::timeout_each) | input order | the child is dropped at `t` | as above |
+//! | `timeout(t)` around `gather` | [`.timeout(t)`](future::Gather::timeout) | input order | unfinished children dropped, **finished results kept** | as above |
 //! | `fut.cancel()` | [`CancelHandle::cancel`] | - | returns `false` once done | - |
 //! | `wait(aws, return_when=...)` | [`wait(aws, ReturnWhen::...)`](wait()) → `(done, pending)` | completion order, with indices | a timeout cancels nothing; **dropping `pending` cancels it** | [`Outcome::Panicked`] in `done` |
 //! | `as_completed(aws, timeout=t)` | [`as_completed(aws).timeout(t)`](as_completed()) stream of `(index, Outcome)` | completion order | dropping cancels; timeout yields the rest as `TimedOut` | [`Outcome::Panicked`] |
@@ -72,13 +85,13 @@
 //! with [`infallible`]. By default children run **in place**: polled inside
 //! the gather's own future, so they may borrow local data, need not be
 //! `Send`, and run on any executor (timeouts need tokio's timer). With
-//! [`.spawn()`](Gather::spawn) they are tokio tasks running in parallel on
+//! [`.spawn()`](future::Gather::spawn) they are tokio tasks running in parallel on
 //! worker threads; the results are the same, in the same order.
 //!
 //! # Progress and tracing
 //!
-//! [`Gather::on_event`] reports each child's start and end with running
-//! counts (see [`Event`]). With the `tracing` feature each child is polled
+//! [`Gather::on_event`](future::Gather::on_event) reports each child's start and end with running
+//! counts (see [`Event`](progress::Event)). With the `tracing` feature each child is polled
 //! inside a `gather.child` span carrying its `index`.
 //!
 //! # Performance
@@ -88,7 +101,7 @@
 //! finished children free their slots for the next inputs. Children live
 //! pinned in chunks of 64 beside one shared block of their wakers: no
 //! allocation per child. Finished children are dropped at once, and with
-//! [`limit`](Gather::limit) children start lazily; the cost per child does
+//! [`limit`](future::Gather::limit) children start lazily; the cost per child does
 //! not grow with the number of children. When tokio's cooperative budget is
 //! spent the whole gather yields once, so a huge gather stays fair to the
 //! other tasks on its thread.
@@ -107,7 +120,7 @@ mod error;
 pub mod executor;
 mod gather;
 mod outcome;
-mod progress;
+pub mod progress;
 mod shield;
 mod slab;
 mod sync;
@@ -118,18 +131,53 @@ mod wait;
 mod wake;
 mod watch;
 
-pub use crate::as_completed::{as_completed, AsCompleted};
+pub use crate::as_completed::as_completed;
 pub use crate::cancel::CancelHandle;
-pub use crate::child::{InPlace, Launch, Spawned};
 pub use crate::error::{Cancelled, GatherError};
 pub use crate::executor::{to_thread, try_to_thread};
-pub use crate::gather::{gather, FailFast, Gather, ReturnExceptions};
+pub use crate::gather::gather;
 pub use crate::outcome::{Failure, IntoOutcome, Outcome, OutcomeKind, Panic};
-pub use crate::progress::{Event, EventKind};
-pub use crate::shield::{shield, Shield};
-pub use crate::task::{infallible, spawn, AlwaysOk, Task};
+pub use crate::shield::shield;
+pub use crate::task::{infallible, spawn, Task};
 pub use crate::task_group::{ErrorGroup, GroupTask, SpawnError, TaskGroup};
-pub use crate::wait::{wait, IntoPending, Pending, ReturnWhen, Wait};
+pub use crate::wait::{wait, ReturnWhen};
+
+pub mod future {
+    //! The futures and streams the functions return, and how they run their
+    //! children: types you name only to store one or to write a generic
+    //! signature.
+    //!
+    //! [`gather()`](crate::gather()) returns a [`Gather`], whose mode
+    //! ([`FailFast`] or [`ReturnExceptions`]) and launch ([`InPlace`] or
+    //! [`Spawned`], through the sealed [`Launch`]) are type parameters;
+    //! [`wait()`](crate::wait()) returns a [`Wait`] that resolves to the `done`
+    //! list and a [`Pending`] set; [`as_completed()`](crate::as_completed())
+    //! an [`AsCompleted`] stream; [`shield()`](crate::shield()) a [`Shield`];
+    //! [`infallible()`](crate::infallible()) an [`AlwaysOk`].
+    //!
+    //! ```
+    //! use std::future::Ready;
+    //! use gather::future::{FailFast, Gather, InPlace};
+    //!
+    //! type Pages = std::array::IntoIter<Ready<Result<u32, String>>, 2>;
+    //!
+    //! // A gather kept in a struct field, to be awaited later.
+    //! struct Job {
+    //!     pages: Gather<Pages, InPlace, FailFast>,
+    //! }
+    //! # #[tokio::main(flavor = "current_thread")] async fn main() {
+    //! let job = Job { pages: gather::gather([std::future::ready(Ok(1)), std::future::ready(Ok(2))]) };
+    //! assert_eq!(job.pages.await.unwrap(), [1, 2]);
+    //! # }
+    //! ```
+
+    pub use crate::as_completed::AsCompleted;
+    pub use crate::child::{InPlace, Launch, Spawned};
+    pub use crate::gather::{FailFast, Gather, ReturnExceptions};
+    pub use crate::shield::Shield;
+    pub use crate::task::AlwaysOk;
+    pub use crate::wait::{IntoPending, Pending, Wait};
+}
 
 // The guide for Python users, published with the crate's docs; every
 // Rust snippet in it runs as a doctest, so it cannot drift from the API.

@@ -2,7 +2,7 @@
 //!
 //! Events are delivered synchronously from inside the operation's poll, in
 //! the order they happen, to a callback set with
-//! [`Gather::on_event`](crate::Gather::on_event). The cost when no callback
+//! [`Gather::on_event`](crate::future::Gather::on_event). The cost when no callback
 //! is set is one branch per child; with one, a call per start and per end.
 //! That is cheap enough to drive a progress bar (keep the callback short: it
 //! runs on the same task as the children).
@@ -14,7 +14,8 @@ use crate::outcome::OutcomeKind;
 /// # Examples
 ///
 /// ```
-/// use gather::{gather, EventKind};
+/// use gather::gather;
+/// use gather::progress::EventKind;
 /// use std::sync::{Arc, Mutex};
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
@@ -47,7 +48,8 @@ pub struct Event {
 /// The two things that happen to a child.
 ///
 /// ```
-/// use gather::{EventKind, OutcomeKind};
+/// use gather::progress::EventKind;
+/// use gather::OutcomeKind;
 /// assert_ne!(EventKind::Started, EventKind::Finished(OutcomeKind::Ok));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -66,7 +66,7 @@ where
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-/// let s: gather::Shield<Result<u8, ()>> = gather::shield(async { Ok(1) });
+/// let s: gather::future::Shield<Result<u8, ()>> = gather::shield(async { Ok(1) });
 /// assert_eq!(s.await, gather::Outcome::Ok(1));
 /// # }
 /// ```

@@ -395,7 +395,7 @@ pin_project_lite::pin_project! {
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// let f: gather::AlwaysOk<_> = gather::infallible(async { 5 });
+    /// let f: gather::future::AlwaysOk<_> = gather::infallible(async { 5 });
     /// assert_eq!(f.await, Ok(5));
     /// # }
     /// ```

@@ -218,7 +218,7 @@ impl<I: Iterator, L: Launch<I::Item>> Future for Pending<I, L> {
 /// [`Pending`] set a previous `wait` returned.
 ///
 /// ```
-/// use gather::IntoPending;
+/// use gather::future::IntoPending;
 /// let pending = vec![async { Ok::<_, ()>(1) }].into_pending();
 /// assert!(!pending.is_empty());
 /// ```

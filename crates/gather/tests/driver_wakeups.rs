@@ -172,8 +172,8 @@ async fn woken_children_finish_before_new_ones_start_so_slots_are_reused() {
     .on_event(move |e| {
         let mut r = seen.lock().unwrap();
         match e.kind {
-            gather::EventKind::Started => r.0 += 1,
-            gather::EventKind::Finished(_) => r.0 -= 1,
+            gather::progress::EventKind::Started => r.0 += 1,
+            gather::progress::EventKind::Finished(_) => r.0 -= 1,
         }
         r.1 = r.1.max(r.0);
     })

@@ -95,6 +95,9 @@ fn first_steps_runs_the_seed_programs_as_a_python_user_writes_them() {
         "https://example.com/404 -> error: https://example.com/404: 404 Not Found",
         "1 of 3 failed",
         "doubled: [2, 4, 6]",
+        "fib(25) = 75025",
+        "done: 0 -> <html>https://example.com/page1</html>",
+        "cancelled: [1, 2]",
         "cancel() returned true",
         "the gather was cancelled",
     ] {

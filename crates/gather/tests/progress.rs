@@ -4,7 +4,8 @@ mod support;
 
 use std::sync::{Arc, Mutex};
 
-use gather::{gather, EventKind, OutcomeKind};
+use gather::progress::EventKind;
+use gather::{gather, OutcomeKind};
 use support::sleep_ms;
 
 #[tokio::test(start_paused = true)]
