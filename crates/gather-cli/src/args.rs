@@ -22,8 +22,8 @@ Error kinds (\"error\": {\"kind\": ...} in a line):
   tls             the TLS handshake failed: a certificate refused, no common version
   timeout         no complete answer within --timeout
   protocol        the answer is not HTTP/1.x (a malformed head or Content-Length)
-  body            the body was cut short or broke its chunked framing
-  body_too_large  the body is over --max-bytes
+  body            the body was cut short, broke its chunked framing, or could not be decoded
+  body_too_large  the body is over --max-bytes (its decoded size, when it was compressed)
   redirect        more than --max-redirects, an unusable Location, or a non-http(s) target
   status          an HTTP status of 400 or more, with --fail-on-status
   save            the body could not be written under --save-dir
@@ -139,6 +139,12 @@ pub struct FetchArgs {
     /// The User-Agent header (a -H "User-Agent: ..." takes precedence).
     #[arg(long, default_value = concat!("gather/", env!("CARGO_PKG_VERSION")), value_name = "TEXT")]
     pub user_agent: String,
+
+    /// Ask for no compression and keep each body as sent: no Accept-Encoding, nothing decoded.
+    /// By default gzip, deflate, br and zstd are asked for and decoded: "bytes" is the decoded size,
+    /// "encoding" and "wire_bytes" say how it came, and --max-bytes bounds the decoded size.
+    #[arg(long)]
+    pub raw: bool,
 
     /// Put each body in its line: "body" as text when it is UTF-8, else "body_base64".
     #[arg(long, conflicts_with = "save_dir")]

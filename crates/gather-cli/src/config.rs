@@ -28,6 +28,8 @@ pub struct FetchConfig {
     pub fail_on_status: bool,
     pub body: bool,
     pub save_dir: Option<PathBuf>,
+    /// Ask for compressed bodies and decode them (not `--raw`).
+    pub decode: bool,
 }
 
 /// The whole `fetch` run.
@@ -119,6 +121,7 @@ impl Config {
                 fail_on_status: a.fail_on_status,
                 body: a.body,
                 save_dir: a.save_dir,
+                decode: !a.raw,
             },
         })
     }

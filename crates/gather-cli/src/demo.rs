@@ -34,6 +34,7 @@ pub async fn demo(a: DemoArgs) -> i32 {
         fail_on_status: true,
         body: true,
         save_dir: None,
+        decode: true,
     }) {
         Ok(f) => f,
         Err(e) => {

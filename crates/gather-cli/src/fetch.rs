@@ -24,19 +24,34 @@ use url::Url;
 
 use crate::client::{self, Body, Client, ErrorKind, Head, Response};
 use crate::config::FetchConfig;
+use crate::decode::{decode, Coding, DecodeError, ACCEPT_ENCODING};
 
 /// A fetched page.
 #[derive(Debug)]
 pub struct Page {
     pub final_url: String,
     pub status: u16,
+    /// The body's size as delivered: decoded, when it was.
     pub bytes: u64,
+    /// The answer's `Content-Encoding`, when it had one. Boxed: rare, and
+    /// every request's future holds a `Page`.
+    pub encoding: Option<Box<Encoding>>,
     /// Kept only when the body is printed (`--body`).
     pub body: Option<Vec<u8>>,
     /// Where the body was saved (`--save-dir`).
     pub saved: Option<PathBuf>,
     pub elapsed: Duration,
     pub retries: u32,
+}
+
+/// A body's `Content-Encoding`, as its record reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Encoding {
+    /// The coding (`gzip`, `br`, ...), or the value as sent when it was
+    /// not decoded (`--raw`, or a coding this client does not know).
+    pub name: String,
+    /// The body's size on the wire, when it was decoded.
+    pub wire_bytes: Option<u64>,
 }
 
 /// Why a URL has no page.
@@ -89,6 +104,14 @@ impl Fetcher {
         }
         if !headers.contains_key(header::ACCEPT) {
             headers.insert(header::ACCEPT, HeaderValue::from_static("*/*"));
+        }
+        // Unless `--raw`, or `-H` chose the codings itself (those this
+        // client knows are still decoded).
+        if config.decode && !headers.contains_key(header::ACCEPT_ENCODING) {
+            headers.insert(
+                header::ACCEPT_ENCODING,
+                HeaderValue::from_static(ACCEPT_ENCODING),
+            );
         }
         let client = Client::new(tls_config(config.cacert.as_deref())?, config.limit);
         let seed = std::time::SystemTime::now()
@@ -203,11 +226,13 @@ impl Fetcher {
         index: usize,
         url: &Url,
     ) -> Result<(Page, Option<Duration>), FetchError> {
-        let (Response { head, body }, final_url) = self.follow(url).await?;
+        let (Response { mut head, body }, final_url) = self.follow(url).await?;
         let after = retryable_status(head.status)
             .then(|| retry_after(&head))
             .flatten();
-        self.read(index, head.status, after, body, final_url).await
+        let encoding = head.content_encoding.take();
+        self.read(index, (head.status, encoding), after, body, final_url)
+            .await
     }
 
     /// Reads the body of the answer `final_url` gave (checking
@@ -223,7 +248,7 @@ impl Fetcher {
     fn read<'a>(
         &'a self,
         index: usize,
-        status: u16,
+        (status, encoding): (u16, Option<Vec<u8>>),
         after: Option<Duration>,
         mut incoming: Body<'a>,
         final_url: Cow<'a, Url>,
@@ -239,7 +264,14 @@ impl Fetcher {
                     ));
                 }
             }
-            let keep = self.config.body || self.config.save_dir.is_some();
+            // `Ok(None)`: as sent. `Err`: a coding reported, not decoded.
+            let coding = match &encoding {
+                None => Ok(None),
+                Some(value) if self.config.decode => Coding::parse(value),
+                Some(value) => Err(String::from_utf8_lossy(value).trim().to_owned()),
+            };
+            let wanted = self.config.body || self.config.save_dir.is_some();
+            let keep = wanted || matches!(coding, Ok(Some(_)));
             let mut body = Vec::new();
             let mut bytes: u64 = 0;
             // Once the head has arrived, any failure (a reset, a short body) is
@@ -254,6 +286,36 @@ impl Fetcher {
                 }
                 if keep {
                     body.extend_from_slice(chunk);
+                }
+            }
+            let mut encoding = None;
+            match coding {
+                Ok(None) => {}
+                Ok(Some(coding)) => {
+                    let wire = std::mem::take(&mut body);
+                    bytes = decode(coding, &wire, max, wanted.then_some(&mut body)).map_err(
+                        |e| match e {
+                            DecodeError::TooLarge => fail(
+                                "body_too_large",
+                                format!(
+                                    "decoded body is over --max-bytes {max} ({} {} bytes on the wire)",
+                                    wire.len(),
+                                    coding.name()
+                                ),
+                            ),
+                            DecodeError::Corrupt(message) => fail("body", message),
+                        },
+                    )?;
+                    encoding = Some(Box::new(Encoding {
+                        name: coding.name().to_owned(),
+                        wire_bytes: Some(wire.len() as u64),
+                    }));
+                }
+                Err(name) => {
+                    encoding = Some(Box::new(Encoding {
+                        name,
+                        wire_bytes: None,
+                    }))
                 }
             }
             let saved = match &self.config.save_dir {
@@ -274,6 +336,7 @@ impl Fetcher {
                 final_url: final_url.as_str().to_owned(),
                 status,
                 bytes,
+                encoding,
                 body: self.config.body.then_some(body),
                 saved,
                 elapsed: Duration::ZERO,
@@ -502,6 +565,7 @@ mod tests {
             fail_on_status: false,
             body: false,
             save_dir: None,
+            decode: true,
         };
         let fetcher = Fetcher::new(config).unwrap();
         let url = Url::parse("http://127.0.0.1:1/").unwrap();

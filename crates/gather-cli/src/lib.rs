@@ -8,6 +8,7 @@ pub mod args;
 pub mod by_position;
 pub mod client;
 pub mod config;
+pub mod decode;
 pub mod demo;
 pub mod fetch;
 pub mod input;

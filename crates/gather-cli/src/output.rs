@@ -34,6 +34,12 @@ pub fn page_line(job: &Job, page: &Page) -> String {
     line.string("final_url", &page.final_url);
     line.number("status", page.status);
     line.number("bytes", page.bytes);
+    if let Some(encoding) = &page.encoding {
+        line.string("encoding", &encoding.name);
+        if let Some(wire) = encoding.wire_bytes {
+            line.number("wire_bytes", wire);
+        }
+    }
     line.millis("elapsed_ms", page.elapsed);
     line.number("retries", page.retries);
     if let Some(body) = &page.body {
@@ -416,6 +422,7 @@ mod tests {
             final_url: "http://h.test/a?q=\"x\"".into(),
             status: 404,
             bytes: 12_345,
+            encoding: None,
             body: body.map(<[u8]>::to_vec),
             saved: saved.map(Into::into),
             elapsed: std::time::Duration::from_micros(elapsed_us),

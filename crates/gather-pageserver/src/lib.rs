@@ -26,8 +26,32 @@
 //! | `/redirect-to/PORT/PATH` | 302 to `http://127.0.0.1:PORT/PATH` (another origin when PORT is another server's) |
 //! | `/headers` | 200, the request's header lines as its body |
 //! | `/binary` | bytes that are not UTF-8 |
+//! | `/encoded/CODING` | `fixtures/page.txt` sent with `Content-Encoding`: `gzip`, `deflate` (zlib), `deflate-raw` (raw deflate, labelled `deflate`), `br`, `zstd`, `identity`; `corrupt` (a cut gzip stream), `unknown` (`compress`) |
+//! | `/gzip-bomb` | 10 MiB of zeros, gzip'd to ~10 KiB |
+//! | `/accept-encoding` | the request's `Accept-Encoding`, as its body |
 
 #![warn(missing_docs)]
+
+/// The encoded bodies `/encoded/CODING` and `/gzip-bomb` send, made by the
+/// reference encoders (see `fixtures/README.md`), for tests of decoders.
+pub mod fixtures {
+    /// The decoded text of every `PAGE_*` body.
+    pub const PAGE: &[u8] = include_bytes!("../fixtures/page.txt");
+    /// `PAGE`, gzip.
+    pub const PAGE_GZIP: &[u8] = include_bytes!("../fixtures/page.gz");
+    /// `PAGE`, zlib (HTTP's `deflate`).
+    pub const PAGE_ZLIB: &[u8] = include_bytes!("../fixtures/page.zlib");
+    /// `PAGE`, raw deflate (what some servers send as `deflate`).
+    pub const PAGE_DEFLATE_RAW: &[u8] = include_bytes!("../fixtures/page.deflate");
+    /// `PAGE`, brotli.
+    pub const PAGE_BROTLI: &[u8] = include_bytes!("../fixtures/page.br");
+    /// `PAGE`, zstd.
+    pub const PAGE_ZSTD: &[u8] = include_bytes!("../fixtures/page.zst");
+    /// 10 MiB of zeros, gzip.
+    pub const BOMB_GZIP: &[u8] = include_bytes!("../fixtures/bomb.gz");
+    /// The decoded size of [`BOMB_GZIP`].
+    pub const BOMB_SIZE: u64 = 10 << 20;
+}
 
 use std::collections::HashMap;
 use std::io;
@@ -359,6 +383,44 @@ async fn answer(
                 close,
             )
             .await?;
+        }
+        ["encoded", coding] => {
+            // The same text, as each coding sends it (fixtures/README.md).
+            let (name, body): (&str, &[u8]) = match *coding {
+                "gzip" => ("gzip", fixtures::PAGE_GZIP),
+                "deflate" => ("deflate", fixtures::PAGE_ZLIB),
+                "deflate-raw" => ("deflate", fixtures::PAGE_DEFLATE_RAW),
+                "br" => ("br", fixtures::PAGE_BROTLI),
+                "zstd" => ("zstd", fixtures::PAGE_ZSTD),
+                "identity" => ("identity", fixtures::PAGE),
+                "corrupt" => ("gzip", &fixtures::PAGE_GZIP[..100]),
+                "unknown" => ("compress", b"not really compressed\n"),
+                _ => ("", &[]),
+            };
+            if name.is_empty() {
+                respond(stream, 404, "text/plain", b"no such coding\n", close).await?;
+            } else {
+                let header = format!("content-encoding: {name}\r\n");
+                respond_with(stream, 200, "text/plain", body, close, &header).await?;
+            }
+        }
+        ["gzip-bomb"] => {
+            // 10 MiB of zeros in ~10 KiB.
+            let header = "content-encoding: gzip\r\n";
+            let body = fixtures::BOMB_GZIP;
+            respond_with(stream, 200, "application/octet-stream", body, close, header).await?;
+        }
+        ["accept-encoding"] => {
+            // What the client asked for, as sent (empty if nothing).
+            let asked = head
+                .lines()
+                .find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.eq_ignore_ascii_case("accept-encoding")
+                        .then(|| v.trim().to_owned())
+                })
+                .unwrap_or_default();
+            respond(stream, 200, "text/plain", asked.as_bytes(), close).await?;
         }
         _ => respond(stream, 404, "text/plain", b"not found\n", close).await?,
     }

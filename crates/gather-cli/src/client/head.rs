@@ -28,6 +28,8 @@ pub struct Head {
     pub location: Option<Vec<u8>>,
     /// `Retry-After`, as sent.
     pub retry_after: Option<Vec<u8>>,
+    /// `Content-Encoding`, as sent (several fields joined with ", ").
+    pub content_encoding: Option<Vec<u8>>,
 }
 
 /// A response head that cannot be read.
@@ -88,6 +90,7 @@ pub fn parse(buf: &[u8]) -> Result<Parsed, Invalid> {
     let mut chunked = false;
     let (mut close, mut keep_alive_token) = (false, false);
     let (mut location, mut retry_after) = (None, None);
+    let mut content_encoding: Option<Vec<u8>> = None;
     for field in response.headers.iter() {
         let name = field.name;
         if name.eq_ignore_ascii_case("content-length") {
@@ -115,6 +118,14 @@ pub fn parse(buf: &[u8]) -> Result<Parsed, Invalid> {
             location = Some(field.value.to_vec());
         } else if name.eq_ignore_ascii_case("retry-after") {
             retry_after = Some(field.value.to_vec());
+        } else if name.eq_ignore_ascii_case("content-encoding") {
+            match &mut content_encoding {
+                Some(joined) => {
+                    joined.extend_from_slice(b", ");
+                    joined.extend_from_slice(field.value);
+                }
+                None => content_encoding = Some(field.value.to_vec()),
+            }
         }
     }
     let framing = if status == 204 || status == 304 {
@@ -138,6 +149,7 @@ pub fn parse(buf: &[u8]) -> Result<Parsed, Invalid> {
         keep_alive,
         location,
         retry_after,
+        content_encoding,
     };
     Ok(Parsed::Head(head, len))
 }
