@@ -383,6 +383,7 @@ impl Fetcher {
         mut first: Option<Response<'c>>,
     ) -> Result<(Response<'c>, Cow<'u, Url>), FetchError> {
         let fail = FetchError::immediate;
+        let first_origin = url.origin();
         let mut url = Cow::Borrowed(url);
         // Copied (to drop credentials) only on a hop to another origin.
         let mut headers = Cow::Borrowed(&self.headers);
@@ -408,7 +409,7 @@ impl Fetcher {
                 Some(location) if is_redirect(&resp.head) => location,
                 _ => return Ok((resp, url)),
             };
-            let next = std::str::from_utf8(location)
+            let mut next = std::str::from_utf8(location)
                 .ok()
                 .and_then(|l| url.join(l).ok())
                 .ok_or_else(|| {
@@ -426,6 +427,13 @@ impl Fetcher {
                     "redirect",
                     format!("redirect to {next}: only http and https are followed"),
                 ));
+            }
+            // Credentials in a URL go only to the origin the user named
+            // (curl's rule): a Location carrying its own `user:pass@` for
+            // another origin does not make us send them there.
+            if next.origin() != first_origin && has_credentials(&next) {
+                let _ = next.set_username("");
+                let _ = next.set_password(None);
             }
             hops += 1;
             if hops > self.config.max_redirects {

@@ -346,6 +346,33 @@ fn headers_and_user_agent_are_sent_and_credentials_stay_with_their_origin() {
 }
 
 #[test]
+fn regression_credentials_in_a_redirects_location_are_not_sent_to_another_origin() {
+    let env = Env::new("location-credentials");
+    let other = env
+        .rt
+        .block_on(gather_pageserver::Server::start(Duration::ZERO))
+        .unwrap();
+    let url = env.url(&format!(
+        "/redirect-with-credentials/{}/headers",
+        other.addr().port()
+    ));
+    let input = env.input("urls.txt", &[url]);
+    let out = run(&["fetch", "-q", "--body", input.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let rec = &records(&out.stdout)[0];
+    let sent = rec["body"].as_str().unwrap().to_ascii_lowercase();
+    assert!(
+        !sent.contains("authorization"),
+        "a Location's credentials were sent: {sent}"
+    );
+    assert_eq!(
+        rec["final_url"],
+        other.url("/headers"),
+        "and not kept in the URL"
+    );
+}
+
+#[test]
 fn credentials_in_the_url_are_sent_as_basic_auth() {
     let env = Env::new("userinfo");
     let url = env

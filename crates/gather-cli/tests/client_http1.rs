@@ -303,3 +303,57 @@ async fn the_pool_holds_at_most_its_cap_and_drops_the_oldest() {
     get(&none, &a.url("/")).await.unwrap();
     assert_eq!(a.connections(), 4, "a pool of 0 keeps nothing");
 }
+
+#[tokio::test]
+async fn regression_late_bytes_on_a_pooled_connection_are_not_read_as_the_next_answer() {
+    // The first answer is followed, a moment later, by a second one nobody
+    // asked for. Before, the connection went back to the pool and those
+    // bytes were read as the next request's answer.
+    let server = Server::start(|n| match n {
+        0 => Act::Answer(vec![
+            OK_HELLO,
+            b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nevil",
+        ]),
+        _ => Act::Answer(vec![b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\ngood"]),
+    })
+    .await;
+    let client = client(4);
+    assert_eq!(
+        get(&client, &server.url("/first")).await.unwrap(),
+        (200, b"hello".to_vec())
+    );
+    // Let the late bytes arrive while the connection is idle.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        get(&client, &server.url("/second")).await.unwrap(),
+        (200, b"good".to_vec())
+    );
+    assert_eq!(
+        server.connections(),
+        2,
+        "the dirty connection was not reused"
+    );
+}
+
+#[tokio::test]
+async fn a_pooled_connection_the_server_closed_is_not_reused() {
+    // Answered as keep-alive, then closed: the close is seen before the
+    // next request is sent, not as a failed exchange.
+    let server = Server::start(|_| Act::AnswerAndClose(OK_HELLO)).await;
+    let client = client(4);
+    assert_eq!(
+        get(&client, &server.url("/a")).await.unwrap(),
+        (200, b"hello".to_vec())
+    );
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        get(&client, &server.url("/b")).await.unwrap(),
+        (200, b"hello".to_vec())
+    );
+    assert_eq!(server.connections(), 2);
+    assert_eq!(
+        server.requests.lock().unwrap().len(),
+        2,
+        "no request was sent on the closed connection"
+    );
+}

@@ -24,6 +24,7 @@
 //! | `/redirect-loop` | 302 to itself |
 //! | `/redirect/N` | N redirects, then `/page/0` |
 //! | `/redirect-to/PORT/PATH` | 302 to `http://127.0.0.1:PORT/PATH` (another origin when PORT is another server's) |
+//! | `/redirect-with-credentials/PORT/PATH` | 302 to `http://intruder:pw@127.0.0.1:PORT/PATH` |
 //! | `/headers` | 200, the request's header lines as its body |
 //! | `/binary` | bytes that are not UTF-8 |
 //! | `/encoded/CODING` | `fixtures/page.txt` sent with `Content-Encoding`: `gzip`, `deflate` (zlib), `deflate-raw` (raw deflate, labelled `deflate`), `br`, `zstd`, `identity`; `corrupt` (a cut gzip stream), `unknown` (`compress`) |
@@ -366,6 +367,11 @@ async fn answer(
         }
         ["redirect-to", port, rest @ ..] => {
             let next = format!("http://127.0.0.1:{port}/{}", rest.join("/"));
+            redirect(stream, &next, close).await?;
+        }
+        ["redirect-with-credentials", port, rest @ ..] => {
+            // A Location that carries credentials of its own.
+            let next = format!("http://intruder:pw@127.0.0.1:{port}/{}", rest.join("/"));
             redirect(stream, &next, close).await?;
         }
         ["headers"] => {

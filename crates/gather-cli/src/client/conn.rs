@@ -102,6 +102,20 @@ impl Conn {
         })
     }
 
+    /// `true` when nothing waits to be read on this idle connection: no
+    /// bytes the server sent after its last answer ended, no end of stream.
+    /// One non-blocking read attempt (TLS records that carry no data, such
+    /// as session tickets, are consumed by it and leave it quiet).
+    pub fn is_quiet(&mut self) -> bool {
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        let mut probe = [0u8; 1];
+        let mut probe = ReadBuf::new(&mut probe);
+        matches!(
+            Pin::new(&mut self.stream).poll_read(&mut cx, &mut probe),
+            Poll::Pending
+        )
+    }
+
     pub fn is_to(&self, tls: bool, authority: &str) -> bool {
         self.tls == tls && &*self.authority == authority
     }

@@ -12,10 +12,13 @@ use std::mem::MaybeUninit;
 
 use super::body::Framing;
 
-/// The most header fields a response may have.
-const MAX_FIELDS: usize = 128;
-/// The largest response head (status line and fields), in bytes.
-pub const MAX_HEAD: usize = 64 * 1024;
+/// Header fields parsed without an allocation; a head with more is parsed
+/// again with room for as many as it has lines (rare, and bounded by
+/// [`MAX_HEAD`]).
+const FIELDS_INLINE: usize = 128;
+/// The largest response head (status line and fields), in bytes: curl's
+/// limit. The bound is on size, not on the number of fields.
+pub const MAX_HEAD: usize = 300 * 1024;
 
 /// What the client uses of a response head.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,29 +54,46 @@ pub enum Parsed {
 pub fn parse(buf: &[u8]) -> Result<Parsed, Invalid> {
     // Left uninitialised for httparse to fill: zeroing 128 fields (4 KiB)
     // on every parse showed up in the profile of a run against nginx.
-    let mut fields = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_FIELDS];
+    let mut fields = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; FIELDS_INLINE];
+    if let Some(parsed) = parse_into(buf, &mut fields) {
+        return parsed;
+    }
+    // More fields than that: at most one per line.
+    let lines = buf.iter().filter(|&&b| b == b'\n').count() + 1;
+    let mut fields = Vec::with_capacity(lines);
+    fields.resize_with(lines, MaybeUninit::uninit);
+    parse_into(buf, &mut fields).unwrap_or_else(|| {
+        Err(Invalid(
+            "response head with more fields than lines".to_owned(),
+        ))
+    })
+}
+
+/// [`parse`] with room for `fields.len()` fields: `None` if that is too few.
+fn parse_into<'b>(
+    buf: &'b [u8],
+    fields: &mut [MaybeUninit<httparse::Header<'b>>],
+) -> Option<Result<Parsed, Invalid>> {
     let mut response = httparse::Response::new(&mut []);
-    let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
-        &mut response,
-        buf,
-        &mut fields,
-    );
-    let len = match parsed {
-        Ok(httparse::Status::Complete(len)) => len,
-        Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD => {
-            return Err(Invalid(format!(
-                "response head over {} KiB",
-                MAX_HEAD / 1024
-            )))
-        }
-        Ok(httparse::Status::Partial) => return Ok(Parsed::Partial),
-        Err(httparse::Error::TooManyHeaders) => {
-            return Err(Invalid(format!(
-                "response with over {MAX_FIELDS} header fields"
-            )))
-        }
-        Err(e) => return Err(Invalid(format!("invalid response head: {e}"))),
-    };
+    // RFC 9112 section 5.2: a user agent that receives obs-fold in a
+    // response replaces each with SP (see `unfold`) rather than failing.
+    let parsed = httparse::ParserConfig::default()
+        .allow_obsolete_multiline_headers_in_responses(true)
+        .parse_response_with_uninit_headers(&mut response, buf, fields);
+    match parsed {
+        Ok(httparse::Status::Complete(len)) => Some(read_head(&response, len)),
+        Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD => Some(Err(Invalid(format!(
+            "response head over {} KiB",
+            MAX_HEAD / 1024
+        )))),
+        Ok(httparse::Status::Partial) => Some(Ok(Parsed::Partial)),
+        Err(httparse::Error::TooManyHeaders) => None,
+        Err(e) => Some(Err(Invalid(format!("invalid response head: {e}")))),
+    }
+}
+
+/// What the complete head of `len` bytes in `response` decides.
+fn read_head(response: &httparse::Response<'_, '_>, len: usize) -> Result<Parsed, Invalid> {
     let status = response.code.unwrap_or_default();
     match status {
         101 => {
@@ -86,16 +106,17 @@ pub fn parse(buf: &[u8]) -> Result<Parsed, Invalid> {
     }
     let http10 = response.version == Some(0);
     let mut length: Option<u64> = None;
-    let mut transfer_encoding = false;
-    let mut chunked = false;
+    // Every transfer coding, in order, over all the fields.
+    let mut transfer_codings: Option<Vec<Vec<u8>>> = None;
     let (mut close, mut keep_alive_token) = (false, false);
     let (mut location, mut retry_after) = (None, None);
     let mut content_encoding: Option<Vec<u8>> = None;
     for field in response.headers.iter() {
         let name = field.name;
         if name.eq_ignore_ascii_case("content-length") {
-            for value in list(field.value) {
-                let n = content_length(value).ok_or_else(|| invalid_length(field.value))?;
+            let field_value = unfold(field.value);
+            for value in list(&field_value) {
+                let n = content_length(value).ok_or_else(|| invalid_length(&field_value))?;
                 if length.is_some_and(|l| l != n) {
                     return Err(Invalid(
                         "response with conflicting Content-Length values".to_owned(),
@@ -104,36 +125,48 @@ pub fn parse(buf: &[u8]) -> Result<Parsed, Invalid> {
                 length = Some(n);
             }
         } else if name.eq_ignore_ascii_case("transfer-encoding") {
-            transfer_encoding = true;
-            // Only the last coding says whether the body is chunked.
-            if let Some(last) = list(field.value).last() {
-                chunked = last.eq_ignore_ascii_case(b"chunked");
-            }
+            let codings = transfer_codings.get_or_insert_with(Vec::new);
+            codings.extend(list(&unfold(field.value)).map(<[u8]>::to_vec));
         } else if name.eq_ignore_ascii_case("connection") {
-            for token in list(field.value) {
+            for token in list(&unfold(field.value)) {
                 close |= token.eq_ignore_ascii_case(b"close");
                 keep_alive_token |= token.eq_ignore_ascii_case(b"keep-alive");
             }
         } else if name.eq_ignore_ascii_case("location") {
-            location = Some(field.value.to_vec());
+            location = Some(unfold(field.value).trim_ascii().to_vec());
         } else if name.eq_ignore_ascii_case("retry-after") {
-            retry_after = Some(field.value.to_vec());
+            retry_after = Some(unfold(field.value).trim_ascii().to_vec());
         } else if name.eq_ignore_ascii_case("content-encoding") {
+            let value = unfold(field.value);
             match &mut content_encoding {
                 Some(joined) => {
                     joined.extend_from_slice(b", ");
-                    joined.extend_from_slice(field.value);
+                    joined.extend_from_slice(&value);
                 }
-                None => content_encoding = Some(field.value.to_vec()),
+                None => content_encoding = Some(value.into_owned()),
             }
+        }
+    }
+    // Only `chunked` is decoded here. Any other transfer coding (gzip
+    // under chunked, or in place of it) would hand back encoded bytes as
+    // the body: an error, not a success with the wrong bytes.
+    let transfer_encoding = transfer_codings.is_some();
+    if let Some(codings) = &transfer_codings {
+        if !matches!(codings.as_slice(), [only] if only.eq_ignore_ascii_case(b"chunked")) {
+            let named: Vec<String> = codings
+                .iter()
+                .map(|c| String::from_utf8_lossy(c).into_owned())
+                .collect();
+            return Err(Invalid(format!(
+                "Transfer-Encoding {:?}: only chunked is supported (another transfer coding would hand back encoded bytes)",
+                named.join(", ")
+            )));
         }
     }
     let framing = if status == 204 || status == 304 {
         Framing::Empty
-    } else if transfer_encoding && chunked {
-        Framing::Chunked
     } else if transfer_encoding {
-        Framing::Close
+        Framing::Chunked
     } else if let Some(n) = length {
         Framing::Length(n)
     } else {
@@ -161,6 +194,21 @@ fn list(value: &[u8]) -> impl Iterator<Item = &[u8]> {
         .split(|&b| b == b',')
         .map(|item| item.trim_ascii())
         .filter(|item| !item.is_empty())
+}
+
+/// A field value with each obs-fold (a line break followed by spaces or
+/// tabs) replaced by spaces, as RFC 9112 section 5.2 asks of a user agent;
+/// borrowed as it is when it has no line break (every modern server).
+fn unfold(value: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    if !value.iter().any(|&b| b == b'\r' || b == b'\n') {
+        return std::borrow::Cow::Borrowed(value);
+    }
+    std::borrow::Cow::Owned(
+        value
+            .iter()
+            .map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b })
+            .collect(),
+    )
 }
 
 fn content_length(value: &[u8]) -> Option<u64> {
@@ -212,13 +260,10 @@ mod tests {
 
     #[test]
     fn chunked_wins_over_content_length_and_the_connection_is_not_reused() {
-        let h = head("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, Chunked\r\n\r\n");
+        let h = head("HTTP/1.1 200 OK\r\nTransfer-Encoding: Chunked\r\n\r\n");
         assert_eq!((h.framing, h.keep_alive), (Framing::Chunked, true));
         let h = head("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n");
         assert_eq!((h.framing, h.keep_alive), (Framing::Chunked, false));
-        // chunked not last: read until close.
-        let h = head("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n");
-        assert_eq!((h.framing, h.keep_alive), (Framing::Close, false));
     }
 
     #[test]
@@ -271,7 +316,7 @@ mod tests {
         assert_eq!(parse(b"HTTP/1.1 200 OK\r\nContent-Le"), Ok(Parsed::Partial));
         assert_eq!(parse(b""), Ok(Parsed::Partial));
         let endless = format!("HTTP/1.1 200 OK\r\nX: {}", "y".repeat(MAX_HEAD));
-        assert!(error(&endless).contains("over 64 KiB"));
+        assert!(error(&endless).contains("over 300 KiB"));
     }
 
     #[test]
@@ -287,7 +332,46 @@ mod tests {
                 .contains("invalid")
         );
         assert!(error("SSH-2.0-OpenSSH\r\n\r\n").contains("invalid response head"));
-        let many: String = (0..=MAX_FIELDS).map(|i| format!("X-{i}: v\r\n")).collect();
-        assert!(error(&format!("HTTP/1.1 200 OK\r\n{many}\r\n")).contains("header fields"));
+    }
+
+    #[test]
+    fn regression_a_head_with_many_fields_is_read_the_limit_is_its_size() {
+        // 128 fields used to be the limit; curl allows 300 KB of head.
+        let many: String = (0..5_000).map(|i| format!("X-{i}: v\r\n")).collect();
+        let h = head(&format!(
+            "HTTP/1.1 200 OK\r\n{many}Content-Length: 3\r\n\r\n"
+        ));
+        assert_eq!(h.framing, Framing::Length(3));
+    }
+
+    #[test]
+    fn regression_a_transfer_coding_other_than_chunked_is_an_error() {
+        for te in [
+            "gzip",
+            "gzip, chunked",
+            "chunked, gzip",
+            "identity",
+            "chunked, chunked",
+        ] {
+            let e = error(&format!(
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: {te}\r\n\r\n"
+            ));
+            assert!(e.contains("only chunked is supported"), "{te}: {e}");
+        }
+        // Split over two fields, the same.
+        let e = error(
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n",
+        );
+        assert!(e.contains("gzip, chunked"), "{e}");
+    }
+
+    #[test]
+    fn regression_obsolete_line_folding_is_unfolded_not_refused() {
+        let h = head("HTTP/1.1 302 Found\r\nLocation: /next\r\nX-Long: a\r\n b\r\nContent-Length:\r\n 0\r\nContent-Encoding: gzip,\r\n\tbr\r\n\r\n");
+        assert_eq!(h.status, 302);
+        assert_eq!(h.framing, Framing::Length(0));
+        assert_eq!(h.location.as_deref(), Some(&b"/next"[..]));
+        // Two codings once unfolded (a line break became two spaces).
+        assert_eq!(h.content_encoding.as_deref(), Some(&b"gzip,  \tbr"[..]));
     }
 }

@@ -79,7 +79,14 @@ impl Client {
         };
         let authority = &url[Position::BeforeHost..Position::AfterPort];
         let target = request_target(url);
-        if let Some(mut conn) = self.pool.take(tls, authority) {
+        // A pooled connection that has anything to read before we ask
+        // (late bytes of the last answer, or the server's close) is
+        // dropped: those bytes would be read as this request's answer.
+        let mut pooled = self.pool.take(tls, authority);
+        while pooled.as_mut().is_some_and(|c| !c.is_quiet()) {
+            pooled = self.pool.take(tls, authority);
+        }
+        if let Some(mut conn) = pooled {
             match conn.exchange(&target, headers).await {
                 Ok(head) => return Ok(self.response(conn, head)),
                 // Closed by the server while idle: try a new connection.
