@@ -44,6 +44,66 @@ pub struct Page {
     pub retries: u32,
 }
 
+/// How an answer's body came, from its `Content-Encoding`. Two words: it
+/// is held across every read of the body, in every request's future.
+enum Sent {
+    /// As it is (no coding, or `identity`).
+    AsIs,
+    /// In a coding this client decodes.
+    Encoded(Coding),
+    /// In a coding not decoded (`--raw`, or unknown): named in the record.
+    Named(Box<str>),
+}
+
+/// A body being written to its file under `--save-dir` as it arrives.
+/// Dropped before [`finish`](SaveFile::finish) (the body failed, or the
+/// request was cancelled), it removes the file: a file under `--save-dir`
+/// is always a whole body that its line names.
+struct SaveFile {
+    path: PathBuf,
+    file: Option<tokio::fs::File>,
+}
+
+impl SaveFile {
+    async fn create(path: PathBuf) -> Result<SaveFile, FetchError> {
+        match tokio::fs::File::create(&path).await {
+            Ok(file) => Ok(SaveFile {
+                path,
+                file: Some(file),
+            }),
+            Err(e) => Err(save_error(&path, e)),
+        }
+    }
+
+    async fn write(&mut self, chunk: &[u8]) -> Result<(), FetchError> {
+        use tokio::io::AsyncWriteExt;
+        let file = self.file.as_mut().expect("written before finish");
+        file.write_all(chunk)
+            .await
+            .map_err(|e| save_error(&self.path, e))
+    }
+
+    /// Every byte is on its way to the disk: the path, for the record.
+    async fn finish(mut self) -> Result<PathBuf, FetchError> {
+        use tokio::io::AsyncWriteExt;
+        let mut file = self.file.take().expect("finished once");
+        file.flush().await.map_err(|e| save_error(&self.path, e))?;
+        Ok(std::mem::take(&mut self.path))
+    }
+}
+
+impl Drop for SaveFile {
+    fn drop(&mut self) {
+        if self.file.take().is_some() {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+fn save_error(path: &std::path::Path, e: std::io::Error) -> FetchError {
+    FetchError::immediate("save", format!("cannot write {}: {e}", path.display()))
+}
+
 /// A body's `Content-Encoding`, as its record reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Encoding {
@@ -230,9 +290,28 @@ impl Fetcher {
         let after = retryable_status(head.status)
             .then(|| retry_after(&head))
             .flatten();
-        let encoding = head.content_encoding.take();
-        self.read(index, (head.status, encoding), after, body, final_url)
+        let sent = self.sent_as(head.content_encoding.take());
+        let status = head.status;
+        // Not held across the read: the request future would carry it.
+        drop(head);
+        self.read(index, (status, sent), after, body, final_url)
             .await
+    }
+
+    /// How the body of an answer with this `Content-Encoding` is read.
+    fn sent_as(&self, content_encoding: Option<Vec<u8>>) -> Sent {
+        let Some(value) = content_encoding else {
+            return Sent::AsIs;
+        };
+        let parsed = match self.config.decode {
+            true => Coding::parse(&value),
+            false => Err(String::from_utf8_lossy(&value).trim().to_owned()),
+        };
+        match parsed {
+            Ok(None) => Sent::AsIs,
+            Ok(Some(coding)) => Sent::Encoded(coding),
+            Err(name) => Sent::Named(name.into_boxed_str()),
+        }
     }
 
     /// Reads the body of the answer `final_url` gave (checking
@@ -248,7 +327,7 @@ impl Fetcher {
     fn read<'a>(
         &'a self,
         index: usize,
-        (status, encoding): (u16, Option<Vec<u8>>),
+        (status, sent): (u16, Sent),
         after: Option<Duration>,
         mut incoming: Body<'a>,
         final_url: Cow<'a, Url>,
@@ -264,18 +343,26 @@ impl Fetcher {
                     ));
                 }
             }
-            // `Ok(None)`: as sent. `Err`: a coding reported, not decoded.
-            let coding = match &encoding {
-                None => Ok(None),
-                Some(value) if self.config.decode => Coding::parse(value),
-                Some(value) => Err(String::from_utf8_lossy(value).trim().to_owned()),
-            };
             let wanted = self.config.body || self.config.save_dir.is_some();
-            let keep = wanted || matches!(coding, Ok(Some(_)));
+            let decoding = matches!(sent, Sent::Encoded(_));
+            // --save-dir: a body as sent goes to its file as it arrives, so
+            // memory stays at one read whatever its size; a decoded one is
+            // written once decoded (its wire bytes are in memory anyway).
+            // Boxed, as the redirect chain is: a rare path, kept out of
+            // every request's future.
+            let mut streamed = match (&self.config.save_dir, decoding) {
+                (Some(dir), false) => {
+                    let path = dir.join(format!("{index}.body"));
+                    Some(Box::new(Box::pin(SaveFile::create(path)).await?))
+                }
+                _ => None,
+            };
+            let keep = self.config.body || decoding;
             let mut body = Vec::new();
             let mut bytes: u64 = 0;
             // Once the head has arrived, any failure (a reset, a short body) is
-            // a body error: the server answered, so it is not retried.
+            // a body error: the server answered, so it is not retried. (A
+            // file being saved is removed with it: see `SaveFile`.)
             while let Some(chunk) = incoming.chunk().await.map_err(fetch_error)? {
                 bytes += chunk.len() as u64;
                 if bytes > max {
@@ -284,14 +371,16 @@ impl Fetcher {
                         format!("body is over --max-bytes {max}"),
                     ));
                 }
-                if keep {
+                if let Some(file) = &mut streamed {
+                    Box::pin(file.write(chunk)).await?;
+                } else if keep {
                     body.extend_from_slice(chunk);
                 }
             }
             let mut encoding = None;
-            match coding {
-                Ok(None) => {}
-                Ok(Some(coding)) => {
+            match sent {
+                Sent::AsIs => {}
+                Sent::Encoded(coding) => {
                     let wire = std::mem::take(&mut body);
                     bytes = decode(coding, &wire, max, wanted.then_some(&mut body)).map_err(
                         |e| match e {
@@ -311,15 +400,16 @@ impl Fetcher {
                         wire_bytes: Some(wire.len() as u64),
                     }));
                 }
-                Err(name) => {
+                Sent::Named(name) => {
                     encoding = Some(Box::new(Encoding {
-                        name,
+                        name: name.into(),
                         wire_bytes: None,
                     }))
                 }
             }
-            let saved = match &self.config.save_dir {
-                Some(dir) => {
+            let saved = match (&self.config.save_dir, streamed) {
+                (_, Some(file)) => Some(Box::pin(file.finish()).await?),
+                (Some(dir), None) => {
                     let path = dir.join(format!("{index}.body"));
                     // Boxed, as the redirect chain is: a rare path, kept out
                     // of every request's future.
@@ -330,7 +420,7 @@ impl Fetcher {
                         })?;
                     Some(path)
                 }
-                None => None,
+                (None, None) => None,
             };
             let page = Page {
                 final_url: final_url.as_str().to_owned(),

@@ -246,6 +246,79 @@ fn save_dir_writes_each_body_to_a_file_named_in_its_line() {
 }
 
 #[test]
+fn regression_save_dir_streams_each_body_to_its_file() {
+    // Six 20 MiB bodies took 110 MB of memory: each was held whole, then
+    // written. Streamed, memory stays near one read per request.
+    if !std::path::Path::new("/usr/bin/time").exists() {
+        assert!(
+            std::env::var_os("GATHER_TEST_REQUIRE_TOOLS").is_none(),
+            "GNU time (/usr/bin/time) is required"
+        );
+        eprintln!("skipped: GNU time (/usr/bin/time) is not installed");
+        return;
+    }
+    let env = Env::new("save-stream");
+    const SIZE: u64 = 20 << 20;
+    let urls: Vec<String> = (0..6)
+        .map(|_| env.url(&format!("/big?bytes={SIZE}")))
+        .collect();
+    let input = env.input("urls.txt", &urls);
+    let dir = env.path("big-bodies");
+    let mut cmd = std::process::Command::new("/usr/bin/time");
+    cmd.args([
+        "-f",
+        "%M",
+        env!("CARGO_BIN_EXE_gather"),
+        "fetch",
+        "-q",
+        "--max-bytes",
+        "30MiB",
+        "--save-dir",
+    ]);
+    cmd.arg(&dir).arg(&input);
+    let out = run_with(cmd, "", Duration::from_secs(120));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    for r in records(&out.stdout) {
+        let saved = r["saved"].as_str().unwrap();
+        assert_eq!(std::fs::metadata(saved).unwrap().len(), SIZE, "{saved}");
+    }
+    let peak_kb: u64 = stderr(&out)
+        .trim()
+        .lines()
+        .last()
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        peak_kb < 48 * 1024,
+        "peak memory {peak_kb} KiB for 6 x 20 MiB saved"
+    );
+}
+
+#[test]
+fn a_body_that_fails_leaves_no_file_under_save_dir() {
+    let env = Env::new("save-failed");
+    let input = env.input("urls.txt", &[env.url("/truncated"), env.url("/page/1")]);
+    let dir = env.path("bodies");
+    let out = run(&[
+        "fetch",
+        "-q",
+        "--save-dir",
+        dir.to_str().unwrap(),
+        input.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let recs = records(&out.stdout);
+    assert_eq!(recs[0]["error"]["kind"], "body", "{}", recs[0]);
+    assert!(
+        !dir.join("0.body").exists(),
+        "a cut body was left as if whole"
+    );
+    assert!(dir.join("1.body").exists());
+}
+
+#[test]
 fn output_goes_to_a_file_with_o_and_a_summary_to_stderr() {
     let env = Env::new("ofile");
     let input = env.input(
