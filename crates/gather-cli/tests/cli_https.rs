@@ -25,6 +25,23 @@ fn https_server(rt: &tokio::runtime::Runtime) -> (u16, String) {
         .unwrap()
         .signed_by(&leaf_key, &ca, &ca_key)
         .unwrap();
+    (serve(rt, leaf.der().to_vec(), leaf_key), ca.pem())
+}
+
+/// Starts an HTTPS server whose certificate is self-signed and says
+/// CA:TRUE, as `openssl req -x509` makes by default; returns its port and
+/// that certificate's PEM.
+fn self_signed_ca_true_server(rt: &tokio::runtime::Runtime) -> (u16, String) {
+    let key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap();
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let cert = params.self_signed(&key).unwrap();
+    (serve(rt, cert.der().to_vec(), key), cert.pem())
+}
+
+/// Serves one fixed page over TLS with `cert`; returns the port.
+fn serve(rt: &tokio::runtime::Runtime, cert: Vec<u8>, leaf_key: KeyPair) -> u16 {
+    let leaf_der = cert;
     let config = ServerConfig::builder_with_provider(Arc::new(
         tokio_rustls::rustls::crypto::ring::default_provider(),
     ))
@@ -32,7 +49,7 @@ fn https_server(rt: &tokio::runtime::Runtime) -> (u16, String) {
     .unwrap()
     .with_no_client_auth()
     .with_single_cert(
-        vec![CertificateDer::from(leaf.der().to_vec())],
+        vec![CertificateDer::from(leaf_der)],
         PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der())),
     )
     .unwrap();
@@ -65,7 +82,7 @@ fn https_server(rt: &tokio::runtime::Runtime) -> (u16, String) {
             });
         }
     });
-    (port, ca.pem())
+    port
 }
 
 #[test]
@@ -113,4 +130,32 @@ fn a_cacert_that_is_not_pem_is_a_usage_error_naming_the_flag() {
     let out = run(&["fetch", "--cacert", bad.to_str().unwrap(), "-"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("--cacert"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_self_signed_ca_true_certificate_is_refused_with_how_to_make_one_that_works() {
+    // openssl req -x509 makes CA:TRUE certificates by default; webpki (and
+    // so rustls) refuses a CA certificate as a server's own. curl with
+    // OpenSSL accepts it; we say why not and what to do instead.
+    let env = Env::new("ca-true");
+    let (port, pem) = self_signed_ca_true_server(&env.rt);
+    let cert = env.path("self.pem");
+    std::fs::write(&cert, pem).unwrap();
+    let input = env.input("urls.txt", &[format!("https://127.0.0.1:{port}/")]);
+    let out = run(&[
+        "fetch",
+        "-q",
+        "--cacert",
+        cert.to_str().unwrap(),
+        input.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let rec = &records(&out.stdout)[0];
+    assert_eq!(rec["error"]["kind"], "tls", "{rec}");
+    let message = rec["error"]["message"].as_str().unwrap();
+    assert!(message.contains("CA:TRUE"), "{message}");
+    assert!(
+        message.contains("basicConstraints=critical,CA:FALSE"),
+        "{message}"
+    );
 }

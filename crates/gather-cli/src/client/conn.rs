@@ -15,6 +15,16 @@ use url::{Host, Url};
 use super::head::{self, Head, Parsed};
 use super::{Error, ErrorKind};
 
+/// Said when a server's own certificate is a CA's (`basicConstraints`
+/// CA:TRUE), as a self-signed `openssl req -x509` certificate is by
+/// default. webpki (and so rustls) refuses it; curl on OpenSSL accepts it.
+/// Accepting it here would mean a verifier of our own beside webpki's, for
+/// a certificate any tool can make right in one line: we say how.
+const CA_AS_LEAF_HINT: &str = "; the server's certificate is a CA certificate (CA:TRUE) used as its own, \
+which is refused: make it with -addext basicConstraints=critical,CA:FALSE \
+(openssl req -x509 ... -addext basicConstraints=critical,CA:FALSE -addext subjectAltName=IP:127.0.0.1), \
+or sign a server certificate with your CA and pass the CA with --cacert";
+
 /// What a connection's buffer starts with; a 2 KiB page and its head
 /// arrive in one read.
 const BUFFER: usize = 16 * 1024;
@@ -87,7 +97,11 @@ impl Conn {
                         io::ErrorKind::InvalidData => ErrorKind::Tls,
                         _ => ErrorKind::Connect,
                     };
-                    Error::new(kind, format!("TLS handshake with {authority} failed: {e}"))
+                    let mut message = format!("TLS handshake with {authority} failed: {e}");
+                    if message.contains("CaUsedAsEndEntity") {
+                        message.push_str(CA_AS_LEAF_HINT);
+                    }
+                    Error::new(kind, message)
                 })?;
                 Stream::Tls(Box::new(tls))
             }
