@@ -25,6 +25,7 @@ Error kinds (\"error\": {\"kind\": ...} in a line):
   body            the body was cut short, broke its chunked framing, or could not be decoded
   body_too_large  the body is over --max-bytes (its decoded size, when it was compressed)
   redirect        more than --max-redirects, an unusable Location, or a non-http(s) target
+  proxy           the proxy refused a tunnel (CONNECT) to the URL's host, e.g. 407 without credentials
   status          an HTTP status of 400 or more, with --fail-on-status
   save            the body could not be written under --save-dir
   total_timeout   --total-timeout expired before this URL was fetched
@@ -135,6 +136,18 @@ pub struct FetchArgs {
     /// roots (Mozilla's, from webpki-roots; nothing is read from the system) stay trusted.
     #[arg(long, value_name = "FILE")]
     pub cacert: Option<PathBuf>,
+
+    /// Send requests through this HTTP proxy, [http://][user:password@]host[:port] (port 1080 if
+    /// none): plain requests in absolute form, https through CONNECT tunnels; the user and password
+    /// go to the proxy only. Without it, the environment as curl reads it: http_proxy (lower case
+    /// only), https_proxy or HTTPS_PROXY, all_proxy or ALL_PROXY. "" turns proxies off.
+    #[arg(long, value_name = "URL")]
+    pub proxy: Option<String>,
+
+    /// Hosts that go direct, not through the proxy: comma-separated names (with their subdomains),
+    /// addresses, networks (10.0.0.0/8), or * for all. Overrides no_proxy and NO_PROXY.
+    #[arg(long, value_name = "LIST")]
+    pub noproxy: Option<String>,
 
     /// The User-Agent header (a -H "User-Agent: ..." takes precedence).
     #[arg(long, default_value = concat!("gather/", env!("CARGO_PKG_VERSION")), value_name = "TEXT")]

@@ -8,6 +8,7 @@ use std::time::Duration;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::args::FetchArgs;
+use crate::client::proxy::Proxies;
 
 /// More threads than this is a typo, not a plan: tokio starts each one.
 const MAX_THREADS: usize = 1024;
@@ -30,6 +31,8 @@ pub struct FetchConfig {
     pub save_dir: Option<PathBuf>,
     /// Ask for compressed bodies and decode them (not `--raw`).
     pub decode: bool,
+    /// `--proxy`, `--noproxy` and the environment, by curl's rules.
+    pub proxies: Proxies,
 }
 
 /// The whole `fetch` run.
@@ -99,6 +102,9 @@ impl Config {
             std::fs::create_dir_all(dir)
                 .map_err(|e| format!("--save-dir {}: {e}", dir.display()))?;
         }
+        let proxies = Proxies::configure(a.proxy.as_deref(), a.noproxy.as_deref(), |name| {
+            std::env::var(name).ok()
+        })?;
         Ok(Config {
             input: a.file,
             output: a.output,
@@ -122,6 +128,7 @@ impl Config {
                 body: a.body,
                 save_dir: a.save_dir,
                 decode: !a.raw,
+                proxies,
             },
         })
     }

@@ -35,6 +35,8 @@ pub async fn demo(a: DemoArgs) -> i32 {
         body: true,
         save_dir: None,
         decode: true,
+        // The demo's server is on 127.0.0.1: never through a proxy.
+        proxies: crate::client::proxy::Proxies::none(),
     }) {
         Ok(f) => f,
         Err(e) => {

@@ -173,7 +173,8 @@ impl Fetcher {
                 HeaderValue::from_static(ACCEPT_ENCODING),
             );
         }
-        let client = Client::new(tls_config(config.cacert.as_deref())?, config.limit);
+        let client = Client::new(tls_config(config.cacert.as_deref())?, config.limit)
+            .with_proxies(config.proxies.clone());
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0x9E37_79B9_7F4A_7C15, |d| d.as_nanos() as u64)
@@ -634,6 +635,7 @@ fn fetch_error(e: client::Error) -> FetchError {
         ErrorKind::Tls => "tls",
         ErrorKind::Protocol => "protocol",
         ErrorKind::Body => "body",
+        ErrorKind::Proxy => "proxy",
     };
     FetchError::immediate(kind, e.message)
 }
@@ -664,6 +666,7 @@ mod tests {
             body: false,
             save_dir: None,
             decode: true,
+            proxies: crate::client::proxy::Proxies::none(),
         };
         let fetcher = Fetcher::new(config).unwrap();
         let url = Url::parse("http://127.0.0.1:1/").unwrap();

@@ -159,3 +159,79 @@ fn a_self_signed_ca_true_certificate_is_refused_with_how_to_make_one_that_works(
         "{message}"
     );
 }
+
+#[test]
+fn https_through_a_proxy_goes_through_a_connect_tunnel() {
+    let env = Env::new("https-proxy");
+    let (port, ca_pem) = https_server(&env.rt);
+    let ca = env.path("ca.pem");
+    std::fs::write(&ca, ca_pem).unwrap();
+    let proxy = support::proxy::start(&env.rt, Some("user:pass"));
+    let input = env.input("urls.txt", &[format!("https://127.0.0.1:{port}/secure")]);
+    let with_auth = format!("http://user:pass@127.0.0.1:{}", proxy.port);
+    let cacert = ca.to_str().unwrap();
+    let out = run(&[
+        "fetch",
+        "-q",
+        "--body",
+        "--cacert",
+        cacert,
+        "--proxy",
+        &with_auth,
+        input.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(records(&out.stdout)[0]["body"], "<title>over TLS</title>");
+    assert_eq!(
+        proxy.request_lines(),
+        [format!("CONNECT 127.0.0.1:{port} HTTP/1.1")]
+    );
+    assert!(proxy.seen.lock().unwrap()[0]
+        .to_ascii_lowercase()
+        .contains("proxy-authorization: basic "));
+
+    // Without credentials the tunnel is refused: a proxy error that says what it wants.
+    let out = run(&[
+        "fetch",
+        "-q",
+        "--cacert",
+        cacert,
+        "--proxy",
+        &proxy.url(),
+        input.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let rec = &records(&out.stdout)[0];
+    assert_eq!(rec["error"]["kind"], "proxy", "{rec}");
+    let message = rec["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("407") && message.contains("http://user:password@host:port"),
+        "{message}"
+    );
+}
+
+#[test]
+fn https_through_tinyproxy_from_https_proxy() {
+    let env = Env::new("https-tinyproxy");
+    let (port, ca_pem) = https_server(&env.rt);
+    let ca = env.path("ca.pem");
+    std::fs::write(&ca, ca_pem).unwrap();
+    let Some((_stop, proxy_port)) = support::proxy::tinyproxy(&env, None) else {
+        return;
+    };
+    let input = env.input("urls.txt", &[format!("https://127.0.0.1:{port}/secure")]);
+    let mut cmd = gather_cmd();
+    cmd.args(["fetch", "-q", "--body", "--cacert"])
+        .arg(&ca)
+        .arg(&input);
+    cmd.env("HTTPS_PROXY", format!("127.0.0.1:{proxy_port}"));
+    let out = run_with(cmd, "", Duration::from_secs(60));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(records(&out.stdout)[0]["body"], "<title>over TLS</title>");
+    // It went through tinyproxy, not around it.
+    let log = std::fs::read_to_string(env.path("tinyproxy.log")).unwrap_or_default();
+    assert!(
+        log.contains(&format!("CONNECT 127.0.0.1:{port}")),
+        "tinyproxy's log:\n{log}"
+    );
+}

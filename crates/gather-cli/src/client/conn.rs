@@ -13,6 +13,7 @@ use tokio_rustls::TlsConnector;
 use url::{Host, Url};
 
 use super::head::{self, Head, Parsed};
+use super::proxy::Proxy;
 use super::{Error, ErrorKind};
 
 /// Said when a server's own certificate is a CA's (`basicConstraints`
@@ -44,35 +45,66 @@ pub struct Conn {
     /// The request being sent, its allocation reused.
     out: Vec<u8>,
     tls: bool,
+    /// What the pool knows it by: the origin's `host:port`, or `via` and
+    /// the proxy's for a connection to a proxy in absolute form.
     authority: Box<str>,
+    /// `Proxy-Authorization` for each request: only on a connection to a
+    /// proxy that forwards plain requests (a tunnel carries it once, in
+    /// its `CONNECT`).
+    proxy_authorization: Option<http::HeaderValue>,
 }
 
 impl Conn {
-    /// Connects to `url`'s host and port, over TLS for https.
+    /// Connects to `url`'s host and port, over TLS for https; through
+    /// `proxy` when given (a `CONNECT` tunnel for https). `authority` is
+    /// what the pool will know the connection by.
     pub async fn connect(
         url: &Url,
         tls: Option<&TlsConnector>,
         authority: &str,
+        proxy: Option<&Proxy>,
     ) -> Result<Conn, Error> {
         let port = url.port_or_known_default().unwrap_or(80);
-        let failed = |e: io::Error| {
-            Error::new(
-                ErrorKind::Connect,
-                format!("cannot connect to {authority}: {e}"),
-            )
-        };
         let host = url.host().ok_or_else(|| {
             Error::new(
                 ErrorKind::Connect,
                 format!("no host to connect to in {url}"),
             )
         })?;
-        let tcp = match host {
-            Host::Domain(name) => TcpStream::connect((name, port)).await,
-            Host::Ipv4(ip) => TcpStream::connect(SocketAddr::from((ip, port))).await,
-            Host::Ipv6(ip) => TcpStream::connect(SocketAddr::from((ip, port))).await,
-        }
-        .map_err(failed)?;
+        let tcp = match proxy {
+            None => match host {
+                Host::Domain(name) => TcpStream::connect((name, port)).await,
+                Host::Ipv4(ip) => TcpStream::connect(SocketAddr::from((ip, port))).await,
+                Host::Ipv6(ip) => TcpStream::connect(SocketAddr::from((ip, port))).await,
+            }
+            .map_err(|e| {
+                Error::new(
+                    ErrorKind::Connect,
+                    format!("cannot connect to {authority}: {e}"),
+                )
+            })?,
+            Some(proxy) => TcpStream::connect(proxy.addr()).await.map_err(|e| {
+                Error::new(
+                    ErrorKind::Connect,
+                    format!("cannot connect to proxy {}: {e}", proxy.authority),
+                )
+            })?,
+        };
+        let tcp = match (proxy, tls) {
+            (Some(proxy), Some(_)) => {
+                let target = match host {
+                    Host::Ipv6(ip) => format!("[{ip}]:{port}"),
+                    Host::Ipv4(ip) => format!("{ip}:{port}"),
+                    Host::Domain(name) => format!("{name}:{port}"),
+                };
+                tunnel(tcp, &target, proxy).await?
+            }
+            _ => tcp,
+        };
+        let proxy_authorization = match (proxy, tls) {
+            (Some(proxy), None) => proxy.authorization.clone(),
+            _ => None,
+        };
         // A request is one write: nothing to gain from holding it back.
         let _ = tcp.set_nodelay(true);
         let stream = match tls {
@@ -113,6 +145,7 @@ impl Conn {
             out: Vec::with_capacity(256),
             tls: tls.is_some(),
             authority: authority.into(),
+            proxy_authorization,
         })
     }
 
@@ -134,11 +167,23 @@ impl Conn {
         self.tls == tls && &*self.authority == authority
     }
 
-    /// Writes a GET for `target` with `headers` (and `Host`, unless they
-    /// have one), then reads the answer's head.
-    pub async fn exchange(&mut self, target: &str, headers: &HeaderMap) -> Result<Head, Error> {
+    /// Writes a GET for `target` with `headers` (and `Host: host`, unless
+    /// they have one), then reads the answer's head.
+    pub async fn exchange(
+        &mut self,
+        target: &str,
+        host: &str,
+        headers: &HeaderMap,
+    ) -> Result<Head, Error> {
         self.out.clear();
-        encode_get(&mut self.out, target, &self.authority, headers);
+        encode_get(&mut self.out, target, host, headers);
+        if let Some(auth) = &self.proxy_authorization {
+            // Before the blank line that ends the head.
+            self.out.truncate(self.out.len() - 2);
+            self.out.extend_from_slice(b"Proxy-Authorization: ");
+            self.out.extend_from_slice(auth.as_bytes());
+            self.out.extend_from_slice(b"\r\n\r\n");
+        }
         let sent = async {
             self.stream.write_all(&self.out).await?;
             self.stream.flush().await
@@ -231,6 +276,71 @@ impl Conn {
 ///
 /// Names and values come from a `HeaderMap`, which holds no CR or LF, so
 /// nothing here can split the head.
+/// Asks `proxy`, on `tcp`, for a tunnel to `target` (`host:port`), and
+/// returns the stream once the proxy said yes (any 2xx).
+async fn tunnel(mut tcp: TcpStream, target: &str, proxy: &Proxy) -> Result<TcpStream, Error> {
+    let at = &proxy.authority;
+    let mut request = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n").into_bytes();
+    if let Some(auth) = &proxy.authorization {
+        request.extend_from_slice(b"Proxy-Authorization: ");
+        request.extend_from_slice(auth.as_bytes());
+        request.extend_from_slice(b"\r\n");
+    }
+    request.extend_from_slice(b"\r\n");
+    let lost = |e: io::Error| {
+        Error::new(
+            ErrorKind::Connect,
+            format!("proxy {at}: connection lost asking for a tunnel to {target}: {e}"),
+        )
+    };
+    tcp.write_all(&request).await.map_err(lost)?;
+    let mut buf = Vec::with_capacity(1024);
+    loop {
+        match head::parse(&buf) {
+            Ok(Parsed::Head(head, len)) => {
+                if !(200..300).contains(&head.status) {
+                    let hint = match head.status {
+                        407 => " (it wants credentials: give them in the proxy URL, http://user:password@host:port)",
+                        _ => "",
+                    };
+                    return Err(Error::new(
+                        ErrorKind::Proxy,
+                        format!(
+                            "proxy {at} refused a tunnel to {target}: {}{hint}",
+                            head.status
+                        ),
+                    ));
+                }
+                if len != buf.len() {
+                    return Err(Error::new(
+                        ErrorKind::Proxy,
+                        format!("proxy {at} sent bytes after its answer to CONNECT {target}"),
+                    ));
+                }
+                return Ok(tcp);
+            }
+            Ok(Parsed::Informational(len)) => {
+                buf.drain(..len);
+                continue;
+            }
+            Ok(Parsed::Partial) => {}
+            Err(head::Invalid(e)) => {
+                return Err(Error::new(
+                    ErrorKind::Proxy,
+                    format!("proxy {at} answered CONNECT {target} with {e}"),
+                ))
+            }
+        }
+        buf.reserve(1024);
+        if tcp.read_buf(&mut buf).await.map_err(lost)? == 0 {
+            return Err(Error::new(
+                ErrorKind::Proxy,
+                format!("proxy {at} closed the connection before answering CONNECT {target}"),
+            ));
+        }
+    }
+}
+
 fn encode_get(out: &mut Vec<u8>, target: &str, authority: &str, headers: &HeaderMap) {
     out.extend_from_slice(b"GET ");
     out.extend_from_slice(target.as_bytes());

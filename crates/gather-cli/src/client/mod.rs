@@ -29,6 +29,7 @@ pub mod body;
 mod conn;
 pub mod head;
 mod pool;
+pub mod proxy;
 
 use std::borrow::Cow;
 use std::fmt;
@@ -41,11 +42,13 @@ use body::{Decoded, Decoder};
 use conn::Conn;
 pub use head::Head;
 use pool::Pool;
+use proxy::Proxies;
 
 /// Sends GETs over pooled HTTP/1.1 connections.
 pub struct Client {
     pool: Pool,
     tls: tokio_rustls::TlsConnector,
+    proxies: Proxies,
 }
 
 impl Client {
@@ -56,7 +59,15 @@ impl Client {
         Client {
             pool: Pool::new(max_idle),
             tls: tokio_rustls::TlsConnector::from(Arc::new(tls)),
+            proxies: Proxies::none(),
         }
+    }
+
+    /// The same client, sending each URL through the proxy `proxies`
+    /// choose for it.
+    pub fn with_proxies(mut self, proxies: Proxies) -> Client {
+        self.proxies = proxies;
+        self
     }
 
     /// Sends a GET for `url` (http or https) with `headers`, and reads the
@@ -78,16 +89,32 @@ impl Client {
             }
         };
         let authority = &url[Position::BeforeHost..Position::AfterPort];
-        let target = request_target(url);
+        let proxy = self.proxies.for_url(url);
+        // Through an HTTP proxy, a plain request goes to the proxy in
+        // absolute form, on a connection to the proxy that serves every
+        // origin; an https one goes through a tunnel to its origin, which
+        // is then a connection like any other.
+        let forwarded = proxy.filter(|_| !tls);
+        let (key, target) = match forwarded {
+            None => (Cow::Borrowed(authority), request_target(url)),
+            Some(proxy) => (
+                Cow::Owned(format!("via {}", proxy.authority)),
+                Cow::Owned(format!(
+                    "{}://{authority}{}",
+                    url.scheme(),
+                    request_target(url)
+                )),
+            ),
+        };
         // A pooled connection that has anything to read before we ask
         // (late bytes of the last answer, or the server's close) is
         // dropped: those bytes would be read as this request's answer.
-        let mut pooled = self.pool.take(tls, authority);
+        let mut pooled = self.pool.take(tls, &key);
         while pooled.as_mut().is_some_and(|c| !c.is_quiet()) {
-            pooled = self.pool.take(tls, authority);
+            pooled = self.pool.take(tls, &key);
         }
         if let Some(mut conn) = pooled {
-            match conn.exchange(&target, headers).await {
+            match conn.exchange(&target, authority, headers).await {
                 Ok(head) => return Ok(self.response(conn, head)),
                 // Closed by the server while idle: try a new connection.
                 Err(e) if e.unanswered => {}
@@ -98,8 +125,8 @@ impl Client {
         // Boxed: the connect and TLS handshake state is over a kilobyte,
         // and inline it would be part of (and copied with) every request's
         // future, though most requests take a pooled connection instead.
-        let mut conn = Box::pin(Conn::connect(url, connector, authority)).await?;
-        let head = conn.exchange(&target, headers).await?;
+        let mut conn = Box::pin(Conn::connect(url, connector, &key, proxy.map(|p| &**p))).await?;
+        let head = conn.exchange(&target, authority, headers).await?;
         Ok(self.response(conn, head))
     }
 
@@ -222,6 +249,9 @@ pub enum ErrorKind {
     Lost,
     /// The answer's head is not HTTP/1.x the client can read.
     Protocol,
+    /// The proxy refused to open a tunnel (`CONNECT`), or answered it
+    /// with something that is not HTTP.
+    Proxy,
     /// The head was read, but the body was cut short or broke its framing.
     Body,
 }

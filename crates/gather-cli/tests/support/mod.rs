@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod proxy;
+
 use gather_pageserver::Server;
 use serde_json::Value;
 
@@ -59,6 +61,19 @@ impl Drop for Env {
 pub fn gather_cmd() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_gather"));
     c.env("NO_COLOR", "1");
+    // The tests' servers are on 127.0.0.1: a proxy set on the machine
+    // running them must not come between (proxy tests set their own).
+    for var in [
+        "http_proxy",
+        "https_proxy",
+        "HTTPS_PROXY",
+        "all_proxy",
+        "ALL_PROXY",
+        "no_proxy",
+        "NO_PROXY",
+    ] {
+        c.env_remove(var);
+    }
     c
 }
 
