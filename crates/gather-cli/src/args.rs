@@ -15,7 +15,7 @@ Exit status:
   124  --total-timeout expired (every line is written; with --fail-fast the ordered prefix)
   130  interrupted by Ctrl-C (the ordered prefix is written; finish with --resume)";
 
-const ERROR_KINDS: &str = "\
+pub const ERROR_KINDS: &str = "\
 Error kinds (\"error\": {\"kind\": ...} in a line):
   invalid_url, unsupported_scheme  the line is not an http(s) URL; nothing was requested
   connect         no connection, or it was lost before the answer's head (retried by --retries)

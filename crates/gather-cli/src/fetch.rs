@@ -25,6 +25,7 @@ use url::Url;
 use crate::client::{self, Body, Client, ErrorKind, Head, Response};
 use crate::config::FetchConfig;
 use crate::decode::{decode, Coding, DecodeError, ACCEPT_ENCODING};
+use crate::failure::{FetchError, Kind};
 
 /// A fetched page.
 #[derive(Debug)]
@@ -101,7 +102,7 @@ impl Drop for SaveFile {
 }
 
 fn save_error(path: &std::path::Path, e: std::io::Error) -> FetchError {
-    FetchError::immediate("save", format!("cannot write {}: {e}", path.display()))
+    FetchError::immediate(Kind::Save, format!("cannot write {}: {e}", path.display()))
 }
 
 /// A body's `Content-Encoding`, as its record reports it.
@@ -112,36 +113,6 @@ pub struct Encoding {
     pub name: String,
     /// The body's size on the wire, when it was decoded.
     pub wire_bytes: Option<u64>,
-}
-
-/// Why a URL has no page.
-#[derive(Debug, Clone)]
-pub struct FetchError {
-    pub kind: &'static str,
-    pub message: String,
-    pub elapsed: Duration,
-    pub retries: u32,
-}
-
-impl std::fmt::Display for FetchError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} ({})", self.message, self.kind)
-    }
-}
-
-impl std::error::Error for FetchError {}
-
-impl FetchError {
-    /// A failure before any request was made (or whose timing does not
-    /// apply): no time elapsed, no retries.
-    pub fn immediate(kind: &'static str, message: String) -> FetchError {
-        FetchError {
-            kind,
-            message,
-            elapsed: Duration::ZERO,
-            retries: 0,
-        }
-    }
 }
 
 /// Shares one connection pool between all requests.
@@ -222,7 +193,7 @@ impl Fetcher {
                     {
                         Some(after.unwrap_or_else(|| self.backoff(retries)))
                     }
-                    Err(e) if e.kind == "connect" && retries < self.config.retries => {
+                    Err(e) if e.kind == Kind::Connect && retries < self.config.retries => {
                         Some(self.backoff(retries))
                     }
                     _ => None,
@@ -247,7 +218,7 @@ impl Fetcher {
     ) -> Result<Page, FetchError> {
         match attempt {
             Ok((page, _)) if self.config.fail_on_status && page.status >= 400 => Err(FetchError {
-                kind: "status",
+                kind: Kind::Status,
                 message: format!("HTTP status {}", page.status),
                 elapsed,
                 retries,
@@ -276,7 +247,7 @@ impl Fetcher {
         match tokio::time::timeout(timeout, self.attempt_untimed(index, url)).await {
             Ok(result) => result,
             Err(_) => Err(FetchError::immediate(
-                "timeout",
+                Kind::Timeout,
                 format!("no complete answer within --timeout {timeout:?}"),
             )),
         }
@@ -339,7 +310,7 @@ impl Fetcher {
             if let Some(len) = incoming.length() {
                 if len > max {
                     return Err(fail(
-                        "body_too_large",
+                        Kind::BodyTooLarge,
                         format!("body of {len} bytes is over --max-bytes {max}"),
                     ));
                 }
@@ -368,7 +339,7 @@ impl Fetcher {
                 bytes += chunk.len() as u64;
                 if bytes > max {
                     return Err(fail(
-                        "body_too_large",
+                        Kind::BodyTooLarge,
                         format!("body is over --max-bytes {max}"),
                     ));
                 }
@@ -386,14 +357,14 @@ impl Fetcher {
                     bytes = decode(coding, &wire, max, wanted.then_some(&mut body)).map_err(
                         |e| match e {
                             DecodeError::TooLarge => fail(
-                                "body_too_large",
+                                Kind::BodyTooLarge,
                                 format!(
                                     "decoded body is over --max-bytes {max} ({} {} bytes on the wire)",
                                     wire.len(),
                                     coding.name()
                                 ),
                             ),
-                            DecodeError::Corrupt(message) => fail("body", message),
+                            DecodeError::Corrupt(message) => fail(Kind::Body, message),
                         },
                     )?;
                     encoding = Some(Box::new(Encoding {
@@ -417,7 +388,7 @@ impl Fetcher {
                     Box::pin(tokio::fs::write(&path, &body))
                         .await
                         .map_err(|e| {
-                            fail("save", format!("cannot write {}: {e}", path.display()))
+                            fail(Kind::Save, format!("cannot write {}: {e}", path.display()))
                         })?;
                     Some(path)
                 }
@@ -505,7 +476,7 @@ impl Fetcher {
                 .and_then(|l| url.join(l).ok())
                 .ok_or_else(|| {
                     fail(
-                        "redirect",
+                        Kind::Redirect,
                         format!(
                             "{} to an unusable Location {:?}",
                             resp.head.status,
@@ -515,7 +486,7 @@ impl Fetcher {
                 })?;
             if !matches!(next.scheme(), "http" | "https") {
                 return Err(fail(
-                    "redirect",
+                    Kind::Redirect,
                     format!("redirect to {next}: only http and https are followed"),
                 ));
             }
@@ -529,7 +500,7 @@ impl Fetcher {
             hops += 1;
             if hops > self.config.max_redirects {
                 return Err(fail(
-                    "redirect",
+                    Kind::Redirect,
                     format!(
                         "more than --max-redirects {} redirects (the last to {next})",
                         self.config.max_redirects
@@ -631,11 +602,11 @@ fn retry_after(head: &Head) -> Option<Duration> {
 /// answer's head, as a server restarting or overloaded does.
 fn fetch_error(e: client::Error) -> FetchError {
     let kind = match e.kind {
-        ErrorKind::Connect | ErrorKind::Lost => "connect",
-        ErrorKind::Tls => "tls",
-        ErrorKind::Protocol => "protocol",
-        ErrorKind::Body => "body",
-        ErrorKind::Proxy => "proxy",
+        ErrorKind::Connect | ErrorKind::Lost => Kind::Connect,
+        ErrorKind::Tls => Kind::Tls,
+        ErrorKind::Protocol => Kind::Protocol,
+        ErrorKind::Body => Kind::Body,
+        ErrorKind::Proxy => Kind::Proxy,
     };
     FetchError::immediate(kind, e.message)
 }

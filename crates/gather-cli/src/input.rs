@@ -6,6 +6,7 @@
 //! ([`UrlParser`]): the counting pass and `--resume`'s skipped lines never
 //! need the parse.
 
+use crate::failure::Kind;
 use std::borrow::Cow;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
@@ -43,10 +44,10 @@ pub enum InputError {
 }
 
 impl InputError {
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> Kind {
         match self {
-            InputError::InvalidUrl(_) => "invalid_url",
-            InputError::UnsupportedScheme(_) => "unsupported_scheme",
+            InputError::InvalidUrl(_) => Kind::InvalidUrl,
+            InputError::UnsupportedScheme(_) => Kind::UnsupportedScheme,
         }
     }
 
@@ -333,7 +334,7 @@ mod tests {
     fn bad_lines_become_jobs_with_an_error_not_dropped() {
         let jobs = parse("not a url\nftp://files.test/a\nhttp://\nhttps://ok.test/");
         assert_eq!(jobs.len(), 4);
-        assert_eq!(jobs[0].url().unwrap_err().kind(), "invalid_url");
+        assert_eq!(jobs[0].url().unwrap_err().kind(), Kind::InvalidUrl);
         assert_eq!(
             jobs[1].url().unwrap_err(),
             InputError::UnsupportedScheme("ftp".into())

@@ -10,6 +10,7 @@ pub mod client;
 pub mod config;
 pub mod decode;
 pub mod demo;
+pub mod failure;
 pub mod fetch;
 pub mod input;
 pub mod output;

@@ -1,5 +1,10 @@
 //! `gather fetch`: the whole run.
 //!
+//! [`fetch`] is a short pipeline of named steps: open the input, open the
+//! output, plan (count, and check what `--resume` finds), start the
+//! requests, collect their lines in order, conclude (summary and exit
+//! status). Each step that cannot go on says why and gives the status.
+//!
 //! Built on the library's `as_completed` with a `limit`: children start
 //! lazily in input order, each finished one comes back with its index, and
 //! the [`OrderedWriter`] puts the lines back in input order. By default
@@ -21,7 +26,8 @@ use gather::Outcome;
 
 use crate::by_position::ByPosition;
 use crate::config::Config;
-use crate::fetch::{FetchError, Fetcher, Page};
+use crate::failure::{FetchError, Kind};
+use crate::fetch::{Fetcher, Page};
 use crate::input::{self, Job};
 use crate::output::{self, OrderedWriter};
 use crate::report::{self, Report, Tally};
@@ -95,6 +101,64 @@ fn reader_gone(e: &std::io::Error, config: &Config) -> bool {
 }
 
 pub async fn fetch(config: Config) -> i32 {
+    match run(&config).await {
+        Ok(status) | Err(status) => status,
+    }
+}
+
+/// The run, step by step. A step that cannot go on has said why on stderr
+/// and returns the exit status as the error.
+async fn run(config: &Config) -> Result<i32, i32> {
+    let input = open_input(config)?;
+    let (sink, records) = open_output(config)?;
+    let todo = plan(config, &input, &records)?;
+    let fetcher = Fetcher::new(config.fetch.clone()).map_err(usage)?;
+    let mut report = Report::new(todo, config.quiet);
+    let sink = sink.unwrap_or_else(|| report.stdout_beside_bar(std::io::stdout()));
+    let mut writer = OrderedWriter::new(sink);
+    let lines = input
+        .source
+        .lines()
+        .map_err(|e| usage(format!("cannot read input {}: {e}", input.name)))?;
+    let read_error = lines.error.clone();
+    let (requests, started) = start(lines, records, Arc::new(fetcher), &writer, config);
+    let results = if config.threads == Some(1) {
+        // Boxed: a request's future is ~750 bytes, moved once into its box
+        // rather than into the stream's slots.
+        Results::InPlace(bounded(
+            gather::as_completed(requests.map(Box::pin)),
+            config,
+        ))
+    } else {
+        // Each request a task; aborted if the stream is dropped.
+        Results::Spawned(bounded(gather::as_completed(requests).spawn(), config))
+    };
+    let (end, discarded) = collect(results, &started, &mut writer, &mut report, config).await?;
+    let read_failed = read_error.lock().unwrap_or_else(|e| e.into_inner()).take();
+    if let (Some(e), false) = (read_failed, matches!(end, End::ReaderGone)) {
+        return Err(usage(format!(
+            "reading input {} failed after {} lines written: {e}",
+            input.name,
+            writer.count()
+        )));
+    }
+    conclude(end, discarded, writer, report, todo, config)
+}
+
+/// Says `message` as an error; the usage exit status.
+fn usage(message: impl AsRef<str>) -> i32 {
+    report::error(message.as_ref());
+    exit::USAGE
+}
+
+/// The input, opened, and its name for messages.
+struct Input {
+    source: input::Source,
+    name: String,
+}
+
+/// Step 1: the input file (or stdin, with a word when it is a terminal).
+fn open_input(config: &Config) -> Result<Input, i32> {
     let name = config
         .input
         .as_ref()
@@ -107,46 +171,41 @@ pub async fn fetch(config: Config) -> i32 {
         // Otherwise it would wait without a word for what the user types.
         report::note("reading URLs from the terminal, one per line; end with Ctrl-D (or name a file: gather fetch urls.txt)");
     }
-    let source = match input::Source::open(config.input.as_deref()) {
-        Ok(s) => s,
-        Err(e) => {
-            report::error(&format!("cannot read input {name}: {e}"));
-            return exit::USAGE;
-        }
-    };
+    match input::Source::open(config.input.as_deref()) {
+        Ok(source) => Ok(Input { source, name }),
+        Err(e) => Err(usage(format!("cannot read input {name}: {e}"))),
+    }
+}
 
-    // `None`: standard output, made once the progress bar is known.
-    let (sink, records): (Option<Box<dyn Write + Send>>, _) = match (&config.output, config.resume)
-    {
+/// Where lines go: `None` for standard output (made once the progress bar
+/// is known), and the records an earlier run left (`--resume`).
+type Output = (Option<Box<dyn Write + Send>>, output::Records);
+
+/// Step 2: the output file, created, or opened for `--resume` with what it
+/// already holds.
+fn open_output(config: &Config) -> Result<Output, i32> {
+    match (&config.output, config.resume) {
         (Some(path), true) => match output::resume(path) {
-            Ok(r) => (Some(Box::new(r.file)), r.records),
-            Err(e) => {
-                report::error(&e);
-                return exit::USAGE;
-            }
+            Ok(r) => Ok((Some(Box::new(r.file)), r.records)),
+            Err(e) => Err(usage(e)),
         },
         (Some(path), false) => match std::fs::File::create(path) {
-            Ok(f) => (Some(Box::new(f)), Default::default()),
-            Err(e) => {
-                report::error(&format!("cannot create {}: {e}", path.display()));
-                return exit::USAGE;
-            }
+            Ok(f) => Ok((Some(Box::new(f)), Default::default())),
+            Err(e) => Err(usage(format!("cannot create {}: {e}", path.display()))),
         },
-        (None, _) => (None, Default::default()),
-    };
+        (None, _) => Ok((None, Default::default())),
+    }
+}
 
-    // First pass: count the URLs (the progress bar's total) and check each
-    // line already in the output file against its input line, before any
-    // request is made. Nothing is kept: memory does not grow with the input.
-    let (total, checked) = match count_and_check(&source, &records) {
-        Ok(counts) => counts,
-        Err(e) => {
-            report::error(&e.replace("{input}", &name));
-            return exit::USAGE;
-        }
-    };
+/// Step 3, the first pass: count the URLs (the progress bar's total) and
+/// check each line already in the output file against its input line,
+/// before any request is made. Nothing is kept: memory does not grow with
+/// the input. Returns how many URLs are left to fetch.
+fn plan(config: &Config, input: &Input, records: &output::Records) -> Result<usize, i32> {
+    let (total, checked) = count_and_check(&input.source, records)
+        .map_err(|e| usage(e.replace("{input}", &input.name)))?;
     if total == 0 && !config.quiet {
-        report::note(&format!("no URLs in {name}: nothing to fetch"));
+        report::note(&format!("no URLs in {}: nothing to fetch", input.name));
     }
     let todo = total - checked;
     if config.resume && !config.quiet {
@@ -154,80 +213,92 @@ pub async fn fetch(config: Config) -> i32 {
             "{checked} of {total} URLs already done; fetching {todo}"
         ));
     }
+    Ok(todo)
+}
 
-    let fetcher = match Fetcher::new(config.fetch.clone()) {
-        Ok(f) => Arc::new(f),
-        Err(e) => {
-            report::error(&e);
-            return exit::USAGE;
-        }
-    };
-    let mut report = Report::new(todo, config.quiet);
-    let sink = sink.unwrap_or_else(|| report.stdout_beside_bar(std::io::stdout()));
-    let mut writer = OrderedWriter::new(sink);
-    let window = config.reorder_window;
+/// What the loop over results shares with the requests it started.
+struct Started {
+    /// The job of each position started and not yet written.
+    in_flight: Arc<Mutex<ByPosition<Job>>>,
+    /// `--fail-fast`: the position of the earliest failure so far; a
+    /// request after it is not started.
+    cutoff: Arc<AtomicUsize>,
+}
 
-    // Second pass, read as children start (lazily, under the limit). Jobs
-    // started and not yet written are the only ones in memory.
-    let lines = match source.lines() {
-        Ok(l) => l,
-        Err(e) => {
-            report::error(&format!("cannot read input {name}: {e}"));
-            return exit::USAGE;
-        }
+/// Step 4: the second pass, read as requests start (lazily, under the
+/// limit): jobs started and not yet written are the only ones in memory.
+fn start(
+    lines: input::Lines,
+    records: output::Records,
+    fetcher: Arc<Fetcher>,
+    writer: &OrderedWriter,
+    config: &Config,
+) -> (
+    impl Iterator<Item = impl Future<Output = Result<Page, FetchError>> + Send + 'static>
+        + Send
+        + 'static,
+    Started,
+) {
+    let started = Started {
+        in_flight: Arc::default(),
+        cutoff: Arc::new(AtomicUsize::new(usize::MAX)),
     };
-    let read_error = lines.error.clone();
-    let in_flight: Arc<Mutex<ByPosition<Job>>> = Arc::default();
-    let started = in_flight.clone();
+    let (in_flight, cutoff) = (started.in_flight.clone(), started.cutoff.clone());
     let written = writer.written();
+    let window = config.reorder_window;
     let mut urls = input::UrlParser::default();
-    let in_place = config.threads == Some(1);
-    // `--fail-fast`: the position of the earliest failure so far; a request
-    // after it is not started.
-    let cutoff = Arc::new(AtomicUsize::new(usize::MAX));
-    let after_cutoff = cutoff.clone();
     let children = lines
         .filter(move |job| !records.contains(job.index))
         .enumerate()
         .map(move |(pos, job)| {
             let url = urls.parse(&job.raw);
             let index = job.index;
-            started
+            in_flight
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .insert(pos, job);
             let fetcher = fetcher.clone();
             let written = written.clone();
-            let cutoff = after_cutoff.clone();
+            let cutoff = cutoff.clone();
             // Made only when the stream starts it (lazily, under the limit).
-            let request = async move {
+            async move {
                 // Not started while too far ahead of the next line to write:
                 // this is what bounds the reorder buffer.
                 written.wait_until(|w| pos < w + window).await;
                 // Relaxed: a stale read only starts a request whose line
                 // will be dropped.
                 if pos > cutoff.load(Ordering::Relaxed) {
-                    return Err(FetchError::immediate("cancelled", "cancelled".to_owned()));
+                    return Err(FetchError::immediate(
+                        Kind::Cancelled,
+                        "cancelled".to_owned(),
+                    ));
                 }
                 match url {
                     Ok(url) => fetcher.fetch(index, &url).await,
                     Err(e) => Err(FetchError::immediate(e.kind(), e.message())),
                 }
-            };
-            request
+            }
         });
-    let mut results = if in_place {
-        // Boxed: a request's future is ~750 bytes, moved once into its box
-        // rather than into the stream's slots.
-        Results::InPlace(bounded(
-            gather::as_completed(children.map(Box::pin)),
-            &config,
-        ))
-    } else {
-        // Each request a task; aborted if the stream is dropped.
-        Results::Spawned(bounded(gather::as_completed(children).spawn(), &config))
-    };
+    (children, started)
+}
 
+/// Step 5: results as they finish, each line handed to the writer in
+/// its place, until every URL has its line or the run ends early. Returns
+/// how it ended, and how many finished results after a `--fail-fast`
+/// failure were dropped.
+async fn collect<I, J>(
+    mut results: Results<AsCompleted<I, InPlace>, AsCompleted<J, Spawned>>,
+    started: &Started,
+    writer: &mut OrderedWriter,
+    report: &mut Report,
+    config: &Config,
+) -> Result<(End, usize), i32>
+where
+    I: Iterator,
+    I::Item: Future<Output = Result<Page, FetchError>>,
+    J: Iterator,
+    Spawned: Launch<J::Item, Ok = Page, Err = FetchError>,
+{
     let interrupt = tokio::signal::ctrl_c();
     tokio::pin!(interrupt);
     let mut timed_out = false;
@@ -235,6 +306,10 @@ pub async fn fetch(config: Config) -> i32 {
     // error), and the results after it that finished and were dropped.
     let mut failure: Option<(usize, Job, FetchError)> = None;
     let mut discarded = 0usize;
+    let cannot_write = |report: &mut Report, e: std::io::Error| {
+        report.clear();
+        usage(format!("cannot write output: {e}"))
+    };
     let end = loop {
         // Checked on every result too: a long burst of ready results must
         // not hold back Ctrl-C.
@@ -247,12 +322,10 @@ pub async fn fetch(config: Config) -> i32 {
             Some(next) => next,
             None => {
                 if let Err(e) = writer.flush() {
-                    if reader_gone(&e, &config) {
+                    if reader_gone(&e, config) {
                         break End::ReaderGone;
                     }
-                    report.clear();
-                    report::error(&format!("cannot write output: {e}"));
-                    return exit::USAGE;
+                    return Err(cannot_write(report, e));
                 }
                 tokio::select! {
                     biased;
@@ -269,7 +342,7 @@ pub async fn fetch(config: Config) -> i32 {
             };
         };
         let job = {
-            let mut in_flight = in_flight.lock().unwrap_or_else(|e| e.into_inner());
+            let mut in_flight = started.in_flight.lock().unwrap_or_else(|e| e.into_inner());
             let job = in_flight.take(pos);
             in_flight.skip_empty();
             job
@@ -301,17 +374,17 @@ pub async fn fetch(config: Config) -> i32 {
                     Outcome::TimedOut => {
                         timed_out = true;
                         FetchError::immediate(
-                            "total_timeout",
+                            Kind::TotalTimeout,
                             "--total-timeout expired before this URL was fetched".to_owned(),
                         )
                     }
                     Outcome::Panicked(p) => FetchError::immediate(
-                        "internal",
+                        Kind::Internal,
                         format!("internal error: {}", p.message()),
                     ),
-                    _ => FetchError::immediate("cancelled", "cancelled".to_owned()),
+                    _ => FetchError::immediate(Kind::Cancelled, "cancelled".to_owned()),
                 };
-                if config.fail_fast && error.kind == "total_timeout" {
+                if config.fail_fast && error.kind == Kind::TotalTimeout {
                     break End::TimedOut;
                 }
                 report.record(Tally::Failed, error.elapsed, error.retries);
@@ -319,19 +392,17 @@ pub async fn fetch(config: Config) -> i32 {
                 if config.fail_fast && failure.as_ref().is_none_or(|(cut, ..)| pos < *cut) {
                     // The run ends here once every line before this one is
                     // written; nothing after it starts.
-                    cutoff.store(pos, Ordering::Relaxed);
+                    started.cutoff.store(pos, Ordering::Relaxed);
                     failure = Some((pos, job.clone(), error));
                 }
                 line
             }
         };
         if let Err(e) = writer.insert(pos, line) {
-            if reader_gone(&e, &config) {
+            if reader_gone(&e, config) {
                 break End::ReaderGone;
             }
-            report.clear();
-            report::error(&format!("cannot write output: {e}"));
-            return exit::USAGE;
+            return Err(cannot_write(report, e));
         }
         if let Some((cut, ..)) = &failure {
             if writer.count() > *cut {
@@ -342,27 +413,30 @@ pub async fn fetch(config: Config) -> i32 {
     };
     // Dropping the stream cancels every request still in flight.
     drop(results);
+    Ok((end, discarded))
+}
+
+/// Step 6: the last lines out, the summary, and the exit status with the
+/// line that explains it.
+fn conclude(
+    end: End,
+    discarded: usize,
+    mut writer: OrderedWriter,
+    mut report: Report,
+    todo: usize,
+    config: &Config,
+) -> Result<i32, i32> {
     if let End::ReaderGone = end {
         report.clear();
-        return exit::OK;
-    }
-    if let Some(e) = read_error.lock().unwrap_or_else(|e| e.into_inner()).take() {
-        report::error(&format!(
-            "reading input {name} failed after {} lines written: {e}",
-            writer.count()
-        ));
-        return exit::USAGE;
+        return Ok(exit::OK);
     }
     let dropped = match writer.finish() {
         Ok(n) => n,
-        Err(e) if reader_gone(&e, &config) => {
+        Err(e) if reader_gone(&e, config) => {
             report.clear();
-            return exit::OK;
+            return Ok(exit::OK);
         }
-        Err(e) => {
-            report::error(&format!("cannot write output: {e}"));
-            return exit::USAGE;
-        }
+        Err(e) => return Err(usage(format!("cannot write output: {e}"))),
     };
     report.finish();
     let written = writer.count();
@@ -373,7 +447,7 @@ pub async fn fetch(config: Config) -> i32 {
         ),
         None => String::new(),
     };
-    match end {
+    Ok(match end {
         End::Complete if report.failed == 0 => exit::OK,
         End::Complete => {
             // Said even with -q: the exit status alone would not say which.
@@ -412,7 +486,7 @@ pub async fn fetch(config: Config) -> i32 {
             exit::INTERRUPTED
         }
         End::ReaderGone => exit::OK, // returned above
-    }
+    })
 }
 
 /// The first pass over the input: how many URLs it has, and how many of them

@@ -8,7 +8,8 @@
 use std::time::Duration;
 
 use gather_cli::client::request_target;
-use gather_cli::fetch::{FetchError, Page};
+use gather_cli::failure::{FetchError, Kind};
+use gather_cli::fetch::Page;
 use gather_cli::input::{parse, UrlParser};
 use gather_cli::output::{error_line, page_line, parse_records};
 use proptest::prelude::*;
@@ -151,7 +152,7 @@ proptest! {
             if !done[i] { continue; }
             expected.insert(i);
             let line = if i % 3 == 0 {
-                error_line(job, &FetchError { kind: "connect", message: "refused \"x\"\n".into(), elapsed: Duration::from_millis(3), retries: 1 })
+                error_line(job, &FetchError { kind: Kind::Connect, message: "refused \"x\"\n".into(), elapsed: Duration::from_millis(3), retries: 1 })
             } else {
                 page_line(job, &Page { final_url: format!("http://h{i}.test/p"), status: 200, bytes: 9, encoding: None, body: Some(vec![0xff, b'"', b'\n']), saved: None, elapsed: Duration::from_micros(1500), retries: 0 })
             };

@@ -1,0 +1,18 @@
+//! Writing results as JSON Lines, in input order, as soon as the next line
+//! in order is ready; and reading them back for `--resume`. One file per
+//! job: [`record`] makes a line, [`ordered`] puts lines in input order and
+//! tells the requests how far it has got, [`resume`] reads an earlier run's
+//! output back.
+//!
+//! Results arrive in completion order. Each waits in a reorder buffer until
+//! every earlier line has been written. The buffer is bounded because a
+//! URL is not started while it is more than `--reorder-window` positions
+//! ahead of the next line to write (see [`OrderedWriter::written`]).
+
+mod ordered;
+mod record;
+mod resume;
+
+pub use ordered::{OrderedWriter, Written};
+pub use record::{error_line, page_line};
+pub use resume::{parse_records, resume, Records, Resumed};
