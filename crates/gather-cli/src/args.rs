@@ -57,6 +57,32 @@ pub enum Command {
     Fetch(Box<FetchArgs>),
     /// Serve pages on 127.0.0.1 and fetch them one by one, then with gather: the speed-up, shown.
     Demo(DemoArgs),
+    /// Merge the outputs of `fetch --shard` runs into one, by index, in one streaming pass.
+    #[command(after_help = MERGE_HELP)]
+    Merge(MergeArgs),
+}
+
+const MERGE_HELP: &str = "\
+Each input is one shard's output, in index order (as gather fetch writes it). The merge holds one
+line per input and refuses, naming file and line: an index in two inputs, an index in none, a file
+out of order, a torn last line (finish that shard with --resume). With -o, nothing is left at OUT
+unless the merge completed.
+
+Example:
+  gather fetch --shard 0/3 urls.txt -o part0.jsonl    (and 1/3, 2/3 elsewhere)
+  gather merge part0.jsonl part1.jsonl part2.jsonl -o all.jsonl
+
+Exit status: 0 merged; 2 an input is missing, unreadable or does not fit with the others.";
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The shards' output files.
+    #[arg(value_name = "SHARD_OUTPUT", required = true)]
+    pub inputs: Vec<PathBuf>,
+
+    /// Write the merged lines here instead of stdout.
+    #[arg(short = 'o', long = "output", value_name = "OUT")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -166,6 +192,13 @@ pub struct FetchArgs {
     /// Save each body to DIR/INDEX.body; the line names the file in "saved".
     #[arg(long, value_name = "DIR")]
     pub save_dir: Option<PathBuf>,
+
+    /// Fetch only shard K of N: the lines whose index is K mod N (indices stay global; merge the
+    /// shards' outputs with gather merge). K/N, or N with K from the job engine
+    /// (JOB_COMPLETION_INDEX of a Kubernetes Indexed Job, SLURM_ARRAY_TASK_ID of a Slurm array),
+    /// or auto for a Slurm array's K and N.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<String>,
 
     /// With -o: keep the lines already in OUT, skip their indexes, append the rest.
     #[arg(long, requires = "output")]

@@ -9,6 +9,7 @@ use http::header::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::args::FetchArgs;
 use crate::client::proxy::Proxies;
+use crate::shard::Shard;
 
 /// More threads than this is a typo, not a plan: tokio starts each one.
 const MAX_THREADS: usize = 1024;
@@ -49,6 +50,8 @@ pub struct Config {
     pub quiet: bool,
     /// Runtime worker threads; `None` for one per core.
     pub threads: Option<usize>,
+    /// `--shard`: which share of the input this run fetches.
+    pub shard: Shard,
     pub fetch: FetchConfig,
 }
 
@@ -102,6 +105,10 @@ impl Config {
             std::fs::create_dir_all(dir)
                 .map_err(|e| format!("--save-dir {}: {e}", dir.display()))?;
         }
+        let shard = match &a.shard {
+            Some(flag) => Shard::parse(flag, |name| std::env::var(name).ok())?,
+            None => Shard::ALL,
+        };
         let proxies = Proxies::configure(a.proxy.as_deref(), a.noproxy.as_deref(), |name| {
             std::env::var(name).ok()
         })?;
@@ -114,6 +121,7 @@ impl Config {
             reorder_window: a.reorder_window.unwrap_or(4 * a.limit).max(1),
             quiet: a.quiet,
             threads: (a.threads > 0).then_some(a.threads),
+            shard,
             fetch: FetchConfig {
                 limit: a.limit,
                 timeout,

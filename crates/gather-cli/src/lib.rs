@@ -13,6 +13,8 @@ pub mod demo;
 pub mod failure;
 pub mod fetch;
 pub mod input;
+pub mod merge;
 pub mod output;
 pub mod report;
 pub mod run;
+pub mod shard;

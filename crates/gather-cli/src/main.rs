@@ -2,7 +2,7 @@ use clap::Parser;
 
 use gather_cli::args::{Cli, Command};
 use gather_cli::config::Config;
-use gather_cli::{demo, report, run};
+use gather_cli::{demo, merge, report, run};
 
 fn main() {
     let cli = Cli::parse();
@@ -16,6 +16,13 @@ fn main() {
         },
         // The demo's server and client share the process: one core each.
         Command::Demo(args) => on_runtime(None, demo::demo(args)),
+        Command::Merge(args) => match merge::merge(&args.inputs, args.output.as_deref()) {
+            Ok(_) => run::exit::OK,
+            Err(e) => {
+                report::error(&e);
+                run::exit::USAGE
+            }
+        },
     };
     std::process::exit(code);
 }

@@ -31,6 +31,7 @@ use crate::fetch::{Fetcher, Page};
 use crate::input::{self, Job};
 use crate::output::{self, OrderedWriter};
 use crate::report::{self, Report, Tally};
+use crate::shard::Shard;
 
 /// Exit statuses, as `--help` documents them.
 pub mod exit {
@@ -202,10 +203,16 @@ fn open_output(config: &Config) -> Result<Output, i32> {
 /// before any request is made. Nothing is kept: memory does not grow with
 /// the input. Returns how many URLs are left to fetch.
 fn plan(config: &Config, input: &Input, records: &output::Records) -> Result<usize, i32> {
-    let (total, checked) = count_and_check(&input.source, records)
+    let (total, checked) = count_and_check(&input.source, records, config.shard)
         .map_err(|e| usage(e.replace("{input}", &input.name)))?;
     if total == 0 && !config.quiet {
-        report::note(&format!("no URLs in {}: nothing to fetch", input.name));
+        match config.shard.count {
+            1 => report::note(&format!("no URLs in {}: nothing to fetch", input.name)),
+            n => report::note(&format!(
+                "no URLs for shard {} of {n} in {}: nothing to fetch",
+                config.shard.index, input.name
+            )),
+        }
     }
     let todo = total - checked;
     if config.resume && !config.quiet {
@@ -247,8 +254,9 @@ fn start(
     let written = writer.written();
     let window = config.reorder_window;
     let mut urls = input::UrlParser::default();
+    let shard = config.shard;
     let children = lines
-        .filter(move |job| !records.contains(job.index))
+        .filter(move |job| shard.keeps(job.index) && !records.contains(job.index))
         .enumerate()
         .map(move |(pos, job)| {
             let url = urls.parse(&job.raw);
@@ -489,11 +497,13 @@ fn conclude(
     })
 }
 
-/// The first pass over the input: how many URLs it has, and how many of them
-/// the output file already records (each record checked against its line).
+/// The first pass over the input: how many URLs it has for `shard`, and
+/// how many of them the output file already records (each record checked
+/// against its line, and against `shard`).
 fn count_and_check(
     source: &input::Source,
     records: &output::Records,
+    shard: Shard,
 ) -> Result<(usize, usize), String> {
     let mut lines = source
         .lines()
@@ -508,6 +518,12 @@ fn count_and_check(
     for job in &mut lines {
         total += 1;
         if records.contains(job.index) {
+            if !shard.keeps(job.index) {
+                return Err(format!(
+                    "cannot resume: the output holds index {}, which is not shard {} of {}'s (resume each shard into its own file)",
+                    job.index, shard.index, shard.count
+                ));
+            }
             records
                 .check(&job)
                 .map_err(|e| format!("cannot resume: {e}"))?;
@@ -517,10 +533,13 @@ fn count_and_check(
     if let Some(e) = lines.error.lock().unwrap_or_else(|e| e.into_inner()).take() {
         return Err(format!("cannot read input {{input}}: {e}"));
     }
+    // Checked against the whole input: indices are global.
     records
         .check_count(total)
         .map_err(|e| format!("cannot resume: {e}"))?;
-    Ok((total, checked))
+    // This shard's share of indices 0..total.
+    let mine = (total + shard.count - 1 - shard.index) / shard.count;
+    Ok((mine, checked))
 }
 
 /// Polls `future` once: its output if it is ready now, else `None` (the
