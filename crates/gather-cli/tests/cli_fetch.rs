@@ -247,14 +247,9 @@ fn save_dir_writes_each_body_to_a_file_named_in_its_line() {
 
 #[test]
 fn regression_save_dir_streams_each_body_to_its_file() {
-    // Six 20 MiB bodies took 110 MB of memory: each was held whole, then
+    // Six 20 MiB bodies took 134 MB of memory: each was held whole, then
     // written. Streamed, memory stays near one read per request.
-    if !std::path::Path::new("/usr/bin/time").exists() {
-        assert!(
-            std::env::var_os("GATHER_TEST_REQUIRE_TOOLS").is_none(),
-            "GNU time (/usr/bin/time) is required"
-        );
-        eprintln!("skipped: GNU time (/usr/bin/time) is not installed");
+    if !tool("/usr/bin/time") {
         return;
     }
     let env = Env::new("save-stream");
@@ -264,32 +259,13 @@ fn regression_save_dir_streams_each_body_to_its_file() {
         .collect();
     let input = env.input("urls.txt", &urls);
     let dir = env.path("big-bodies");
-    let mut cmd = std::process::Command::new("/usr/bin/time");
-    cmd.args([
-        "-f",
-        "%M",
-        env!("CARGO_BIN_EXE_gather"),
-        "fetch",
-        "-q",
-        "--max-bytes",
-        "30MiB",
-        "--save-dir",
-    ]);
-    cmd.arg(&dir).arg(&input);
-    let out = run_with(cmd, "", Duration::from_secs(120));
+    let args = ["fetch", "-q", "--max-bytes", "30MiB", "--save-dir"].map(std::ffi::OsStr::new);
+    let (out, peak_kb) = run_peak_kb(&[&args[..], &[dir.as_os_str(), input.as_os_str()]].concat());
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     for r in records(&out.stdout) {
         let saved = r["saved"].as_str().unwrap();
         assert_eq!(std::fs::metadata(saved).unwrap().len(), SIZE, "{saved}");
     }
-    let peak_kb: u64 = stderr(&out)
-        .trim()
-        .lines()
-        .last()
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
     assert!(
         peak_kb < 48 * 1024,
         "peak memory {peak_kb} KiB for 6 x 20 MiB saved"
@@ -467,15 +443,7 @@ fn credentials_in_the_url_are_sent_as_basic_auth() {
 /// test's own size as its high-water mark.
 #[test]
 fn regression_memory_grew_with_the_number_of_urls() {
-    if !std::path::Path::new("/usr/bin/time").exists() {
-        // .ci/run installs GNU time and sets GATHER_TEST_REQUIRE_TOOLS, so
-        // CI never skips this; a bare machine running the README's test
-        // command does.
-        assert!(
-            std::env::var_os("GATHER_TEST_REQUIRE_TOOLS").is_none(),
-            "GNU time (/usr/bin/time) is required"
-        );
-        eprintln!("skipped: GNU time (/usr/bin/time) is not installed");
+    if !tool("/usr/bin/time") {
         return;
     }
     let env = Env::new("flat");
@@ -483,27 +451,10 @@ fn regression_memory_grew_with_the_number_of_urls() {
         // Lines that fail at once (not URLs): no network, just the pipeline.
         let lines: Vec<String> = (0..n).map(|i| format!("not-a-url-{i:08}")).collect();
         let input = env.input(&format!("bad-{n}.txt"), &lines);
-        let mut cmd = std::process::Command::new("/usr/bin/time");
-        cmd.args([
-            "-f",
-            "%M",
-            env!("CARGO_BIN_EXE_gather"),
-            "fetch",
-            "-q",
-            "-o",
-            "/dev/null",
-        ]);
-        cmd.arg(&input);
-        let out = run_with(cmd, "", Duration::from_secs(120));
+        let args = ["fetch", "-q", "-o", "/dev/null"].map(std::ffi::OsStr::new);
+        let (out, peak) = run_peak_kb(&[&args[..], &[input.as_os_str()]].concat());
         assert_eq!(out.status.code(), Some(1), "every line failed, so exit 1");
-        stderr(&out)
-            .trim()
-            .lines()
-            .last()
-            .unwrap()
-            .trim()
-            .parse()
-            .expect("GNU time's %M")
+        peak
     };
     let small = peak_kb(5_000);
     let large = peak_kb(100_000);

@@ -137,6 +137,40 @@ pub fn wait_bounded(mut child: Child, limit: Duration) -> Output {
     }
 }
 
+/// `true` when the tool at `path` is installed. When it is not, the test
+/// that needs it is skipped with a word on stderr, unless
+/// `GATHER_TEST_REQUIRE_TOOLS` is set (`.ci/run` installs every tool and
+/// sets it, so CI never skips; a bare machine running the README's test
+/// command does).
+pub fn tool(path: &str) -> bool {
+    if std::path::Path::new(path).exists() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("GATHER_TEST_REQUIRE_TOOLS").is_none(),
+        "{path} is required"
+    );
+    eprintln!("skipped: {path} is not installed");
+    false
+}
+
+/// Runs `gather` with `args` under GNU time: its output, and its peak
+/// memory in KiB. (Measured by GNU time, not from here: a child forked from
+/// the test would keep the test's own size as its high-water mark.)
+pub fn run_peak_kb(args: &[&std::ffi::OsStr]) -> (Output, u64) {
+    let mut cmd = Command::new("/usr/bin/time");
+    cmd.args(["-f", "%M", env!("CARGO_BIN_EXE_gather")])
+        .args(args);
+    let out = run_with(cmd, "", Duration::from_secs(120));
+    let peak = String::from_utf8_lossy(&out.stderr)
+        .trim()
+        .lines()
+        .last()
+        .and_then(|l| l.trim().parse().ok())
+        .expect("GNU time's %M");
+    (out, peak)
+}
+
 /// The JSON records in `text`, one per line.
 pub fn records(text: &[u8]) -> Vec<Value> {
     String::from_utf8_lossy(text)

@@ -123,12 +123,7 @@ async fn serve(
 /// allowed, `BasicAuth` when `auth` is given. `None` if it is not installed
 /// (and CI did not ask for it).
 pub fn tinyproxy(env: &super::Env, auth: Option<(&str, &str)>) -> Option<(Stop, u16)> {
-    if !std::path::Path::new("/usr/bin/tinyproxy").exists() {
-        assert!(
-            std::env::var_os("GATHER_TEST_REQUIRE_TOOLS").is_none(),
-            "tinyproxy (/usr/bin/tinyproxy) is required"
-        );
-        eprintln!("skipped: tinyproxy is not installed");
+    if !super::tool("/usr/bin/tinyproxy") {
         return None;
     }
     let port = std::net::TcpListener::bind("127.0.0.1:0")
