@@ -163,9 +163,9 @@ pub struct FetchArgs {
     #[arg(long, value_name = "FILE")]
     pub cacert: Option<PathBuf>,
 
-    /// Send requests through this HTTP proxy, [http://][user:password@]host[:port] (port 1080 if
-    /// none): plain requests in absolute form, https through CONNECT tunnels; the user and password
-    /// go to the proxy only. Without it, the environment as curl reads it: http_proxy (lower case
+    /// Send requests through this HTTP proxy: host:port, or http://user:password@host:port for one
+    /// that wants credentials (port 1080 if none is given). Plain requests go in absolute form,
+    /// https through CONNECT tunnels; the user and password go to the proxy only. Without it, the environment as curl reads it: http_proxy (lower case
     /// only), https_proxy or HTTPS_PROXY, all_proxy or ALL_PROXY. "" turns proxies off.
     #[arg(long, value_name = "URL")]
     pub proxy: Option<String>,

@@ -1,7 +1,7 @@
 //! Writing results as JSON Lines, in input order, as soon as the next line
 //! in order is ready; and reading them back for `--resume`. One file per
-//! job: [`record`] makes a line, [`ordered`] puts lines in input order and
-//! tells the requests how far it has got, [`resume`] reads an earlier run's
+//! job: `record` makes a line, `ordered` puts lines in input order and
+//! tells the requests how far it has got, `resume` reads an earlier run's
 //! output back.
 //!
 //! Results arrive in completion order. Each waits in a reorder buffer until
