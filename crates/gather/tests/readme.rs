@@ -60,5 +60,11 @@ fn every_readme_snippet_compiles_and_runs_as_a_program() {
             count += 1;
         }
     }
-    assert!(count >= 3, "found only {count} snippets");
+    // The crate's README has one; the workspace's (absent from the packaged
+    // crate) two more.
+    let expected = if readmes.len() > 1 { 3 } else { 1 };
+    assert!(
+        count >= expected,
+        "found only {count} snippets in {readmes:?}"
+    );
 }
