@@ -15,14 +15,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use base64::Engine;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::StatusCode;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 use url::Url;
 
-use crate::client::{self, Body, Client, ErrorKind, Head, Response};
+use crate::client::{self, basic_auth, has_credentials, Body, Client, ErrorKind, Head, Response};
 use crate::config::FetchConfig;
 use crate::decode::{decode, Coding, DecodeError, ACCEPT_ENCODING};
 use crate::failure::{FetchError, Kind};
@@ -560,26 +559,6 @@ pub fn pem_certificates(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, Stri
         .map_err(|e| format!("not a PEM certificate file: {e}"))
 }
 
-/// Whether `url` has a user name or password.
-fn has_credentials(url: &Url) -> bool {
-    !url.username().is_empty() || url.password().is_some()
-}
-
-/// `Authorization: Basic ...` for a URL with a user name or password.
-fn basic_auth(url: &Url) -> Option<HeaderValue> {
-    if !has_credentials(url) {
-        return None;
-    }
-    let decode = |s: &str| percent_encoding::percent_decode_str(s).collect::<Vec<u8>>();
-    let mut pair = decode(url.username());
-    pair.push(b':');
-    pair.extend(decode(url.password().unwrap_or("")));
-    let encoded = base64::engine::general_purpose::STANDARD.encode(pair);
-    let mut value = HeaderValue::try_from(format!("Basic {encoded}")).ok()?;
-    value.set_sensitive(true);
-    Some(value)
-}
-
 /// The longest wait between two attempts, including a server's `Retry-After`.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
@@ -645,15 +624,5 @@ mod tests {
         // 752 bytes in a release build; the run's future around it adds
         // ~220 more.
         assert!(size < 1024, "Fetcher::fetch's future is {size} bytes");
-    }
-
-    #[test]
-    fn credentials_in_a_url_become_basic_auth() {
-        let url = Url::parse("http://us%20er:p%40ss@h.test:81/x?y").unwrap();
-        // base64("us er:p@ss")
-        assert_eq!(basic_auth(&url).unwrap(), "Basic dXMgZXI6cEBzcw==");
-        let user_only = Url::parse("http://me@h.test/").unwrap();
-        assert_eq!(basic_auth(&user_only).unwrap(), "Basic bWU6"); // "me:"
-        assert!(basic_auth(&Url::parse("http://h.test/").unwrap()).is_none());
     }
 }

@@ -176,14 +176,8 @@ impl Conn {
         headers: &HeaderMap,
     ) -> Result<Head, Error> {
         self.out.clear();
-        encode_get(&mut self.out, target, host, headers);
-        if let Some(auth) = &self.proxy_authorization {
-            // Before the blank line that ends the head.
-            self.out.truncate(self.out.len() - 2);
-            self.out.extend_from_slice(b"Proxy-Authorization: ");
-            self.out.extend_from_slice(auth.as_bytes());
-            self.out.extend_from_slice(b"\r\n\r\n");
-        }
+        let proxy_auth = self.proxy_authorization.as_ref();
+        encode_get(&mut self.out, target, host, headers, proxy_auth);
         let sent = async {
             self.stream.write_all(&self.out).await?;
             self.stream.flush().await
@@ -341,7 +335,15 @@ async fn tunnel(mut tcp: TcpStream, target: &str, proxy: &Proxy) -> Result<TcpSt
     }
 }
 
-fn encode_get(out: &mut Vec<u8>, target: &str, authority: &str, headers: &HeaderMap) {
+/// A GET's head: request line, `Host` (unless `headers` has one), the
+/// headers, and `Proxy-Authorization` when given.
+fn encode_get(
+    out: &mut Vec<u8>,
+    target: &str,
+    authority: &str,
+    headers: &HeaderMap,
+    proxy_authorization: Option<&http::HeaderValue>,
+) {
     out.extend_from_slice(b"GET ");
     out.extend_from_slice(target.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
@@ -353,6 +355,11 @@ fn encode_get(out: &mut Vec<u8>, target: &str, authority: &str, headers: &Header
     for (name, value) in headers {
         out.extend_from_slice(name.as_str().as_bytes());
         out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    if let Some(value) = proxy_authorization {
+        out.extend_from_slice(b"Proxy-Authorization: ");
         out.extend_from_slice(value.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
@@ -412,14 +419,14 @@ mod tests {
             HeaderValue::from_static("gather"),
         );
         let mut out = Vec::new();
-        encode_get(&mut out, "/a?b", "h.test:81", &headers);
+        encode_get(&mut out, "/a?b", "h.test:81", &headers, None);
         assert_eq!(
             out,
             b"GET /a?b HTTP/1.1\r\nHost: h.test:81\r\nuser-agent: gather\r\n\r\n"
         );
         headers.insert(http::header::HOST, HeaderValue::from_static("other.test"));
         out.clear();
-        encode_get(&mut out, "/", "h.test", &headers);
+        encode_get(&mut out, "/", "h.test", &headers, None);
         assert_eq!(
             out,
             b"GET / HTTP/1.1\r\nuser-agent: gather\r\nhost: other.test\r\n\r\n"

@@ -18,7 +18,6 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use base64::Engine;
 use http::HeaderValue;
 use url::{Host, Url};
 
@@ -60,24 +59,11 @@ impl Proxy {
             Some(Host::Ipv6(_)) => format!("[{host}]:{port}"),
             _ => format!("{host}:{port}"),
         };
-        let authorization = if url.username().is_empty() && url.password().is_none() {
-            None
-        } else {
-            let decode = |s: &str| percent_encoding::percent_decode_str(s).collect::<Vec<u8>>();
-            let mut pair = decode(url.username());
-            pair.push(b':');
-            pair.extend(decode(url.password().unwrap_or("")));
-            let encoded = base64::engine::general_purpose::STANDARD.encode(pair);
-            let mut value = HeaderValue::try_from(format!("Basic {encoded}"))
-                .map_err(|e| format!("{text:?}: {e}"))?;
-            value.set_sensitive(true);
-            Some(value)
-        };
         Ok(Proxy {
             authority: authority.into(),
             host,
             port,
-            authorization,
+            authorization: super::basic_auth(&url),
         })
     }
 
