@@ -1,5 +1,6 @@
 //! A small HTTP/1.1 server on 127.0.0.1 for `gather demo`, the examples and
-//! the tests.
+//! the tests, and its HTTP/2 side ([`http2`]) for the faults only HTTP/2
+//! has (GOAWAY, refused streams, flow control).
 //!
 //! Hand-written on tokio's TCP rather than on hyper because its job is to
 //! misbehave on purpose: reset connections, never answer, trickle a body,
@@ -33,6 +34,8 @@
 
 #![warn(missing_docs)]
 
+pub mod http2;
+
 /// The encoded bodies `/encoded/CODING` and `/gzip-bomb` send, made by the
 /// reference encoders (see `fixtures/README.md`), for tests of decoders.
 pub mod fixtures {
@@ -59,7 +62,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -79,6 +82,62 @@ struct State {
     counters: Mutex<HashMap<String, u64>>,
     requests: AtomicU64,
     connections: Mutex<Vec<JoinHandle<()>>>,
+    /// A second handle on each connection's socket, while its task lives,
+    /// to count those open (see `Open`); the most ever open at once.
+    sockets: Mutex<HashMap<u64, std::net::TcpStream>>,
+    next_id: AtomicU64,
+    peak: AtomicU64,
+    /// When each request's head arrived, and its target.
+    arrivals: Mutex<Vec<(Instant, String)>>,
+}
+
+/// A connection in the count of those open: its socket, a second handle
+/// on it, stays in the state's table while the connection's task lives.
+struct Open {
+    state: Arc<State>,
+    id: u64,
+}
+
+impl Open {
+    /// Counts `stream` as open, and the peak as the number of sockets in
+    /// the table whose client has not closed them. That is asked of the
+    /// kernel (a peek), not of the tasks: a client that closes one
+    /// connection and opens the next sends its close first, and on
+    /// loopback it has arrived; the task that would notice it may not
+    /// have run yet.
+    fn new(state: Arc<State>, stream: &TcpStream) -> Option<Open> {
+        use std::os::fd::AsFd;
+        let socket = std::net::TcpStream::from(stream.as_fd().try_clone_to_owned().ok()?);
+        socket.set_nonblocking(true).ok()?;
+        let id = state.next_id.fetch_add(1, Ordering::SeqCst);
+        let mut sockets = state.sockets.lock().unwrap_or_else(|e| e.into_inner());
+        sockets.insert(id, socket);
+        let open = sockets
+            .values()
+            .filter(|s| client_has_not_closed(s))
+            .count() as u64;
+        state.peak.fetch_max(open, Ordering::SeqCst);
+        drop(sockets);
+        Some(Open { state, id })
+    }
+}
+
+/// `false` once the client's close (or reset) has arrived and nothing
+/// before it is left to read.
+fn client_has_not_closed(socket: &std::net::TcpStream) -> bool {
+    let mut byte = [0u8; 1];
+    match socket.peek(&mut byte) {
+        Ok(0) => false,
+        Ok(_) => true,
+        Err(e) => e.kind() == io::ErrorKind::WouldBlock,
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        let mut sockets = self.state.sockets.lock().unwrap_or_else(|e| e.into_inner());
+        sockets.remove(&self.id);
+    }
 }
 
 impl Server {
@@ -125,6 +184,24 @@ impl Server {
     pub fn requests(&self) -> u64 {
         self.state.requests.load(Ordering::SeqCst)
     }
+
+    /// The most connections that were ever open at once, counted each time
+    /// a connection's first request arrives: those the server has not
+    /// closed and whose client has not closed them (asked of the kernel,
+    /// so a close that has arrived counts even if no task has read it).
+    pub fn peak_connections(&self) -> u64 {
+        self.state.peak.load(Ordering::SeqCst)
+    }
+
+    /// Each request's target (path and query) and when its head arrived,
+    /// in the order they arrived.
+    pub fn arrivals(&self) -> Vec<(Instant, String)> {
+        self.state
+            .arrivals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
 }
 
 impl Drop for Server {
@@ -148,6 +225,9 @@ const MAX_HEAD: usize = 16 * 1024;
 const HANG_FOR: Duration = Duration::from_secs(120);
 
 async fn serve_connection(mut stream: TcpStream, state: Arc<State>) {
+    // Counted from its first request: a connection opened and closed
+    // unused (a client's probe) is not one the client kept.
+    let mut open = None;
     let mut buf = Vec::with_capacity(1024);
     loop {
         // Read one request head (GET requests have no body).
@@ -168,7 +248,15 @@ async fn serve_connection(mut stream: TcpStream, state: Arc<State>) {
         let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
         buf.drain(..head_end + 4);
         state.requests.fetch_add(1, Ordering::SeqCst);
+        if open.is_none() {
+            open = Open::new(state.clone(), &stream);
+        }
         let target = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
+        state
+            .arrivals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((Instant::now(), target.clone()));
         let close = head.to_ascii_lowercase().contains("connection: close");
         match answer(&mut stream, &state, &head, &target, close).await {
             Ok(true) if !close => continue,
