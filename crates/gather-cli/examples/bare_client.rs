@@ -58,7 +58,14 @@ fn main() {
                 tokio::spawn(async move {
                     let mut failed = 0usize;
                     while let Some(uri) = uris.get(next.fetch_add(1, Ordering::Relaxed)) {
-                        match client.get(uri, &headers).await {
+                        let turn = match client.turn(uri).await {
+                            Ok(turn) => turn,
+                            Err(_) => {
+                                failed += 1;
+                                continue;
+                            }
+                        };
+                        match client.get(uri, &headers, turn).await {
                             Ok(mut resp) => loop {
                                 match resp.body.chunk().await {
                                     Ok(Some(_)) => {}

@@ -21,7 +21,7 @@ Error kinds (\"error\": {\"kind\": ...} in a line):
   connect         no connection, or it was lost before the answer's head (retried by --retries)
   tls             the TLS handshake failed: a certificate refused, no common version
   timeout         no complete answer within --timeout
-  protocol        the answer is not HTTP/1.x (a malformed head or Content-Length)
+  protocol        the answer is not HTTP the client can read (a malformed head or Content-Length)
   body            the body was cut short, broke its chunked framing, or could not be decoded
   body_too_large  the body is over --max-bytes (its decoded size, when it was compressed)
   redirect        more than --max-redirects, an unusable Location, or a non-http(s) target
@@ -98,6 +98,32 @@ pub struct FetchArgs {
     /// Requests in flight at once.
     #[arg(long, default_value_t = 64, value_name = "N")]
     pub limit: usize,
+
+    /// Requests at once to one origin (scheme, host and port): connections over HTTP/1.1, streams
+    /// on its one connection over HTTP/2. Default: 8 over HTTP/1.1, and over HTTP/2 the server's
+    /// own stream limit. 0: no limit but --limit.
+    #[arg(long, value_name = "N")]
+    pub per_host: Option<usize>,
+
+    /// Requests started per second at most, over the whole run: R, R/s, R/m or R/h (e.g. 10,
+    /// 600/m, 0.5/s). Waiting for a turn does not count against --timeout.
+    #[arg(long, value_name = "RATE")]
+    pub rate: Option<String>,
+
+    /// Requests started per second at most to each origin, as --rate. A 429 or 503 with
+    /// Retry-After pauses its origin alone, whatever the rates.
+    #[arg(long, value_name = "RATE")]
+    pub rate_per_host: Option<String>,
+
+    /// Speak HTTP/1.1 only (by default HTTP/2 is offered to https servers and used when they
+    /// accept, with every request to an origin on one connection).
+    #[arg(long = "http1.1")]
+    pub http1_1: bool,
+
+    /// Speak HTTP/2 to plain http:// servers without asking first (h2c with prior knowledge,
+    /// as curl's flag of the same name); https is negotiated as usual.
+    #[arg(long, conflicts_with = "http1_1")]
+    pub http2_prior_knowledge: bool,
 
     /// Threads that run the requests. One is enough for tens of thousands of requests a second and
     /// leaves the other cores to the rest of the machine (a local server, say); more help when the

@@ -8,7 +8,9 @@ use std::time::Duration;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::args::FetchArgs;
+use crate::client::origin::Politeness;
 use crate::client::proxy::Proxies;
+use crate::client::Versions;
 use crate::shard::Shard;
 
 /// More threads than this is a typo, not a plan: tokio starts each one.
@@ -34,7 +36,16 @@ pub struct FetchConfig {
     pub decode: bool,
     /// `--proxy`, `--noproxy` and the environment, by curl's rules.
     pub proxies: Proxies,
+    /// `--http1.1`, `--http2-prior-knowledge`, or negotiated.
+    pub versions: Versions,
+    /// `--per-host`, `--rate`, `--rate-per-host`.
+    pub politeness: Politeness,
 }
+
+/// Connections to one HTTP/1.1 origin at once, unless `--per-host` says:
+/// what browsers hold to (6) and a little more, so that `--limit 64` over
+/// one host is not 64 connections to it.
+pub const PER_HOST_H1: usize = 8;
 
 /// The whole `fetch` run.
 #[derive(Debug, Clone)]
@@ -109,6 +120,26 @@ impl Config {
             Some(flag) => Shard::parse(flag, |name| std::env::var(name).ok())?,
             None => Shard::ALL,
         };
+        let per_host = a.per_host.map(|n| (n > 0).then_some(n));
+        let politeness = Politeness {
+            per_host_h1: per_host.unwrap_or(Some(PER_HOST_H1)),
+            per_host_h2: per_host.flatten(),
+            overall_interval: a
+                .rate
+                .as_deref()
+                .map(|r| parse_rate(r).map_err(|e| format!("--rate {r:?}: {e}")))
+                .transpose()?,
+            host_interval: a
+                .rate_per_host
+                .as_deref()
+                .map(|r| parse_rate(r).map_err(|e| format!("--rate-per-host {r:?}: {e}")))
+                .transpose()?,
+        };
+        let versions = match (a.http1_1, a.http2_prior_knowledge) {
+            (true, _) => Versions::Http1Only,
+            (false, true) => Versions::PriorKnowledge,
+            (false, false) => Versions::Negotiate,
+        };
         let proxies = Proxies::configure(a.proxy.as_deref(), a.noproxy.as_deref(), |name| {
             std::env::var(name).ok()
         })?;
@@ -137,6 +168,8 @@ impl Config {
                 save_dir: a.save_dir,
                 decode: !a.raw,
                 proxies,
+                versions,
+                politeness,
             },
         })
     }
@@ -185,6 +218,28 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     Ok(bytes as u64)
 }
 
+/// `10`, `10/s`, `600/m`, `0.5/s`, `100/h` (requests per unit): the least
+/// time between two requests.
+pub fn parse_rate(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let (number, per) = t.split_once('/').unwrap_or((t, "s"));
+    let n: f64 = number
+        .trim()
+        .parse()
+        .map_err(|_| "expected a rate such as 10, 10/s, 600/m or 0.5/s".to_owned())?;
+    let unit = match per.trim() {
+        "s" | "sec" => 1.0,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        u => return Err(format!("unknown unit {u:?} (use /s, /m or /h)")),
+    };
+    let interval = unit / n;
+    if !n.is_finite() || n <= 0.0 || !interval.is_finite() || interval > 1e9 {
+        return Err("must be a positive rate".to_owned());
+    }
+    Ok(Duration::from_secs_f64(interval))
+}
+
 fn split_unit(t: &str) -> (&str, &str) {
     let at = t.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(t.len());
     (&t[..at], &t[at..])
@@ -203,6 +258,18 @@ mod tests {
         assert!(parse_duration("-1s").is_err());
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("5 fortnights").is_err());
+    }
+
+    #[test]
+    fn rates_per_second_minute_and_hour() {
+        assert_eq!(parse_rate("10").unwrap(), Duration::from_millis(100));
+        assert_eq!(parse_rate("10/s").unwrap(), Duration::from_millis(100));
+        assert_eq!(parse_rate("600/m").unwrap(), Duration::from_millis(100));
+        assert_eq!(parse_rate("0.5/s").unwrap(), Duration::from_secs(2));
+        assert_eq!(parse_rate("3600/h").unwrap(), Duration::from_secs(1));
+        for bad in ["0", "-1/s", "fast", "10/d", "inf", "1e-12/s"] {
+            assert!(parse_rate(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -37,6 +37,9 @@ pub async fn demo(a: DemoArgs) -> i32 {
         decode: true,
         // The demo's server is on 127.0.0.1: never through a proxy.
         proxies: crate::client::proxy::Proxies::none(),
+        versions: crate::client::Versions::Negotiate,
+        // The demo shows what --limit does: its own server, no host limit.
+        politeness: crate::client::origin::Politeness::NONE,
     }) {
         Ok(f) => f,
         Err(e) => {

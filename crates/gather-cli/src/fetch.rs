@@ -21,7 +21,10 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 use url::Url;
 
-use crate::client::{self, basic_auth, has_credentials, Body, Client, ErrorKind, Head, Response};
+use crate::client::origin::Turn;
+use crate::client::{
+    self, basic_auth, has_credentials, Body, Client, ErrorKind, Head, Response, Version,
+};
 use crate::config::FetchConfig;
 use crate::decode::{decode, Coding, DecodeError, ACCEPT_ENCODING};
 use crate::failure::{FetchError, Kind};
@@ -31,6 +34,8 @@ use crate::failure::{FetchError, Kind};
 pub struct Page {
     pub final_url: String,
     pub status: u16,
+    /// The HTTP version of the answer.
+    pub version: Version,
     /// The body's size as delivered: decoded, when it was.
     pub bytes: u64,
     /// The answer's `Content-Encoding`, when it had one. Boxed: rare, and
@@ -144,7 +149,9 @@ impl Fetcher {
             );
         }
         let client = Client::new(tls_config(config.cacert.as_deref())?, config.limit)
-            .with_proxies(config.proxies.clone());
+            .with_proxies(config.proxies.clone())
+            .with_versions(config.versions)
+            .with_politeness(config.politeness);
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0x9E37_79B9_7F4A_7C15, |d| d.as_nanos() as u64)
@@ -178,33 +185,44 @@ impl Fetcher {
     }
 
     /// Fetches `url` (the job at `index`), retrying as configured.
-    pub async fn fetch(&self, index: usize, url: &Url) -> Result<Page, FetchError> {
-        let start = Instant::now();
-        let mut retries = 0;
-        loop {
-            // In a block of its own, so that the attempt's result is not
-            // held (and given room in this future) across the wait.
-            let wait = {
-                let attempt = self.attempt(index, url).await;
-                let wait = match &attempt {
-                    Ok((page, after))
-                        if retryable_status(page.status) && retries < self.config.retries =>
-                    {
-                        Some(after.unwrap_or_else(|| self.backoff(retries)))
-                    }
-                    Err(e) if e.kind == Kind::Connect && retries < self.config.retries => {
-                        Some(self.backoff(retries))
-                    }
-                    _ => None,
+    //
+    // A plain fn returning an async block rather than an async fn, here
+    // and in the other steps of a request: an async fn keeps its arguments
+    // twice in its state, and every request's future holds all of them.
+    #[allow(clippy::manual_async_fn)]
+    pub fn fetch<'a>(
+        &'a self,
+        index: usize,
+        url: &'a Url,
+    ) -> impl Future<Output = Result<Page, FetchError>> + Send + 'a {
+        async move {
+            let start = Instant::now();
+            let mut retries = 0;
+            loop {
+                // In a block of its own, so that the attempt's result is not
+                // held (and given room in this future) across the wait.
+                let wait = {
+                    let attempt = self.attempt(index, url).await;
+                    let wait = match &attempt {
+                        Ok((page, after))
+                            if retryable_status(page.status) && retries < self.config.retries =>
+                        {
+                            Some(after.unwrap_or_else(|| self.backoff(retries)))
+                        }
+                        Err(e) if e.kind == Kind::Connect && retries < self.config.retries => {
+                            Some(self.backoff(retries))
+                        }
+                        _ => None,
+                    };
+                    let Some(wait) = wait else {
+                        return self.finish(attempt, start.elapsed(), retries);
+                    };
+                    wait
                 };
-                let Some(wait) = wait else {
-                    return self.finish(attempt, start.elapsed(), retries);
-                };
-                wait
-            };
-            // Boxed: a timer is over 100 bytes, rarely needed.
-            Box::pin(tokio::time::sleep(wait)).await;
-            retries += 1;
+                // Boxed: a timer is over 100 bytes, rarely needed.
+                Box::pin(tokio::time::sleep(wait)).await;
+                retries += 1;
+            }
         }
     }
 
@@ -237,36 +255,83 @@ impl Fetcher {
 
     /// One request, redirects followed, within `--timeout`: the page, and
     /// the server's `Retry-After` if it sent one.
-    async fn attempt(
-        &self,
+    #[allow(clippy::manual_async_fn)]
+    fn attempt<'a>(
+        &'a self,
         index: usize,
-        url: &Url,
-    ) -> Result<(Page, Option<Duration>), FetchError> {
-        let timeout = self.config.timeout;
-        match tokio::time::timeout(timeout, self.attempt_untimed(index, url)).await {
-            Ok(result) => result,
-            Err(_) => Err(FetchError::immediate(
-                Kind::Timeout,
-                format!("no complete answer within --timeout {timeout:?}"),
-            )),
+        url: &'a Url,
+    ) -> impl Future<Output = Result<(Page, Option<Duration>), FetchError>> + Send + 'a {
+        async move {
+            // The wait for a turn (--per-host, --rate, a paused host) is not
+            // part of the request's time: queued is not slow. The first is
+            // waited for here, the hops' (redirects) inside, and the timer is
+            // pushed back by their waits.
+            let waits = Waits::default();
+            // The turn goes straight into the call: a local holding it would
+            // keep its own room in this future across the attempt.
+            let untimed = self.attempt_untimed(
+                index,
+                url,
+                self.client.turn(url).await.map_err(fetch_error)?,
+                &waits,
+            );
+            let mut untimed = std::pin::pin!(untimed);
+            let mut timer = std::pin::pin!(tokio::time::sleep(self.config.timeout));
+            let finished = std::future::poll_fn(|cx| {
+                if let std::task::Poll::Ready(result) = untimed.as_mut().poll(cx) {
+                    return std::task::Poll::Ready(Some(result));
+                }
+                while timer.as_mut().poll(cx).is_ready() {
+                    let waited = waits.take();
+                    if waited.is_zero() {
+                        return std::task::Poll::Ready(None);
+                    }
+                    let later = timer.deadline() + waited;
+                    timer.as_mut().reset(later);
+                }
+                std::task::Poll::Pending
+            });
+            match finished.await {
+                Some(result) => result,
+                None => Err(FetchError::immediate(
+                    Kind::Timeout,
+                    format!(
+                        "no complete answer within --timeout {:?}",
+                        self.config.timeout
+                    ),
+                )),
+            }
         }
     }
 
-    async fn attempt_untimed(
-        &self,
+    #[allow(clippy::manual_async_fn)]
+    fn attempt_untimed<'a>(
+        &'a self,
         index: usize,
-        url: &Url,
-    ) -> Result<(Page, Option<Duration>), FetchError> {
-        let (Response { mut head, body }, final_url) = self.follow(url).await?;
-        let after = retryable_status(head.status)
-            .then(|| retry_after(&head))
-            .flatten();
-        let sent = self.sent_as(head.content_encoding.take());
-        let status = head.status;
-        // Not held across the read: the request future would carry it.
-        drop(head);
-        self.read(index, (status, sent), after, body, final_url)
-            .await
+        url: &'a Url,
+        turn: Turn,
+        waits: &'a Waits,
+    ) -> impl Future<Output = Result<(Page, Option<Duration>), FetchError>> + Send + 'a {
+        async move {
+            // In a block, so that the head (96 bytes) and what was borrowed
+            // from it are gone from this future's state during the read: a
+            // local that was borrowed keeps its room until its scope ends.
+            let (answer, after, body, final_url) = {
+                let (Response { mut head, body }, final_url) =
+                    self.follow(url, turn, waits).await?;
+                let after = retryable_status(head.status)
+                    .then(|| retry_after(&head))
+                    .flatten();
+                if let Some(wait) = after.filter(|_| matches!(head.status, 429 | 503)) {
+                    // The server asked for a pause: every request to it waits,
+                    // not only this one's retry; other hosts go on.
+                    self.client.pause(&final_url, wait);
+                }
+                let sent = self.sent_as(head.content_encoding.take());
+                ((head.status, head.version, sent), after, body, final_url)
+            };
+            self.read(index, answer, after, body, final_url).await
+        }
     }
 
     /// How the body of an answer with this `Content-Encoding` is read.
@@ -298,7 +363,7 @@ impl Fetcher {
     fn read<'a>(
         &'a self,
         index: usize,
-        (status, sent): (u16, Sent),
+        (status, version, sent): (u16, Version, Sent),
         after: Option<Duration>,
         mut incoming: Body<'a>,
         final_url: Cow<'a, Url>,
@@ -396,6 +461,7 @@ impl Fetcher {
             let page = Page {
                 final_url: final_url.as_str().to_owned(),
                 status,
+                version,
                 bytes,
                 encoding,
                 body: self.config.body.then_some(body),
@@ -415,34 +481,48 @@ impl Fetcher {
     /// and 308 require of a GET). Credentials (`Authorization`, cookies) sent
     /// with `-H` go only to the origin they were meant for: a hop to another
     /// scheme, host or port drops them for the rest of the chain.
-    async fn follow<'u>(&self, url: &'u Url) -> Result<(Response<'_>, Cow<'u, Url>), FetchError> {
-        // Most requests carry no credentials and get no redirect: that path
-        // is kept small, and the chain is boxed. Inline, the chain's state
-        // (another URL, the headers to send, a body to drain) made every
-        // request's future twice the size, and it is moved and allocated
-        // with each request (a 2 KiB allocation misses malloc's per-thread
-        // cache, as the profile of a run against nginx showed).
-        if !has_credentials(url) {
-            let resp = self
-                .client
-                .get(url, &self.headers)
-                .await
-                .map_err(fetch_error)?;
-            if !is_redirect(&resp.head) {
-                return Ok((resp, Cow::Borrowed(url)));
+    #[allow(clippy::manual_async_fn)]
+    fn follow<'a>(
+        &'a self,
+        url: &'a Url,
+        turn: Turn,
+        waits: &'a Waits,
+    ) -> impl Future<Output = Result<(Response<'a>, Cow<'a, Url>), FetchError>> + Send + 'a {
+        async move {
+            // Most requests carry no credentials and get no redirect: that path
+            // is kept small, and the chain is boxed. Inline, the chain's state
+            // (another URL, the headers to send, a body to drain) made every
+            // request's future twice the size, and it is moved and allocated
+            // with each request (a 2 KiB allocation misses malloc's per-thread
+            // cache, as the profile of a run against nginx showed).
+            if !has_credentials(url) {
+                let resp = self
+                    .client
+                    .get(url, &self.headers, turn)
+                    .await
+                    .map_err(fetch_error)?;
+                if !is_redirect(&resp.head) {
+                    return Ok((resp, Cow::Borrowed(url)));
+                }
+                return Box::pin(self.follow_chain(url, Ok(resp), waits)).await;
             }
-            return Box::pin(self.follow_chain(url, Some(resp))).await;
+            Box::pin(self.follow_chain(url, Err(turn), waits)).await
         }
-        Box::pin(self.follow_chain(url, None)).await
     }
 
     /// [`follow`](Fetcher::follow)'s loop, from `first` (the answer `url`
-    /// already gave, when it has no credentials) or from the start.
+    /// already gave, when it has no credentials) or from the start, with
+    /// `url`'s turn (later hops wait for their own).
     async fn follow_chain<'c, 'u>(
         &'c self,
         url: &'u Url,
-        mut first: Option<Response<'c>>,
+        first: Result<Response<'c>, Turn>,
+        waits: &Waits,
     ) -> Result<(Response<'c>, Cow<'u, Url>), FetchError> {
+        let (mut first, mut turn) = match first {
+            Ok(resp) => (Some(resp), None),
+            Err(turn) => (None, Some(turn)),
+        };
         let fail = FetchError::immediate;
         let first_origin = url.origin();
         let mut url = Cow::Borrowed(url);
@@ -463,7 +543,19 @@ impl Fetcher {
                         }
                         _ => Cow::Borrowed(headers.as_ref()),
                     };
-                    self.client.get(&url, &sent).await.map_err(fetch_error)?
+                    let turn = match turn.take() {
+                        Some(turn) => turn,
+                        // A later hop waits for its own turn; the
+                        // attempt's timer does not count the wait.
+                        None => waits
+                            .during(self.client.turn(&url))
+                            .await
+                            .map_err(fetch_error)?,
+                    };
+                    self.client
+                        .get(&url, &sent, turn)
+                        .await
+                        .map_err(fetch_error)?
                 }
             };
             let location = match &resp.head.location {
@@ -521,6 +613,56 @@ impl Fetcher {
             }
             url = Cow::Owned(next);
         }
+    }
+}
+
+/// The time an attempt's later hops (redirects) spent waiting for their
+/// turns, which `--timeout` does not count.
+///
+/// Atomics rather than `Cell`s only so that the request's future is
+/// `Send`: one task owns it, and its moves between threads are ordered by
+/// the runtime, so `Relaxed` is enough. Two words, in every request's
+/// future: times are nanoseconds after one epoch for the process.
+#[derive(Default)]
+struct Waits {
+    /// When the wait going on began, or was last counted (0: no wait
+    /// going on).
+    since: AtomicU64,
+    /// Waited and not yet counted, in nanoseconds.
+    total: AtomicU64,
+}
+
+impl Waits {
+    /// Nanoseconds since the epoch, plus one (never 0). tokio's clock, so
+    /// that tests on paused time see the waits they make.
+    fn now() -> u64 {
+        static EPOCH: std::sync::OnceLock<tokio::time::Instant> = std::sync::OnceLock::new();
+        let epoch = *EPOCH.get_or_init(tokio::time::Instant::now);
+        epoch.elapsed().as_nanos() as u64 + 1
+    }
+
+    /// Awaits `wait`, counting its time.
+    async fn during<T>(&self, wait: impl Future<Output = T>) -> T {
+        self.since.store(Waits::now(), Ordering::Relaxed);
+        let done = wait.await;
+        let since = self.since.swap(0, Ordering::Relaxed);
+        if since != 0 {
+            self.total
+                .fetch_add(Waits::now().saturating_sub(since), Ordering::Relaxed);
+        }
+        done
+    }
+
+    /// The time waited since the last call, a wait going on included.
+    fn take(&self) -> Duration {
+        let mut waited = self.total.swap(0, Ordering::Relaxed);
+        let since = self.since.load(Ordering::Relaxed);
+        if since != 0 {
+            let now = Waits::now();
+            waited += now.saturating_sub(since);
+            self.since.store(now, Ordering::Relaxed);
+        }
+        Duration::from_nanos(waited)
     }
 }
 
@@ -617,12 +759,15 @@ mod tests {
             save_dir: None,
             decode: true,
             proxies: crate::client::proxy::Proxies::none(),
+            versions: crate::client::Versions::Negotiate,
+            politeness: crate::client::origin::Politeness::NONE,
         };
         let fetcher = Fetcher::new(config).unwrap();
         let url = Url::parse("http://127.0.0.1:1/").unwrap();
         let size = std::mem::size_of_val(&fetcher.fetch(0, &url));
-        // 752 bytes in a release build; the run's future around it adds
-        // ~220 more.
+        // 904 bytes in a release build (752 before HTTP/2 and per-origin
+        // turns: the turn, the hops' waits and the HTTP/2 body are in every
+        // request's future); the run's future around it adds ~220 more.
         assert!(size < 1024, "Fetcher::fetch's future is {size} bytes");
     }
 }

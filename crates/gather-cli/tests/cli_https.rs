@@ -16,16 +16,8 @@ use support::*;
 
 /// Starts an HTTPS server on 127.0.0.1; returns its port and the CA's PEM.
 fn https_server(rt: &tokio::runtime::Runtime) -> (u16, String) {
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca = ca_params.self_signed(&ca_key).unwrap();
-    let leaf_key = KeyPair::generate().unwrap();
-    let leaf = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
-        .unwrap()
-        .signed_by(&leaf_key, &ca, &ca_key)
-        .unwrap();
-    (serve(rt, leaf.der().to_vec(), leaf_key), ca.pem())
+    let certs = tls::certificates();
+    (serve(rt, certs.leaf_der, certs.key), certs.ca_pem)
 }
 
 /// Starts an HTTPS server whose certificate is self-signed and says

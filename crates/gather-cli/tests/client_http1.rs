@@ -103,7 +103,14 @@ fn client(max_idle: usize) -> Client {
 /// GETs `url`: status and body, or the error's kind and message.
 async fn get(client: &Client, url: &Url) -> Result<(u16, Vec<u8>), (ErrorKind, String)> {
     let fail = |e: gather_cli::client::Error| (e.kind, e.message);
-    let mut resp = client.get(url, &HeaderMap::new()).await.map_err(fail)?;
+    let mut resp = client
+        .get(
+            url,
+            &HeaderMap::new(),
+            client.turn(url).await.map_err(fail)?,
+        )
+        .await
+        .map_err(fail)?;
     let mut body = Vec::new();
     while let Some(piece) = resp.body.chunk().await.map_err(fail)? {
         body.extend_from_slice(piece);
@@ -230,10 +237,9 @@ async fn a_body_dropped_part_way_closes_its_connection() {
     })
     .await;
     let client = client(4);
-    let mut resp = client
-        .get(&server.url("/"), &HeaderMap::new())
-        .await
-        .unwrap();
+    let url = server.url("/");
+    let turn = client.turn(&url).await.unwrap();
+    let mut resp = client.get(&url, &HeaderMap::new(), turn).await.unwrap();
     assert_eq!(resp.body.length(), Some(10));
     let first = resp.body.chunk().await.unwrap().unwrap().to_vec();
     assert_eq!(first, b"12345");

@@ -32,9 +32,30 @@ const BUFFER: usize = 16 * 1024;
 /// Read at least this much at a time (the buffer grows to make room).
 const MIN_READ: usize = 4 * 1024;
 
-enum Stream {
+/// A transport to an origin (or to a proxy): plain TCP, or TLS over it.
+pub enum Stream {
     Plain(TcpStream),
     Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+impl Stream {
+    /// The TLS handshake agreed on HTTP/2 (ALPN `h2`).
+    pub fn negotiated_h2(&self) -> bool {
+        match self {
+            Stream::Plain(_) => false,
+            Stream::Tls(tls) => tls.get_ref().1.alpn_protocol() == Some(b"h2"),
+        }
+    }
+}
+
+/// An open transport, before any request: what [`Conn::new`] (HTTP/1.1)
+/// or an HTTP/2 handshake takes over.
+pub struct Opened {
+    pub stream: Stream,
+    tls: bool,
+    /// `Proxy-Authorization` for each request, when the transport is to a
+    /// proxy that forwards plain requests.
+    proxy_authorization: Option<http::HeaderValue>,
 }
 
 pub struct Conn {
@@ -54,16 +75,16 @@ pub struct Conn {
     proxy_authorization: Option<http::HeaderValue>,
 }
 
-impl Conn {
+impl Opened {
     /// Connects to `url`'s host and port, over TLS for https; through
-    /// `proxy` when given (a `CONNECT` tunnel for https). `authority` is
-    /// what the pool will know the connection by.
+    /// `proxy` when given (a `CONNECT` tunnel for https). `authority`
+    /// names the origin in errors.
     pub async fn connect(
         url: &Url,
         tls: Option<&TlsConnector>,
         authority: &str,
         proxy: Option<&Proxy>,
-    ) -> Result<Conn, Error> {
+    ) -> Result<Opened, Error> {
         let port = url.port_or_known_default().unwrap_or(80);
         let host = url.host().ok_or_else(|| {
             Error::new(
@@ -138,15 +159,27 @@ impl Conn {
                 Stream::Tls(Box::new(tls))
             }
         };
-        Ok(Conn {
+        Ok(Opened {
             stream,
+            tls: tls.is_some(),
+            proxy_authorization,
+        })
+    }
+}
+
+impl Conn {
+    /// An HTTP/1.1 connection over `opened`; `authority` is what the pool
+    /// will know it by.
+    pub fn new(opened: Opened, authority: &str) -> Conn {
+        Conn {
+            stream: opened.stream,
             buf: Vec::with_capacity(BUFFER),
             start: 0,
             out: Vec::with_capacity(256),
-            tls: tls.is_some(),
+            tls: opened.tls,
             authority: authority.into(),
-            proxy_authorization,
-        })
+            proxy_authorization: opened.proxy_authorization,
+        }
     }
 
     /// `true` when nothing waits to be read on this idle connection: no

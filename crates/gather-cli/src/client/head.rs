@@ -20,10 +20,30 @@ const FIELDS_INLINE: usize = 128;
 /// limit. The bound is on size, not on the number of fields.
 pub const MAX_HEAD: usize = 300 * 1024;
 
+/// The HTTP version an answer came in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Version {
+    Http10,
+    Http11,
+    Http2,
+}
+
+impl Version {
+    /// As curl's `%{http_version}` writes it: `1.0`, `1.1`, `2`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Version::Http10 => "1.0",
+            Version::Http11 => "1.1",
+            Version::Http2 => "2",
+        }
+    }
+}
+
 /// What the client uses of a response head.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Head {
     pub status: u16,
+    pub version: Version,
     pub framing: Framing,
     /// The connection can carry another request once the body is read.
     pub keep_alive: bool,
@@ -178,6 +198,11 @@ fn read_head(response: &httparse::Response<'_, '_>, len: usize) -> Result<Parsed
         && !(transfer_encoding && length.is_some());
     let head = Head {
         status,
+        version: if http10 {
+            Version::Http10
+        } else {
+            Version::Http11
+        },
         framing,
         keep_alive,
         location,

@@ -1,65 +1,107 @@
-//! The HTTP/1.1 client under `gather fetch`: GET only, keep-alive
-//! connections pooled per origin, HTTPS by rustls.
+//! The HTTP client under `gather fetch`: GET only; HTTP/1.1 over keep-alive
+//! connections pooled per origin, HTTP/2 over one connection per origin;
+//! HTTPS by rustls.
 //!
 //! Why not hyper, which this crate used before: measured against a local
 //! nginx on this project's 2-core machine, hyper's pooled client spent
 //! ~5.4 µs of user CPU per request, where a plain loop over a tokio socket
 //! with `httparse` spent ~1.4; with the server sharing the cores, that was
 //! the difference between 0.6x and 0.8x of wrk's rate. A fetch tool needs
-//! one method, one protocol version, no request body, no upgrades: what is
-//! left is reading an answer correctly, and that is the part written with
-//! care here, in pieces that are tested on their own:
+//! one method, no request body, no upgrades: what is left is reading an
+//! answer correctly, and that is the part written with care here, in
+//! pieces that are tested on their own:
 //!
 //! - [`head`]: the status line and fields (`httparse`), and what they decide
 //!   (RFC 9112 section 6.3): where the body ends, whether the connection is
 //!   reused. Informational answers are skipped; malformed lengths are errors.
 //! - [`body`]: a decoder without I/O for `Content-Length`, chunked (sizes,
 //!   extensions, trailers, each bounded) and close-delimited bodies.
-//! - `conn`: a connection, its buffer and the request it writes.
-//! - `pool`: idle connections, capped in total.
+//! - `conn`: a transport (TCP, TLS, a proxy's tunnel), and an HTTP/1.1
+//!   connection over it: its buffer and the request it writes.
+//! - `http2`: HTTP/2 on the `h2` crate (hyper's own): framing, HPACK and
+//!   flow control are not written here, only what a fetch tool decides
+//!   above them (which requests to send again after GOAWAY or a refused
+//!   stream).
+//! - [`origin`]: per origin, the protocol it speaks (ALPN decides, once,
+//!   for the first request), its HTTP/2 connection, `--per-host`, the
+//!   rates and a `Retry-After` pause.
+//! - `pool`: idle HTTP/1.1 connections, capped in total.
 //!
 //! A connection goes back to the pool only when its answer was read to the
 //! end and said nothing against reuse; dropping a [`Body`] part-way (a
-//! timeout, a cancelled run) closes it. A pooled connection the server has
-//! closed meanwhile is noticed when the request on it gets no answer at
-//! all, and that request is sent again once on a new connection (it is a
-//! GET), as browsers do.
+//! timeout, a cancelled run) closes it (resets its HTTP/2 stream). A
+//! pooled connection the server has closed meanwhile is noticed when the
+//! request on it gets no answer at all, and that request is sent again
+//! once on a new connection (it is a GET), as browsers do.
 
 pub mod body;
 mod conn;
 pub mod head;
+mod http2;
+pub mod origin;
 mod pool;
 pub mod proxy;
 
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use base64::Engine;
 use http::{HeaderMap, HeaderValue};
 use url::{Position, Url};
 
 use body::{Decoded, Decoder};
-use conn::Conn;
-pub use head::Head;
+use conn::{Conn, Opened};
+pub use head::{Head, Version};
+use http2::Refused;
+use origin::{Origins, Politeness, Turn};
 use pool::Pool;
 use proxy::Proxies;
 
-/// Sends GETs over pooled HTTP/1.1 connections.
+/// Which HTTP versions the client speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Versions {
+    /// HTTP/2 where a TLS handshake agrees on it (ALPN), else HTTP/1.1.
+    Negotiate,
+    /// HTTP/1.1 only (`--http1.1`).
+    Http1Only,
+    /// As `Negotiate`, and HTTP/2 without asking on plain-text
+    /// connections (`--http2-prior-knowledge`, "h2c").
+    PriorKnowledge,
+}
+
+/// Sends GETs over HTTP/1.1 connections pooled per origin, or over one
+/// HTTP/2 connection per origin.
 pub struct Client {
     pool: Pool,
-    tls: tokio_rustls::TlsConnector,
+    /// ALPN offering only `http/1.1`.
+    tls_h1: tokio_rustls::TlsConnector,
+    /// ALPN offering `h2`, then `http/1.1`.
+    tls_any: tokio_rustls::TlsConnector,
+    versions: Versions,
+    origins: Origins,
     proxies: Proxies,
 }
 
+/// How many times one request is sent again, inside one attempt, after an
+/// HTTP/2 server said it did not process it.
+const UNPROCESSED_RESENDS: u32 = 3;
+
 impl Client {
     /// A client trusting what `tls` trusts and keeping at most `max_idle`
-    /// idle connections.
-    pub fn new(mut tls: rustls::ClientConfig, max_idle: usize) -> Client {
-        tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    /// idle HTTP/1.1 connections.
+    pub fn new(tls: rustls::ClientConfig, max_idle: usize) -> Client {
+        let mut h1 = tls.clone();
+        h1.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let mut any = tls;
+        any.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         Client {
             pool: Pool::new(max_idle),
-            tls: tokio_rustls::TlsConnector::from(Arc::new(tls)),
+            tls_h1: tokio_rustls::TlsConnector::from(Arc::new(h1)),
+            tls_any: tokio_rustls::TlsConnector::from(Arc::new(any)),
+            versions: Versions::Negotiate,
+            origins: Origins::new(Politeness::NONE),
             proxies: Proxies::none(),
         }
     }
@@ -71,14 +113,21 @@ impl Client {
         self
     }
 
-    /// Sends a GET for `url` (http or https) with `headers`, and reads the
-    /// answer's head; the body is read from the [`Response`].
-    ///
-    /// # Cancel safety
-    ///
-    /// Dropping the future closes the connection it was using; the pool
-    /// only ever holds connections with nothing in flight.
-    pub async fn get(&self, url: &Url, headers: &HeaderMap) -> Result<Response<'_>, Error> {
+    /// The same client, speaking `versions`.
+    pub fn with_versions(mut self, versions: Versions) -> Client {
+        self.versions = versions;
+        self
+    }
+
+    /// The same client, holding to `rules` per origin and overall.
+    pub fn with_politeness(mut self, rules: Politeness) -> Client {
+        self.origins = Origins::new(rules);
+        self
+    }
+
+    /// Where a request for `url` goes: over TLS or not, the origin's
+    /// `host:port`, and whether it could be HTTP/2.
+    fn route<'u>(&self, url: &'u Url) -> Result<(bool, &'u str, bool), Error> {
         let tls = match url.scheme() {
             "http" => false,
             "https" => true,
@@ -90,53 +139,199 @@ impl Client {
             }
         };
         let authority = &url[Position::BeforeHost..Position::AfterPort];
-        let proxy = self.proxies.for_url(url);
-        // Through an HTTP proxy, a plain request goes to the proxy in
-        // absolute form, on a connection to the proxy that serves every
-        // origin; an https one goes through a tunnel to its origin, which
-        // is then a connection like any other.
-        let forwarded = proxy.filter(|_| !tls);
-        let (key, target) = match forwarded {
-            None => (Cow::Borrowed(authority), request_target(url)),
-            Some(proxy) => (
-                Cow::Owned(format!("via {}", proxy.authority)),
-                Cow::Owned(format!(
-                    "{}://{authority}{}",
-                    url.scheme(),
-                    request_target(url)
-                )),
-            ),
+        // A plain request through a proxy is HTTP/1.1 to the proxy; https
+        // through one is a tunnel to the origin, like a direct connection.
+        let may_h2 = match (self.versions, tls) {
+            (Versions::Http1Only, _) => false,
+            (_, true) => true,
+            (Versions::PriorKnowledge, false) => self.proxies.for_url(url).is_none(),
+            (Versions::Negotiate, false) => false,
         };
-        // A pooled connection that has anything to read before we ask
-        // (late bytes of the last answer, or the server's close) is
-        // dropped: those bytes would be read as this request's answer.
-        let mut pooled = self.pool.take(tls, &key);
-        while pooled.as_mut().is_some_and(|c| !c.is_quiet()) {
-            pooled = self.pool.take(tls, &key);
-        }
-        if let Some(mut conn) = pooled {
-            match conn.exchange(&target, authority, headers).await {
-                Ok(head) => return Ok(self.response(conn, head)),
-                // Closed by the server while idle: try a new connection.
-                Err(e) if e.unanswered => {}
-                Err(e) => return Err(e),
-            }
-        }
-        let connector = tls.then_some(&self.tls);
-        // Boxed: the connect and TLS handshake state is over a kilobyte,
-        // and inline it would be part of (and copied with) every request's
-        // future, though most requests take a pooled connection instead.
-        let mut conn = Box::pin(Conn::connect(url, connector, &key, proxy.map(|p| &**p))).await?;
-        let head = conn.exchange(&target, authority, headers).await?;
-        Ok(self.response(conn, head))
+        Ok((tls, authority, may_h2))
     }
 
-    fn response(&self, conn: Conn, head: Head) -> Response<'_> {
+    /// Waits for `url`'s turn: `--per-host`, `--rate`, `--rate-per-host`
+    /// and a host's `Retry-After`. What it returns is given to
+    /// [`get`](Client::get), which holds it until the body is read.
+    pub async fn turn(&self, url: &Url) -> Result<Turn, Error> {
+        let (tls, authority, may_h2) = self.route(url)?;
+        match self.origins.turn_now(tls, authority, may_h2) {
+            Ok(turn) => Ok(turn),
+            // Boxed: the waits' state (a permit, a lock, a timer) is only
+            // needed when a request must wait, and inline it would be part
+            // of every request's future.
+            Err(origin) => Ok(Box::pin(self.origins.turn_at(origin)).await),
+        }
+    }
+
+    /// Holds every request to `url`'s origin for `wait` (its server said
+    /// `Retry-After`).
+    pub fn pause(&self, url: &Url, wait: Duration) {
+        if let Ok((tls, authority, _)) = self.route(url) {
+            self.origins.pause(tls, authority, wait);
+        }
+    }
+
+    /// Sends a GET for `url` (http or https) with `headers`, and reads the
+    /// answer's head; the body is read from the [`Response`]. `turn` is
+    /// `url`'s, from [`turn`](Client::turn).
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future closes the HTTP/1.1 connection it was using, or
+    /// resets its HTTP/2 stream; the pool only ever holds connections with
+    /// nothing in flight.
+    //
+    // A plain fn returning an async block: an async fn keeps its arguments
+    // twice in its state, and every request's future holds this one.
+    #[allow(clippy::manual_async_fn)]
+    pub fn get<'c: 'r, 'r>(
+        &'c self,
+        url: &'r Url,
+        headers: &'r HeaderMap,
+        turn: Turn,
+    ) -> impl std::future::Future<Output = Result<Response<'c>, Error>> + Send + 'r {
+        async move {
+            let (tls, authority, may_h2) = self.route(url)?;
+            if may_h2 && (turn.is_probe() || turn.origin.http2().is_some()) {
+                // Boxed: the HTTP/2 path and the probe's connect are over a
+                // kilobyte, and inline they would be part of every HTTP/1.1
+                // request's future too.
+                return Box::pin(self.get_h2(url, authority, headers, turn)).await;
+            }
+            let proxy = self.proxies.for_url(url);
+            // Through an HTTP proxy, a plain request goes to the proxy in
+            // absolute form, on a connection to the proxy that serves every
+            // origin; an https one goes through a tunnel to its origin, which
+            // is then a connection like any other.
+            let forwarded = proxy.filter(|_| !tls);
+            let (key, target) = match forwarded {
+                None => (Cow::Borrowed(authority), request_target(url)),
+                Some(proxy) => (
+                    Cow::Owned(format!("via {}", proxy.authority)),
+                    Cow::Owned(format!(
+                        "{}://{authority}{}",
+                        url.scheme(),
+                        request_target(url)
+                    )),
+                ),
+            };
+            // A pooled connection that has anything to read before we ask
+            // (late bytes of the last answer, or the server's close) is
+            // dropped: those bytes would be read as this request's answer.
+            let mut pooled = self.pool.take(tls, &key);
+            while pooled.as_mut().is_some_and(|c| !c.is_quiet()) {
+                pooled = self.pool.take(tls, &key);
+            }
+            if let Some(mut conn) = pooled {
+                match conn.exchange(&target, authority, headers).await {
+                    Ok(head) => return Ok(self.response(conn, head, turn)),
+                    // Closed by the server while idle: try a new connection.
+                    Err(e) if e.unanswered => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            let connector = tls.then_some(&self.tls_h1);
+            // Boxed: the connect and TLS handshake state is over a kilobyte,
+            // and inline it would be part of (and copied with) every request's
+            // future, though most requests take a pooled connection instead.
+            let opened =
+                Box::pin(Opened::connect(url, connector, &key, proxy.map(|p| &**p))).await?;
+            let mut conn = Conn::new(opened, &key);
+            let head = conn.exchange(&target, authority, headers).await?;
+            Ok(self.response(conn, head, turn))
+        }
+    }
+
+    /// [`get`](Client::get) to an origin that speaks HTTP/2 or may: over
+    /// its connection, opening it first if this request is the probe (or
+    /// the last one went away). An origin that turns out to speak only
+    /// HTTP/1.1 is answered over the connection the probe opened.
+    async fn get_h2(
+        &self,
+        url: &Url,
+        authority: &str,
+        headers: &HeaderMap,
+        mut turn: Turn,
+    ) -> Result<Response<'_>, Error> {
+        let uri: http::Uri = format!("{}://{authority}{}", url.scheme(), request_target(url))
+            .parse()
+            .map_err(|e| Error::new(ErrorKind::Protocol, format!("{url}: {e}")))?;
+        let tls = url.scheme() == "https";
+        let mut resends = 0;
+        let mut gone: Option<Arc<http2::Connection>> = None;
+        loop {
+            let current = turn
+                .origin
+                .http2()
+                .filter(|c| !gone.as_ref().is_some_and(|g| Arc::ptr_eq(g, c)));
+            let connection = match current {
+                Some(connection) => connection,
+                None => {
+                    turn.claim_probe().await;
+                    // Another request may have opened the next one while
+                    // this one waited.
+                    if let Some(c) = turn.origin.http2() {
+                        if !gone.as_ref().is_some_and(|g| Arc::ptr_eq(g, &c)) {
+                            turn.end_probe();
+                            gone = None;
+                            continue;
+                        }
+                    }
+                    let proxy = self.proxies.for_url(url);
+                    let connector = tls.then_some(&self.tls_any);
+                    let opened =
+                        Opened::connect(url, connector, authority, proxy.map(|p| &**p)).await?;
+                    if tls && !opened.stream.negotiated_h2() {
+                        // The server chose HTTP/1.1: so be it, from now on.
+                        turn.origin.set_http1();
+                        turn.hold(false).await;
+                        turn.end_probe();
+                        let mut conn = Conn::new(opened, authority);
+                        let target = request_target(url);
+                        let head = conn.exchange(&target, authority, headers).await?;
+                        return Ok(self.response(conn, head, turn));
+                    }
+                    let connection = Arc::new(http2::handshake(opened.stream, authority).await?);
+                    turn.origin.set_http2(connection.clone());
+                    turn.hold(true).await;
+                    turn.end_probe();
+                    connection
+                }
+            };
+            match http2::get(&connection.send, uri.clone(), headers).await {
+                Ok((head, body)) => {
+                    let length = Decoder::new(head.framing).remaining();
+                    return Ok(Response {
+                        head,
+                        body: Body {
+                            wire: Wire::H2 { body, length },
+                            _turn: turn,
+                        },
+                    });
+                }
+                Err(Refused::NotProcessed(e)) => {
+                    turn.origin.forget_http2(&connection);
+                    resends += 1;
+                    if resends > UNPROCESSED_RESENDS {
+                        return Err(e);
+                    }
+                    gone = Some(connection);
+                }
+                Err(Refused::Failed(e)) => return Err(e),
+            }
+        }
+    }
+
+    fn response(&self, conn: Conn, head: Head, turn: Turn) -> Response<'_> {
         let body = Body {
-            decoder: Decoder::new(head.framing),
-            keep_alive: head.keep_alive,
-            conn: Some(conn),
-            pool: &self.pool,
+            wire: Wire::H1 {
+                decoder: Decoder::new(head.framing),
+                keep_alive: head.keep_alive,
+                conn: Some(conn),
+                pool: &self.pool,
+            },
+            _turn: turn,
         };
         Response { head, body }
     }
@@ -150,19 +345,34 @@ pub struct Response<'c> {
 
 /// The body of an answer, read in pieces as they arrive.
 ///
-/// Read to the end, its connection goes back to the pool (if the answer
-/// allows); dropped before that, the connection is closed.
+/// Read to the end, an HTTP/1.1 connection goes back to the pool (if the
+/// answer allows); dropped before that, the connection is closed (an
+/// HTTP/2 stream is reset). The request's turn is held until then.
 pub struct Body<'c> {
-    conn: Option<Conn>,
-    decoder: Decoder,
-    keep_alive: bool,
-    pool: &'c Pool,
+    wire: Wire<'c>,
+    _turn: Turn,
+}
+
+enum Wire<'c> {
+    H1 {
+        conn: Option<Conn>,
+        decoder: Decoder,
+        keep_alive: bool,
+        pool: &'c Pool,
+    },
+    H2 {
+        body: http2::Body,
+        length: Option<u64>,
+    },
 }
 
 impl Body<'_> {
     /// Its length, when the answer gave one.
     pub fn length(&self) -> Option<u64> {
-        self.decoder.remaining()
+        match &self.wire {
+            Wire::H1 { decoder, .. } => decoder.remaining(),
+            Wire::H2 { length, .. } => *length,
+        }
     }
 
     /// The next piece of the body, `None` at its end.
@@ -173,47 +383,55 @@ impl Body<'_> {
     /// dropped (closing the connection) but its bytes may be lost, so read
     /// on only if it was not cancelled.
     pub async fn chunk(&mut self) -> Result<Option<&[u8]>, Error> {
+        let (conn, decoder, keep_alive, pool) = match &mut self.wire {
+            Wire::H2 { body, .. } => return body.chunk().await,
+            Wire::H1 {
+                conn,
+                decoder,
+                keep_alive,
+                pool,
+            } => (conn, decoder, *keep_alive, *pool),
+        };
         let (start, end) = loop {
-            let Some(conn) = self.conn.as_mut() else {
+            let Some(c) = conn.as_mut() else {
                 return Ok(None);
             };
-            let (used, step) = self
-                .decoder
-                .decode(conn.buffered())
+            let (used, step) = decoder
+                .decode(c.buffered())
                 .map_err(|e| Error::new(ErrorKind::Body, e.to_string()))?;
             match step {
                 Decoded::Data { start, end } => {
-                    let at = conn.position();
-                    conn.consume(used);
+                    let at = c.position();
+                    c.consume(used);
                     break (at + start, at + end);
                 }
                 Decoded::Done => {
-                    conn.consume(used);
-                    self.finish();
+                    c.consume(used);
+                    finish(conn, keep_alive, pool);
                     return Ok(None);
                 }
                 Decoded::More => {
-                    conn.consume(used);
-                    let read = conn.fill().await.map_err(|e| {
+                    c.consume(used);
+                    let read = c.fill().await.map_err(|e| {
                         Error::new(
                             ErrorKind::Body,
                             format!("connection lost during the body: {e}"),
                         )
                     })?;
                     if read == 0 {
-                        self.decoder
+                        decoder
                             .end_of_stream()
                             .map_err(|e| Error::new(ErrorKind::Body, e.to_string()))?;
-                        self.finish();
+                        finish(conn, keep_alive, pool);
                         return Ok(None);
                     }
                 }
             }
         };
         // Taken out of the loop: a slice returned from inside it would hold
-        // the borrow of `self.conn` across the loop's other iterations.
-        let conn = self.conn.as_ref().expect("set while reading");
-        Ok(Some(conn.read(start..end)))
+        // the borrow of `conn` across the loop's other iterations.
+        let c = conn.as_ref().expect("set while reading");
+        Ok(Some(c.read(start..end)))
     }
 
     /// Reads the rest of the body and drops it, so that the connection can
@@ -227,14 +445,14 @@ impl Body<'_> {
             }
         }
     }
+}
 
-    /// The body is complete: its connection goes back to the pool if the
-    /// answer allows.
-    fn finish(&mut self) {
-        if let Some(mut conn) = self.conn.take() {
-            if self.keep_alive && conn.reset_for_reuse() {
-                self.pool.put(conn);
-            }
+/// An HTTP/1.1 body is complete: its connection goes back to the pool if
+/// the answer allows.
+fn finish(conn: &mut Option<Conn>, keep_alive: bool, pool: &Pool) {
+    if let Some(mut c) = conn.take() {
+        if keep_alive && c.reset_for_reuse() {
+            pool.put(c);
         }
     }
 }
@@ -248,7 +466,7 @@ pub enum ErrorKind {
     Tls,
     /// The connection closed or reset before the answer's head was read.
     Lost,
-    /// The answer's head is not HTTP/1.x the client can read.
+    /// The answer's head is not HTTP the client can read.
     Protocol,
     /// The proxy refused to open a tunnel (`CONNECT`), or answered it
     /// with something that is not HTTP.

@@ -17,6 +17,7 @@ pub fn page_line(job: &Job, page: &Page) -> String {
     let mut line = Record::new(job.index, &job.raw);
     line.string("final_url", &page.final_url);
     line.number("status", page.status);
+    line.string("http_version", page.version.as_str());
     line.number("bytes", page.bytes);
     if let Some(encoding) = &page.encoding {
         line.string("encoding", &encoding.name);
@@ -147,6 +148,7 @@ mod tests {
         Page {
             final_url: "http://h.test/a?q=\"x\"".into(),
             status: 404,
+            version: crate::client::Version::Http2,
             bytes: 12_345,
             encoding: None,
             body: body.map(<[u8]>::to_vec),
@@ -222,7 +224,7 @@ mod tests {
             let p = page(body, saved, us);
             let mut want = json!({
                 "index": job.index, "url": job.raw, "final_url": p.final_url,
-                "status": p.status, "bytes": p.bytes,
+                "status": p.status, "http_version": "2", "bytes": p.bytes,
                 "elapsed_ms": millis_f64(p.elapsed), "retries": p.retries,
             });
             let m = want.as_object_mut().unwrap();

@@ -8,6 +8,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 pub mod proxy;
+pub mod tls;
 
 use gather_pageserver::Server;
 use serde_json::Value;

@@ -1,0 +1,496 @@
+//! What the client knows and holds per origin (scheme, host and port): the
+//! protocol it speaks, its HTTP/2 connection, how many requests it may
+//! have at once (`--per-host`), and when the next one may start
+//! (`--rate-per-host`, and a `Retry-After` that paused it).
+//!
+//! A request takes a [`Turn`] before it is sent: it waits for a permit
+//! and for its time, and holds the permit until its body is read or
+//! dropped. The waiting happens before `--timeout` starts counting: a
+//! request queued behind a polite limit has not been slow, only patient.
+//!
+//! **Finding out the protocol.** Whether an https origin speaks HTTP/2 is
+//! known only once a TLS handshake has offered it (ALPN). Until then the
+//! first request to the origin is its *probe*: the others wait until its
+//! connection is up, then share it (HTTP/2) or open their own (HTTP/1.1),
+//! so a run of 64 requests to a new HTTP/2 origin opens one connection,
+//! not 64 (curl `--parallel` waits the same way). A probe that fails hands
+//! the role to the next request.
+//!
+//! **Bounded.** The table of origins is swept of entries no request holds
+//! whenever it doubles, so a run over a million hosts keeps as many
+//! entries as it has requests in flight, plus recently paused ones; an
+//! entry swept away closes its idle HTTP/2 connection.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+// tokio's clock, so that the pacing tests run on paused time.
+use tokio::time::Instant;
+
+use super::http2;
+
+/// The limits a run sets, validated by the configuration.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Politeness {
+    /// Requests at once per origin over HTTP/1.1 (connections); `None`
+    /// for no limit but `--limit`.
+    pub per_host_h1: Option<usize>,
+    /// Requests at once per origin over HTTP/2 (streams on its one
+    /// connection); `None` for the server's own limit.
+    pub per_host_h2: Option<usize>,
+    /// The least time between two requests to one origin.
+    pub host_interval: Option<Duration>,
+    /// The least time between two requests of the whole run.
+    pub overall_interval: Option<Duration>,
+}
+
+impl Politeness {
+    /// No limit but `--limit`: what tests of other things use.
+    pub const NONE: Politeness = Politeness {
+        per_host_h1: None,
+        per_host_h2: None,
+        host_interval: None,
+        overall_interval: None,
+    };
+}
+
+/// The protocol an origin was found to speak.
+pub enum Protocol {
+    /// Not known yet: the next request is the probe.
+    Unknown,
+    Http1,
+    Http2(Arc<http2::Connection>),
+}
+
+/// One origin's state.
+pub struct Origin {
+    protocol: Mutex<Protocol>,
+    /// One permit, held by the request finding out the protocol (or
+    /// opening the next HTTP/2 connection after one went away).
+    probe: Semaphore,
+    h1: Option<Semaphore>,
+    h2: Option<Semaphore>,
+    /// When the next request may start under `--rate-per-host`.
+    next: Mutex<Instant>,
+    /// Until when a `Retry-After` paused this origin, in nanoseconds after
+    /// the table's epoch (0: not paused). Relaxed: a request that reads an
+    /// old value starts as it would have a moment before the pause.
+    paused_until: AtomicU64,
+}
+
+impl Origin {
+    fn new(rules: &Politeness, may_h2: bool) -> Origin {
+        let semaphore = |n: Option<usize>| n.map(Semaphore::new);
+        Origin {
+            protocol: Mutex::new(match may_h2 {
+                true => Protocol::Unknown,
+                false => Protocol::Http1,
+            }),
+            probe: Semaphore::new(1),
+            h1: semaphore(rules.per_host_h1),
+            h2: semaphore(rules.per_host_h2),
+            next: Mutex::new(Instant::now()),
+            paused_until: AtomicU64::new(0),
+        }
+    }
+
+    /// Its HTTP/2 connection, when it has one.
+    pub fn http2(&self) -> Option<Arc<http2::Connection>> {
+        match &*lock(&self.protocol) {
+            Protocol::Http2(c) => Some(c.clone()),
+            _ => None,
+        }
+    }
+
+    /// The origin speaks HTTP/2, over `connection` from now on.
+    pub fn set_http2(&self, connection: Arc<http2::Connection>) {
+        *lock(&self.protocol) = Protocol::Http2(connection);
+    }
+
+    /// The origin answered a TLS handshake without HTTP/2.
+    pub fn set_http1(&self) {
+        *lock(&self.protocol) = Protocol::Http1;
+    }
+
+    /// `gone` can take no more requests: the next request opens a new
+    /// connection (unless another already replaced it).
+    pub fn forget_http2(&self, gone: &Arc<http2::Connection>) {
+        let mut protocol = lock(&self.protocol);
+        if matches!(&*protocol, Protocol::Http2(c) if Arc::ptr_eq(c, gone)) {
+            *protocol = Protocol::Unknown;
+        }
+    }
+
+    fn permits(&self, held: u8) -> Option<&Semaphore> {
+        match held {
+            HELD_H1 => self.h1.as_ref(),
+            HELD_H2 => self.h2.as_ref(),
+            _ => None,
+        }
+    }
+
+    fn paused_until(&self, epoch: Instant) -> Option<Instant> {
+        match self.paused_until.load(Ordering::Relaxed) {
+            0 => None,
+            n => Some(epoch + Duration::from_nanos(n)),
+        }
+    }
+}
+
+/// A request's right to go: the permit it holds until its body is read,
+/// and, for the probe of a new origin, the right to find out its protocol.
+///
+/// Two words: a turn travels with every request, through every future
+/// down to its body. So the permits are not tokio's owned permits (an
+/// `Arc` and a count each) but flags, given back to the origin's
+/// semaphores when the turn is dropped.
+pub struct Turn {
+    pub origin: Arc<Origin>,
+    /// `HELD_H1`, `HELD_H2` or 0: whose permit this turn holds.
+    permit: u8,
+    probe: bool,
+}
+
+const HELD_H1: u8 = 1;
+const HELD_H2: u8 = 2;
+
+impl Turn {
+    /// This request finds out the origin's protocol: the others wait.
+    pub fn is_probe(&self) -> bool {
+        self.probe
+    }
+
+    /// The origin's protocol is known (or its probe failed): the requests
+    /// waiting for it go on.
+    pub fn end_probe(&mut self) {
+        if std::mem::take(&mut self.probe) {
+            self.origin.probe.add_permits(1);
+        }
+    }
+
+    /// Takes the probe's permit once it knows the protocol (HTTP/2 or
+    /// not). Called before [`end_probe`](Turn::end_probe): no other request
+    /// to the origin holds one yet, so it is there.
+    pub async fn hold(&mut self, http2: bool) {
+        if self.permit != 0 {
+            return;
+        }
+        let held = if http2 { HELD_H2 } else { HELD_H1 };
+        if let Some(permits) = self.origin.permits(held) {
+            if let Ok(permit) = permits.acquire().await {
+                permit.forget();
+                self.permit = held;
+            }
+        }
+    }
+
+    /// Waits for the right to open the origin's next connection (the last
+    /// HTTP/2 one went away); [`end_probe`](Turn::end_probe) gives it back.
+    pub async fn claim_probe(&mut self) {
+        if !self.probe {
+            if let Ok(permit) = self.origin.probe.acquire().await {
+                permit.forget();
+                self.probe = true;
+            }
+        }
+    }
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        self.end_probe();
+        if let Some(permits) = self.origin.permits(self.permit) {
+            permits.add_permits(1);
+        }
+    }
+}
+
+/// Every origin the run has requests to.
+pub struct Origins {
+    table: Mutex<Table>,
+    rules: Politeness,
+    /// When the next request of the run may start, under `--rate`.
+    overall_next: Mutex<Instant>,
+    epoch: Instant,
+}
+
+struct Table {
+    /// By authority (`host:port`), for http and for https.
+    by_scheme: [HashMap<Box<str>, Arc<Origin>>; 2],
+    /// The size at which entries no request holds are swept out.
+    sweep_at: usize,
+}
+
+/// The table is never swept below this many entries.
+const SWEEP_FLOOR: usize = 256;
+
+impl Origins {
+    pub fn new(rules: Politeness) -> Origins {
+        let now = Instant::now();
+        Origins {
+            table: Mutex::new(Table {
+                by_scheme: [HashMap::new(), HashMap::new()],
+                sweep_at: SWEEP_FLOOR,
+            }),
+            rules,
+            overall_next: Mutex::new(now),
+            epoch: now,
+        }
+    }
+
+    fn origin(&self, tls: bool, authority: &str, may_h2: bool) -> Arc<Origin> {
+        let mut table = lock(&self.table);
+        let Table {
+            by_scheme,
+            sweep_at,
+        } = &mut *table;
+        let map = &mut by_scheme[tls as usize];
+        if let Some(origin) = map.get(authority) {
+            return origin.clone();
+        }
+        if map.len() >= *sweep_at {
+            let now = Instant::now();
+            map.retain(|_, o| {
+                Arc::strong_count(o) > 1
+                    || o.paused_until(self.epoch).is_some_and(|p| p > now)
+                    || *lock(&o.next) > now
+            });
+            *sweep_at = (2 * map.len()).max(SWEEP_FLOOR);
+        }
+        let origin = Arc::new(Origin::new(&self.rules, may_h2));
+        map.insert(authority.into(), origin.clone());
+        origin
+    }
+
+    /// A request's turn at `authority` if it can go at once (the usual
+    /// case: the protocol known, a permit free, no rate or pause), without
+    /// the state of a future that waits.
+    pub fn turn_now(&self, tls: bool, authority: &str, may_h2: bool) -> Result<Turn, Arc<Origin>> {
+        let origin = self.origin(tls, authority, may_h2);
+        if self.rules.host_interval.is_some()
+            || self.rules.overall_interval.is_some()
+            || origin.paused_until.load(Ordering::Relaxed) != 0
+        {
+            return Err(origin);
+        }
+        let held = match &*lock(&origin.protocol) {
+            Protocol::Unknown => return Err(origin.clone()),
+            Protocol::Http1 => HELD_H1,
+            Protocol::Http2(_) => HELD_H2,
+        };
+        let permit = match origin.permits(held) {
+            None => Some(0),
+            Some(permits) => permits.try_acquire().ok().map(|permit| {
+                permit.forget();
+                held
+            }),
+        };
+        match permit {
+            Some(permit) => Ok(Turn {
+                origin,
+                permit,
+                probe: false,
+            }),
+            None => Err(origin),
+        }
+    }
+
+    /// Waits for a request's turn at `authority` (over TLS or not):
+    /// a permit under `--per-host`, the probe's result if the protocol is
+    /// not known yet, and its time under `--rate`, `--rate-per-host` and a
+    /// pause. `may_h2`: the origin could speak HTTP/2 (it is asked by
+    /// ALPN, or known to with `--http2-prior-knowledge`).
+    pub async fn turn(&self, tls: bool, authority: &str, may_h2: bool) -> Turn {
+        let origin = self.origin(tls, authority, may_h2);
+        self.turn_at(origin).await
+    }
+
+    /// [`turn`](Origins::turn) once its origin is found.
+    pub async fn turn_at(&self, origin: Arc<Origin>) -> Turn {
+        let mut probe = false;
+        let held = loop {
+            let known = match &*lock(&origin.protocol) {
+                Protocol::Unknown => None,
+                Protocol::Http1 => Some(HELD_H1),
+                Protocol::Http2(_) => Some(HELD_H2),
+            };
+            if let Some(held) = known {
+                break held;
+            }
+            // Unknown: probe, or wait for the probe and look again.
+            match origin.probe.try_acquire() {
+                Ok(permit) => {
+                    if matches!(*lock(&origin.protocol), Protocol::Unknown) {
+                        // No permit yet: the probe is the only request to
+                        // the origin until it knows which permits to take
+                        // (see `Turn::hold`).
+                        permit.forget();
+                        probe = true;
+                        break 0;
+                    }
+                }
+                Err(_) => drop(origin.probe.acquire().await),
+            }
+        };
+        // Made before the wait, so that a cancelled wait gives back what
+        // it holds (the probe) and nothing else.
+        let mut turn = Turn {
+            origin,
+            permit: 0,
+            probe,
+        };
+        if let Some(permits) = turn.origin.permits(held) {
+            if let Ok(permit) = permits.acquire().await {
+                permit.forget();
+                turn.permit = held;
+            }
+        }
+        if self.rules.host_interval.is_some()
+            || self.rules.overall_interval.is_some()
+            || turn.origin.paused_until.load(Ordering::Relaxed) != 0
+        {
+            Box::pin(self.pace(&turn.origin)).await;
+        }
+        turn
+    }
+
+    /// Waits until `origin` and the run may start another request.
+    async fn pace(&self, origin: &Origin) {
+        loop {
+            let now = Instant::now();
+            let mut at = now;
+            if let Some(until) = origin.paused_until(self.epoch) {
+                at = at.max(until);
+            }
+            if let Some(interval) = self.rules.host_interval {
+                let mut next = lock(&origin.next);
+                at = at.max(*next);
+                *next = at + interval;
+            }
+            if let Some(interval) = self.rules.overall_interval {
+                let mut next = lock(&self.overall_next);
+                at = at.max(*next);
+                *next = at + interval;
+            }
+            if at <= now {
+                return;
+            }
+            tokio::time::sleep_until(at).await;
+            // A pause that came while this request waited holds it too.
+            if origin
+                .paused_until(self.epoch)
+                .is_none_or(|until| until <= Instant::now())
+            {
+                return;
+            }
+        }
+    }
+
+    /// Holds every request to `authority` (over TLS or not) for `wait`:
+    /// its server said `Retry-After`.
+    pub fn pause(&self, tls: bool, authority: &str, wait: Duration) {
+        let origin = self.origin(tls, authority, false);
+        let until = (Instant::now() + wait).duration_since(self.epoch);
+        let nanos = u64::try_from(until.as_nanos()).unwrap_or(u64::MAX).max(1);
+        origin.paused_until.fetch_max(nanos, Ordering::Relaxed);
+    }
+}
+
+/// Locks `m`: a panic elsewhere while it was held leaves state that is
+/// still whole (every update here is one assignment).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules(per_host: usize) -> Politeness {
+        Politeness {
+            per_host_h1: Some(per_host),
+            ..Politeness::NONE
+        }
+    }
+
+    #[tokio::test]
+    async fn a_turn_holds_one_of_the_hosts_permits_until_dropped() {
+        let origins = Origins::new(rules(2));
+        let a = origins.turn(false, "a.test:80", false).await;
+        let _b = origins.turn(false, "a.test:80", false).await;
+        // Another host has its own permits.
+        let _other = origins.turn(false, "b.test:80", false).await;
+        let third = origins.turn(false, "a.test:80", false);
+        tokio::pin!(third);
+        assert!(futures_poll(&mut third).is_none(), "a third turn at once");
+        drop(a);
+        assert!(futures_poll(&mut third).is_some(), "a permit came back");
+    }
+
+    #[tokio::test]
+    async fn the_first_turn_at_a_new_origin_probes_and_the_others_wait() {
+        let origins = Origins::new(Politeness::NONE);
+        let first = origins.turn(true, "h2.test:443", true).await;
+        assert!(first.is_probe());
+        let second = origins.turn(true, "h2.test:443", true);
+        tokio::pin!(second);
+        assert!(futures_poll(&mut second).is_none(), "waits for the probe");
+        first.origin.set_http1();
+        drop(first);
+        let second = futures_poll(&mut second).expect("protocol known");
+        assert!(!second.is_probe());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn rates_space_requests_and_a_pause_holds_only_its_host() {
+        let origins = Origins::new(Politeness {
+            host_interval: Some(Duration::from_secs(1)),
+            ..Politeness::NONE
+        });
+        let start = tokio::time::Instant::now();
+        for _ in 0..3 {
+            drop(origins.turn(false, "a.test:80", false).await);
+        }
+        // The first at once, then one a second.
+        assert_eq!(start.elapsed(), Duration::from_secs(2));
+        origins.pause(false, "a.test:80", Duration::from_secs(30));
+        let start = tokio::time::Instant::now();
+        drop(origins.turn(false, "b.test:80", false).await);
+        assert_eq!(
+            start.elapsed(),
+            Duration::ZERO,
+            "another host is not paused"
+        );
+        drop(origins.turn(false, "a.test:80", false).await);
+        assert!(
+            start.elapsed() >= Duration::from_secs(30),
+            "{:?}",
+            start.elapsed()
+        );
+    }
+
+    #[test]
+    fn the_table_sweeps_origins_nobody_holds() {
+        let origins = Origins::new(Politeness::NONE);
+        let held = origins.origin(false, "held.test:80", false);
+        for i in 0..10 * SWEEP_FLOOR {
+            origins.origin(false, &format!("h{i}.test:80"), false);
+        }
+        let table = lock(&origins.table);
+        assert!(table.by_scheme[0].len() <= 2 * SWEEP_FLOOR);
+        assert!(table.by_scheme[0].contains_key("held.test:80"));
+        drop(held);
+    }
+
+    /// One poll of `f`: its output if it is ready.
+    fn futures_poll<F: std::future::Future + Unpin>(f: &mut F) -> Option<F::Output> {
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        match std::pin::Pin::new(f).poll(&mut cx) {
+            std::task::Poll::Ready(v) => Some(v),
+            std::task::Poll::Pending => None,
+        }
+    }
+}

@@ -1,0 +1,197 @@
+//! Politeness over HTTP/1.1, counted by the server: `--per-host` bounds the
+//! connections open to one origin (8 by default) even through resets and
+//! hangs, `--rate` and `--rate-per-host` space the requests, and a
+//! `Retry-After` pauses its own host only.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use gather_pageserver::Server;
+
+use support::*;
+
+/// Runs `gather fetch -q ARGS INPUT`; asserts one line per URL.
+fn fetch(env: &Env, urls: &[String], args: &[&str]) -> std::process::Output {
+    let input = env.input("urls.txt", urls);
+    let mut all = vec!["fetch", "-q"];
+    all.extend_from_slice(args);
+    all.push(input.to_str().unwrap());
+    let out = run(&all);
+    let recs = records(&out.stdout);
+    assert_eq!(
+        indexes(&recs),
+        (0..urls.len() as u64).collect::<Vec<_>>(),
+        "{}",
+        stderr(&out)
+    );
+    out
+}
+
+fn pages(env: &Env, n: usize, delay_ms: u64) -> Vec<String> {
+    (0..n)
+        .map(|i| env.url(&format!("/page/{i}?delay_ms={delay_ms}")))
+        .collect()
+}
+
+#[test]
+fn by_default_a_run_holds_one_host_to_eight_connections() {
+    let env = Env::new("per-host-default");
+    let out = fetch(&env, &pages(&env, 120, 20), &["--limit", "64"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let peak = env.server.peak_connections();
+    assert!((2..=8).contains(&peak), "{peak} connections at once");
+}
+
+#[test]
+fn per_host_0_leaves_only_the_limit() {
+    let env = Env::new("per-host-0");
+    let out = fetch(
+        &env,
+        &pages(&env, 120, 50),
+        &["--limit", "32", "--per-host", "0"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let peak = env.server.peak_connections();
+    assert!((9..=32).contains(&peak), "{peak} connections at once");
+}
+
+#[test]
+fn per_host_holds_through_resets_hangs_and_retries() {
+    let env = Env::new("per-host-faults");
+    let mut urls = Vec::new();
+    for i in 0..60 {
+        urls.push(match i % 6 {
+            0 => env.url("/reset"),
+            1 => env.url(&format!("/hang?i={i}")),
+            2 => env.url(&format!("/flaky/{i}?fail=1")),
+            _ => env.url(&format!("/page/{i}?delay_ms=10")),
+        });
+    }
+    let out = fetch(
+        &env,
+        &urls,
+        &[
+            "--limit",
+            "32",
+            "--per-host",
+            "3",
+            "--timeout",
+            "300ms",
+            "--retries",
+            "1",
+            "--retry-delay",
+            "10ms",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "resets and hangs fail");
+    let peak = env.server.peak_connections();
+    assert!((2..=3).contains(&peak), "{peak} connections at once");
+}
+
+/// When each request for a target containing `part` arrived, after `t0`.
+fn arrivals(server: &Server, part: &str, t0: Instant) -> Vec<Duration> {
+    server
+        .arrivals()
+        .into_iter()
+        .filter(|(_, target)| target.contains(part))
+        .map(|(at, _)| at.saturating_duration_since(t0))
+        .collect()
+}
+
+#[test]
+fn rate_spaces_the_requests_of_the_run() {
+    let env = Env::new("rate");
+    let t0 = Instant::now();
+    let out = fetch(
+        &env,
+        &pages(&env, 10, 0),
+        &["--rate", "20/s", "--limit", "10"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let at = arrivals(&env.server, "/page/", t0);
+    assert_eq!(at.len(), 10);
+    for pair in at.windows(2) {
+        // 50 ms apart, give or take the timer's grain.
+        assert!(pair[1] - pair[0] >= Duration::from_millis(40), "{at:?}");
+    }
+}
+
+#[test]
+fn rate_per_host_spaces_each_host_and_not_the_run() {
+    let env = Env::new("rate-per-host");
+    let other = env
+        .rt
+        .block_on(Server::start(Duration::from_millis(0)))
+        .unwrap();
+    let mut urls = Vec::new();
+    for i in 0..5 {
+        urls.push(env.url(&format!("/page/a{i}")));
+        urls.push(other.url(&format!("/page/b{i}")));
+    }
+    let t0 = Instant::now();
+    let out = fetch(&env, &urls, &["--rate-per-host", "5/s", "--limit", "10"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let a = arrivals(&env.server, "/page/a", t0);
+    let b = arrivals(&other, "/page/b", t0);
+    for at in [&a, &b] {
+        assert_eq!(at.len(), 5);
+        for pair in at.windows(2) {
+            assert!(pair[1] - pair[0] >= Duration::from_millis(180), "{at:?}");
+        }
+    }
+    // The hosts go side by side: b's first request did not wait for a's
+    // last.
+    assert!(b[0] < a[4], "a {a:?} b {b:?}");
+}
+
+#[test]
+fn retry_after_pauses_its_own_host_and_no_other() {
+    let env = Env::new("retry-after-pause");
+    let other = env
+        .rt
+        .block_on(Server::start(Duration::from_millis(0)))
+        .unwrap();
+    // Line 0 gets 429 with Retry-After: 1 at once. Lines 1-7 (other host)
+    // take 150 ms, so lines 8-15 start after the 429: the other host's at
+    // once, this host's only after the pause.
+    let mut urls = vec![env.url("/limited/k?retry_after=1")];
+    urls.extend((1..8).map(|i| other.url(&format!("/page/slow{i}?delay_ms=150"))));
+    urls.extend((8..12).map(|i| other.url(&format!("/page/b{i}"))));
+    urls.extend((12..16).map(|i| env.url(&format!("/page/a{i}"))));
+    let out = fetch(&env, &urls, &["--limit", "8", "--retries", "1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let t0 = env.server.arrivals()[0].0;
+    let a = arrivals(&env.server, "/page/a", t0);
+    let b = arrivals(&other, "/page/b", t0);
+    assert_eq!((a.len(), b.len()), (4, 4));
+    assert!(
+        a.iter().all(|&t| t >= Duration::from_millis(900)),
+        "this host was paused for 1 s: {a:?}"
+    );
+    assert!(
+        b.iter().all(|&t| t < Duration::from_millis(900)),
+        "the other host was not: {b:?}"
+    );
+    let retried = env
+        .server
+        .arrivals()
+        .iter()
+        .filter(|(_, t)| t.starts_with("/limited/"))
+        .count();
+    assert_eq!(retried, 2, "the 429 was retried once");
+}
+
+#[test]
+fn bad_rates_and_per_host_values_are_usage_errors_naming_the_flag() {
+    for (flag, value) in [
+        ("--rate", "fast"),
+        ("--rate", "0"),
+        ("--rate-per-host", "10/d"),
+        ("--per-host", "many"),
+    ] {
+        let out = run(&["fetch", flag, value, "-"]);
+        assert_eq!(out.status.code(), Some(2), "{flag} {value}");
+        assert!(stderr(&out).contains(flag), "{flag}: {}", stderr(&out));
+    }
+}
