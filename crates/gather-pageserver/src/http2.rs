@@ -15,8 +15,8 @@
 //! `deflate`, `br` or `zstd`), `/redirect/N` (N redirects, then
 //! `/page/0`), `/limited/KEY` (429 with `Retry-After: 1`, every time).
 
-use std::collections::HashMap;
-use std::future::poll_fn;
+use std::collections::{HashMap, HashSet};
+use std::future::{poll_fn, Future};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -45,7 +45,9 @@ pub struct Faults {
     /// and those still being answered are cut; all must be sent again.
     pub abrupt_goaway_after: Option<u64>,
     /// Every Nth stream of the server (counted over all connections) is
-    /// reset with `REFUSED_STREAM` before it is processed.
+    /// reset with `REFUSED_STREAM` before it is processed, unless its
+    /// target was refused before: each target is refused at most once, so
+    /// a client that sends it again gets its answer.
     pub refuse_every: Option<u64>,
 }
 
@@ -68,7 +70,12 @@ pub struct Stats {
     open: AtomicU64,
     peak: AtomicU64,
     refused: AtomicU64,
+    refused_targets: Mutex<HashSet<String>>,
     answered: Mutex<HashMap<String, u64>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Stats {
@@ -219,15 +226,17 @@ where
         };
         let n = shared.stats.streams.fetch_add(1, Ordering::SeqCst) + 1;
         on_this_connection += 1;
-        if faults.refuse_every.is_some_and(|k| n.is_multiple_of(k)) {
-            shared.stats.refused.fetch_add(1, Ordering::SeqCst);
-            respond.send_reset(Reason::REFUSED_STREAM);
-            continue;
-        }
         let target = request
             .uri()
             .path_and_query()
             .map_or("/".to_owned(), |p| p.as_str().to_owned());
+        if faults.refuse_every.is_some_and(|k| n.is_multiple_of(k))
+            && lock(&shared.stats.refused_targets).insert(target.clone())
+        {
+            shared.stats.refused.fetch_add(1, Ordering::SeqCst);
+            respond.send_reset(Reason::REFUSED_STREAM);
+            continue;
+        }
         shared.spawn(answer(target, respond, shared.clone()));
         if faults.goaway_after == Some(on_this_connection) {
             connection.graceful_shutdown();
@@ -270,7 +279,20 @@ async fn answer(target: String, mut respond: SendResponse<Bytes>, shared: Arc<Sh
             .and_then(|(_, v)| v.parse::<u64>().ok())
     };
     if let Some(ms) = param("delay_ms") {
-        tokio::time::sleep(Duration::from_millis(ms).min(MAX_DELAY)).await;
+        let mut delay =
+            std::pin::pin!(tokio::time::sleep(Duration::from_millis(ms).min(MAX_DELAY)));
+        // A stream the client reset, or whose connection closed, while it
+        // was held is no longer open: it is not counted on.
+        let reset = poll_fn(|cx| {
+            if respond.poll_reset(cx).is_ready() {
+                return std::task::Poll::Ready(true);
+            }
+            delay.as_mut().poll(cx).map(|()| false)
+        })
+        .await;
+        if reset {
+            return;
+        }
     }
     let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let mut extra: Option<(&str, String)> = None;

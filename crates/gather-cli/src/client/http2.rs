@@ -12,8 +12,11 @@
 //!   last stream id, or reset with `REFUSED_STREAM`, was not processed
 //!   (RFC 9113 sections 6.8 and 8.7); one cut by the connection's end
 //!   before its answer may have been, but a GET may be sent twice (RFC
-//!   9110 section 9.2.2). Either way the request goes out again on a new
-//!   connection, inside the same attempt (up to 3 times), so it is neither
+//!   9110 section 9.2.2). Either way the request goes out again, inside
+//!   the same attempt (up to 3 times): on a new connection if this one is
+//!   going away, on the same one after a `REFUSED_STREAM` (a server sends
+//!   one for streams opened before its stream limit was read, which says
+//!   nothing against the connection). So it is neither
 //!   reported twice nor lost, and is not counted as a retry. A stream
 //!   reset with another code is the server's refusal: a failed attempt,
 //!   which `--retries` decides about.
@@ -88,11 +91,14 @@ pub async fn handshake(stream: Stream, authority: &str) -> Result<Connection, Er
 }
 
 /// Why a request over HTTP/2 got no answer.
-pub enum Refused {
-    /// The server did not process it (GOAWAY past its stream, or
-    /// `REFUSED_STREAM`), the connection could take no new stream, or it
-    /// ended before the answer: send it again on a new connection.
-    NotProcessed(Error),
+pub enum Unanswered {
+    /// The connection is gone, or going (GOAWAY), and the server did not
+    /// answer: send the request again on a new connection.
+    ConnectionGone(Error),
+    /// The server refused this one stream (`REFUSED_STREAM`, as one does
+    /// when a client opens streams before it has read the server's
+    /// limit): send it again on the same connection.
+    StreamRefused(Error),
     /// Anything else.
     Failed(Error),
 }
@@ -103,16 +109,15 @@ pub async fn get(
     send: &SendRequest<Bytes>,
     uri: http::Uri,
     headers: &HeaderMap,
-) -> Result<(Head, Body), Refused> {
-    let request = request(uri, headers).map_err(Refused::Failed)?;
-    let mut send = send
-        .clone()
-        .ready()
-        .await
-        .map_err(|e| Refused::NotProcessed(stream_error(e, "before the request was sent")))?;
+) -> Result<(Head, Body), Unanswered> {
+    let request = request(uri, headers).map_err(Unanswered::Failed)?;
+    let mut send =
+        send.clone().ready().await.map_err(|e| {
+            Unanswered::ConnectionGone(stream_error(e, "before the request was sent"))
+        })?;
     let (answer, _) = send
         .send_request(request, true)
-        .map_err(|e| Refused::NotProcessed(stream_error(e, "before the request was sent")))?;
+        .map_err(|e| Unanswered::ConnectionGone(stream_error(e, "before the request was sent")))?;
     let answer = answer.await.map_err(|e| {
         // Not answered, and not refused on purpose: the request goes out
         // again. Past a GOAWAY's last stream, or with REFUSED_STREAM, it
@@ -120,13 +125,13 @@ pub async fn get(
         // GOAWAY, a reset socket), it may have been, but a GET can be sent
         // twice (RFC 9110 section 9.2.2), as browsers do. A stream reset
         // with another code is the server's answer, and fails.
-        let unprocessed = e.is_io()
-            || (e.is_go_away() && e.is_remote())
-            || (e.is_reset() && e.reason() == Some(Reason::REFUSED_STREAM));
+        let gone = e.is_io() || (e.is_go_away() && e.is_remote());
+        let refused = e.is_reset() && e.reason() == Some(Reason::REFUSED_STREAM);
         let e = stream_error(e, "before the answer");
-        match unprocessed {
-            true => Refused::NotProcessed(e),
-            false => Refused::Failed(e),
+        match (gone, refused) {
+            (true, _) => Unanswered::ConnectionGone(e),
+            (false, true) => Unanswered::StreamRefused(e),
+            (false, false) => Unanswered::Failed(e),
         }
     })?;
     let (parts, stream) = answer.into_parts();

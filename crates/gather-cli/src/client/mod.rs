@@ -54,7 +54,7 @@ use url::{Position, Url};
 use body::{Decoded, Decoder};
 use conn::{Conn, Opened};
 pub use head::{Head, Version};
-use http2::Refused;
+use http2::Unanswered;
 use origin::{Origins, Politeness, Turn};
 use pool::Pool;
 use proxy::Proxies;
@@ -193,7 +193,11 @@ impl Client {
     ) -> impl std::future::Future<Output = Result<Response<'c>, Error>> + Send + 'r {
         async move {
             let (tls, authority, may_h2) = self.route(url)?;
-            if may_h2 && (turn.is_probe() || turn.origin.http2().is_some()) {
+            // Unless the origin is known to speak only HTTP/1.1: its
+            // protocol may be unknown again (its HTTP/2 connection went
+            // away since this turn was taken), and then this request waits
+            // for the next connection like the others.
+            if may_h2 && !turn.origin.is_http1() {
                 // Boxed: the HTTP/2 path and the probe's connect are over a
                 // kilobyte, and inline they would be part of every HTTP/1.1
                 // request's future too.
@@ -294,8 +298,11 @@ impl Client {
                     }
                     let connection = Arc::new(http2::handshake(opened.stream, authority).await?);
                     turn.origin.set_http2(connection.clone());
-                    turn.hold(true).await;
+                    // The others go on before this one takes its permit:
+                    // after a GOAWAY, the requests sent again hold theirs
+                    // while they wait for this connection.
                     turn.end_probe();
+                    turn.hold(true).await;
                     connection
                 }
             };
@@ -310,7 +317,7 @@ impl Client {
                         },
                     });
                 }
-                Err(Refused::NotProcessed(e)) => {
+                Err(Unanswered::ConnectionGone(e)) => {
                     turn.origin.forget_http2(&connection);
                     resends += 1;
                     if resends > UNPROCESSED_RESENDS {
@@ -318,7 +325,13 @@ impl Client {
                     }
                     gone = Some(connection);
                 }
-                Err(Refused::Failed(e)) => return Err(e),
+                Err(Unanswered::StreamRefused(e)) => {
+                    resends += 1;
+                    if resends > UNPROCESSED_RESENDS {
+                        return Err(e);
+                    }
+                }
+                Err(Unanswered::Failed(e)) => return Err(e),
             }
         }
     }

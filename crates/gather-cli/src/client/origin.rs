@@ -105,6 +105,11 @@ impl Origin {
         }
     }
 
+    /// The origin is known to speak HTTP/1.1 only.
+    pub fn is_http1(&self) -> bool {
+        matches!(*lock(&self.protocol), Protocol::Http1)
+    }
+
     /// The origin speaks HTTP/2, over `connection` from now on.
     pub fn set_http2(&self, connection: Arc<http2::Connection>) {
         *lock(&self.protocol) = Protocol::Http2(connection);
@@ -172,8 +177,12 @@ impl Turn {
     }
 
     /// Takes the probe's permit once it knows the protocol (HTTP/2 or
-    /// not). Called before [`end_probe`](Turn::end_probe): no other request
-    /// to the origin holds one yet, so it is there.
+    /// not), unless it holds one already (a request sent again after a
+    /// GOAWAY). For HTTP/1.1 it is called before
+    /// [`end_probe`](Turn::end_probe), so that no request opens a
+    /// connection before the probe's is counted (none holds an HTTP/1.1
+    /// permit before the protocol is known); for HTTP/2 after it, since
+    /// requests waiting for the new connection may hold every permit.
     pub async fn hold(&mut self, http2: bool) {
         if self.permit != 0 {
             return;
