@@ -174,7 +174,8 @@ impl Client {
 
     /// Sends a GET for `url` (http or https) with `headers`, and reads the
     /// answer's head; the body is read from the [`Response`]. `turn` is
-    /// `url`'s, from [`turn`](Client::turn).
+    /// `url`'s, from [`turn`](Client::turn): its origin says where the
+    /// request goes (the URL is not taken apart twice).
     ///
     /// # Cancel safety
     ///
@@ -192,7 +193,8 @@ impl Client {
         turn: Turn,
     ) -> impl std::future::Future<Output = Result<Response<'c>, Error>> + Send + 'r {
         async move {
-            let (tls, authority, may_h2) = self.route(url)?;
+            // `turn` was taken for `url`: its origin says where it goes.
+            let (tls, may_h2) = (turn.origin.is_tls(), turn.origin.may_h2());
             // Unless the origin is known to speak only HTTP/1.1: its
             // protocol may be unknown again (its HTTP/2 connection went
             // away since this turn was taken), and then this request waits
@@ -201,8 +203,9 @@ impl Client {
                 // Boxed: the HTTP/2 path and the probe's connect are over a
                 // kilobyte, and inline they would be part of every HTTP/1.1
                 // request's future too.
-                return Box::pin(self.get_h2(url, authority, headers, turn)).await;
+                return Box::pin(self.get_h2(url, headers, turn)).await;
             }
+            let authority = turn.origin.authority();
             let proxy = self.proxies.for_url(url);
             // Through an HTTP proxy, a plain request goes to the proxy in
             // absolute form, on a connection to the proxy that serves every
@@ -254,10 +257,11 @@ impl Client {
     async fn get_h2(
         &self,
         url: &Url,
-        authority: &str,
         headers: &HeaderMap,
         mut turn: Turn,
     ) -> Result<Response<'_>, Error> {
+        let origin = turn.origin.clone();
+        let authority = origin.authority();
         let uri: http::Uri = format!("{}://{authority}{}", url.scheme(), request_target(url))
             .parse()
             .map_err(|e| Error::new(ErrorKind::Protocol, format!("{url}: {e}")))?;

@@ -67,6 +67,11 @@ pub enum Protocol {
 
 /// One origin's state.
 pub struct Origin {
+    /// Its `host:port`, and whether it is https.
+    authority: Box<str>,
+    tls: bool,
+    /// It could speak HTTP/2 (asked by ALPN, or known to).
+    may_h2: bool,
     protocol: Mutex<Protocol>,
     /// One permit, held by the request finding out the protocol (or
     /// opening the next HTTP/2 connection after one went away).
@@ -82,9 +87,12 @@ pub struct Origin {
 }
 
 impl Origin {
-    fn new(rules: &Politeness, may_h2: bool) -> Origin {
+    fn new(rules: &Politeness, tls: bool, authority: &str, may_h2: bool) -> Origin {
         let semaphore = |n: Option<usize>| n.map(Semaphore::new);
         Origin {
+            authority: authority.into(),
+            tls,
+            may_h2,
             protocol: Mutex::new(match may_h2 {
                 true => Protocol::Unknown,
                 false => Protocol::Http1,
@@ -95,6 +103,22 @@ impl Origin {
             next: Mutex::new(Instant::now()),
             paused_until: AtomicU64::new(0),
         }
+    }
+
+    /// Its `host:port`.
+    pub fn authority(&self) -> &str {
+        &self.authority
+    }
+
+    /// It is an https origin.
+    pub fn is_tls(&self) -> bool {
+        self.tls
+    }
+
+    /// It could speak HTTP/2: ALPN asks https origins (unless
+    /// `--http1.1`), and `--http2-prior-knowledge` assumes it of plain ones.
+    pub fn may_h2(&self) -> bool {
+        self.may_h2
     }
 
     /// Its HTTP/2 connection, when it has one.
@@ -228,10 +252,39 @@ pub struct Origins {
 
 struct Table {
     /// By authority (`host:port`), for http and for https.
-    by_scheme: [HashMap<Box<str>, Arc<Origin>>; 2],
+    by_scheme: [ByAuthority; 2],
     /// The size at which entries no request holds are swept out.
     sweep_at: usize,
 }
+
+/// FNV-1a, for the table's keys: an authority is a dozen or two bytes,
+/// hashed once per request, where SipHash spent ~230 instructions
+/// (callgrind). Flooding is no concern: the keys are the user's own URLs,
+/// and the table holds about as many entries as there are requests in
+/// flight.
+#[derive(Default, Clone, Copy)]
+struct Fnv(u64);
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for &b in bytes {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+type ByAuthority = HashMap<Box<str>, Arc<Origin>, std::hash::BuildHasherDefault<Fnv>>;
 
 /// The table is never swept below this many entries.
 const SWEEP_FLOOR: usize = 256;
@@ -241,7 +294,7 @@ impl Origins {
         let now = Instant::now();
         Origins {
             table: Mutex::new(Table {
-                by_scheme: [HashMap::new(), HashMap::new()],
+                by_scheme: [ByAuthority::default(), ByAuthority::default()],
                 sweep_at: SWEEP_FLOOR,
             }),
             rules,
@@ -269,7 +322,7 @@ impl Origins {
             });
             *sweep_at = (2 * map.len()).max(SWEEP_FLOOR);
         }
-        let origin = Arc::new(Origin::new(&self.rules, may_h2));
+        let origin = Arc::new(Origin::new(&self.rules, tls, authority, may_h2));
         map.insert(authority.into(), origin.clone());
         origin
     }

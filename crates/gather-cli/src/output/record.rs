@@ -2,6 +2,7 @@
 
 use base64::Engine;
 
+use crate::client::Version;
 use crate::failure::FetchError;
 use crate::fetch::Page;
 use crate::input::Job;
@@ -17,7 +18,13 @@ pub fn page_line(job: &Job, page: &Page) -> String {
     let mut line = Record::new(job.index, &job.raw);
     line.string("final_url", &page.final_url);
     line.number("status", page.status);
-    line.string("http_version", page.version.as_str());
+    // Known ASCII: one copy of the whole field rather than a key and an
+    // escaped string.
+    line.0.extend_from_slice(match page.version {
+        Version::Http10 => br#","http_version":"1.0""#,
+        Version::Http11 => br#","http_version":"1.1""#,
+        Version::Http2 => br#","http_version":"2""#,
+    });
     line.number("bytes", page.bytes);
     if let Some(encoding) = &page.encoding {
         line.string("encoding", &encoding.name);
