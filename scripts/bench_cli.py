@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """`gather fetch` against wrk (the ceiling), curl --parallel and the seed's
 aiohttp + asyncio.gather code (with and without uvloop), all fetching static
-pages from nginx on 127.0.0.1 with 64 connections, in one run. Also runs
+pages from nginx on 127.0.0.1 with 64 connections, in one run; then over
+HTTP/2 (nginx with TLS and HTTP/2) against h2load (the HTTP/2 ceiling, one
+connection with 64 streams) and curl --http2 --parallel, with gather's own
+HTTP/1.1 run over the same TLS beside it. Also runs
 gather's HTTP client alone (examples/bare_client.rs: the client `gather
 fetch` uses, nothing else), the floor under `gather fetch`, to show how
 much of the gap to wrk is the client's and how much the tool's (ordering,
@@ -15,8 +18,10 @@ kept).
 
     python3 scripts/bench_cli.py [--quick] [--write]
 
-Installs nginx and wrk from Debian if missing (apt-get update once), and
-aiohttp and uvloop with pip into scripts/.venv.
+Installs nginx, wrk and h2load (nghttp2-client) from Debian if missing
+(apt-get update once), and aiohttp and uvloop with pip into scripts/.venv.
+The HTTP/1.1 rows give gather `--per-host 64`: its default of 8
+connections per host would otherwise hold it to 8 where wrk has 64.
 """
 import gzip
 import os
@@ -35,7 +40,8 @@ ROOT = Path(__file__).resolve().parent.parent
 QUICK = "--quick" in sys.argv
 SIZES = [2_000] if QUICK else [20_000, 100_000]
 RUNS = 1 if QUICK else 5
-GATHER = "gather fetch --limit 64"
+GATHER = "gather fetch --limit 64 --per-host 64"
+NO_PER_HOST = "gather fetch --limit 64 --per-host 0 (no per-host permits)"
 BARE = "its HTTP client alone (bare_client, no output)"
 WORK = Path(os.environ.get("TMPDIR", "/tmp")) / f"gather-bench-cli-{os.getpid()}"
 START, END = "<!-- bench_cli:start -->", "<!-- bench_cli:end -->"
@@ -48,7 +54,8 @@ def say(line=""):
 
 
 def ensure_tools():
-    missing = [p for p, b in [("nginx", "nginx"), ("wrk", "wrk"), ("time", "time")]
+    missing = [p for p, b in [("nginx", "nginx"), ("wrk", "wrk"), ("time", "time"), ("nghttp2-client", "h2load"),
+                              ("openssl", "openssl")]
                if shutil.which(b) is None and not Path(f"/usr/sbin/{b}").exists() and not Path(f"/usr/bin/{b}").exists()]
     if missing:
         env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
@@ -71,7 +78,23 @@ def free_port():
     return port
 
 
-def start_nginx(port, gzip_port):
+def nginx_version():
+    out = subprocess.run([shutil.which("nginx") or "/usr/sbin/nginx", "-v"], capture_output=True, text=True).stderr
+    return tuple(int(p) for p in re.search(r"nginx/(\d+)\.(\d+)\.(\d+)", out).groups())
+
+
+def make_certificate():
+    """A self-signed certificate for 127.0.0.1 that rustls accepts as its
+    own trust anchor (CA:FALSE; see the CLI's hint for CA:TRUE ones)."""
+    cert, key = WORK / "cert.pem", WORK / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                    "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert),
+                    "-addext", "basicConstraints=critical,CA:FALSE", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    return cert, key
+
+
+def start_nginx(port, gzip_port, h2_port):
     www = WORK / "www"
     www.mkdir(parents=True)
     for i in range(1000):
@@ -81,6 +104,9 @@ def start_nginx(port, gzip_port):
         # are, so the gzip'd rows measure the client's decoding, not
         # nginx compressing each answer on the cores the client shares.
         (www / f"page-{i}.html.gz").write_bytes(gzip.compress(page.encode(), mtime=0))
+    cert, key = make_certificate()
+    # `http2 on` came in nginx 1.25.1; before, HTTP/2 is a flag of listen.
+    h2_listen, h2_on = ("ssl", "http2 on;") if nginx_version() >= (1, 25, 1) else ("ssl http2", "")
     conf = WORK / "nginx.conf"
     conf.write_text(f"""
 daemon off;
@@ -93,6 +119,14 @@ http {{
     keepalive_requests 1000000;
     server {{ listen 127.0.0.1:{port}; root {www}; }}
     server {{ listen 127.0.0.1:{gzip_port}; root {www}; gzip_static on; gzip_vary on; }}
+    server {{
+        listen 127.0.0.1:{h2_port} {h2_listen};
+        {h2_on}
+        http2_max_concurrent_streams 128;
+        ssl_certificate {cert};
+        ssl_certificate_key {key};
+        root {www};
+    }}
 }}
 """)
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -170,9 +204,11 @@ def gzip_pages(gather_bin, gz_base, base):
     assert '"encoding":"gzip"' in probe, f"nginx did not send gzip: {probe}"
     runs = {}
     for _ in range(RUNS):
-        secs, rss, _ = timed([str(gather_bin), "fetch", "-q", "--limit", "64", str(urls), "-o", "/dev/null"])
+        secs, rss, _ = timed([str(gather_bin), "fetch", "-q", "--limit", "64", "--per-host", "64", str(urls),
+                              "-o", "/dev/null"])
         runs.setdefault("gather fetch (gzip'd, decoded)", []).append((n / secs, rss))
-        secs, rss, _ = timed([str(gather_bin), "fetch", "-q", "--limit", "64", str(plain), "-o", "/dev/null"])
+        secs, rss, _ = timed([str(gather_bin), "fetch", "-q", "--limit", "64", "--per-host", "64", str(plain),
+                              "-o", "/dev/null"])
         runs.setdefault("gather fetch (the same pages, plain)", []).append((n / secs, rss))
         secs, rss, _ = timed(["curl", "--compressed", "--parallel", "--parallel-max", "64", "-s", "-K", str(curl_cfg)])
         runs.setdefault("curl --compressed --parallel --parallel-max 64", []).append((n / secs, rss))
@@ -202,6 +238,66 @@ def gzip_pages(gather_bin, gz_base, base):
         f"gzip'd it reaches {g_rate / wrk_rate:.2f}x wrk's rate on the same gzip'd page.")
 
 
+def http2(gather_bin, base):
+    """The same pages over TLS from nginx with HTTP/2: gather (one
+    connection, up to 64 streams) against h2load, the HTTP/2 ceiling, with
+    the same one connection and 64 streams, and curl --http2 --parallel;
+    and gather's own HTTP/1.1 run over the same TLS (64 connections)."""
+    cert = WORK / "cert.pem"
+    probe = subprocess.run([str(gather_bin), "fetch", "-q", "--cacert", str(cert)], input=f"{base}/page-1.html\n",
+                           capture_output=True, text=True, check=True).stdout
+    assert '"http_version":"2"' in probe, f"nginx did not speak HTTP/2: {probe}"
+    gather_h2 = "gather fetch --limit 64 (HTTP/2, one connection)"
+    h2load = "h2load -c 1 -m 64 (one connection, 64 streams)"
+    curl = "curl --http2 --parallel --parallel-max 64"
+    gather_h1 = "gather fetch --limit 64 --per-host 64 --http1.1 (64 TLS connections)"
+    say("\n### HTTP/2 over TLS\n")
+    say("The same pages from nginx over TLS with HTTP/2 (`http2_max_concurrent_streams 128`): `gather fetch` "
+        "negotiates h2 by ALPN and sends every request on one connection, as h2load does with `-c 1`.\n")
+    say("| GETs | tool | req/s (median) | range of the runs | peak memory | gather's req/s / tool's | gather's memory / tool's |")
+    say("|---|---|---|---|---|---|---|")
+    summary = []
+    for n in SIZES:
+        urls = WORK / f"urls-h2-{n}.txt"
+        urls.write_text("".join(f"{base}/page-{i % 1000}.html\n" for i in range(n)))
+        h2load_urls = WORK / "urls-h2load.txt"
+        h2load_urls.write_text("".join(f"{base}/page-{i}.html\n" for i in range(1000)))
+        curl_cfg = WORK / f"curl-h2-{n}.cfg"
+        curl_cfg.write_text("".join(f'url = "{base}/page-{i % 1000}.html"\noutput = "/dev/null"\n' for i in range(n)))
+        runs = {}
+        for _ in range(RUNS):
+            secs, rss, _ = timed([str(gather_bin), "fetch", "-q", "--limit", "64", "--cacert", str(cert), str(urls),
+                                  "-o", "/dev/null"])
+            runs.setdefault(gather_h2, []).append((n / secs, rss))
+            _, rss, out = timed(["h2load", "-n", str(n), "-c", "1", "-m", "64", "-t", "1", "-i", str(h2load_urls)])
+            assert f"{n} succeeded" in out, out[-1500:]
+            rate = float(re.search(r"finished in [\d.]+\w*, ([\d.]+) req/s", out).group(1))
+            runs.setdefault(h2load, []).append((rate, rss))
+            secs, rss, _ = timed(["curl", "--http2", "--parallel", "--parallel-max", "64", "--cacert", str(cert),
+                                  "-s", "-K", str(curl_cfg)])
+            runs.setdefault(curl, []).append((n / secs, rss))
+            secs, rss, _ = timed([str(gather_bin), "fetch", "-q", "--limit", "64", "--per-host", "64", "--http1.1",
+                                  "--cacert", str(cert), str(urls), "-o", "/dev/null"])
+            runs.setdefault(gather_h1, []).append((n / secs, rss))
+        rows = {tool: (statistics.median(r for r, _ in rs), statistics.median(m for _, m in rs)) for tool, rs in runs.items()}
+        g_rate, g_rss = rows[gather_h2]
+        for tool, (rate, rss) in rows.items():
+            ratio = "" if tool == gather_h2 else f"**{g_rate / rate:.2f}x**"
+            mem = "" if tool == gather_h2 else f"{g_rss / rss:.2f}x"
+            spread = f"{min(r for r, _ in runs[tool]):,.0f}-{max(r for r, _ in runs[tool]):,.0f}"
+            say(f"| {n:,} | {tool} | {rate:,.0f} | {spread} | {rss / 1024:.0f} MiB | {ratio} | {mem} |")
+        rounds = ", ".join(f"{g / h:.2f}x" for (g, _), (h, _) in zip(runs[gather_h2], runs[h2load]))
+        met = lambda ok: "met" if ok else "not met"
+        summary.append(
+            f"At {n:,} GETs: **{g_rate / rows[h2load][0]:.2f}x h2load** (target 0.8x: {met(g_rate / rows[h2load][0] >= 0.8)}; "
+            f"round by round {rounds}), **{g_rate / rows[curl][0]:.2f}x curl** (target 2x: {met(g_rate / rows[curl][0] >= 2)}), "
+            f"memory {g_rss / rows[curl][1]:.2f}x curl's (target at most 2x: {met(g_rss <= 2 * rows[curl][1])}); "
+            f"HTTP/2 against gather's own HTTP/1.1 over TLS: {g_rate / rows[gather_h1][0]:.2f}x the rate.")
+    say("")
+    for line in summary:
+        say(line + "\n")
+
+
 def main():
     WORK.mkdir(parents=True, exist_ok=True)
     py = ensure_tools()
@@ -210,8 +306,8 @@ def main():
     target = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
     gather_bin = target / "release" / "gather"
     bare_bin = target / "release" / "examples" / "bare_client"
-    port, gzip_port = free_port(), free_port()
-    nginx = start_nginx(port, gzip_port)
+    port, gzip_port, h2_port = free_port(), free_port(), free_port()
+    nginx = start_nginx(port, gzip_port, h2_port)
     try:
         base = f"http://127.0.0.1:{port}"
         say(START)
@@ -235,8 +331,12 @@ def main():
             # Tools take turns within each round, so that a slow spell of
             # the shared machine falls on all of them.
             for _ in range(RUNS):
-                secs, rss, _ = timed([str(gather_bin), "fetch", "-q", "--limit", "64", str(urls), "-o", "/dev/null"])
+                secs, rss, _ = timed([str(gather_bin), "fetch", "-q", "--limit", "64", "--per-host", "64", str(urls),
+                                      "-o", "/dev/null"])
                 record(GATHER, n / secs, rss)
+                secs, rss, _ = timed([str(gather_bin), "fetch", "-q", "--limit", "64", "--per-host", "0", str(urls),
+                                      "-o", "/dev/null"])
+                record(NO_PER_HOST, n / secs, rss)
                 _, rss, out = timed([str(bare_bin), str(urls), "64"])
                 rate = float(re.search(r"([\d.]+) req/s", out).group(1))
                 record(BARE, rate, rss)
@@ -260,7 +360,10 @@ def main():
                 mem = "" if tool.startswith("gather") else f"{g_rss / rss:.2f}x"
                 spread = f"{min(r for r, _ in runs[tool]):,.0f}-{max(r for r, _ in runs[tool]):,.0f}"
                 say(f"| {n:,} | {tool} | {rate:,.0f} | {spread} | {rss / 1024:.0f} MiB | {ratio} | {mem} |")
-        say("\nTargets: at least 0.8x wrk, 1.2x curl and 5x aiohttp in req/s; at most 2x curl's memory.")
+        say("\nTargets: at least 0.8x wrk, 1.2x curl and 5x aiohttp in req/s; at most 2x curl's memory. "
+            "gather runs with `--per-host 64` here: its default of 8 HTTP/1.1 connections per host would hold it "
+            "to 8 where wrk has 64. The row with `--per-host 0` takes no per-host permit at all: the two side by side "
+            "are what the per-host limit costs when it does not limit.")
         for n, rows, runs in per_size:
             g = rows[GATHER][0]
             bare = rows[BARE][0]
@@ -271,8 +374,10 @@ def main():
             say(f"\nAt {n:,} GETs `gather fetch` reaches **{g / wrk:.2f}x wrk's rate** (target 0.8x: {met}); "
                 f"round by round: {rounds}. "
                 f"Its HTTP client alone (no ordering, output, retries or timeouts) reaches {bare / wrk:.2f}x, "
-                f"and `gather fetch` keeps {g / bare:.2f}x of the bare client's rate.")
+                f"and `gather fetch` keeps {g / bare:.2f}x of the bare client's rate. "
+                f"`--per-host 64` against `--per-host 0`: {g / rows[NO_PER_HOST][0]:.2f}x the rate.")
         gzip_pages(gather_bin, f"http://127.0.0.1:{gzip_port}", base)
+        http2(gather_bin, f"https://127.0.0.1:{h2_port}")
         say(END)
     finally:
         stop_nginx(nginx)
