@@ -197,12 +197,16 @@ impl Fetcher {
     ) -> impl Future<Output = Result<Page, FetchError>> + Send + 'a {
         async move {
             let start = Instant::now();
+            // Time spent waiting for turns: not the request's own, so not
+            // in its `elapsed_ms` (a run held to 8 connections per host
+            // would otherwise report its queue as latency).
+            let waits = Waits::default();
             let mut retries = 0;
             loop {
                 // In a block of its own, so that the attempt's result is not
                 // held (and given room in this future) across the wait.
                 let wait = {
-                    let attempt = self.attempt(index, url).await;
+                    let attempt = self.attempt(index, url, &waits).await;
                     let wait = match &attempt {
                         Ok((page, after))
                             if retryable_status(page.status) && retries < self.config.retries =>
@@ -215,7 +219,8 @@ impl Fetcher {
                         _ => None,
                     };
                     let Some(wait) = wait else {
-                        return self.finish(attempt, start.elapsed(), retries);
+                        let elapsed = start.elapsed().saturating_sub(waits.queued());
+                        return self.finish(attempt, elapsed, retries);
                     };
                     wait
                 };
@@ -260,20 +265,24 @@ impl Fetcher {
         &'a self,
         index: usize,
         url: &'a Url,
+        waits: &'a Waits,
     ) -> impl Future<Output = Result<(Page, Option<Duration>), FetchError>> + Send + 'a {
         async move {
             // The wait for a turn (--per-host, --rate, a paused host) is not
             // part of the request's time: queued is not slow. The first is
             // waited for here, the hops' (redirects) inside, and the timer is
             // pushed back by their waits.
-            let waits = Waits::default();
+            waits.start_attempt();
             // The turn goes straight into the call: a local holding it would
             // keep its own room in this future across the attempt.
             let untimed = self.attempt_untimed(
                 index,
                 url,
-                self.client.turn(url).await.map_err(fetch_error)?,
-                &waits,
+                waits
+                    .queue(self.client.turn(url))
+                    .await
+                    .map_err(fetch_error)?,
+                waits,
             );
             let mut untimed = std::pin::pin!(untimed);
             let mut timer = std::pin::pin!(tokio::time::sleep(self.config.timeout));
@@ -616,20 +625,23 @@ impl Fetcher {
     }
 }
 
-/// The time an attempt's later hops (redirects) spent waiting for their
-/// turns, which `--timeout` does not count.
+/// The time a request spent waiting for turns: in all (`queued`, which its
+/// `elapsed_ms` leaves out), and during the current attempt's later hops
+/// (redirects), which that attempt's `--timeout` does not count.
 ///
 /// Atomics rather than `Cell`s only so that the request's future is
 /// `Send`: one task owns it, and its moves between threads are ordered by
-/// the runtime, so `Relaxed` is enough. Two words, in every request's
+/// the runtime, so `Relaxed` is enough. Three words, in every request's
 /// future: times are nanoseconds after one epoch for the process.
 #[derive(Default)]
 struct Waits {
-    /// When the wait going on began, or was last counted (0: no wait
-    /// going on).
+    /// When the hop's wait going on began, or was last credited to the
+    /// timer (0: no wait going on).
     since: AtomicU64,
-    /// Waited and not yet counted, in nanoseconds.
-    total: AtomicU64,
+    /// Waited in hops and not yet credited to the timer, in nanoseconds.
+    credit: AtomicU64,
+    /// Waited in all, in nanoseconds.
+    queued: AtomicU64,
 }
 
 impl Waits {
@@ -641,21 +653,42 @@ impl Waits {
         epoch.elapsed().as_nanos() as u64 + 1
     }
 
-    /// Awaits `wait`, counting its time.
-    async fn during<T>(&self, wait: impl Future<Output = T>) -> T {
-        self.since.store(Waits::now(), Ordering::Relaxed);
+    /// A new attempt: nothing to credit to its timer yet.
+    fn start_attempt(&self) {
+        self.since.store(0, Ordering::Relaxed);
+        self.credit.store(0, Ordering::Relaxed);
+    }
+
+    /// Awaits an attempt's first turn (before its timer starts), counting
+    /// it as queued.
+    async fn queue<T>(&self, wait: impl Future<Output = T>) -> T {
+        let began = Waits::now();
         let done = wait.await;
-        let since = self.since.swap(0, Ordering::Relaxed);
-        if since != 0 {
-            self.total
-                .fetch_add(Waits::now().saturating_sub(since), Ordering::Relaxed);
-        }
+        self.queued
+            .fetch_add(Waits::now() - began, Ordering::Relaxed);
         done
     }
 
-    /// The time waited since the last call, a wait going on included.
+    /// Awaits a hop's turn (while the attempt's timer runs), counting it
+    /// as queued and crediting it to the timer.
+    async fn during<T>(&self, wait: impl Future<Output = T>) -> T {
+        let began = Waits::now();
+        self.since.store(began, Ordering::Relaxed);
+        let done = wait.await;
+        let now = Waits::now();
+        let since = self.since.swap(0, Ordering::Relaxed);
+        if since != 0 {
+            self.credit
+                .fetch_add(now.saturating_sub(since), Ordering::Relaxed);
+        }
+        self.queued.fetch_add(now - began, Ordering::Relaxed);
+        done
+    }
+
+    /// The time to credit to the timer since the last call, a hop's wait
+    /// going on included.
     fn take(&self) -> Duration {
-        let mut waited = self.total.swap(0, Ordering::Relaxed);
+        let mut waited = self.credit.swap(0, Ordering::Relaxed);
         let since = self.since.load(Ordering::Relaxed);
         if since != 0 {
             let now = Waits::now();
@@ -663,6 +696,11 @@ impl Waits {
             self.since.store(now, Ordering::Relaxed);
         }
         Duration::from_nanos(waited)
+    }
+
+    /// Waited for turns in all.
+    fn queued(&self) -> Duration {
+        Duration::from_nanos(self.queued.load(Ordering::Relaxed))
     }
 }
 

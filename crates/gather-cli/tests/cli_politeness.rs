@@ -195,3 +195,16 @@ fn bad_rates_and_per_host_values_are_usage_errors_naming_the_flag() {
         assert!(stderr(&out).contains(flag), "{flag}: {}", stderr(&out));
     }
 }
+
+#[test]
+fn time_waiting_for_a_turn_is_not_in_elapsed_ms() {
+    let env = Env::new("queued-not-elapsed");
+    // One connection for ten 100 ms pages: the last waits ~900 ms for its
+    // turn, and takes ~100 ms once it has it.
+    let out = fetch(&env, &pages(&env, 10, 100), &["--per-host", "1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    for r in records(&out.stdout) {
+        let ms = r["elapsed_ms"].as_f64().unwrap();
+        assert!((100.0..500.0).contains(&ms), "{r}");
+    }
+}
