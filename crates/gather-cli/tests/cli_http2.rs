@@ -24,6 +24,13 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
+/// `/page/0` to `/page/{n-1}` on `server`, each followed by `query`.
+fn pages(server: &Http2Server, n: usize, query: &str) -> Vec<String> {
+    (0..n)
+        .map(|i| server.url(&format!("/page/{i}{query}")))
+        .collect()
+}
+
 fn h2c(rt: &tokio::runtime::Runtime, faults: Faults) -> Http2Server {
     rt.block_on(Http2Server::start(faults)).unwrap()
 }
@@ -71,9 +78,7 @@ fn h2c_multiplexes_every_request_over_one_connection_within_the_stream_limit() {
             ..Faults::default()
         },
     );
-    let urls: Vec<String> = (0..200)
-        .map(|i| server.url(&format!("/page/{i}?delay_ms=10")))
-        .collect();
+    let urls = pages(&server, 200, "?delay_ms=10");
     let (out, recs) = fetch(&urls, &["--http2-prior-knowledge", "--limit", "64"]);
     assert_all_ok_over_h2(&out, &recs, urls.len());
     let stats = server.stats();
@@ -90,9 +95,7 @@ fn h2c_multiplexes_every_request_over_one_connection_within_the_stream_limit() {
 fn per_host_bounds_the_streams_on_the_connection() {
     let rt = runtime();
     let server = h2c(&rt, Faults::default());
-    let urls: Vec<String> = (0..60)
-        .map(|i| server.url(&format!("/page/{i}?delay_ms=10")))
-        .collect();
+    let urls = pages(&server, 60, "?delay_ms=10");
     let args = [
         "--http2-prior-knowledge",
         "--limit",
@@ -116,9 +119,7 @@ fn a_graceful_goaway_moves_the_rest_to_a_new_connection_each_answered_once() {
             ..Faults::default()
         },
     );
-    let urls: Vec<String> = (0..100)
-        .map(|i| server.url(&format!("/page/{i}?delay_ms=5")))
-        .collect();
+    let urls = pages(&server, 100, "?delay_ms=5");
     let (out, recs) = fetch(&urls, &["--http2-prior-knowledge", "--limit", "32"]);
     assert_all_ok_over_h2(&out, &recs, urls.len());
     assert!(server.stats().connections() >= 2);
@@ -140,9 +141,7 @@ fn streams_past_an_abrupt_goaway_are_sent_again_and_each_line_is_written_once() 
     // With 32 in flight, most were sent past the 7th, and the first 7 are
     // cut by the close: without sending them again on a second
     // connection, they would be error lines.
-    let urls: Vec<String> = (0..100)
-        .map(|i| server.url(&format!("/page/{i}")))
-        .collect();
+    let urls = pages(&server, 100, "");
     let (out, recs) = fetch(&urls, &["--http2-prior-knowledge", "--limit", "32"]);
     assert_all_ok_over_h2(&out, &recs, urls.len());
     assert_eq!(server.stats().connections(), 2);
@@ -159,7 +158,7 @@ fn refused_streams_are_sent_again_and_each_is_reported_once() {
             ..Faults::default()
         },
     );
-    let urls: Vec<String> = (0..60).map(|i| server.url(&format!("/page/{i}"))).collect();
+    let urls = pages(&server, 60, "");
     let (out, recs) = fetch(&urls, &["--http2-prior-knowledge", "--limit", "16"]);
     assert_all_ok_over_h2(&out, &recs, urls.len());
     assert!(
@@ -366,9 +365,7 @@ fn per_host_holds_while_requests_move_to_a_new_connection() {
     // Every permit is held by a request the GOAWAY sent back, while a new
     // request may be the one opening the next connection: it must not
     // wait for a permit while the others wait for its connection.
-    let urls: Vec<String> = (0..40)
-        .map(|i| server.url(&format!("/page/{i}?delay_ms=5")))
-        .collect();
+    let urls = pages(&server, 40, "?delay_ms=5");
     let args = [
         "--http2-prior-knowledge",
         "--limit",
