@@ -378,3 +378,40 @@ fn per_host_holds_while_requests_move_to_a_new_connection() {
     assert_eq!(server.stats().connections(), 2);
     assert!(server.stats().peak_streams() <= 2);
 }
+
+#[test]
+fn resume_over_h2_fetches_only_the_lines_not_yet_written() {
+    let rt = runtime();
+    let server = h2c(&rt, Faults::default());
+    let env = Env::new("h2-resume");
+    let urls = pages(&server, 20, "");
+    let input = env.input("urls.txt", &urls);
+    let out_path = env.path("out.jsonl");
+    let (input, out_path) = (input.to_str().unwrap(), out_path.to_str().unwrap());
+    let args = [
+        "fetch",
+        "-q",
+        "--http2-prior-knowledge",
+        input,
+        "-o",
+        out_path,
+    ];
+    let first = run(&args);
+    assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+    // Keep the first 8 lines, as a run interrupted there leaves them.
+    let text = std::fs::read_to_string(out_path).unwrap();
+    let kept: String = text.lines().take(8).map(|l| format!("{l}\n")).collect();
+    std::fs::write(out_path, kept).unwrap();
+    let answered_before: u64 = server.stats().answered().values().sum();
+    let resumed = run(&[&args[..], &["--resume"]].concat());
+    assert_eq!(resumed.status.code(), Some(0), "{}", stderr(&resumed));
+    let recs = records(std::fs::read_to_string(out_path).unwrap().as_bytes());
+    assert_eq!(indexes(&recs), (0..20).collect::<Vec<_>>());
+    assert!(recs.iter().all(|r| r["http_version"] == "2"));
+    let answered_after: u64 = server.stats().answered().values().sum();
+    assert_eq!(
+        answered_after - answered_before,
+        12,
+        "only the missing lines"
+    );
+}
