@@ -415,3 +415,42 @@ fn resume_over_h2_fetches_only_the_lines_not_yet_written() {
         "only the missing lines"
     );
 }
+
+#[test]
+fn retries_and_timeouts_work_over_h2_as_over_http_1_1() {
+    let rt = runtime();
+    let server = h2c(&rt, Faults::default());
+    let urls = vec![
+        server.url("/status/503"),
+        server.url("/page/slow?delay_ms=3000"),
+        server.url("/limited/k"),
+    ];
+    let (out, recs) = fetch(
+        &urls,
+        &[
+            "--http2-prior-knowledge",
+            "--retries",
+            "2",
+            "--retry-delay",
+            "10ms",
+            "--timeout",
+            "300ms",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(recs[0]["status"], 503);
+    assert_eq!(recs[0]["retries"], 2);
+    assert_eq!(recs[0]["http_version"], "2");
+    // A timeout is not retried (it is not a connection failure).
+    assert_eq!(recs[1]["error"]["kind"], "timeout", "{}", recs[1]);
+    // 429 with Retry-After: 1, every time: two waits of a second.
+    assert_eq!(recs[2]["status"], 429);
+    assert_eq!(recs[2]["retries"], 2);
+    assert!(
+        recs[2]["elapsed_ms"].as_f64().unwrap() >= 2000.0,
+        "{}",
+        recs[2]
+    );
+    // Each was one stream on the one connection, retries included.
+    assert_eq!(server.stats().connections(), 1);
+}
