@@ -454,3 +454,33 @@ fn retries_and_timeouts_work_over_h2_as_over_http_1_1() {
     // Each was one stream on the one connection, retries included.
     assert_eq!(server.stats().connections(), 1);
 }
+
+#[test]
+fn requests_to_a_host_that_never_answers_do_not_wait_for_each_others_probe() {
+    let rt = runtime();
+    // Accepts connections and never says a word: every TLS handshake
+    // hangs until the request's --timeout.
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let port = listener.local_addr().unwrap().port();
+    rt.spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((tcp, _)) = listener.accept().await {
+            held.push(tcp);
+        }
+    });
+    let urls: Vec<String> = (0..20)
+        .map(|i| format!("https://127.0.0.1:{port}/page/{i}"))
+        .collect();
+    let start = std::time::Instant::now();
+    let args = ["--timeout", "300ms", "--limit", "20", "--per-host", "20"];
+    let (out, recs) = fetch(&urls, &args);
+    let took = start.elapsed();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(recs.iter().all(|r| r["error"]["kind"] == "timeout"));
+    // The first request probes the origin and the rest wait for it; once
+    // it has failed they go at once, together. Waiting for each other in
+    // turn would take 20 x 300 ms.
+    assert!(took < Duration::from_secs(3), "{took:?}");
+}

@@ -276,7 +276,9 @@ impl Client {
             let connection = match current {
                 Some(connection) => connection,
                 None => {
-                    turn.claim_probe().await;
+                    if !turn.origin.probe_failed() {
+                        turn.claim_probe().await;
+                    }
                     // Another request may have opened the next one while
                     // this one waited.
                     if let Some(c) = turn.origin.http2() {

@@ -80,6 +80,13 @@ pub struct Origin {
     h2: Option<Semaphore>,
     /// When the next request may start under `--rate-per-host`.
     next: Mutex<Instant>,
+    /// The last probe ended without finding out the protocol (it failed,
+    /// or its request was dropped by a timeout): until one succeeds, the
+    /// requests do not wait for each other's connections but connect at
+    /// once, each its own, as over HTTP/1.1. Without this, every request
+    /// to a host that never answers would wait for the one before it to
+    /// time out. Relaxed: it only chooses between two correct ways to go.
+    probe_failed: std::sync::atomic::AtomicBool,
     /// Until when a `Retry-After` paused this origin, in nanoseconds after
     /// the table's epoch (0: not paused). Relaxed: a request that reads an
     /// old value starts as it would have a moment before the pause.
@@ -101,6 +108,7 @@ impl Origin {
             h1: semaphore(rules.per_host_h1),
             h2: semaphore(rules.per_host_h2),
             next: Mutex::new(Instant::now()),
+            probe_failed: std::sync::atomic::AtomicBool::new(false),
             paused_until: AtomicU64::new(0),
         }
     }
@@ -137,11 +145,18 @@ impl Origin {
     /// The origin speaks HTTP/2, over `connection` from now on.
     pub fn set_http2(&self, connection: Arc<http2::Connection>) {
         *lock(&self.protocol) = Protocol::Http2(connection);
+        self.probe_failed.store(false, Ordering::Relaxed);
     }
 
     /// The origin answered a TLS handshake without HTTP/2.
     pub fn set_http1(&self) {
         *lock(&self.protocol) = Protocol::Http1;
+        self.probe_failed.store(false, Ordering::Relaxed);
+    }
+
+    /// The last probe failed: requests connect without waiting for one.
+    pub fn probe_failed(&self) -> bool {
+        self.probe_failed.load(Ordering::Relaxed)
     }
 
     /// `gone` can take no more requests: the next request opens a new
@@ -194,8 +209,14 @@ impl Turn {
 
     /// The origin's protocol is known (or its probe failed): the requests
     /// waiting for it go on.
+    ///
+    /// A probe that ends with the protocol still unknown failed (an error,
+    /// or a timeout that dropped its request): see `Origin::probe_failed`.
     pub fn end_probe(&mut self) {
         if std::mem::take(&mut self.probe) {
+            if matches!(*lock(&self.origin.protocol), Protocol::Unknown) {
+                self.origin.probe_failed.store(true, Ordering::Relaxed);
+            }
             self.origin.probe.add_permits(1);
         }
     }
@@ -382,7 +403,11 @@ impl Origins {
             if let Some(held) = known {
                 break held;
             }
-            // Unknown: probe, or wait for the probe and look again.
+            // Unknown: probe, or wait for the probe and look again; after
+            // a failed probe, go on and connect like any request.
+            if origin.probe_failed() {
+                break HELD_H1;
+            }
             match origin.probe.try_acquire() {
                 Ok(permit) => {
                     if matches!(*lock(&origin.protocol), Protocol::Unknown) {
