@@ -408,19 +408,28 @@ impl Origins {
             if origin.probe_failed() {
                 break HELD_H1;
             }
-            match origin.probe.try_acquire() {
-                Ok(permit) => {
-                    if matches!(*lock(&origin.protocol), Protocol::Unknown) {
-                        // No permit yet: the probe is the only request to
-                        // the origin until it knows which permits to take
-                        // (see `Turn::hold`).
-                        permit.forget();
-                        probe = true;
-                        break 0;
-                    }
-                }
-                Err(_) => drop(origin.probe.acquire().await),
+            // The probe's permit, at once or once the probe before has
+            // ended. Kept if the protocol is still to find out: given back
+            // and taken again instead, it went round the waiting requests
+            // (tokio hands a returned permit to the next in line), none
+            // keeping it, for as long as the protocol stayed unknown.
+            let permit = match origin.probe.try_acquire() {
+                Ok(permit) => permit,
+                Err(_) => match origin.probe.acquire().await {
+                    Ok(permit) => permit,
+                    Err(_) => break HELD_H1, // never closed
+                },
+            };
+            if matches!(*lock(&origin.protocol), Protocol::Unknown) && !origin.probe_failed() {
+                // No permit yet: the probe is the only request to the
+                // origin until it knows which permits to take (see
+                // `Turn::hold`).
+                permit.forget();
+                probe = true;
+                break 0;
             }
+            // Known now, or the probe failed: look again.
+            drop(permit);
         };
         // Made before the wait, so that a cancelled wait gives back what
         // it holds (the probe) and nothing else.
@@ -529,6 +538,27 @@ mod tests {
         drop(first);
         let second = futures_poll(&mut second).expect("protocol known");
         assert!(!second.is_probe());
+    }
+
+    #[tokio::test]
+    async fn a_probe_that_fails_lets_every_waiting_turn_go_at_once() {
+        let origins = Origins::new(Politeness::NONE);
+        let first = origins.turn(true, "down.test:443", true).await;
+        assert!(first.is_probe());
+        let mut waiting: Vec<_> = (0..3)
+            .map(|_| Box::pin(origins.turn(true, "down.test:443", true)))
+            .collect();
+        assert!(waiting.iter_mut().all(|t| futures_poll(t).is_none()));
+        // Dropped with the protocol unknown: its connection failed.
+        drop(first);
+        for t in &mut waiting {
+            let turn = futures_poll(t).expect("not waiting for another probe");
+            assert!(!turn.is_probe());
+        }
+        // Once a connection finds out the protocol, probing is back.
+        let origin = origins.origin(true, "down.test:443", true);
+        origin.set_http1();
+        assert!(!origin.probe_failed());
     }
 
     #[tokio::test(start_paused = true)]
