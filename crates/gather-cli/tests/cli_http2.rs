@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use gather_pageserver::http2::{Faults, Http2Server};
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use support::*;
 
@@ -203,7 +202,7 @@ fn bodies_larger_than_the_flow_control_windows_arrive_whole() {
 /// connection. Its port, the CA's PEM, and the HTTP/2 side's counts.
 fn https_server(rt: &tokio::runtime::Runtime, alpn: &[&[u8]]) -> (u16, String, Arc<Http2Server>) {
     let (acceptor, ca) = tls::acceptor(alpn);
-    let h2 = Arc::new(rt.block_on(async { Http2Server::without_listener(Faults::default()) }));
+    let h2 = Arc::new(Http2Server::without_listener(Faults::default()));
     let listener = rt
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .unwrap();
@@ -217,7 +216,7 @@ fn https_server(rt: &tokio::runtime::Runtime, alpn: &[&[u8]]) -> (u16, String, A
             let acceptor = acceptor.clone();
             let server = server.clone();
             tokio::spawn(async move {
-                let Ok(Ok(mut tls)) =
+                let Ok(Ok(tls)) =
                     tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await
                 else {
                     return;
@@ -226,15 +225,7 @@ fn https_server(rt: &tokio::runtime::Runtime, alpn: &[&[u8]]) -> (u16, String, A
                     server.serve(tls);
                     return;
                 }
-                let mut buf = [0u8; 4096];
-                let _ = tls.read(&mut buf).await;
-                let body = "<title>over HTTP/1.1</title>";
-                let reply = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = tls.write_all(reply.as_bytes()).await;
-                let _ = tls.shutdown().await;
+                tls::answer_once(tls, "<title>over HTTP/1.1</title>").await;
             });
         }
     });

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio_rustls::rustls::ServerConfig;
 
@@ -57,20 +56,12 @@ fn serve(rt: &tokio::runtime::Runtime, cert: Vec<u8>, leaf_key: KeyPair) -> u16 
             };
             let acceptor = acceptor.clone();
             tokio::spawn(async move {
-                let Ok(Ok(mut tls)) =
+                let Ok(Ok(tls)) =
                     tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await
                 else {
                     return;
                 };
-                let mut buf = [0u8; 4096];
-                let _ = tls.read(&mut buf).await;
-                let body = "<title>over TLS</title>";
-                let reply = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = tls.write_all(reply.as_bytes()).await;
-                let _ = tls.shutdown().await;
+                tls::answer_once(tls, "<title>over TLS</title>").await;
             });
         }
     });

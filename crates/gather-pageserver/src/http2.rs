@@ -112,7 +112,8 @@ impl Stats {
 /// dropped.
 pub struct Http2Server {
     addr: SocketAddr,
-    accept: JoinHandle<()>,
+    /// The accept loop, when the server has a listener of its own.
+    accept: Option<JoinHandle<()>>,
     shared: Arc<Shared>,
 }
 
@@ -128,11 +129,7 @@ impl Http2Server {
     pub async fn start(faults: Faults) -> io::Result<Http2Server> {
         let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
-        let shared = Arc::new(Shared {
-            faults,
-            stats: Stats::default(),
-            tasks: Mutex::new(Vec::new()),
-        });
+        let shared = Shared::new(faults);
         let s = shared.clone();
         let accept = tokio::spawn(async move {
             loop {
@@ -145,7 +142,7 @@ impl Http2Server {
         });
         Ok(Http2Server {
             addr,
-            accept,
+            accept: Some(accept),
             shared,
         })
     }
@@ -153,15 +150,10 @@ impl Http2Server {
     /// A server with `faults` that serves only the streams given to
     /// [`serve`](Http2Server::serve) (its address is unused).
     pub fn without_listener(faults: Faults) -> Http2Server {
-        let shared = Arc::new(Shared {
-            faults,
-            stats: Stats::default(),
-            tasks: Mutex::new(Vec::new()),
-        });
         Http2Server {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            accept: tokio::spawn(async {}),
-            shared,
+            accept: None,
+            shared: Shared::new(faults),
         }
     }
 
@@ -186,6 +178,14 @@ impl Http2Server {
 }
 
 impl Shared {
+    fn new(faults: Faults) -> Arc<Shared> {
+        Arc::new(Shared {
+            faults,
+            stats: Stats::default(),
+            tasks: Mutex::new(Vec::new()),
+        })
+    }
+
     fn spawn(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
         let mut tasks = self.tasks.lock().unwrap_or_else(|e| e.into_inner());
         tasks.retain(|t| !t.is_finished());
@@ -195,7 +195,9 @@ impl Shared {
 
 impl Drop for Http2Server {
     fn drop(&mut self) {
-        self.accept.abort();
+        if let Some(accept) = &self.accept {
+            accept.abort();
+        }
         let mut tasks = self.shared.tasks.lock().unwrap_or_else(|e| e.into_inner());
         for task in tasks.drain(..) {
             task.abort();

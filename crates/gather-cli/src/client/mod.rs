@@ -167,8 +167,10 @@ impl Client {
     /// Holds every request to `url`'s origin for `wait` (its server said
     /// `Retry-After`).
     pub fn pause(&self, url: &Url, wait: Duration) {
-        if let Ok((tls, authority, _)) = self.route(url) {
-            self.origins.pause(tls, authority, wait);
+        if let Ok((tls, authority, may_h2)) = self.route(url) {
+            // With the origin's own `may_h2`: an entry swept meanwhile is
+            // made again as `turn` would make it.
+            self.origins.pause(tls, authority, may_h2, wait);
         }
     }
 
@@ -265,7 +267,7 @@ impl Client {
         let uri: http::Uri = format!("{}://{authority}{}", url.scheme(), request_target(url))
             .parse()
             .map_err(|e| Error::new(ErrorKind::Protocol, format!("{url}: {e}")))?;
-        let tls = url.scheme() == "https";
+        let tls = origin.is_tls();
         let mut resends = 0;
         let mut gone: Option<Arc<http2::Connection>> = None;
         loop {

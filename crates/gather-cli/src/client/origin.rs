@@ -168,6 +168,16 @@ impl Origin {
         }
     }
 
+    /// Whose permits a request takes (`HELD_H1` or `HELD_H2`), once the
+    /// protocol is known.
+    fn known_permits(&self) -> Option<u8> {
+        match &*lock(&self.protocol) {
+            Protocol::Unknown => None,
+            Protocol::Http1 => Some(HELD_H1),
+            Protocol::Http2(_) => Some(HELD_H2),
+        }
+    }
+
     fn permits(&self, held: u8) -> Option<&Semaphore> {
         match held {
             HELD_H1 => self.h1.as_ref(),
@@ -353,16 +363,11 @@ impl Origins {
     /// the state of a future that waits.
     pub fn turn_now(&self, tls: bool, authority: &str, may_h2: bool) -> Result<Turn, Arc<Origin>> {
         let origin = self.origin(tls, authority, may_h2);
-        if self.rules.host_interval.is_some()
-            || self.rules.overall_interval.is_some()
-            || origin.paused_until.load(Ordering::Relaxed) != 0
-        {
+        if self.must_pace(&origin) {
             return Err(origin);
         }
-        let held = match &*lock(&origin.protocol) {
-            Protocol::Unknown => return Err(origin.clone()),
-            Protocol::Http1 => HELD_H1,
-            Protocol::Http2(_) => HELD_H2,
+        let Some(held) = origin.known_permits() else {
+            return Err(origin);
         };
         let permit = match origin.permits(held) {
             None => Some(0),
@@ -385,7 +390,9 @@ impl Origins {
     /// a permit under `--per-host`, the probe's result if the protocol is
     /// not known yet, and its time under `--rate`, `--rate-per-host` and a
     /// pause. `may_h2`: the origin could speak HTTP/2 (it is asked by
-    /// ALPN, or known to with `--http2-prior-knowledge`).
+    /// ALPN, or known to with `--http2-prior-knowledge`). The client itself
+    /// tries [`turn_now`](Origins::turn_now) first.
+    #[cfg(test)]
     pub async fn turn(&self, tls: bool, authority: &str, may_h2: bool) -> Turn {
         let origin = self.origin(tls, authority, may_h2);
         self.turn_at(origin).await
@@ -395,12 +402,7 @@ impl Origins {
     pub async fn turn_at(&self, origin: Arc<Origin>) -> Turn {
         let mut probe = false;
         let held = loop {
-            let known = match &*lock(&origin.protocol) {
-                Protocol::Unknown => None,
-                Protocol::Http1 => Some(HELD_H1),
-                Protocol::Http2(_) => Some(HELD_H2),
-            };
-            if let Some(held) = known {
+            if let Some(held) = origin.known_permits() {
                 break held;
             }
             // Unknown: probe, or wait for the probe and look again; after
@@ -444,13 +446,18 @@ impl Origins {
                 turn.permit = held;
             }
         }
-        if self.rules.host_interval.is_some()
-            || self.rules.overall_interval.is_some()
-            || turn.origin.paused_until.load(Ordering::Relaxed) != 0
-        {
+        if self.must_pace(&turn.origin) {
             Box::pin(self.pace(&turn.origin)).await;
         }
         turn
+    }
+
+    /// A request to `origin` may have to wait for its time: a rate is set,
+    /// or the origin was paused (perhaps in the past: `pace` finds out).
+    fn must_pace(&self, origin: &Origin) -> bool {
+        self.rules.host_interval.is_some()
+            || self.rules.overall_interval.is_some()
+            || origin.paused_until.load(Ordering::Relaxed) != 0
     }
 
     /// Waits until `origin` and the run may start another request.
@@ -487,8 +494,8 @@ impl Origins {
 
     /// Holds every request to `authority` (over TLS or not) for `wait`:
     /// its server said `Retry-After`.
-    pub fn pause(&self, tls: bool, authority: &str, wait: Duration) {
-        let origin = self.origin(tls, authority, false);
+    pub fn pause(&self, tls: bool, authority: &str, may_h2: bool, wait: Duration) {
+        let origin = self.origin(tls, authority, may_h2);
         let until = (Instant::now() + wait).duration_since(self.epoch);
         let nanos = u64::try_from(until.as_nanos()).unwrap_or(u64::MAX).max(1);
         origin.paused_until.fetch_max(nanos, Ordering::Relaxed);
@@ -573,7 +580,7 @@ mod tests {
         }
         // The first at once, then one a second.
         assert_eq!(start.elapsed(), Duration::from_secs(2));
-        origins.pause(false, "a.test:80", Duration::from_secs(30));
+        origins.pause(false, "a.test:80", false, Duration::from_secs(30));
         let start = tokio::time::Instant::now();
         drop(origins.turn(false, "b.test:80", false).await);
         assert_eq!(

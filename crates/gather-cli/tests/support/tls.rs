@@ -57,3 +57,20 @@ pub fn acceptor(alpn: &[&[u8]]) -> (tokio_rustls::TlsAcceptor, String) {
         certs.ca_pem,
     )
 }
+
+/// Reads a request (one read: a GET fits) and answers it with `body` over
+/// HTTP/1.1, closing the connection.
+pub async fn answer_once<S>(mut stream: S, body: &str)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = [0u8; 4096];
+    let _ = stream.read(&mut buf).await;
+    let reply = format!(
+        "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = stream.write_all(reply.as_bytes()).await;
+    let _ = stream.shutdown().await;
+}
