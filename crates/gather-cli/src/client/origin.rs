@@ -398,7 +398,11 @@ impl Origins {
         self.turn_at(origin).await
     }
 
-    /// [`turn`](Origins::turn) once its origin is found.
+    /// Waits for a request's turn at `origin`: a permit under `--per-host`,
+    /// the probe's result if the protocol is not known yet, and its time
+    /// under `--rate`, `--rate-per-host` and a pause. For the origin
+    /// [`turn_now`](Origins::turn_now) gives back when a request cannot go
+    /// at once.
     pub async fn turn_at(&self, origin: Arc<Origin>) -> Turn {
         let mut probe = false;
         let held = loop {
