@@ -6,19 +6,34 @@
 //! expires, every unfinished child is dropped and yielded once as
 //! `(index, Outcome::TimedOut)`, so every input is accounted for exactly
 //! once before the stream ends.
+//!
+//! # Why the rest is handed out as it is pulled
+//!
+//! Python raises one `TimeoutError` and forgets the rest; ours yields each
+//! unfinished child as timed out, which a caller writing one line per input
+//! (as `gather fetch` does) needs. So that this costs nothing per input
+//! when the input is far larger than memory, or endless, the running
+//! children are yielded first (at most as many as were running), then the
+//! inputs never started are taken from the input one per item pulled,
+//! never started, and never all at once: a caller that stops pulling stops
+//! the walk. Dropping the stream drops the rest unwalked.
 
+use std::collections::VecDeque;
+use std::future::Future;
 use std::ops::ControlFlow;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
-use std::{collections::VecDeque, future::Future};
 
 use futures_core::Stream;
-use tokio::time::Sleep;
+use std::sync::Arc;
 
+use crate::cancel::{CancelHandle, CancelState};
 use crate::child::{InPlace, Launch, Spawned};
+use crate::deadline::Deadline;
 use crate::driver::{Driver, Ending};
 use crate::outcome::{IntoOutcome, Outcome};
+use crate::progress::Event;
 
 /// Runs every child concurrently and yields `(index, outcome)` as each one
 /// finishes.
@@ -30,7 +45,8 @@ use crate::outcome::{IntoOutcome, Outcome};
 /// # Cancellation
 ///
 /// Dropping the stream drops every unfinished child. Children make progress
-/// only while the stream is polled.
+/// only while the stream is polled. A [`cancel_handle`](AsCompleted::cancel_handle)
+/// ends it from elsewhere.
 ///
 /// # Examples
 ///
@@ -58,10 +74,12 @@ where
 {
     AsCompleted {
         driver: Driver::new(children.into_iter(), InPlace),
-        timeout: None,
-        deadline: None,
+        deadline: Deadline::default(),
         expired: VecDeque::new(),
+        expiring: false,
         ended: false,
+        cancel: None,
+        polled: false,
     }
 }
 
@@ -77,11 +95,16 @@ where
 #[must_use = "streams do nothing unless polled; dropping it cancels its children"]
 pub struct AsCompleted<I: Iterator, L: Launch<I::Item> = InPlace> {
     driver: Driver<I, L>,
-    timeout: Option<Duration>,
-    deadline: Option<Pin<Box<Sleep>>>,
-    /// Children stopped by the timeout, still to be yielded as `TimedOut`.
+    deadline: Deadline,
+    /// Children running at the timeout, still to be yielded as `TimedOut`.
     expired: VecDeque<usize>,
+    /// After the timeout: the inputs never started are being yielded as
+    /// `TimedOut`, one taken from the input per item.
+    expiring: bool,
     ended: bool,
+    cancel: Option<Arc<CancelState>>,
+    /// Whether the first poll (which sets up the cancel handle) happened.
+    polled: bool,
 }
 
 impl<I: Iterator, L: Launch<I::Item>> Unpin for AsCompleted<I, L> {}
@@ -90,6 +113,15 @@ impl<I: Iterator, L: Launch<I::Item>> AsCompleted<I, L> {
     /// Stops waiting `timeout` after the first poll: every unfinished child
     /// is dropped and yielded as `(index, Outcome::TimedOut)`, in index
     /// order, then the stream ends.
+    ///
+    /// The clock is read on every poll, so a stream whose children keep
+    /// being ready stops at the deadline too. The children running then are
+    /// yielded first; the inputs never started follow one per item pulled,
+    /// each taken from the input only then and never started: an input far
+    /// larger than memory costs nothing more at the deadline, and an
+    /// endless one yields `TimedOut` for as long as it is pulled (Python's
+    /// `as_completed` raises one `TimeoutError` instead; break out of the
+    /// loop on the first `TimedOut` for that).
     ///
     /// ```
     /// use std::time::Duration;
@@ -106,8 +138,74 @@ impl<I: Iterator, L: Launch<I::Item>> AsCompleted<I, L> {
     /// # }
     /// ```
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
+        self.deadline.set(timeout);
         self
+    }
+
+    /// Gives each child at most `timeout` from its start; a child that runs
+    /// longer is dropped and yielded as [`Outcome::TimedOut`]. Python's
+    /// `wait_for` around each awaitable.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use gather::{as_completed, Outcome};
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let mut s = as_completed([1u64, 60].map(|s| async move {
+    ///     tokio::time::sleep(Duration::from_secs(s)).await;
+    ///     Ok::<_, ()>(s)
+    /// }))
+    /// .timeout_each(Duration::from_secs(5));
+    /// assert_eq!(s.next().await, Some((0, Outcome::Ok(1))));
+    /// assert_eq!(s.next().await, Some((1, Outcome::TimedOut)));
+    /// # }
+    /// ```
+    pub fn timeout_each(mut self, timeout: Duration) -> Self {
+        self.driver.config.child_timeout = Some(timeout);
+        self
+    }
+
+    /// Calls `observer` when each child starts and when it finishes, with
+    /// running counts. See [`Event`]: every child that starts gets exactly
+    /// one `Finished`, however the stream ends.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let events = Arc::new(AtomicUsize::new(0));
+    /// let seen = events.clone();
+    /// let mut s = gather::as_completed((0..3).map(|i| async move { Ok::<_, ()>(i) }))
+    ///     .on_event(move |_| { seen.fetch_add(1, Ordering::Relaxed); });
+    /// while s.next().await.is_some() {}
+    /// assert_eq!(events.load(Ordering::Relaxed), 6); // a start and an end each
+    /// # }
+    /// ```
+    pub fn on_event(mut self, observer: impl FnMut(&Event) + Send + 'static) -> Self {
+        self.driver.config.observer = Some(Box::new(observer));
+        self
+    }
+
+    /// A handle that ends this stream from elsewhere. After
+    /// [`cancel`](CancelHandle::cancel) every unfinished child is dropped
+    /// (spawned ones aborted and awaited) and the stream ends: `next()`
+    /// returns `None`, as the `async for` over Python's `as_completed` ends
+    /// when its task is cancelled. `cancel()` returns `false` once every
+    /// child has finished.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let mut s = gather::as_completed([0, 1].map(|i| async move {
+    ///     if i == 1 { std::future::pending::<()>().await }
+    ///     Ok::<_, ()>(i)
+    /// }));
+    /// let handle = s.cancel_handle();
+    /// assert_eq!(s.next().await.map(|(i, _)| i), Some(0));
+    /// assert!(handle.cancel());
+    /// assert!(s.next().await.is_none());
+    /// # }
+    /// ```
+    pub fn cancel_handle(&mut self) -> CancelHandle {
+        CancelHandle::new(self.cancel.get_or_insert_with(Arc::default).clone())
     }
 
     /// Runs at most `n` children at once, starting the rest lazily in input
@@ -176,10 +274,43 @@ where
     pub fn spawn(self) -> AsCompleted<I, Spawned> {
         AsCompleted {
             driver: self.driver.relaunch(Spawned::default()),
-            timeout: self.timeout,
-            deadline: None,
+            deadline: self.deadline,
             expired: VecDeque::new(),
+            expiring: false,
             ended: false,
+            cancel: self.cancel,
+            polled: false,
+        }
+    }
+}
+
+impl<I: Iterator, L: Launch<I::Item>> AsCompleted<I, L> {
+    /// The next child stopped by the timeout: a running one, then the next
+    /// input never started; `None` once there are none left.
+    fn next_expired(&mut self) -> Option<usize> {
+        if let Some(index) = self.expired.pop_front() {
+            return Some(index);
+        }
+        if self.expiring {
+            if let Some(index) = self.driver.expire_next() {
+                return Some(index);
+            }
+            self.expiring = false;
+        }
+        None
+    }
+
+    /// Ends the run as `ending` says (see [`Ending`]); the stream then
+    /// yields what the timeout stopped, if anything, and ends.
+    fn end(&mut self, ending: Ending) {
+        let queue = &mut self.expired;
+        self.driver.finish(ending, |index| queue.push_back(index));
+        self.expiring = ending == Ending::TimedOut;
+        self.ended = true;
+        self.deadline.disarm();
+        if let Some(cancel) = &self.cancel {
+            // Settled: a later `cancel()` returns `false`.
+            cancel.finish();
         }
     }
 }
@@ -189,13 +320,35 @@ impl<I: Iterator, L: Launch<I::Item>> Stream for AsCompleted<I, L> {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
-        if let Some(index) = this.expired.pop_front() {
-            return Poll::Ready(Some((index, Outcome::TimedOut)));
-        }
         if this.ended {
+            if let Some(index) = this.next_expired() {
+                return Poll::Ready(Some((index, Outcome::TimedOut)));
+            }
             // Nothing the stream started outlives its end.
             std::task::ready!(this.driver.poll_stopped(cx));
             return Poll::Ready(None);
+        }
+        if !this.polled {
+            this.polled = true;
+            // Before any child starts, the children's ends are counted in
+            // the handle's state, so that a late cancel() sees the end.
+            if let Some(cancel) = &this.cancel {
+                this.driver.watch(cancel, false);
+            }
+        }
+        if this
+            .cancel
+            .as_ref()
+            .is_some_and(|c| c.poll_cancelled(cx.waker()))
+        {
+            this.end(Ending::Cancelled);
+            return Pin::new(this).poll_next(cx);
+        }
+        // Read on every poll: children that keep being ready cannot run
+        // the stream past its deadline.
+        if this.deadline.passed() {
+            this.end(Ending::TimedOut);
+            return Pin::new(this).poll_next(cx);
         }
         let mut next = None;
         let drive = this.driver.poll_drive(cx, |index, outcome| {
@@ -205,34 +358,14 @@ impl<I: Iterator, L: Launch<I::Item>> Stream for AsCompleted<I, L> {
         match drive {
             Poll::Ready(ControlFlow::Break(())) => Poll::Ready(next),
             Poll::Ready(ControlFlow::Continue(())) => {
-                this.ended = true;
-                this.deadline = None;
+                this.end(Ending::Completed);
                 Poll::Ready(None)
             }
-            Poll::Pending => {
-                // Armed at the first poll that has something to wait for:
-                // an empty input needs no timer (nor a runtime).
-                if this.deadline.is_none() {
-                    this.deadline = this.timeout.map(|d| Box::pin(tokio::time::sleep(d)));
-                }
-                let expired = this
-                    .deadline
-                    .as_mut()
-                    .is_some_and(|d| d.as_mut().poll(cx).is_ready());
-                if !expired {
-                    return Poll::Pending;
-                }
-                let queue = &mut this.expired;
-                this.driver
-                    .finish(Ending::TimedOut, |index| queue.push_back(index));
-                this.ended = true;
-                this.deadline = None;
-                Poll::Ready(
-                    this.expired
-                        .pop_front()
-                        .map(|index| (index, Outcome::TimedOut)),
-                )
+            Poll::Pending if this.deadline.poll_passed(cx) => {
+                this.end(Ending::TimedOut);
+                Pin::new(this).poll_next(cx)
             }
+            Poll::Pending => Poll::Pending,
         }
     }
 

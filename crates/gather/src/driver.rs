@@ -39,6 +39,7 @@
 
 use std::future::Future;
 use std::ops::ControlFlow;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
@@ -87,7 +88,7 @@ type Finished<L, F> = (usize, Outcome<<L as Launch<F>>::Ok, <L as Launch<F>>::Er
 /// million ready children must not be polled in one turn, or the other
 /// tasks on the thread would wait for all of them. Yielding costs one
 /// reschedule per 1024 children.
-const WORK_PER_TURN: usize = 1024;
+pub(crate) const WORK_PER_TURN: usize = 1024;
 
 /// What the builders of every operation set before the first poll.
 pub(crate) struct Config {
@@ -149,7 +150,20 @@ where
 /// | `Completed` | none left | none left | none left | - |
 /// | `Failed` (fail-fast) | dropped | aborted and awaited, or detached with `keep_siblings` | dropped | no |
 /// | `Cancelled` | dropped | aborted and awaited | dropped | no |
-/// | `TimedOut` (overall) | dropped | aborted and awaited | dropped | each, running first, then in input order |
+/// | `TimedOut` (overall) | dropped | aborted and awaited | kept, to be handed out one by one ([`expire_next`](Driver::expire_next)) or dropped ([`drop_rest`](Driver::drop_rest)) | the running ones, ascending |
+///
+/// Progress events: every child that started gets exactly one `Finished`
+/// in every ending. Those stopped here get `Finished(TimedOut)` after a
+/// timeout and `Finished(Cancelled)` otherwise (a sibling detached by
+/// `keep_siblings` too: the operation no longer follows it); so do those
+/// running when the operation is dropped. An input handed out by
+/// `expire_next` is reported as started and timed out, as a child whose
+/// own timeout is zero; one dropped unstarted gets no event.
+///
+/// Nothing is built per input not started: at a deadline the rest of the
+/// input is walked only as fast as the operation's caller asks for it, so
+/// an input far larger than memory, or endless, costs nothing more than
+/// what the caller keeps.
 ///
 /// "Awaited" means the operation returns only after
 /// [`poll_stopped`](Driver::poll_stopped) is ready. A [`Task`](crate::Task)
@@ -168,6 +182,9 @@ pub(crate) enum Ending {
 
 pub(crate) struct Driver<I: Iterator, L: Launch<I::Item>> {
     input: Option<I>,
+    /// After an overall timeout: the inputs never started, to be handed out
+    /// as timed out one at a time ([`Driver::expire_next`]).
+    rest: Option<I>,
     launch: L,
     slab: Slab<L::Child, SlotMeta>,
     /// Slots whose child has finished, to reuse while inputs remain.
@@ -190,11 +207,23 @@ pub(crate) struct Driver<I: Iterator, L: Launch<I::Item>> {
 }
 
 impl<I: Iterator, L: Launch<I::Item>> Drop for Driver<I, L> {
-    /// The operation was dropped: its unstarted children go without a
-    /// panic of theirs unwinding through the caller (the slab does the
-    /// same for running ones).
+    /// The operation was dropped: each running child is reported
+    /// `Finished(Cancelled)` (a progress bar's counts add up whatever
+    /// ended the operation), and its unstarted children go without a panic
+    /// of theirs unwinding through the caller (the slab does the same for
+    /// running ones). An observer that panics here is not heard either:
+    /// drop cannot report it.
     fn drop(&mut self) {
+        if self.running > 0 && self.config.observer.is_some() {
+            let _ = catch_unwind(AssertUnwindSafe(|| {
+                for index in self.running_indices() {
+                    self.finished += 1;
+                    self.emit(index, EventKind::Finished(OutcomeKind::Cancelled));
+                }
+            }));
+        }
         drop_unwinding_nowhere(self.input.take());
+        drop_unwinding_nowhere(self.rest.take());
     }
 }
 
@@ -211,6 +240,7 @@ impl<I: Iterator, L: Launch<I::Item>> Driver<I, L> {
     fn fresh(input: Option<I>, total: Option<usize>, launch: L) -> Self {
         Driver {
             input,
+            rest: None,
             launch,
             slab: Slab::new(Arc::new(ReadyQueue::new())),
             free: Vec::new(),
@@ -268,9 +298,11 @@ impl<I: Iterator, L: Launch<I::Item>> Driver<I, L> {
         self.total
     }
 
-    /// Children not started yet, as far as the input's `size_hint` tells.
+    /// Children not started yet, as far as the input's `size_hint` tells
+    /// (after a timeout, those still to be handed out as timed out).
     pub(crate) fn unstarted_hint(&self) -> usize {
-        self.input.as_ref().map_or(0, |i| i.size_hint().0)
+        let hint = |i: &Option<I>| i.as_ref().map_or(0, |i| i.size_hint().0);
+        hint(&self.input).saturating_add(hint(&self.rest))
     }
 
     /// `true` when nothing is running and the input is exhausted.
@@ -348,20 +380,47 @@ impl<I: Iterator, L: Launch<I::Item>> Driver<I, L> {
     /// reports it as started and timed out; returns its index, or `None` if
     /// the input is exhausted.
     fn skip_next(&mut self) -> Option<usize> {
+        let next = self.next_input()?;
+        Some(self.time_out_unstarted(next))
+    }
+
+    /// After [`finish`](Self::finish) with `TimedOut`: the next input never
+    /// started, dropped and reported as started and timed out; its index,
+    /// or `None` once the input is exhausted. Each call takes one input, so
+    /// the rest of an input far larger than memory (or endless) is walked
+    /// only as far as the caller goes.
+    pub(crate) fn expire_next(&mut self) -> Option<usize> {
+        let next = self.rest.as_mut()?.next();
+        match next {
+            Some(next) => Some(self.time_out_unstarted(next)),
+            None => {
+                self.drop_rest();
+                None
+            }
+        }
+    }
+
+    /// After [`finish`](Self::finish) with `TimedOut`: drops the inputs never
+    /// started without walking them (a `Task` among them is aborted and
+    /// awaited with the others).
+    pub(crate) fn drop_rest(&mut self) {
         let scope = AbortScope::enter();
-        let next = self.next_input();
-        let exhausted = next.is_none();
+        drop_unwinding_nowhere(self.rest.take());
+        self.stopping.extend(scope.exit());
+    }
+
+    /// Drops `next` unstarted and reports it as started and timed out.
+    fn time_out_unstarted(&mut self, next: I::Item) -> usize {
+        // A `Task` it holds is aborted and awaited with the others.
+        let scope = AbortScope::enter();
         drop_unwinding_nowhere(next);
         self.stopping.extend(scope.exit());
-        if exhausted {
-            return None;
-        }
         let index = self.started;
         self.started += 1;
         self.emit(index, EventKind::Started);
         self.finished += 1;
         self.emit(index, EventKind::Finished(OutcomeKind::TimedOut));
-        Some(index)
+        index
     }
 
     /// Polls the child in slot `id` once; on completion frees the slot and
@@ -529,21 +588,19 @@ impl<I: Iterator, L: Launch<I::Item>> Driver<I, L> {
 
     /// Ends the run as `ending` says (see [`Ending`] for the whole policy):
     /// what is still running is dropped, aborted (to be awaited with
-    /// [`poll_stopped`](Self::poll_stopped)) or detached, the rest of the
-    /// input is dropped unstarted, and with `TimedOut` `each` gets the index
-    /// of every child so stopped (running ones first, then in input order),
-    /// which progress events report as timed out.
+    /// [`poll_stopped`](Self::poll_stopped)) or detached and reported
+    /// finished; with `TimedOut`, `each` gets the index of every child so
+    /// stopped, ascending, and the rest of the input is kept for
+    /// [`expire_next`](Self::expire_next) or [`drop_rest`](Self::drop_rest);
+    /// otherwise it is dropped unstarted, never walked.
     pub(crate) fn finish(&mut self, ending: Ending, mut each: impl FnMut(usize)) {
-        let report = ending == Ending::TimedOut;
         // `Task`s among what is dropped here (children passed as tasks,
         // tasks a child holds) are collected to be awaited too.
         let scope = AbortScope::enter();
-        let mut stopped: Vec<usize> = Vec::new();
+        let mut stopped: Vec<usize> = Vec::with_capacity(self.running);
         let (launch, stopping) = (&self.launch, &mut self.stopping);
         self.slab.for_each_running(|meta, mut child| {
-            if report {
-                stopped.push(meta.index());
-            }
+            stopped.push(meta.index());
             // A fail-fast end offers each sibling to the launch strategy
             // first: `keep_siblings` detaches spawned ones to run on.
             if ending == Ending::Failed && launch.release(child.as_mut()) {
@@ -554,23 +611,25 @@ impl<I: Iterator, L: Launch<I::Item>> Driver<I, L> {
         self.slab.clear();
         self.running = 0;
         stopped.sort_unstable();
-        match self.input.take() {
-            // Each unstarted child is counted and reported...
-            Some(input) if report => {
-                for child in input {
-                    drop_unwinding_nowhere(child);
-                    stopped.push(self.started);
-                    self.started += 1;
-                }
-            }
-            // ...or the input is dropped as it is, never iterated.
-            input => drop_unwinding_nowhere(input),
+        let input = self.input.take();
+        let timed_out = ending == Ending::TimedOut;
+        if timed_out {
+            self.rest = input;
+        } else {
+            drop_unwinding_nowhere(input);
         }
         self.stopping.extend(scope.exit());
+        let kind = if timed_out {
+            OutcomeKind::TimedOut
+        } else {
+            OutcomeKind::Cancelled
+        };
         for index in stopped {
             self.finished += 1;
-            self.emit(index, EventKind::Finished(OutcomeKind::TimedOut));
-            each(index);
+            self.emit(index, EventKind::Finished(kind));
+            if timed_out {
+                each(index);
+            }
         }
         self.free.clear();
         self.batch.clear();

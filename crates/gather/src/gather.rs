@@ -38,11 +38,10 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::time::Sleep;
-
 use crate::cancel::{CancelHandle, CancelState};
 use crate::child::{InPlace, Launch, Spawned};
-use crate::driver::{Driver, Ending};
+use crate::deadline::Deadline;
+use crate::driver::{Driver, Ending, WORK_PER_TURN};
 use crate::error::{Cancelled, GatherError};
 use crate::outcome::{Failure, IntoOutcome, Outcome};
 use crate::progress::Event;
@@ -119,10 +118,10 @@ where
     Gather {
         driver: Driver::new(children.into_iter(), InPlace),
         results: Vec::new(),
-        timeout: None,
-        deadline: None,
+        deadline: Deadline::default(),
         cancel: None,
         done: false,
+        expiring: false,
         end: None,
         _mode: PhantomData,
     }
@@ -159,10 +158,12 @@ pub enum ReturnExceptions {}
 pub struct Gather<I: Iterator, L: Launch<I::Item>, M> {
     driver: Driver<I, L>,
     results: Vec<Option<Outcome<L::Ok, L::Err>>>,
-    timeout: Option<Duration>,
-    deadline: Option<Pin<Box<Sleep>>>,
+    deadline: Deadline,
     cancel: Option<Arc<CancelState>>,
     done: bool,
+    /// After the overall timeout in `return_exceptions` mode: the inputs
+    /// never started are still being stored as `TimedOut`.
+    expiring: bool,
     /// How the run ended, kept while the children it gave up on stop.
     end: Option<End<L::Err>>,
     _mode: PhantomData<fn() -> M>,
@@ -197,10 +198,10 @@ impl<I: Iterator, L: Launch<I::Item>, M> Gather<I, L, M> {
         Gather {
             driver: self.driver,
             results: self.results,
-            timeout: self.timeout,
             deadline: self.deadline,
             cancel: self.cancel,
             done: self.done,
+            expiring: self.expiring,
             end: self.end,
             _mode: PhantomData,
         }
@@ -252,6 +253,15 @@ impl<I: Iterator, L: Launch<I::Item>, M> Gather<I, L, M> {
     /// beside [`Outcome::TimedOut`] slots in `return_exceptions` mode.
     /// (Python's `asyncio.timeout(gather(...))` throws them all away.)
     ///
+    /// The clock starts at the first poll and is read on every poll, so
+    /// children that never stop being ready cannot run past it. At the
+    /// deadline nothing is built per input not started beyond the output:
+    /// fail-fast drops the rest of the input without walking it (the
+    /// partial results cover the inputs when their number is known, else
+    /// the children started); `return_exceptions` stores each remaining
+    /// input as [`Outcome::TimedOut`] in turns of bounded work, never
+    /// starting it, so an endless input never ends there.
+    ///
     /// ```
     /// use std::time::Duration;
     /// use gather::Outcome;
@@ -268,7 +278,7 @@ impl<I: Iterator, L: Launch<I::Item>, M> Gather<I, L, M> {
     /// # }
     /// ```
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
+        self.deadline.set(timeout);
         self
     }
 
@@ -356,9 +366,11 @@ impl<I: Iterator, L: Launch<I::Item>, M> Gather<I, L, M> {
                 return Poll::Ready(End::Cancelled);
             }
         }
-        // A zero timeout ends the gather before any child starts, as
-        // Python's `wait_for(gather(...), 0)` cancels tasks that never ran.
-        if self.timeout == Some(Duration::ZERO) {
+        // Read on every poll, so that children that keep being ready
+        // cannot run past it. A zero timeout ends the gather before any
+        // child starts, as Python's `wait_for(gather(...), 0)` cancels
+        // tasks that never ran.
+        if self.deadline.passed() {
             return Poll::Ready(End::TimedOut);
         }
         if self.driver.started() == 0 && self.results.capacity() == 0 {
@@ -388,17 +400,8 @@ impl<I: Iterator, L: Launch<I::Item>, M> Gather<I, L, M> {
                 Some((index, f)) => Poll::Ready(End::Failed(index, f)),
                 None => Poll::Ready(End::Completed),
             },
-            Poll::Pending => {
-                // Armed at the first poll that leaves something running, so
-                // an input that is empty or done at once needs no timer.
-                if self.deadline.is_none() {
-                    self.deadline = self.timeout.map(|d| Box::pin(tokio::time::sleep(d)));
-                }
-                match &mut self.deadline {
-                    Some(d) => d.as_mut().poll(cx).map(|()| End::TimedOut),
-                    None => Poll::Pending,
-                }
-            }
+            Poll::Pending if self.deadline.poll_passed(cx) => Poll::Ready(End::TimedOut),
+            Poll::Pending => Poll::Pending,
         }
     }
 
@@ -415,7 +418,27 @@ impl<I: Iterator, L: Launch<I::Item>, M> Gather<I, L, M> {
             self.driver.finish(end.ending(), |index| {
                 Self::store(results, index, Outcome::TimedOut)
             });
+            // Only `return_exceptions` has a slot for every input.
+            self.expiring = matches!(end, End::TimedOut) && !fail_fast;
+            if !self.expiring {
+                self.driver.drop_rest();
+            }
             self.end = Some(end);
+        }
+        while self.expiring {
+            // The same bound on a turn as the driver's, so that a long rest
+            // of the input does not hold the thread.
+            for _ in 0..WORK_PER_TURN {
+                let Some(index) = self.driver.expire_next() else {
+                    self.expiring = false;
+                    break;
+                };
+                Self::store(&mut self.results, index, Outcome::TimedOut);
+            }
+            if self.expiring {
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
         }
         std::task::ready!(self.driver.poll_stopped(cx));
         Poll::Ready(self.end.take().expect("`Gather` polled after it completed"))
@@ -425,7 +448,7 @@ impl<I: Iterator, L: Launch<I::Item>, M> Gather<I, L, M> {
     /// returned `true` wins) and marks the future done.
     fn settle(&mut self, end: End<L::Err>) -> End<L::Err> {
         self.done = true;
-        self.deadline = None;
+        self.deadline.disarm();
         if self.finish_cancel_state() {
             end
         } else {
@@ -462,10 +485,10 @@ where
         Gather {
             driver: self.driver.relaunch(Spawned::default()),
             results: Vec::new(),
-            timeout: self.timeout,
-            deadline: None,
+            deadline: self.deadline,
             cancel: self.cancel,
             done: false,
+            expiring: false,
             end: None,
             _mode: PhantomData,
         }

@@ -115,6 +115,7 @@
 mod as_completed;
 mod cancel;
 mod child;
+mod deadline;
 mod driver;
 mod error;
 pub mod executor;

@@ -23,11 +23,11 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::time::Sleep;
-
-use crate::child::{InPlace, Launch};
+use crate::child::{InPlace, Launch, Spawned};
+use crate::deadline::Deadline;
 use crate::driver::{Driver, Ending};
 use crate::outcome::{IntoOutcome, Outcome};
+use crate::progress::Event;
 
 /// Finished children: each one's input index and outcome, in completion order.
 type Done<L, F> = Vec<(usize, Outcome<<L as Launch<F>>::Ok, <L as Launch<F>>::Err>)>;
@@ -93,8 +93,7 @@ pub fn wait<P: IntoPending>(children: P, when: ReturnWhen) -> Wait<P::Iter, P::L
     Wait {
         pending: Some(children.into_pending()),
         when,
-        timeout: None,
-        deadline: None,
+        deadline: Deadline::default(),
         done: Vec::new(),
     }
 }
@@ -274,8 +273,7 @@ impl<I: Iterator, L: Launch<I::Item>> IntoPending for Pending<I, L> {
 pub struct Wait<I: Iterator, L: Launch<I::Item>> {
     pending: Option<Pending<I, L>>,
     when: ReturnWhen,
-    timeout: Option<Duration>,
-    deadline: Option<Pin<Box<Sleep>>>,
+    deadline: Deadline,
     done: Done<L, I::Item>,
 }
 
@@ -301,7 +299,60 @@ impl<I: Iterator, L: Launch<I::Item>> Wait<I, L> {
     /// # }
     /// ```
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
+        self.deadline.set(timeout);
+        self
+    }
+
+    /// Gives each child at most `timeout` from its start (children not
+    /// started yet, and those a later `wait` on the same [`Pending`]
+    /// starts); a child that runs longer is dropped and its outcome in
+    /// `done` is [`Outcome::TimedOut`], which counts as a failure for
+    /// [`ReturnWhen::FirstException`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use gather::{wait, Outcome, ReturnWhen};
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// let slow = [async {
+    ///     tokio::time::sleep(Duration::from_secs(60)).await;
+    ///     Ok::<_, ()>(())
+    /// }];
+    /// let (done, _) = wait(slow, ReturnWhen::AllCompleted)
+    ///     .timeout_each(Duration::from_secs(1))
+    ///     .await;
+    /// assert_eq!(done, [(0, Outcome::TimedOut)]);
+    /// # }
+    /// ```
+    pub fn timeout_each(mut self, timeout: Duration) -> Self {
+        if let Some(p) = &mut self.pending {
+            p.driver.config.child_timeout = Some(timeout);
+        }
+        self
+    }
+
+    /// Calls `observer` when each child starts and when it finishes, with
+    /// running counts (see [`Event`]). The observer stays with the
+    /// [`Pending`] set, so a later `wait` on it reports on, and a child
+    /// still running when the set is dropped or cancelled is reported
+    /// `Finished(Cancelled)`.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let finished = Arc::new(AtomicUsize::new(0));
+    /// let seen = finished.clone();
+    /// let kids = (0..4).map(|i| async move { Ok::<_, ()>(i) });
+    /// let _ = gather::wait(kids, gather::ReturnWhen::AllCompleted)
+    ///     .on_event(move |e| seen.store(e.finished, Ordering::Relaxed))
+    ///     .await;
+    /// assert_eq!(finished.load(Ordering::Relaxed), 4);
+    /// # }
+    /// ```
+    pub fn on_event(mut self, observer: impl FnMut(&Event) + Send + 'static) -> Self {
+        if let Some(p) = &mut self.pending {
+            p.driver.config.observer = Some(Box::new(observer));
+        }
         self
     }
 
@@ -323,6 +374,60 @@ impl<I: Iterator, L: Launch<I::Item>> Wait<I, L> {
     }
 }
 
+impl<I> Wait<I, InPlace>
+where
+    I: Iterator,
+    I::Item: Future + Send + 'static,
+    <I::Item as Future>::Output: IntoOutcome,
+    <<I::Item as Future>::Output as IntoOutcome>::Ok: Send + 'static,
+    <<I::Item as Future>::Output as IntoOutcome>::Err: Send + 'static,
+{
+    /// Runs each child as a tokio task, so children run in parallel on the
+    /// runtime's worker threads, and keep running between waits as
+    /// Python's tasks do while nobody awaits them. The [`Pending`] set owns
+    /// the tasks: dropping it aborts them, [`Pending::cancel`] aborts them
+    /// and waits until they have stopped.
+    ///
+    /// # Panics
+    ///
+    /// If the children already started in place: the `Pending` of an
+    /// earlier `wait` that was not spawned cannot move its running children
+    /// onto threads. Spawn the first `wait` instead.
+    ///
+    /// ```
+    /// use gather::{wait, ReturnWhen};
+    /// # #[tokio::main(flavor = "multi_thread", worker_threads = 2)] async fn main() {
+    /// let kids = (0..4u64).map(|i| async move { Ok::<_, ()>(i * i) });
+    /// let (done, pending) = wait(kids, ReturnWhen::AllCompleted).spawn().await;
+    /// assert_eq!(done.len(), 4);
+    /// assert!(pending.is_empty());
+    /// # }
+    /// ```
+    pub fn spawn(mut self) -> Wait<I, Spawned> {
+        let pending = self
+            .pending
+            .take()
+            .expect("`Wait` polled after it completed");
+        assert!(
+            pending.driver.started() == 0,
+            "`Wait::spawn` on children already running in place (the `Pending` of an earlier wait that was not spawned)"
+        );
+        let Pending { driver, done } = pending;
+        Wait {
+            pending: Some(Pending {
+                driver: driver.relaunch(Spawned::default()),
+                done: Vec::new(),
+            }),
+            when: self.when,
+            deadline: std::mem::take(&mut self.deadline),
+            done: {
+                debug_assert!(done.is_empty());
+                Vec::new()
+            },
+        }
+    }
+}
+
 impl<I: Iterator, L: Launch<I::Item>> Future for Wait<I, L> {
     type Output = (Done<L, I::Item>, Pending<I, L>);
 
@@ -332,6 +437,8 @@ impl<I: Iterator, L: Launch<I::Item>> Future for Wait<I, L> {
             .pending
             .as_mut()
             .expect("`Wait` polled after it completed");
+        // The clock starts at the first poll.
+        this.deadline.start();
         let when = this.when;
         let done = &mut this.done;
         let mut met = false;
@@ -351,17 +458,11 @@ impl<I: Iterator, L: Launch<I::Item>> Future for Wait<I, L> {
             done.push((index, outcome));
             ControlFlow::Continue(())
         });
-        // Armed only when something is left to wait for: an empty input
-        // needs no timer (nor a runtime).
-        if drive.is_pending() && !met && this.deadline.is_none() {
-            this.deadline = this.timeout.map(|d| Box::pin(tokio::time::sleep(d)));
-        }
-        let expired = drive.is_pending()
-            && !met
-            && this
-                .deadline
-                .as_mut()
-                .is_some_and(|d| d.as_mut().poll(cx).is_ready());
+        // Read on every poll (children that keep being ready cannot run
+        // the wait past it); the timer is armed only when something is left
+        // to wait for, so an empty input needs no timer (nor a runtime).
+        let expired =
+            drive.is_pending() && !met && (this.deadline.passed() || this.deadline.poll_passed(cx));
         if drive.is_ready() || met || expired {
             let pending = this.pending.take().expect("checked above");
             Poll::Ready((std::mem::take(&mut this.done), pending))

@@ -3,7 +3,11 @@
 
 mod support;
 
-use gather::{as_completed, Outcome};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use gather::{as_completed, Outcome, OutcomeKind};
 use support::{ms, sleep_ms, Live};
 
 #[tokio::test(start_paused = true)]
@@ -198,5 +202,100 @@ async fn a_spawned_stream_ends_after_its_timeout_only_once_the_aborted_tasks_sto
         live.alive(),
         0,
         "an aborted task was still alive at the end"
+    );
+}
+
+/// Children that never stop being ready: the deadline is read on every
+/// poll, so the stream stops at it although it never waits.
+#[tokio::test(start_paused = true)]
+async fn a_stream_whose_children_keep_being_ready_stops_at_its_deadline() {
+    let mut s = as_completed((0..1000usize).map(|i| async move { Ok::<_, ()>(i) }))
+        .timeout(Duration::from_millis(50));
+    let mut kinds = Vec::new();
+    while let Some((index, outcome)) = s.next().await {
+        kinds.push((index, outcome.kind()));
+        // The consumer's own work between items takes 10 ms.
+        tokio::time::advance(Duration::from_millis(10)).await;
+    }
+    assert_eq!(kinds.len(), 1000, "every input accounted for once");
+    let ok = kinds.iter().filter(|(_, k)| *k == OutcomeKind::Ok).count();
+    assert_eq!(ok, 5, "items at 0, 10, 20, 30 and 40 ms, then the deadline");
+    assert!(kinds[5..].iter().all(|(_, k)| *k == OutcomeKind::TimedOut));
+    assert!(kinds.iter().enumerate().all(|(i, (index, _))| i == *index));
+}
+
+/// The clock starts at the first poll, not when the stream first waits.
+#[tokio::test(start_paused = true)]
+async fn the_deadline_counts_from_the_first_poll() {
+    let start = tokio::time::Instant::now();
+    let mut s = as_completed([0u64, 100].map(|ms| async move {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        Ok::<_, ()>(ms)
+    }))
+    .timeout(Duration::from_millis(50));
+    // The first poll yields at once, without waiting.
+    assert_eq!(s.next().await, Some((0, Outcome::Ok(0))));
+    tokio::time::advance(Duration::from_millis(40)).await;
+    assert_eq!(s.next().await, Some((1, Outcome::TimedOut)));
+    assert_eq!(start.elapsed(), Duration::from_millis(50));
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancel_handle_ends_the_stream_and_a_late_cancel_is_refused() {
+    let mut s = as_completed([10u64, 3_600_000, 3_600_000].map(|ms| async move {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        Ok::<_, ()>(ms)
+    }));
+    let handle = s.cancel_handle();
+    assert_eq!(s.next().await, Some((0, Outcome::Ok(10))));
+    let h = handle.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        assert!(h.cancel());
+    });
+    assert_eq!(s.next().await, None);
+    assert!(handle.is_cancelled());
+
+    // Every child finished: the stream is done, cancel() says so.
+    let mut s = as_completed([1u64, 2].map(|ms| async move {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        Ok::<_, ()>(ms)
+    }));
+    let handle = s.cancel_handle();
+    while s.next().await.is_some() {}
+    assert!(!handle.cancel());
+}
+
+/// Spawned children are aborted at a cancel and have stopped when the
+/// stream ends: nothing it started outlives it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_spawned_stream_ends_once_its_tasks_have_stopped() {
+    struct Alive(Arc<AtomicUsize>);
+    impl Drop for Alive {
+        fn drop(&mut self) {
+            self.0.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+    let alive = Arc::new(AtomicUsize::new(0));
+    let a = alive.clone();
+    let mut s = as_completed((0..8).map(move |_| {
+        a.fetch_add(1, Ordering::SeqCst);
+        let guard = Alive(a.clone());
+        async move {
+            let _guard = guard;
+            std::future::pending::<()>().await;
+            Ok::<(), ()>(())
+        }
+    }))
+    .spawn();
+    let handle = s.cancel_handle();
+    let stream = tokio::spawn(async move { s.next().await.is_none() });
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert!(handle.cancel());
+    assert!(stream.await.unwrap(), "the stream ends at the cancel");
+    assert_eq!(
+        alive.load(Ordering::SeqCst),
+        0,
+        "every task stopped before the end"
     );
 }
