@@ -2,7 +2,12 @@
 //! 127.0.0.1, fetch them one after the other, then all at once with
 //! `gather`, and show both times.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+// tokio's clock, the one every wait and timeout in the run is measured
+// on: a single clock, so that elapsed times agree with timeouts (and read
+// the paused time in tests).
+use tokio::time::Instant;
 
 use crate::args::DemoArgs;
 use crate::config::FetchConfig;

@@ -13,7 +13,12 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+// tokio's clock, the one every wait and timeout in the run is measured
+// on: a single clock, so that elapsed times agree with timeouts (and read
+// the paused time in tests).
+use tokio::time::Instant;
 
 use http::header::{self, HeaderMap, HeaderValue};
 use http::StatusCode;
@@ -807,5 +812,43 @@ mod tests {
         // turns: the turn, the hops' waits and the HTTP/2 body are in every
         // request's future); the run's future around it adds ~220 more.
         assert!(size < 1024, "Fetcher::fetch's future is {size} bytes");
+    }
+
+    /// `elapsed_ms` is measured on tokio's clock, as every wait and timeout
+    /// is: under a paused clock a request the server answers after 2 s
+    /// reads 2 s (std's clock read about 0), and it agrees with
+    /// `--timeout`.
+    #[tokio::test(start_paused = true)]
+    async fn elapsed_is_on_the_clock_of_the_waits() {
+        let server = gather_pageserver::Server::start(Duration::ZERO)
+            .await
+            .unwrap();
+        let config = FetchConfig {
+            limit: 1,
+            timeout: Duration::from_secs(3600),
+            retries: 0,
+            retry_base: Duration::from_millis(1),
+            max_bytes: 1 << 20,
+            max_redirects: 0,
+            headers: HeaderMap::new(),
+            user_agent: "test".into(),
+            cacert: None,
+            fail_on_status: false,
+            body: false,
+            save_dir: None,
+            decode: true,
+            proxies: crate::client::proxy::Proxies::none(),
+            versions: crate::client::Versions::Http1Only,
+            politeness: crate::client::origin::Politeness::NONE,
+        };
+        let fetcher = Fetcher::new(config).unwrap();
+        let url = Url::parse(&server.url("/page/1?delay_ms=2000")).unwrap();
+        let page = fetcher.fetch(0, &url).await.unwrap();
+        assert_eq!(page.status, 200);
+        assert!(
+            page.elapsed >= Duration::from_secs(2) && page.elapsed < Duration::from_secs(3),
+            "elapsed {:?} for an answer 2 s (paused clock) after the request",
+            page.elapsed
+        );
     }
 }

@@ -4,7 +4,12 @@
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+// tokio's clock, the one every wait and timeout in the run is measured
+// on: a single clock, so that elapsed times agree with timeouts (and read
+// the paused time in tests).
+use tokio::time::Instant;
 
 /// Latencies, in buckets 2% apart: fixed memory whatever the number of
 /// requests, percentiles within 2%.

@@ -246,12 +246,11 @@ fn save_dir_writes_each_body_to_a_file_named_in_its_line() {
 }
 
 #[test]
+#[ignore = "needs GNU time (/usr/bin/time)"]
 fn regression_save_dir_streams_each_body_to_its_file() {
     // Six 20 MiB bodies took 134 MB of memory: each was held whole, then
     // written. Streamed, memory stays near one read per request.
-    if !tool("/usr/bin/time") {
-        return;
-    }
+    require("/usr/bin/time");
     let env = Env::new("save-stream");
     const SIZE: u64 = 20 << 20;
     let urls: Vec<String> = (0..6)
@@ -442,10 +441,9 @@ fn credentials_in_the_url_are_sent_as_basic_auth() {
 /// measured by GNU time, since a child forked from this test would keep the
 /// test's own size as its high-water mark.
 #[test]
+#[ignore = "needs GNU time (/usr/bin/time)"]
 fn regression_memory_grew_with_the_number_of_urls() {
-    if !tool("/usr/bin/time") {
-        return;
-    }
+    require("/usr/bin/time");
     let env = Env::new("flat");
     let peak_kb = |n: usize| -> u64 {
         // Lines that fail at once (not URLs): no network, just the pipeline.
@@ -463,6 +461,57 @@ fn regression_memory_grew_with_the_number_of_urls() {
     assert!(
         growth_kb < 8 * 1024,
         "peak memory grew by {growth_kb} KiB for 95,000 more URLs"
+    );
+}
+
+/// Regression (#23): at `--total-timeout` the rest of the input was walked
+/// at once (each URL's job built and held until its line was written), so
+/// 2,000,000 URLs to a slow server peaked at 247 MB against 30 MB for
+/// 200,000. The `total_timeout` lines are now written as the rest of the
+/// input is read: the peak does not grow with the input.
+#[test]
+#[ignore = "needs GNU time (/usr/bin/time)"]
+fn a_total_timeout_writes_the_rest_as_it_reads_it_in_flat_memory() {
+    require("/usr/bin/time");
+    let env = Env::new("deadline-flat");
+    let url = env.url("/hang");
+    let run = |n: usize| -> u64 {
+        let input = env.path(&format!("urls-{n}.txt"));
+        {
+            use std::io::Write;
+            let mut f = std::io::BufWriter::new(std::fs::File::create(&input).unwrap());
+            for _ in 0..n {
+                writeln!(f, "{url}").unwrap();
+            }
+        }
+        let output = env.path(&format!("out-{n}.jsonl"));
+        let args = ["fetch", "-q", "--total-timeout", "1s", "-o"].map(std::ffi::OsStr::new);
+        let (out, peak) =
+            run_peak_kb(&[&args[..], &[output.as_os_str(), input.as_os_str()]].concat());
+        assert_eq!(out.status.code(), Some(124), "{}", stderr(&out));
+        // Every URL has its line, in order, each a total_timeout (none
+        // answers).
+        let text = std::fs::read_to_string(&output).unwrap();
+        let mut lines = 0;
+        for (i, line) in text.lines().enumerate() {
+            assert!(
+                line.starts_with(&format!("{{\"index\":{i},"))
+                    && line.contains("\"total_timeout\""),
+                "line {i}: {line}"
+            );
+            lines += 1;
+        }
+        assert_eq!(lines, n);
+        std::fs::remove_file(&input).unwrap();
+        std::fs::remove_file(&output).unwrap();
+        peak
+    };
+    let small = run(200_000);
+    let large = run(2_000_000);
+    eprintln!("peak memory: {small} KiB for 200,000 URLs, {large} KiB for 2,000,000");
+    assert!(
+        large * 10 <= small * 13,
+        "peak memory {large} KiB for 2,000,000 URLs against {small} KiB for 200,000"
     );
 }
 

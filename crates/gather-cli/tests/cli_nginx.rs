@@ -4,8 +4,8 @@
 //! and explicit `--per-host` limits, each counted by nginx itself (its
 //! access log names each request's connection and protocol).
 //!
-//! nginx comes from Debian (`.ci/run` installs it); without it, each test
-//! says "skipped" (and fails under `GATHER_TEST_REQUIRE_TOOLS`).
+//! nginx comes from Debian: the tests are `#[ignore = "needs nginx"]`, and
+//! `.ci/run` installs it and runs them with `--ignored`.
 
 mod support;
 
@@ -29,10 +29,8 @@ struct Nginx {
 impl Nginx {
     /// Starts nginx on a free port of 127.0.0.1, TLS and HTTP/2, serving
     /// `PAGES` pages of ~3 KiB, gzip'd when asked.
-    fn start(name: &str) -> Option<Nginx> {
-        if !tool(NGINX) {
-            return None;
-        }
+    fn start(name: &str) -> Nginx {
+        require(NGINX);
         let dir = std::env::temp_dir().join(format!("gather-nginx-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let www = dir.join("www");
@@ -108,7 +106,7 @@ http {{
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-        Some(nginx)
+        nginx
     }
 
     fn urls(&self, n: usize) -> Vec<String> {
@@ -168,10 +166,9 @@ fn nginx_version() -> (u32, u32, u32) {
 }
 
 #[test]
+#[ignore = "needs nginx (/usr/sbin/nginx)"]
 fn nginx_over_tls_answers_on_one_http2_connection_and_gzip_is_decoded() {
-    let Some(nginx) = Nginx::start("h2") else {
-        return;
-    };
+    let nginx = Nginx::start("h2");
     let urls = nginx.urls(300);
     let recs = nginx.fetch(&urls, &["--limit", "64"]);
     for (i, r) in recs.iter().enumerate() {
@@ -188,10 +185,9 @@ fn nginx_over_tls_answers_on_one_http2_connection_and_gzip_is_decoded() {
 }
 
 #[test]
+#[ignore = "needs nginx (/usr/sbin/nginx)"]
 fn http1_1_to_nginx_keeps_to_eight_connections_or_what_per_host_says() {
-    let Some(nginx) = Nginx::start("h1") else {
-        return;
-    };
+    let nginx = Nginx::start("h1");
     let urls = nginx.urls(200);
     let recs = nginx.fetch(&urls, &["--http1.1", "--limit", "64"]);
     assert!(recs.iter().all(|r| r["http_version"] == "1.1"));

@@ -138,21 +138,15 @@ pub fn wait_bounded(mut child: Child, limit: Duration) -> Output {
     }
 }
 
-/// `true` when the tool at `path` is installed. When it is not, the test
-/// that needs it is skipped with a word on stderr, unless
-/// `GATHER_TEST_REQUIRE_TOOLS` is set (`.ci/run` installs every tool and
-/// sets it, so CI never skips; a bare machine running the README's test
-/// command does).
-pub fn tool(path: &str) -> bool {
-    if std::path::Path::new(path).exists() {
-        return true;
-    }
+/// Fails, naming the tool, when the tool at `path` is not installed. The
+/// tests that call it are `#[ignore = "needs ..."]`: the README's test
+/// command lists them as ignored rather than passing them unchecked, and
+/// `.ci/run`, which installs every tool, runs them with `--ignored`.
+pub fn require(path: &str) {
     assert!(
-        std::env::var_os("GATHER_TEST_REQUIRE_TOOLS").is_none(),
-        "{path} is required"
+        std::path::Path::new(path).exists(),
+        "{path} is not installed, and this test needs it (`.ci/run` installs it)"
     );
-    eprintln!("skipped: {path} is not installed");
-    false
 }
 
 /// Runs `gather` with `args` under GNU time: its output, and its peak

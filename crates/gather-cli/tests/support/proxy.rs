@@ -120,12 +120,10 @@ async fn serve(
 }
 
 /// tinyproxy on 127.0.0.1 with a config of our own: every CONNECT port
-/// allowed, `BasicAuth` when `auth` is given. `None` if it is not installed
-/// (and CI did not ask for it).
-pub fn tinyproxy(env: &super::Env, auth: Option<(&str, &str)>) -> Option<(Stop, u16)> {
-    if !super::tool("/usr/bin/tinyproxy") {
-        return None;
-    }
+/// allowed, `BasicAuth` when `auth` is given. Fails when it is not
+/// installed: its tests are `#[ignore = "needs tinyproxy"]`.
+pub fn tinyproxy(env: &super::Env, auth: Option<(&str, &str)>) -> (Stop, u16) {
+    super::require("/usr/bin/tinyproxy");
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -153,7 +151,7 @@ pub fn tinyproxy(env: &super::Env, auth: Option<(&str, &str)>) -> Option<(Stop, 
     // Bounded wait for it to listen.
     for _ in 0..200 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Some((child, port));
+            return (child, port);
         }
         std::thread::sleep(Duration::from_millis(25));
     }
