@@ -73,10 +73,35 @@
 //! | `asyncio.to_thread(f)` | [`to_thread(f)`](to_thread()) → `Result<T, Panic>`; [`try_to_thread`] for fallible `f` | - | awaiting side returns at once; thread finishes | `Err(Panic)` / [`Outcome::Panicked`] |
 //! | `run_in_executor(pool, f)` | [`CpuPool::spawn`](executor::CpuPool::spawn), [`spawn_cpu`](executor::spawn_cpu) | - | skipped if not started | as above |
 //! | `create_task(coro)` | [`spawn(fut)`](spawn()) → [`Task`] | - | **aborted on drop** (`.detach()` to keep) | [`Outcome::Panicked`] |
-//! | `gather(a, b, c)` of different types | [`gather!(a, b, c)`](gather!), [`try_gather!`] | argument order | dropping cancels | propagates / the error |
+//! | `gather(a, b, c)` of different types | [`gather!(a, b, c)`](gather!) → `Result<(A, B, C), GatherError>`; `.return_exceptions()` → `(Outcome, ..)` | argument order | first error drops the siblings; dropping cancels | the gather's error / [`Outcome::Panicked`] |
 //!
 //! See [`asyncio_guide`] for the side-by-side guide and every deliberate
 //! difference from Python.
+//!
+//! # One vocabulary for every operation
+//!
+//! The builders use the same words wherever they mean the same thing:
+//!
+//! | word | [`gather()`] | [`as_completed()`] | [`wait()`] | [`gather!`] |
+//! |---|---|---|---|---|
+//! | `limit(n)` | yes | yes | yes | - |
+//! | `timeout(t)` (overall, from the first poll) | yes | yes | yes | - |
+//! | `timeout_each(t)` | yes | yes | yes | - |
+//! | `on_event(f)` | yes | yes | yes | - |
+//! | `spawn()` | yes | yes | yes | - |
+//! | `cancel_handle()` | yes | yes | - | - |
+//! | `return_exceptions()` | yes | - | - | yes |
+//! | `keep_siblings()` (after `spawn()`) | yes | - | - | - |
+//!
+//! Where a word is missing, it would not mean anything: `as_completed` and
+//! `wait` always hand failures back as values (there is nothing to
+//! *return* as exceptions) and never end on a child's failure (no siblings
+//! to keep); `wait` is cancelled through what it returns
+//! ([`Pending::cancel`](future::Pending::cancel), or dropping it), since a
+//! handle on the `Wait` would stop only the waiting. The tuple form has a
+//! few children of different types, fixed at compile time: the limits,
+//! timeouts and events of the list forms are for many children, and its
+//! children run in place (they may borrow).
 //!
 //! # Children
 //!
@@ -153,7 +178,8 @@ pub mod future {
     //! [`Spawned`], through the sealed [`Launch`]) are type parameters;
     //! [`wait()`](crate::wait()) returns a [`Wait`] that resolves to the `done`
     //! list and a [`Pending`] set; [`as_completed()`](crate::as_completed())
-    //! an [`AsCompleted`] stream; [`shield()`](crate::shield()) a [`Shield`];
+    //! an [`AsCompleted`] stream; [`gather!`](crate::gather!) a
+    //! [`TupleGather`]; [`shield()`](crate::shield()) a [`Shield`];
     //! [`infallible()`](crate::infallible()) an [`AlwaysOk`].
     //!
     //! ```
@@ -177,6 +203,7 @@ pub mod future {
     pub use crate::gather::{FailFast, Gather, ReturnExceptions};
     pub use crate::shield::Shield;
     pub use crate::task::AlwaysOk;
+    pub use crate::tuple::TupleGather;
     pub use crate::wait::{IntoPending, Pending, Wait};
 }
 
@@ -188,5 +215,5 @@ pub mod asyncio_guide {}
 #[doc(hidden)]
 pub mod __private {
     pub use crate::cancel::CancelState;
-    pub use crate::tuple::{Slot, TrySlot, TryTupleGather, TupleGather};
+    pub use crate::tuple::Slot;
 }
