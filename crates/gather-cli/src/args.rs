@@ -21,7 +21,8 @@ Error kinds (\"error\": {\"kind\": ...} in a line):
   connect         no connection, or it was lost before the answer's head (retried by --retries)
   tls             the TLS handshake failed: a certificate refused, no common version
   timeout         no complete answer within --timeout
-  protocol        the answer is not HTTP the client can read (a malformed head or Content-Length)
+  protocol        the answer is not HTTP the client can read (a malformed head or Content-Length;
+                  over HTTP/2 the other requests on the connection are sent again)
   body            the body was cut short, broke its chunked framing, or could not be decoded
   body_too_large  the body is over --max-bytes (its decoded size, when it was compressed)
   redirect        more than --max-redirects, an unusable Location, or a non-http(s) target

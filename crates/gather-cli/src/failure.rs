@@ -17,7 +17,8 @@ pub enum Kind {
     Tls,
     /// No complete answer within `--timeout`.
     Timeout,
-    /// The answer is not HTTP/1.x the client can read.
+    /// The answer is not HTTP the client can read (HTTP/1.1 or HTTP/2): not
+    /// retried, since the server would send it again.
     Protocol,
     /// The body was cut short, broke its framing, or could not be decoded.
     Body,

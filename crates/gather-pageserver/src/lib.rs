@@ -35,6 +35,7 @@
 #![warn(missing_docs)]
 
 pub mod http2;
+pub mod http2_script;
 
 /// The encoded bodies `/encoded/CODING` and `/gzip-bomb` send, made by the
 /// reference encoders (see `fixtures/README.md`), for tests of decoders.

@@ -24,12 +24,21 @@
 //!   soon as it is taken, so a slow reader of one stream does not stall the
 //!   others, and the windows are larger than the protocol's 64 KiB default,
 //!   which would cap a single download at one window per round trip.
+//! - **One malformed answer fails one request.** Where `h2` raises a
+//!   malformed answer as an error of the whole connection, the request
+//!   whose answer it was fails (`protocol`, not sent again), and the others
+//!   on the connection, which the server had not answered, go again on a
+//!   new one: [`frames`] tells which frame `h2` was reading. Errors say who
+//!   closed or reset what, and why.
 //! - **Requests carry no connection-specific fields** (`Connection`,
 //!   `Keep-Alive`, `Transfer-Encoding`, ...), which HTTP/2 forbids: they are
 //!   left out of what `-H` gave, and a `Host` given with `-H` becomes the
 //!   `:authority`, as curl does.
 
+mod frames;
+
 use std::future::poll_fn;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use h2::client::SendRequest;
@@ -47,11 +56,28 @@ const STREAM_WINDOW: u32 = 1 << 20;
 /// The connection's receive window, shared by its streams.
 const CONNECTION_WINDOW: u32 = 16 << 20;
 
+/// How many DATA frames `h2` may hold unread before it takes the server
+/// for an attacker, in its units: a frame of fewer than 256 bytes costs
+/// 256 less its length until it is read. Its own default follows the
+/// connection window (half of it), which a stream's window of one-byte
+/// frames, arrived while the runtime was busy elsewhere, overran
+/// (`too_many_data_frames`, 3 runs in 10 with other connections busy). So
+/// that a stream's whole window is accepted in the smallest frames, the
+/// budget is that window at the highest cost, 255 a byte. A million
+/// one-byte frames held unread peaked at 80 MB for client and server
+/// together (`tests/cli_http2_faults.rs`, under GNU time); the 16 MiB
+/// connection window in one-byte frames would let a server make the client
+/// hold more than a gigabyte, so past one stream's window of them a
+/// connection is still refused (`ENHANCE_YOUR_CALM`).
+const DATA_FRAME_BUDGET: usize = STREAM_WINDOW as usize * 255;
+
 /// A live HTTP/2 connection: a handle to open streams on, and the task
 /// that drives its frames.
 pub struct Connection {
     pub send: SendRequest<Bytes>,
     driver: tokio::task::AbortHandle,
+    /// What the server sent, as `h2` read it.
+    seen: Arc<frames::Seen>,
 }
 
 impl Drop for Connection {
@@ -66,12 +92,14 @@ impl Drop for Connection {
 /// Speaks HTTP/2 over `stream` (after ALPN chose `h2`, or with prior
 /// knowledge on plain TCP).
 pub async fn handshake(stream: Stream, authority: &str) -> Result<Connection, Error> {
+    let seen = Arc::new(frames::Seen::default());
     let (send, connection) = h2::client::Builder::new()
         .enable_push(false)
         .initial_window_size(STREAM_WINDOW)
         .initial_connection_window_size(CONNECTION_WINDOW)
+        .data_frame_budget(DATA_FRAME_BUDGET)
         .max_header_list_size(MAX_HEAD as u32)
-        .handshake::<_, Bytes>(stream)
+        .handshake::<_, Bytes>(frames::Watched::new(stream, seen.clone()))
         .await
         .map_err(|e| {
             Error::new(
@@ -87,6 +115,7 @@ pub async fn handshake(stream: Stream, authority: &str) -> Result<Connection, Er
     Ok(Connection {
         send,
         driver: driver.abort_handle(),
+        seen,
     })
 }
 
@@ -103,39 +132,130 @@ pub enum Unanswered {
     Failed(Error),
 }
 
-/// Sends a GET for `uri` with `headers` on `send`, and waits for the
-/// answer's head.
+/// Sends a GET for `uri` with `headers` on `connection`, and waits for
+/// the answer's head.
 pub async fn get(
-    send: &SendRequest<Bytes>,
+    connection: &Connection,
     uri: http::Uri,
     headers: &HeaderMap,
 ) -> Result<(Head, Body), Unanswered> {
+    let seen = &connection.seen;
     let request = request(uri, headers).map_err(Unanswered::Failed)?;
-    let mut send =
-        send.clone().ready().await.map_err(|e| {
-            Unanswered::ConnectionGone(stream_error(e, "before the request was sent"))
-        })?;
+    let ready = connection.send.clone().ready();
+    // `ready` waits for a stream the server allows: with none, for ever.
+    let mut send = tokio::select! {
+        biased;
+        ready = ready => ready.map_err(|e| classify(e, None, seen, "before the request was sent"))?,
+        () = seen.none_allowed() => return Err(Unanswered::Failed(no_streams())),
+    };
     let (answer, _) = send
         .send_request(request, true)
-        .map_err(|e| Unanswered::ConnectionGone(stream_error(e, "before the request was sent")))?;
-    let answer = answer.await.map_err(|e| {
-        // Not answered, and not refused on purpose: the request goes out
-        // again. Past a GOAWAY's last stream, or with REFUSED_STREAM, it
-        // was not processed; cut by the connection's end (a close after
-        // GOAWAY, a reset socket), it may have been, but a GET can be sent
-        // twice (RFC 9110 section 9.2.2), as browsers do. A stream reset
-        // with another code is the server's answer, and fails.
-        let gone = e.is_io() || (e.is_go_away() && e.is_remote());
-        let refused = e.is_reset() && e.reason() == Some(Reason::REFUSED_STREAM);
-        let e = stream_error(e, "before the answer");
-        match (gone, refused) {
-            (true, _) => Unanswered::ConnectionGone(e),
-            (false, true) => Unanswered::StreamRefused(e),
-            (false, false) => Unanswered::Failed(e),
-        }
-    })?;
+        .map_err(|e| classify(e, None, seen, "before the request was sent"))?;
+    let id = u32::from(answer.stream_id());
+    let answer = answer
+        .await
+        .map_err(|e| classify(e, Some(id), seen, "before the answer"))?;
     let (parts, stream) = answer.into_parts();
-    Ok((head(&parts, stream.is_end_stream()), Body::new(stream)))
+    let body = Body::new(stream, id, connection.seen.clone());
+    Ok((head(&parts, body.stream.is_end_stream()), body))
+}
+
+/// What an `h2` error on stream `id` (`None`: before it had one) means for
+/// the request, and the message that says who did what.
+///
+/// - The server closed the connection (`GOAWAY`) or it was lost: not
+///   answered, sent again on a new connection. Past a GOAWAY's last stream
+///   it was not processed; cut by the connection's end it may have been,
+///   but a GET can be sent twice (RFC 9110 section 9.2.2), as browsers do.
+/// - The server refused the stream (`REFUSED_STREAM`): sent again on the
+///   same connection, unless the server allows no streams at all.
+/// - gather closed the connection (its own `GOAWAY`, as `h2` does on most
+///   malformed answers): this request's answer was the malformed one (the
+///   frame `h2` was reading when it gave up was on this stream), or the
+///   server broke the connection itself (a frame on stream 0): `protocol`,
+///   not sent again; another request's answer was: sent again on a new
+///   connection, since the server had not answered this one.
+/// - gather reset the stream (a malformed answer `h2` took as an error of
+///   its stream alone): `protocol`.
+/// - The server reset the stream with another code: its refusal, a failed
+///   attempt that `--retries` decides about.
+fn classify(e: h2::Error, id: Option<u32>, seen: &frames::Seen, when: &str) -> Unanswered {
+    let reason = e
+        .reason()
+        .map_or_else(|| "-".to_owned(), |r| format!("{r:?}"));
+    let lost = |message: String| Error::new(ErrorKind::Lost, message);
+    let protocol = |message: String| Error::new(ErrorKind::Protocol, message);
+    if e.is_io() {
+        return Unanswered::ConnectionGone(lost(format!("HTTP/2 connection lost {when}: {e}")));
+    }
+    if e.is_go_away() && e.is_remote() {
+        return Unanswered::ConnectionGone(lost(format!(
+            "HTTP/2: the server closed the connection (GOAWAY {reason}) {when}"
+        )));
+    }
+    if e.is_go_away() {
+        let closed = format!("HTTP/2: gather closed the connection (GOAWAY {reason}) {when}");
+        return match seen.last_frame() {
+            Some((kind, stream)) if Some(stream) == id => Unanswered::Failed(protocol(format!(
+                "{closed}: the server's answer to this request was malformed ({} frame: {e})",
+                frame_name(kind)
+            ))),
+            Some((kind, stream)) if stream != 0 && id.is_some() => {
+                Unanswered::ConnectionGone(protocol(format!(
+                    "{closed}: another request's answer was malformed ({} frame on stream {stream}: {e}), and this one was sent again each time",
+                    frame_name(kind)
+                )))
+            }
+            Some((kind, _)) => Unanswered::Failed(protocol(format!(
+                "{closed}: the server broke HTTP/2 on the connection itself ({} frame: {e})",
+                frame_name(kind)
+            ))),
+            None => Unanswered::Failed(protocol(format!("{closed}: {e}"))),
+        };
+    }
+    if e.is_reset() && e.is_remote() && e.reason() == Some(Reason::REFUSED_STREAM) {
+        if seen.no_streams() {
+            return Unanswered::Failed(no_streams());
+        }
+        return Unanswered::StreamRefused(lost(format!(
+            "HTTP/2: the server refused the stream (REFUSED_STREAM) {when}"
+        )));
+    }
+    if e.is_reset() && e.is_library() {
+        return Unanswered::Failed(protocol(format!(
+            "HTTP/2: the server's answer was malformed, and gather reset the stream ({reason}) {when}: {e}"
+        )));
+    }
+    if e.is_reset() {
+        return Unanswered::Failed(lost(format!(
+            "HTTP/2: the server reset the stream ({reason}) {when}"
+        )));
+    }
+    Unanswered::Failed(protocol(format!("HTTP/2 {when}: {e}")))
+}
+
+/// The error of a server whose `SETTINGS_MAX_CONCURRENT_STREAMS` is 0.
+fn no_streams() -> Error {
+    Error::new(
+        ErrorKind::Connect,
+        "HTTP/2: the server allows no streams (SETTINGS_MAX_CONCURRENT_STREAMS 0), so no request can be sent".to_owned(),
+    )
+}
+
+fn frame_name(kind: u8) -> &'static str {
+    match kind {
+        frames::DATA => "DATA",
+        frames::HEADERS => "HEADERS",
+        frames::CONTINUATION => "CONTINUATION",
+        0x2 => "PRIORITY",
+        0x3 => "RST_STREAM",
+        0x4 => "SETTINGS",
+        0x5 => "PUSH_PROMISE",
+        0x6 => "PING",
+        0x7 => "GOAWAY",
+        0x8 => "WINDOW_UPDATE",
+        _ => "unknown",
+    }
 }
 
 /// The request `h2` sends: `GET uri` with `headers`, less the fields
@@ -211,29 +331,24 @@ fn head(parts: &http::response::Parts, ended: bool) -> Head {
     }
 }
 
-fn stream_error(e: h2::Error, when: &str) -> Error {
-    let message = if e.is_go_away() {
-        format!("HTTP/2 connection closed by the server (GOAWAY {e}) {when}")
-    } else if e.is_reset() {
-        format!("HTTP/2 stream reset ({e}) {when}")
-    } else {
-        format!("HTTP/2 connection lost ({e}) {when}")
-    };
-    Error::new(ErrorKind::Lost, message)
-}
-
 /// An HTTP/2 answer's body, read as its DATA frames arrive.
 pub struct Body {
     stream: RecvStream,
+    /// Its stream's id, and what the connection's reader saw: to say
+    /// whose fault a broken body was.
+    id: u32,
+    seen: Arc<frames::Seen>,
     /// The last piece handed out; its bytes were already given back to the
     /// flow-control window.
     piece: Bytes,
 }
 
 impl Body {
-    fn new(stream: RecvStream) -> Body {
+    fn new(stream: RecvStream, id: u32, seen: Arc<frames::Seen>) -> Body {
         Body {
             stream,
+            id,
+            seen,
             piece: Bytes::new(),
         }
     }
@@ -245,10 +360,12 @@ impl Body {
                 return Ok(None);
             };
             let piece = piece.map_err(|e| {
-                Error::new(
-                    ErrorKind::Body,
-                    format!("HTTP/2 stream ended during the body: {e}"),
-                )
+                let e = match classify(e, Some(self.id), &self.seen, "during the body") {
+                    Unanswered::ConnectionGone(e)
+                    | Unanswered::StreamRefused(e)
+                    | Unanswered::Failed(e) => e,
+                };
+                Error::new(ErrorKind::Body, e.message)
             })?;
             // Given back at once: the caller takes the bytes before asking
             // for more, and a window held until then would only slow the

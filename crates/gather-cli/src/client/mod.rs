@@ -314,7 +314,7 @@ impl Client {
                     connection
                 }
             };
-            match http2::get(&connection.send, uri.clone(), headers).await {
+            match http2::get(&connection, uri.clone(), headers).await {
                 Ok((head, body)) => {
                     let length = Decoder::new(head.framing).remaining();
                     return Ok(Response {

@@ -1,0 +1,153 @@
+//! HTTP/2 against a server that breaks the protocol on purpose (the page
+//! server's scripted side, which writes its frames by hand): one malformed
+//! answer fails its own request and no other, is reported as `protocol`
+//! and not fetched again, the message says who closed the connection and
+//! why, a body in one-byte DATA frames that the windows allow is read
+//! whole however late it is read, and a server that allows no streams is
+//! named at once.
+
+mod support;
+
+use std::time::Duration;
+
+use gather_cli::client::{Client, Versions};
+use gather_pageserver::http2_script::ScriptedHttp2;
+use http::HeaderMap;
+use serde_json::Value;
+use url::Url;
+
+use support::*;
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Runs `gather fetch -q --http2-prior-knowledge ARGS` over `urls`.
+fn fetch(urls: &[String], args: &[&str]) -> (std::process::Output, Vec<Value>) {
+    let mut cmd = gather_cmd();
+    cmd.args(["fetch", "-q", "--http2-prior-knowledge"])
+        .args(args);
+    let out = run_with(cmd, &(urls.join("\n") + "\n"), Duration::from_secs(60));
+    let recs = records(&out.stdout);
+    (out, recs)
+}
+
+/// Malformed heads `h2` takes as connection errors (HPACK-level: a name
+/// or value it cannot hold, a `:status` that is no number) and as stream
+/// errors (a pseudo-field after a field, a connection-specific field).
+const MALFORMED: [&str; 5] = ["upper", "crlf", "status", "pseudo-after", "connection"];
+
+#[test]
+fn a_malformed_answer_fails_its_own_request_and_no_other() {
+    let rt = runtime();
+    for kind in MALFORMED {
+        let server = rt.block_on(ScriptedHttp2::start(None)).unwrap();
+        let bad = format!("/malformed/{kind}");
+        let mut urls = vec![server.url(&bad)];
+        urls.extend((1..=20).map(|i| server.url(&format!("/page/{i}?delay_ms=300"))));
+        let (out, recs) = fetch(&urls, &[]);
+        assert_eq!(out.status.code(), Some(1), "{kind}: {}", stderr(&out));
+        assert_eq!(indexes(&recs), (0..21).collect::<Vec<_>>(), "{kind}");
+        assert_eq!(recs[0]["error"]["kind"], "protocol", "{kind}: {}", recs[0]);
+        for r in &recs[1..] {
+            assert_eq!(
+                r["status"], 200,
+                "{kind}: a neighbour of the malformed answer: {r}"
+            );
+            assert_eq!(r["http_version"], "2", "{kind}: {r}");
+        }
+        assert_eq!(
+            server.requests(&bad),
+            1,
+            "{kind}: the malformed answer was asked for again"
+        );
+    }
+}
+
+#[test]
+fn a_malformed_answer_is_protocol_and_not_retried() {
+    let rt = runtime();
+    for kind in MALFORMED {
+        let server = rt.block_on(ScriptedHttp2::start(None)).unwrap();
+        let bad = format!("/malformed/{kind}");
+        let (out, recs) = fetch(
+            &[server.url(&bad)],
+            &["--retries", "2", "--retry-delay", "10ms"],
+        );
+        assert_eq!(out.status.code(), Some(1), "{kind}: {}", stderr(&out));
+        assert_eq!(recs[0]["error"]["kind"], "protocol", "{kind}: {}", recs[0]);
+        assert_eq!(recs[0]["retries"], 0, "{kind}: {}", recs[0]);
+        assert_eq!(server.requests(&bad), 1, "{kind}: fetched again");
+    }
+}
+
+#[test]
+fn the_message_says_who_closed_the_connection_and_why() {
+    let rt = runtime();
+    let server = rt.block_on(ScriptedHttp2::start(None)).unwrap();
+    let (_, recs) = fetch(&[server.url("/malformed/upper")], &[]);
+    let message = recs[0]["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("gather closed the connection") && !message.contains("by the server"),
+        "{message}"
+    );
+    assert!(message.contains("malformed"), "{message}");
+}
+
+#[test]
+fn a_server_that_allows_no_streams_is_named_at_once() {
+    let rt = runtime();
+    let server = rt.block_on(ScriptedHttp2::start(Some(0))).unwrap();
+    // A timeout longer than the harness waits: waiting it out fails.
+    let (out, recs) = fetch(&[server.url("/page/1")], &["--timeout", "300s"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(recs[0]["error"]["kind"], "connect", "{}", recs[0]);
+    let message = recs[0]["error"]["message"].as_str().unwrap();
+    assert!(message.contains("allows no streams"), "{message}");
+}
+
+/// A 1 MiB body in one-byte DATA frames, inside the stream's window, all
+/// arrived before the client reads any of it (as when other connections
+/// keep the runtime's thread busy): nothing the windows allowed is
+/// refused.
+#[test]
+fn a_body_in_one_byte_frames_read_late_is_read_whole() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let server = ScriptedHttp2::start(None).await.unwrap();
+        const BYTES: u64 = 1 << 20;
+        let url = Url::parse(&server.url(&format!("/tiny-frames?bytes={BYTES}"))).unwrap();
+        let tls = gather_cli::fetch::tls_config(None).unwrap();
+        let client = Client::new(tls, 8).with_versions(Versions::PriorKnowledge);
+        let headers = HeaderMap::new();
+        let turn = client.turn(&url).await.unwrap();
+        let mut response = client.get(&url, &headers, turn).await.unwrap();
+        assert_eq!(response.head.status, 200);
+        // Nothing is read until the server has sent every frame and they
+        // have had time to arrive (bounded: 60 s).
+        for _ in 0..600 {
+            if server.data_frames_sent() == BYTES {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(
+            server.data_frames_sent(),
+            BYTES,
+            "the server did not send the whole body"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let mut read = 0u64;
+        while let Some(piece) = response.body.chunk().await.unwrap() {
+            read += piece.len() as u64;
+        }
+        assert_eq!(read, BYTES);
+    });
+}
