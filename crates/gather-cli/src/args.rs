@@ -9,7 +9,8 @@ const EXIT_CODES: &str = "\
 Exit status:
   0    every URL was fetched (HTTP error statuses count as fetched unless --fail-on-status),
        or standard output's reader closed it early (`| head`): the run stops quietly
-  1    a URL failed: at least one line is an error (default), or with --fail-fast the first
+  1    a URL failed: at least one line is an error (default; with --resume, lines kept from
+       the earlier run count too; 0 with --ok-if-complete), or with --fail-fast the first
        failure stopped the run
   2    bad usage, unreadable input, unwritable output, or an --resume file that does not match the input
   124  --total-timeout expired (every line is written; with --fail-fast the ordered prefix)
@@ -221,15 +222,27 @@ pub struct FetchArgs {
     pub save_dir: Option<PathBuf>,
 
     /// Fetch only shard K of N: the lines whose index is K mod N (indices stay global; merge the
-    /// shards' outputs with gather merge). K/N, or N with K from the job engine
-    /// (JOB_COMPLETION_INDEX of a Kubernetes Indexed Job, SLURM_ARRAY_TASK_ID of a Slurm array),
-    /// or auto for a Slurm array's K and N.
+    /// shards' outputs with gather merge). K/N, or N with K from the job engine:
+    /// JOB_COMPLETION_INDEX of a Kubernetes Indexed Job, or SLURM_ARRAY_TASK_ID mod N in a Slurm
+    /// array (so a rerun of one index is the same shard). With -o, OUT.shard records the shard and
+    /// the input, which --resume and gather merge check.
     #[arg(long, value_name = "K/N")]
     pub shard: Option<String>,
 
     /// With -o: keep the lines already in OUT, skip their indexes, append the rest.
     #[arg(long, requires = "output")]
     pub resume: bool,
+
+    /// With --resume: fetch again the lines of OUT that carry an error (the new line replaces it;
+    /// OUT is rewritten in index order at the end).
+    #[arg(long, requires = "resume")]
+    pub retry_failed: bool,
+
+    /// Exit 0 when every line was written, even if some are errors (a job engine then counts the
+    /// shard done: Slurm's afterok, a Kubernetes Job's completions). Exit 1 is then kept for runs
+    /// that did not write every line.
+    #[arg(long, conflicts_with = "fail_fast")]
+    pub ok_if_complete: bool,
 
     /// No progress bar and no summary.
     #[arg(short, long)]

@@ -53,6 +53,11 @@ pub struct Config {
     pub input: Option<PathBuf>,
     pub output: Option<PathBuf>,
     pub resume: bool,
+    /// `--retry-failed`: with `--resume`, fetch again the lines that carry
+    /// an error.
+    pub retry_failed: bool,
+    /// `--ok-if-complete`: every line written is success.
+    pub ok_if_complete: bool,
     /// `--fail-fast`: the first failure (in input order, among those that
     /// failed) ends the run once every line before it is written.
     pub fail_fast: bool,
@@ -63,6 +68,8 @@ pub struct Config {
     pub threads: Option<usize>,
     /// `--shard`: which share of the input this run fetches.
     pub shard: Shard,
+    /// `--shard` was given: the output gets a manifest (`OUT.shard`).
+    pub shard_given: bool,
     pub fetch: FetchConfig,
 }
 
@@ -147,12 +154,15 @@ impl Config {
             input: a.file,
             output: a.output,
             resume: a.resume,
+            retry_failed: a.retry_failed,
+            ok_if_complete: a.ok_if_complete,
             fail_fast: a.fail_fast,
             total_timeout,
             reorder_window: a.reorder_window.unwrap_or(4 * a.limit).max(1),
             quiet: a.quiet,
             threads: (a.threads > 0).then_some(a.threads),
             shard,
+            shard_given: a.shard.is_some(),
             fetch: FetchConfig {
                 limit: a.limit,
                 timeout,

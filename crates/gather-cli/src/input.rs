@@ -116,6 +116,8 @@ pub struct Lines {
     index: usize,
     /// The I/O error that ended the pass early, if one did.
     pub error: Arc<Mutex<Option<io::Error>>>,
+    /// FNV-1a of every byte read so far, when asked for.
+    fingerprint: Option<crate::fnv::Fnv>,
 }
 
 impl Lines {
@@ -126,7 +128,24 @@ impl Lines {
             line: 0,
             index: 0,
             error: Arc::default(),
+            fingerprint: None,
         }
+    }
+
+    /// The same pass, keeping a fingerprint of the input's bytes (see
+    /// [`fingerprint`](Lines::fingerprint)). Only the counting pass asks:
+    /// hashing costs about a nanosecond a byte.
+    pub fn fingerprinted(mut self) -> Lines {
+        self.fingerprint = Some(crate::fnv::Fnv::default());
+        self
+    }
+
+    /// FNV-1a (64 bits) of every byte read so far, blank and comment lines
+    /// included: once the pass has ended, of the whole input. `None` unless
+    /// [`fingerprinted`](Lines::fingerprinted).
+    pub fn fingerprint(&self) -> Option<u64> {
+        use std::hash::Hasher;
+        self.fingerprint.as_ref().map(Hasher::finish)
     }
 
     /// Reads on to the next URL line: its trimmed text if `keep` (else an
@@ -143,6 +162,9 @@ impl Lines {
                 }
             }
             self.line += 1;
+            if let Some(f) = &mut self.fingerprint {
+                std::hash::Hasher::write(f, &self.buf);
+            }
             if !keep {
                 // Counting only needs to know whether the line is blank or
                 // a comment: its first byte that `trim` would keep says so,

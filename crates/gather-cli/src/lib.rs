@@ -12,6 +12,7 @@ pub mod decode;
 pub mod demo;
 pub mod failure;
 pub mod fetch;
+mod fnv;
 pub mod input;
 pub mod merge;
 pub mod output;

@@ -10,12 +10,25 @@
 //! order, a torn last line (a shard that was interrupted), a line that is
 //! not a record. Written to `OUT.partial` and renamed at the end, so an
 //! error leaves no half-merged `OUT` behind.
+//!
+//! # Knowing the whole
+//!
+//! Lines alone cannot tell a complete set from one whose last shards
+//! stopped early: 2,999 lines merge as cleanly as 3,000. So each input
+//! must have the manifest its shard run wrote beside it (`OUT.shard`, see
+//! [`Manifest`]): the inputs must be shards of one list (the same N, line
+//! count and fingerprint), one file per shard, every shard there, and the
+//! merged lines must number what the list has. Each refusal names the
+//! missing shard or the file that stops early, and the command that
+//! finishes it.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
+
+use crate::shard::{Manifest, Shard};
 
 /// One input: its reader, and where it is.
 struct Input {
@@ -100,6 +113,7 @@ pub fn merge(inputs: &[PathBuf], output: Option<&Path>) -> Result<u64, String> {
     if inputs.is_empty() {
         return Err("gather merge: no inputs (give the shards' output files)".to_owned());
     }
+    let whole = Whole::check(inputs)?;
     let mut files: Vec<Input> = inputs
         .iter()
         .map(|p| Input::open(p))
@@ -116,7 +130,7 @@ pub fn merge(inputs: &[PathBuf], output: Option<&Path>) -> Result<u64, String> {
         None => Box::new(io::stdout().lock()),
     };
     let mut out = BufWriter::with_capacity(64 * 1024, sink);
-    let result = merge_into(&mut files, &mut out).and_then(|n| {
+    let result = merge_into(&mut files, &whole, &mut out).and_then(|n| {
         out.flush()
             .map_err(|e| format!("cannot write the merged output: {e}"))?;
         Ok(n)
@@ -142,7 +156,105 @@ pub fn merge(inputs: &[PathBuf], output: Option<&Path>) -> Result<u64, String> {
     }
 }
 
-fn merge_into(files: &mut [Input], out: &mut impl Write) -> Result<u64, String> {
+/// What the inputs' manifests say the merge must produce.
+struct Whole {
+    /// The manifest they share (its shard is the first input's).
+    list: Manifest,
+    /// For each shard K, the position of its file among the inputs.
+    owner: Vec<usize>,
+}
+
+impl Whole {
+    /// Reads every input's manifest and checks that they are the shards of
+    /// one list, each once, all there.
+    fn check(inputs: &[PathBuf]) -> Result<Whole, String> {
+        let mut list: Option<(Manifest, &Path)> = None;
+        let mut owner: Vec<Option<usize>> = Vec::new();
+        for (i, path) in inputs.iter().enumerate() {
+            let m = Manifest::read(path)?.ok_or_else(|| {
+                format!(
+                    "{} has no manifest ({}): gather merge takes the outputs of gather fetch --shard K/N -o OUT, \
+                     which say which shard of which list each holds",
+                    path.display(),
+                    Manifest::path(path).display()
+                )
+            })?;
+            let (first, first_path) = *list.get_or_insert((m, path));
+            if (m.shard.count, m.lines, m.fingerprint)
+                != (first.shard.count, first.lines, first.fingerprint)
+            {
+                return Err(format!(
+                    "{} and {} are not shards of one list: {}/{} of {} URL lines (fingerprint {:016x}) against {}/{} of {} ({:016x})",
+                    first_path.display(),
+                    path.display(),
+                    first.shard.index,
+                    first.shard.count,
+                    first.lines,
+                    first.fingerprint,
+                    m.shard.index,
+                    m.shard.count,
+                    m.lines,
+                    m.fingerprint
+                ));
+            }
+            owner.resize(m.shard.count, None);
+            if let Some(other) = owner[m.shard.index] {
+                return Err(format!(
+                    "{} and {} are both shard {}/{}",
+                    inputs[other].display(),
+                    path.display(),
+                    m.shard.index,
+                    m.shard.count
+                ));
+            }
+            owner[m.shard.index] = Some(i);
+        }
+        let (list, _) = list.expect("inputs checked non-empty");
+        let missing: Vec<String> = (0..owner.len())
+            .filter(|&k| owner[k].is_none())
+            .map(|k| k.to_string())
+            .collect();
+        if !missing.is_empty() {
+            return Err(format!(
+                "shard {} of {} is missing: none of the inputs is its output (each shard K holds the indices K, K+N, ...; \
+                 run it with gather fetch --shard K/{} ... -o OUT, then merge again)",
+                missing.join(", "),
+                list.shard.count,
+                list.shard.count
+            ));
+        }
+        Ok(Whole {
+            list,
+            owner: owner
+                .into_iter()
+                .map(|o| o.expect("checked above"))
+                .collect(),
+        })
+    }
+
+    /// Why index `index` is not in the merge: the shard that owns it stops
+    /// before it.
+    fn missing(&self, index: u64, files: &[Input]) -> String {
+        let count = self.list.shard.count;
+        let k = (index % count as u64) as usize;
+        let file = &files[self.owner[k]];
+        let share = Manifest {
+            shard: Shard { index: k, count },
+            ..self.list
+        }
+        .share();
+        format!(
+            "index {index} is missing: {} (shard {k}/{count}, {share} of the list's {} URLs) stops before it: \
+             the shard was interrupted or its last requests never ran; finish it with \
+             gather fetch --shard {k}/{count} ... -o {} --resume",
+            file.path.display(),
+            self.list.lines,
+            file.path.display()
+        )
+    }
+}
+
+fn merge_into(files: &mut [Input], whole: &Whole, out: &mut impl Write) -> Result<u64, String> {
     // The next record of each file; the heap orders them by index.
     let mut next: Vec<Option<Record>> = Vec::with_capacity(files.len());
     let mut heap = BinaryHeap::new();
@@ -168,18 +280,21 @@ fn merge_into(files: &mut [Input], out: &mut impl Write) -> Result<u64, String> 
             ));
         }
         if index > expected {
-            // A file whose next index is smaller is out of order: say that,
+            // The file that owns the missing index, if its next line is
+            // below the one it is waiting with, is out of order: say that,
             // the cause, rather than the gap it makes.
-            if let Ok(Some(r)) = files[f].next() {
-                if r.index < index {
-                    return Err(out_of_order(&files[f], &r, index));
+            let owner = whole.owner[(expected % whole.list.shard.count as u64) as usize];
+            let waiting = if owner == f {
+                Some(index)
+            } else {
+                next[owner].as_ref().map(|r| r.index)
+            };
+            if let (Some(waiting), Ok(Some(r))) = (waiting, files[owner].next()) {
+                if r.index < waiting {
+                    return Err(out_of_order(&files[owner], &r, waiting));
                 }
             }
-            return Err(format!(
-                "index {expected} is in none of the inputs (the next is {index}, in {} line {}): a shard is missing or incomplete",
-                files[f].path.display(),
-                record.line
-            ));
+            return Err(whole.missing(expected, files));
         }
         out.write_all(&record.bytes)
             .map_err(|e| format!("cannot write the merged output: {e}"))?;
@@ -192,6 +307,15 @@ fn merge_into(files: &mut [Input], out: &mut impl Write) -> Result<u64, String> 
             heap.push(Reverse((r.index, f)));
             next[f] = Some(r);
         }
+    }
+    if expected > whole.list.lines as u64 {
+        return Err(format!(
+            "the inputs hold {expected} lines, but their list has {} URLs: not the outputs the manifests describe",
+            whole.list.lines
+        ));
+    }
+    if expected < whole.list.lines as u64 {
+        return Err(whole.missing(expected, files));
     }
     Ok(expected)
 }

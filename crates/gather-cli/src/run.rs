@@ -31,7 +31,7 @@ use crate::fetch::{Fetcher, Page};
 use crate::input::{self, Job};
 use crate::output::{self, OrderedWriter};
 use crate::report::{self, Report, Tally};
-use crate::shard::Shard;
+use crate::shard::{Manifest, Shard};
 
 /// Exit statuses, as `--help` documents them.
 pub mod exit {
@@ -111,7 +111,16 @@ pub async fn fetch(config: Config) -> i32 {
 /// and returns the exit status as the error.
 async fn run(config: &Config) -> Result<i32, i32> {
     let input = open_input(config)?;
-    let (sink, records) = open_output(config)?;
+    let (sink, mut records) = open_output(config)?;
+    if config.retry_failed {
+        let again = records.forget_failed();
+        if again > 0 && !config.quiet {
+            report::note(&format!("{again} lines with an error are fetched again"));
+        }
+    }
+    // Failures kept from the earlier run: part of this output's outcome.
+    let kept_failures = records.failed();
+    let rewrite = !records.in_order;
     let todo = plan(config, &input, &records)?;
     let fetcher = Fetcher::new(config.fetch.clone()).map_err(usage)?;
     let mut report = Report::new(todo, config.quiet);
@@ -143,7 +152,16 @@ async fn run(config: &Config) -> Result<i32, i32> {
             writer.count()
         )));
     }
-    conclude(end, discarded, writer, report, todo, config)
+    conclude(
+        end,
+        discarded,
+        writer,
+        report,
+        todo,
+        kept_failures,
+        rewrite,
+        config,
+    )
 }
 
 /// Says `message` as an error; the usage exit status.
@@ -191,7 +209,12 @@ fn open_output(config: &Config) -> Result<Output, i32> {
             Err(e) => Err(usage(e)),
         },
         (Some(path), false) => match std::fs::File::create(path) {
-            Ok(f) => Ok((Some(Box::new(f)), Default::default())),
+            Ok(f) => {
+                // A manifest left by an earlier shard run describes a file
+                // that is gone: a new shard run writes its own (in `plan`).
+                let _ = std::fs::remove_file(Manifest::path(path));
+                Ok((Some(Box::new(f)), Default::default()))
+            }
             Err(e) => Err(usage(format!("cannot create {}: {e}", path.display()))),
         },
         (None, _) => Ok((None, Default::default())),
@@ -202,9 +225,48 @@ fn open_output(config: &Config) -> Result<Output, i32> {
 /// check each line already in the output file against its input line,
 /// before any request is made. Nothing is kept: memory does not grow with
 /// the input. Returns how many URLs are left to fetch.
+///
+/// A shard's output gets its manifest here (`OUT.shard`, see
+/// [`Manifest`]), before anything is fetched; with `--resume`, an earlier
+/// manifest must name this shard of this list.
 fn plan(config: &Config, input: &Input, records: &output::Records) -> Result<usize, i32> {
-    let (total, checked) = count_and_check(&input.source, records, config.shard)
+    let found = match &config.output {
+        Some(out) => Manifest::read(out).map_err(usage)?,
+        None => None,
+    };
+    if let (Some(found), Some(out), true) = (&found, &config.output, config.resume) {
+        // Another shard's output is refused before the input is read.
+        let same_list = Manifest {
+            shard: config.shard,
+            ..*found
+        };
+        same_list.check_resume(found, out).map_err(usage)?;
+    }
+    let counted = count_and_check(&input.source, records, config.shard)
         .map_err(|e| usage(e.replace("{input}", &input.name)))?;
+    if let Some(out) = &config.output {
+        let this = Manifest {
+            shard: config.shard,
+            lines: counted.lines,
+            fingerprint: counted.fingerprint,
+        };
+        match found {
+            Some(found) if config.resume => this.check_resume(&found, out).map_err(usage)?,
+            None if config.resume && config.shard_given && !records.is_empty() => {
+                return Err(usage(format!(
+                    "cannot resume: {} has no manifest ({}) to say which shard of which list it holds \
+                     (written without --shard, or by an older gather): fetch it again without --resume",
+                    out.display(),
+                    Manifest::path(out).display()
+                )))
+            }
+            _ => {}
+        }
+        if config.shard_given {
+            this.write(out).map_err(usage)?;
+        }
+    }
+    let (total, checked) = (counted.mine, counted.checked);
     if total == 0 && !config.quiet {
         match config.shard.count {
             1 => report::note(&format!("no URLs in {}: nothing to fetch", input.name)),
@@ -426,12 +488,15 @@ where
 
 /// Step 6: the last lines out, the summary, and the exit status with the
 /// line that explains it.
+#[allow(clippy::too_many_arguments)]
 fn conclude(
     end: End,
     discarded: usize,
     mut writer: OrderedWriter,
     mut report: Report,
     todo: usize,
+    kept_failures: usize,
+    rewrite: bool,
     config: &Config,
 ) -> Result<i32, i32> {
     if let End::ReaderGone = end {
@@ -448,6 +513,15 @@ fn conclude(
     };
     report.finish();
     let written = writer.count();
+    // A resumed run that fetched lines again appended them after later
+    // ones: once every line is written, the file goes back in index order.
+    if let (End::Complete, Some(path), true) = (
+        &end,
+        &config.output,
+        config.resume && (rewrite || config.retry_failed),
+    ) {
+        output::put_in_order(path).map_err(usage)?;
+    }
     let resume_hint = match &config.output {
         Some(p) => format!(
             "; finish with: gather fetch ... -o {} --resume",
@@ -456,14 +530,29 @@ fn conclude(
         None => String::new(),
     };
     Ok(match end {
-        End::Complete if report.failed == 0 => exit::OK,
+        End::Complete if report.failed + kept_failures == 0 => exit::OK,
         End::Complete => {
             // Said even with -q: the exit status alone would not say which.
+            let kept = match kept_failures {
+                0 => String::new(),
+                n => format!(
+                    " (and {n} kept from the earlier run: --retry-failed fetches them again)"
+                ),
+            };
+            let status = if config.ok_if_complete {
+                "; every line is written, so the exit status is 0 (--ok-if-complete)"
+            } else {
+                " (--fail-fast stops at the first)"
+            };
             report::error(&format!(
-                "{} of {todo} URLs failed; their lines carry \"error\" (--fail-fast stops at the first)",
+                "{} of {todo} URLs failed{kept}; their lines carry \"error\"{status}",
                 report.failed
             ));
-            exit::FAILED
+            if config.ok_if_complete {
+                exit::OK
+            } else {
+                exit::FAILED
+            }
         }
         End::Failed(job, error) => {
             let index = job.index;
@@ -497,17 +586,30 @@ fn conclude(
     })
 }
 
-/// The first pass over the input: how many URLs it has for `shard`, and
-/// how many of them the output file already records (each record checked
-/// against its line, and against `shard`).
+/// What the first pass found.
+struct Counted {
+    /// URL lines in the whole input.
+    lines: usize,
+    /// Of them, this shard's.
+    mine: usize,
+    /// Of this shard's, those the output already records.
+    checked: usize,
+    /// FNV-1a of the input's bytes.
+    fingerprint: u64,
+}
+
+/// The first pass over the input: how many URLs it has, how many for
+/// `shard`, and how many of them the output file already records (each
+/// record checked against its line, and against `shard`).
 fn count_and_check(
     source: &input::Source,
     records: &output::Records,
     shard: Shard,
-) -> Result<(usize, usize), String> {
+) -> Result<Counted, String> {
     let mut lines = source
         .lines()
-        .map_err(|e| format!("cannot read input {{input}}: {e}"))?;
+        .map_err(|e| format!("cannot read input {{input}}: {e}"))?
+        .fingerprinted();
     let (mut total, mut checked) = (0, 0);
     if records.is_empty() {
         // Nothing to check a line against: count without making jobs.
@@ -539,7 +641,12 @@ fn count_and_check(
         .map_err(|e| format!("cannot resume: {e}"))?;
     // This shard's share of indices 0..total.
     let mine = (total + shard.count - 1 - shard.index) / shard.count;
-    Ok((mine, checked))
+    Ok(Counted {
+        lines: total,
+        mine,
+        checked,
+        fingerprint: lines.fingerprint().expect("fingerprinted above"),
+    })
 }
 
 /// Polls `future` once: its output if it is ready now, else `None` (the

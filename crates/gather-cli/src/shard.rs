@@ -7,11 +7,34 @@
 //!
 //! - `--shard K/N`: given.
 //! - `--shard N`: K from `JOB_COMPLETION_INDEX` (a Kubernetes Indexed Job,
-//!   whose `completions` is N), else from `SLURM_ARRAY_TASK_ID` (minus
-//!   `SLURM_ARRAY_TASK_MIN`, for an array that does not start at 0).
-//! - `--shard auto`: a Slurm array, N from `SLURM_ARRAY_TASK_COUNT` too.
+//!   whose `completions` is N; an index past N is refused), else
+//!   `SLURM_ARRAY_TASK_ID` mod N.
+//!
+//! # Why K is the array index mod N, and N is always given
+//!
+//! A job engine reruns one task the natural way: `sbatch --array=1
+//! fetch.sh`. That job is an array of one, so `SLURM_ARRAY_TASK_COUNT` is 1
+//! and `SLURM_ARRAY_TASK_MIN` is 1: taking N from the count (the former
+//! `--shard auto`) made the rerun shard 0 of 1, which fetched the whole
+//! list into shard 1's file, and taking K as ID - MIN made it shard 0. The
+//! task's own ID is the one thing a rerun keeps, so K is that ID mod N,
+//! with N from the script (which also serves arrays numbered from 1).
+//!
+//! # The manifest
+//!
+//! A shard writes, beside its output `OUT`, `OUT.shard`: one JSON object
+//! naming the shard (K/N) and what it was given (the number of URL lines
+//! and an FNV-1a fingerprint of the input's bytes). `--resume` refuses an
+//! output whose manifest names another shard or another list, and `gather
+//! merge` refuses a set of outputs that does not cover every index of the
+//! list, naming the missing shard. Every record line stays a plain JSON
+//! object for `jq`.
 //!
 //! Every way out names the flag or variable that was wrong or missing.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Value};
 
 /// Which share of the input this run fetches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,18 +65,17 @@ impl Shard {
         };
         let from_env = |name: &str| env(name).filter(|v| !v.trim().is_empty());
         let (index, count) = match flag.trim() {
-            "auto" => {
-                let count = from_env("SLURM_ARRAY_TASK_COUNT").ok_or(
-                    "--shard auto: SLURM_ARRAY_TASK_COUNT is not set (outside a Slurm array, give --shard N or K/N)",
-                )?;
-                (
-                    engine_index(&from_env, &number)?,
-                    number("SLURM_ARRAY_TASK_COUNT", &count)?,
-                )
-            }
+            "auto" => return Err(
+                "--shard auto is gone: a rerun of one array index (sbatch --array=1) sees an array of one, \
+                 and would fetch the whole list into that shard's file. Give N, as in the array: --shard 50"
+                    .to_owned(),
+            ),
             text => match text.split_once('/') {
                 Some((k, n)) => (number("--shard's K", k)?, number("--shard's N", n)?),
-                None => (engine_index(&from_env, &number)?, number("--shard", text)?),
+                None => {
+                    let count = number("--shard", text)?;
+                    (engine_index(&from_env, &number, count)?, count)
+                }
             },
         };
         if count == 0 {
@@ -68,27 +90,129 @@ impl Shard {
     }
 }
 
-/// K from the job engine's variables.
+/// K from the job engine's variables, for `count` shards.
 fn engine_index(
     env: &impl Fn(&str) -> Option<String>,
     number: &impl Fn(&str, &str) -> Result<usize, String>,
+    count: usize,
 ) -> Result<usize, String> {
     if let Some(k) = env("JOB_COMPLETION_INDEX") {
+        // An Indexed Job's `completions` is N: an index past it is a
+        // manifest and a flag that disagree, not a shard to wrap around to.
         return number("JOB_COMPLETION_INDEX", &k);
     }
     if let Some(id) = env("SLURM_ARRAY_TASK_ID") {
         let id = number("SLURM_ARRAY_TASK_ID", &id)?;
-        let min = match env("SLURM_ARRAY_TASK_MIN") {
-            Some(m) => number("SLURM_ARRAY_TASK_MIN", &m)?,
-            None => 0,
-        };
-        return id.checked_sub(min).ok_or_else(|| {
-            format!("SLURM_ARRAY_TASK_ID {id} is below SLURM_ARRAY_TASK_MIN {min}")
-        });
+        return Ok(id % count.max(1));
     }
     Err("--shard: no shard number given (K/N) and none in the environment \
          (JOB_COMPLETION_INDEX for a Kubernetes Indexed Job, SLURM_ARRAY_TASK_ID for a Slurm array)"
         .to_owned())
+}
+
+/// What a shard's output was made from: written beside it as `OUT.shard`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Manifest {
+    pub shard: Shard,
+    /// The number of URL lines in the whole input (every shard's).
+    pub lines: usize,
+    /// FNV-1a (64 bits) of the input's bytes.
+    pub fingerprint: u64,
+}
+
+impl Manifest {
+    /// Where the manifest of the output at `output` is.
+    pub fn path(output: &Path) -> PathBuf {
+        let mut name = output.as_os_str().to_owned();
+        name.push(".shard");
+        PathBuf::from(name)
+    }
+
+    /// Writes the manifest for `output`, whole or not at all (a temporary
+    /// file renamed over it).
+    pub fn write(&self, output: &Path) -> Result<(), String> {
+        let path = Manifest::path(output);
+        let text = json!({
+            "gather": "shard",
+            "version": 1,
+            "shard": format!("{}/{}", self.shard.index, self.shard.count),
+            "lines": self.lines,
+            "fingerprint": format!("fnv1a64:{:016x}", self.fingerprint),
+        })
+        .to_string()
+            + "\n";
+        let mut partial = path.as_os_str().to_owned();
+        partial.push(".partial");
+        let partial = PathBuf::from(partial);
+        std::fs::write(&partial, text)
+            .and_then(|()| std::fs::rename(&partial, &path))
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))
+    }
+
+    /// The manifest of the output at `output`, `None` if there is none.
+    pub fn read(output: &Path) -> Result<Option<Manifest>, String> {
+        let path = Manifest::path(output);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+        };
+        let bad =
+            |what: &str| format!("{} is not a gather shard manifest ({what})", path.display());
+        let value: Value = serde_json::from_str(&text).map_err(|e| bad(&e.to_string()))?;
+        if value["gather"] != "shard" || value["version"] != 1 {
+            return Err(bad("no \"gather\": \"shard\", \"version\": 1"));
+        }
+        let shard = value["shard"].as_str().ok_or_else(|| bad("no \"shard\""))?;
+        let shard = match shard.split_once('/') {
+            Some((k, n)) => Shard {
+                index: k.parse().map_err(|_| bad("\"shard\" is not K/N"))?,
+                count: n.parse().map_err(|_| bad("\"shard\" is not K/N"))?,
+            },
+            None => return Err(bad("\"shard\" is not K/N")),
+        };
+        if shard.count == 0 || shard.index >= shard.count {
+            return Err(bad("\"shard\" is not a shard"));
+        }
+        let lines = value["lines"].as_u64().ok_or_else(|| bad("no \"lines\""))?;
+        let fingerprint = value["fingerprint"]
+            .as_str()
+            .and_then(|f| f.strip_prefix("fnv1a64:"))
+            .and_then(|f| u64::from_str_radix(f, 16).ok())
+            .ok_or_else(|| bad("no \"fingerprint\""))?;
+        Ok(Some(Manifest {
+            shard,
+            lines: usize::try_from(lines).map_err(|_| bad("\"lines\" too large"))?,
+            fingerprint,
+        }))
+    }
+
+    /// How many of the input's indices are this shard's.
+    pub fn share(&self) -> usize {
+        let Shard { index, count } = self.shard;
+        (self.lines + count - 1 - index) / count
+    }
+
+    /// Checks that an earlier run's manifest `found` (beside `output`) is
+    /// this run's shard of the same list; the message says what differs.
+    pub fn check_resume(&self, found: &Manifest, output: &Path) -> Result<(), String> {
+        let shown = output.display();
+        if found.shard != self.shard {
+            return Err(format!(
+                "cannot resume: {shown} is shard {}/{}'s output, and this run is shard {}/{} \
+                 (resume each shard into its own file; under Slurm, K is SLURM_ARRAY_TASK_ID mod N)",
+                found.shard.index, found.shard.count, self.shard.index, self.shard.count
+            ));
+        }
+        if found.lines != self.lines || found.fingerprint != self.fingerprint {
+            return Err(format!(
+                "cannot resume: {shown} was fetched from another list ({} URL lines, fingerprint {:016x}; \
+                 this input has {}, {:016x}): fetch it again without --resume",
+                found.lines, found.fingerprint, self.lines, self.fingerprint
+            ));
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -116,25 +240,23 @@ mod tests {
             shard("4", &[("SLURM_ARRAY_TASK_ID", "1")]),
             Ok(Shard { index: 1, count: 4 })
         );
+        // An array numbered from 1 (1-4): task 4 is shard 0.
+        assert_eq!(
+            shard("4", &[("SLURM_ARRAY_TASK_ID", "4")]),
+            Ok(Shard { index: 0, count: 4 })
+        );
+        // A rerun of index 1 alone (sbatch --array=1): an array of one,
+        // whose MIN and COUNT say nothing of the shard; still shard 1.
         assert_eq!(
             shard(
                 "4",
                 &[
-                    ("SLURM_ARRAY_TASK_ID", "11"),
-                    ("SLURM_ARRAY_TASK_MIN", "10")
+                    ("SLURM_ARRAY_TASK_ID", "1"),
+                    ("SLURM_ARRAY_TASK_MIN", "1"),
+                    ("SLURM_ARRAY_TASK_COUNT", "1")
                 ]
             ),
             Ok(Shard { index: 1, count: 4 })
-        );
-        assert_eq!(
-            shard(
-                "auto",
-                &[
-                    ("SLURM_ARRAY_TASK_ID", "2"),
-                    ("SLURM_ARRAY_TASK_COUNT", "3")
-                ]
-            ),
-            Ok(Shard { index: 2, count: 3 })
         );
         // The flag's K wins over the environment's.
         assert_eq!(
@@ -153,13 +275,48 @@ mod tests {
             .contains("JOB_COMPLETION_INDEX"));
         assert!(shard("auto", &[("SLURM_ARRAY_TASK_ID", "1")])
             .unwrap_err()
-            .contains("SLURM_ARRAY_TASK_COUNT"));
+            .contains("--shard auto is gone"));
         assert!(shard("3", &[("JOB_COMPLETION_INDEX", "-1")])
             .unwrap_err()
             .contains("JOB_COMPLETION_INDEX"));
         assert!(shard("3", &[("JOB_COMPLETION_INDEX", "7")])
             .unwrap_err()
             .contains("shard 7 of 3"));
+    }
+
+    #[test]
+    fn a_manifest_reads_back_as_written_and_names_what_differs() {
+        let dir = std::env::temp_dir().join(format!("gather-manifest-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let out = dir.join("part-1.jsonl");
+        let m = Manifest {
+            shard: Shard { index: 1, count: 4 },
+            lines: 3000,
+            fingerprint: 0x0123_4567_89ab_cdef,
+        };
+        assert_eq!(Manifest::read(&out), Ok(None));
+        m.write(&out).unwrap();
+        assert_eq!(Manifest::read(&out), Ok(Some(m)));
+        assert_eq!(m.share(), 750);
+        assert!(m.check_resume(&m, &out).is_ok());
+        let all = Manifest {
+            shard: Shard::ALL,
+            ..m
+        };
+        assert!(all
+            .check_resume(&m, &out)
+            .unwrap_err()
+            .contains("shard 1/4's output"));
+        let other = Manifest { lines: 2999, ..m };
+        assert!(other
+            .check_resume(&m, &out)
+            .unwrap_err()
+            .contains("another list"));
+        std::fs::write(Manifest::path(&out), "{}").unwrap();
+        assert!(Manifest::read(&out)
+            .unwrap_err()
+            .contains("not a gather shard manifest"));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

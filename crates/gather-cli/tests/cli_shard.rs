@@ -135,17 +135,26 @@ fn the_shard_number_comes_from_the_job_engine() {
 #[test]
 fn merge_refuses_overlapping_missing_torn_and_foreign_inputs() {
     let env = Env::new("merge-bad");
-    let write = |name: &str, indices: &[u64]| {
+    // A shard's output as gather fetch --shard writes it: its lines, and
+    // its manifest (K/N of a list of `lines` URLs).
+    let manifest = |path: &std::path::Path, shard: &str, lines: u64, fingerprint: &str| {
+        let text = format!(
+            "{{\"gather\":\"shard\",\"version\":1,\"shard\":\"{shard}\",\"lines\":{lines},\"fingerprint\":\"fnv1a64:{fingerprint}\"}}\n"
+        );
+        std::fs::write(format!("{}.shard", path.display()), text).unwrap();
+    };
+    let write = |name: &str, shard: &str, indices: &[u64]| {
         let text: String = indices
             .iter()
             .map(|i| format!("{{\"index\":{i},\"url\":\"u{i}\"}}\n"))
             .collect();
         let p = env.path(name);
         std::fs::write(&p, text).unwrap();
+        manifest(&p, shard, 6, "00000000000000aa");
         p.display().to_string()
     };
-    let a = write("a.jsonl", &[0, 2, 4]);
-    let b = write("b.jsonl", &[1, 3, 5]);
+    let a = write("a.jsonl", "0/2", &[0, 2, 4]);
+    let b = write("b.jsonl", "1/2", &[1, 3, 5]);
     let out_path = env.path("all.jsonl");
     let out_arg = out_path.display().to_string();
     let merge = |inputs: &[&str]| {
@@ -162,12 +171,25 @@ fn merge_refuses_overlapping_missing_torn_and_foreign_inputs() {
     );
     std::fs::remove_file(&out_path).unwrap();
 
-    // Overlapping shards, a missing shard, a file out of order.
-    let unordered = write("unordered.jsonl", &[0, 2, 1]);
+    let overlapping = write("overlapping.jsonl", "1/2", &[1, 2, 5]);
+    let unordered = write("unordered.jsonl", "1/2", &[1, 5, 3]);
+    // The shards that held the last indices stopped early: 5 lines of 6
+    // merged cleanly before, and the merge said nothing.
+    let short = write("short.jsonl", "1/2", &[1, 3]);
+    let other_list = env.path("other.jsonl");
+    std::fs::write(&other_list, "{\"index\":1,\"url\":\"u1\"}\n").unwrap();
+    manifest(&other_list, "1/2", 7, "00000000000000bb");
+    let other_list = other_list.display().to_string();
     for (inputs, want) in [
-        (vec![a.as_str(), a.as_str()], "index 0 is in both"),
-        (vec![a.as_str()], "index 1 is in none of the inputs"),
-        (vec![unordered.as_str()], "not in index order"),
+        (vec![a.as_str(), a.as_str()], "are both shard 0/2"),
+        (vec![a.as_str(), overlapping.as_str()], "index 2 is in both"),
+        (vec![a.as_str()], "shard 1 of 2 is missing"),
+        (vec![a.as_str(), unordered.as_str()], "not in index order"),
+        (vec![a.as_str(), short.as_str()], "index 5 is missing"),
+        (
+            vec![a.as_str(), other_list.as_str()],
+            "not shards of one list",
+        ),
     ] {
         let out = merge(&inputs);
         assert_eq!(out.status.code(), Some(2), "{inputs:?}");
@@ -178,10 +200,18 @@ fn merge_refuses_overlapping_missing_torn_and_foreign_inputs() {
             out_path.display()
         );
     }
+    // The missing tail names the shard's file and how to finish it.
+    let out = merge(&[&a, &short]);
+    assert!(
+        stderr(&out).contains("short.jsonl (shard 1/2") && stderr(&out).contains("--resume"),
+        "{}",
+        stderr(&out)
+    );
 
     // A shard interrupted mid-line: torn, and says how to finish it.
     let torn = env.path("torn2.jsonl");
     std::fs::write(&torn, "{\"index\":1,\"url\":\"u1\"}\n{\"index\":3,\"ur").unwrap();
+    manifest(&torn, "1/2", 6, "00000000000000aa");
     let out = merge(&[&a, torn.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
@@ -191,11 +221,14 @@ fn merge_refuses_overlapping_missing_torn_and_foreign_inputs() {
     );
     assert!(!out_path.exists());
 
-    // Not a gather output at all.
+    // Not a gather output at all: no manifest, or lines that are not records.
     let foreign = env.path("foreign.txt");
     std::fs::write(&foreign, "hello\n").unwrap();
     let out = merge(&[foreign.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("has no manifest"), "{}", stderr(&out));
+    manifest(&foreign, "0/1", 1, "00000000000000aa");
+    let out = merge(&[foreign.to_str().unwrap()]);
     assert!(
         stderr(&out).contains("not a gather record"),
         "{}",
@@ -233,12 +266,185 @@ fn a_shard_resumes_its_own_output_and_refuses_another_shards() {
     ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        stderr(&out).contains("not shard 1 of 2"),
+        stderr(&out).contains("is shard 0/2's output, and this run is shard 1/2"),
         "{}",
         stderr(&out)
     );
     assert_eq!(
         indexes(&records(&std::fs::read(&part).unwrap())),
         [0, 2, 4, 6]
+    );
+}
+
+/// Runs `gather fetch -q ARGS` with `vars` set (and the job engine's
+/// unset); its exit status and stderr.
+fn fetch_with(args: &[&str], vars: &[(&str, &str)]) -> (Option<i32>, String) {
+    let mut cmd = gather_cmd();
+    cmd.arg("fetch").arg("-q").args(args);
+    for var in [
+        "JOB_COMPLETION_INDEX",
+        "SLURM_ARRAY_TASK_ID",
+        "SLURM_ARRAY_TASK_MIN",
+        "SLURM_ARRAY_TASK_COUNT",
+    ] {
+        cmd.env_remove(var);
+    }
+    for (k, v) in vars {
+        cmd.env(k, v);
+    }
+    let out = run_with(cmd, "", Duration::from_secs(60));
+    (out.status.code(), stderr(&out))
+}
+
+/// #28: a Slurm task killed midway and rerun the natural way (`sbatch
+/// --array=1`: an array of one, whose MIN and COUNT are 1) is the same
+/// shard, and finishes its own file; the former reading (shard 0 of 1)
+/// fetched the whole list into it and reported success.
+#[test]
+fn a_rerun_of_one_array_index_is_the_same_shard_and_finishes_its_file() {
+    let env = Env::new("shard-rerun");
+    let urls: Vec<String> = (0..40).map(|i| env.url(&format!("/page/{i}"))).collect();
+    let input = env.input("urls.txt", &urls);
+    let part = env.path("part-1.jsonl");
+    let (input_arg, part_arg) = (input.to_str().unwrap(), part.to_str().unwrap());
+    let args = ["--shard", "4", input_arg, "-o", part_arg, "--resume"];
+    let first = [
+        ("SLURM_ARRAY_TASK_ID", "1"),
+        ("SLURM_ARRAY_TASK_MIN", "0"),
+        ("SLURM_ARRAY_TASK_COUNT", "4"),
+    ];
+    let (code, err) = fetch_with(&args, &first);
+    assert_eq!(code, Some(0), "{err}");
+    // Killed after three lines, the last one torn.
+    let text = std::fs::read_to_string(&part).unwrap();
+    let kept: String = text.lines().take(3).map(|l| format!("{l}\n")).collect();
+    std::fs::write(&part, kept + "{\"index\":13,\"ur").unwrap();
+    let rerun = [
+        ("SLURM_ARRAY_TASK_ID", "1"),
+        ("SLURM_ARRAY_TASK_MIN", "1"),
+        ("SLURM_ARRAY_TASK_COUNT", "1"),
+    ];
+    let (code, err) = fetch_with(&args, &rerun);
+    assert_eq!(code, Some(0), "{err}");
+    let want: Vec<u64> = (0..40).filter(|i| i % 4 == 1).collect();
+    assert_eq!(indexes(&records(&std::fs::read(&part).unwrap())), want);
+    // The same output resumed as another shard, or as the whole list: refused.
+    for (flag, want) in [
+        ("1", "this run is shard 0/1"),
+        ("2/4", "this run is shard 2/4"),
+    ] {
+        let (code, err) = fetch_with(
+            &["--shard", flag, input_arg, "-o", part_arg, "--resume"],
+            &rerun,
+        );
+        assert_eq!(code, Some(2), "--shard {flag}");
+        assert!(
+            err.contains("is shard 1/4's output") && err.contains(want),
+            "{err}"
+        );
+    }
+    let (code, err) = fetch_with(&[input_arg, "-o", part_arg, "--resume"], &[]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("is shard 1/4's output"), "{err}");
+    // `--shard auto` is refused, saying why.
+    let (code, err) = fetch_with(&["--shard", "auto", input_arg], &rerun);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("--shard auto is gone"), "{err}");
+}
+
+#[test]
+fn resume_refuses_a_shard_of_another_list() {
+    let env = Env::new("shard-other-list");
+    let urls: Vec<String> = (0..10).map(|i| env.url(&format!("/page/{i}"))).collect();
+    let input = env.input("urls.txt", &urls);
+    let other = env.input("other.txt", &urls[..9]);
+    let part = env.path("part-0.jsonl");
+    let part_arg = part.to_str().unwrap();
+    let (code, err) = fetch_with(
+        &["--shard", "0/2", input.to_str().unwrap(), "-o", part_arg],
+        &[],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let (code, err) = fetch_with(
+        &[
+            "--shard",
+            "0/2",
+            other.to_str().unwrap(),
+            "-o",
+            part_arg,
+            "--resume",
+        ],
+        &[],
+    );
+    assert_eq!(code, Some(2));
+    assert!(err.contains("fetched from another list"), "{err}");
+}
+
+/// Exit statuses a job engine can use: 1 while any line is an error (lines
+/// kept by --resume included), 0 with --ok-if-complete once every line is
+/// written; --retry-failed fetches the error lines again and leaves the
+/// file in index order, one line per index.
+#[test]
+fn failed_lines_count_until_retried_and_ok_if_complete_says_done() {
+    let env = Env::new("shard-retry");
+    let mut urls: Vec<String> = (0..12).map(|i| env.url(&format!("/page/{i}"))).collect();
+    // 500 the first time, 200 after: a failure with --fail-on-status.
+    urls[2] = env.url("/flaky/two?fail=1");
+    urls[6] = env.url("/flaky/six?fail=1");
+    let input = env.input("urls.txt", &urls);
+    let part = env.path("part-0.jsonl");
+    let (input_arg, part_arg) = (input.to_str().unwrap(), part.to_str().unwrap());
+    let base = [
+        "--shard",
+        "0/2",
+        "--fail-on-status",
+        input_arg,
+        "-o",
+        part_arg,
+    ];
+    let (code, err) = fetch_with(&[&base[..], &["--ok-if-complete"]].concat(), &[]);
+    assert_eq!(code, Some(0), "every line written: {err}");
+    assert!(err.contains("2 of 6 URLs failed"), "{err}");
+    // Resumed without retrying: nothing left to fetch, but the output
+    // still holds two errors.
+    let (code, err) = fetch_with(&[&base[..], &["--resume"]].concat(), &[]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("2 kept from the earlier run"), "{err}");
+    let (code, err) = fetch_with(&[&base[..], &["--resume", "--retry-failed"]].concat(), &[]);
+    assert_eq!(code, Some(0), "{err}");
+    let recs = records(&std::fs::read(&part).unwrap());
+    assert_eq!(
+        indexes(&recs),
+        [0, 2, 4, 6, 8, 10],
+        "in order, one line each"
+    );
+    assert!(
+        recs.iter()
+            .all(|r| r["status"] == 200 && r["error"].is_null()),
+        "{recs:?}"
+    );
+    // And the shards still merge.
+    let (code, err) = fetch_with(
+        &[
+            "--shard",
+            "1/2",
+            input_arg,
+            "-o",
+            env.path("part-1.jsonl").to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let out = run(&[
+        "merge",
+        part_arg,
+        env.path("part-1.jsonl").to_str().unwrap(),
+        "-o",
+        env.path("all.jsonl").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        indexes(&records(&std::fs::read(env.path("all.jsonl")).unwrap())).len(),
+        12
     );
 }

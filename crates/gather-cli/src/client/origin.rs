@@ -288,34 +288,12 @@ struct Table {
     sweep_at: usize,
 }
 
-/// FNV-1a, for the table's keys: an authority is a dozen or two bytes,
-/// hashed once per request, where SipHash spent ~230 instructions
-/// (callgrind). Flooding is no concern: the keys are the user's own URLs,
-/// and the table holds about as many entries as there are requests in
-/// flight.
-#[derive(Default, Clone, Copy)]
-struct Fnv(u64);
-
-impl std::hash::Hasher for Fnv {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 {
-            0xcbf2_9ce4_8422_2325
-        } else {
-            self.0
-        };
-        for &b in bytes {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-        self.0 = h;
-    }
-}
-
-type ByAuthority = HashMap<Box<str>, Arc<Origin>, std::hash::BuildHasherDefault<Fnv>>;
+// FNV-1a for the table's keys: an authority is a dozen or two bytes,
+// hashed once per request, where SipHash spent ~230 instructions
+// (callgrind). Flooding is no concern: the keys are the user's own URLs,
+// and the table holds about as many entries as there are requests in
+// flight.
+type ByAuthority = HashMap<Box<str>, Arc<Origin>, std::hash::BuildHasherDefault<crate::fnv::Fnv>>;
 
 /// The table is never swept below this many entries.
 const SWEEP_FLOOR: usize = 256;

@@ -15,4 +15,4 @@ mod resume;
 
 pub use ordered::{OrderedWriter, Written};
 pub use record::{error_line, page_line};
-pub use resume::{parse_records, resume, Records, Resumed};
+pub use resume::{parse_records, put_in_order, resume, Records, Resumed};

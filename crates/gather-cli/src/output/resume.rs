@@ -1,5 +1,18 @@
 //! `--resume`: the records an earlier run wrote, checked against the
 //! input before anything is fetched.
+//!
+//! # Lines fetched again, and the order of the file
+//!
+//! A resumed run appends what it fetches. After an interruption the file
+//! holds a prefix of the indices, so appending keeps it in index order.
+//! With `--retry-failed` it does not: a line fetched again is appended
+//! after later ones, and the old error line is still in the file. So a
+//! later record for an index supersedes an earlier *error* record for it
+//! (two good records for one index are refused: two runs wrote the file),
+//! and once a resumed run has written every line, [`put_in_order`] rewrites
+//! the file in index order, one line per index, whole or not at all. An
+//! interrupted retry leaves a file that `--resume` reads again as it is and
+//! `gather merge` refuses as out of order, naming the fix.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::{File, OpenOptions};
@@ -50,6 +63,10 @@ pub fn resume(path: &Path) -> Result<Resumed, String> {
 #[derive(Debug, Default)]
 pub struct Records {
     done: HashMap<usize, (u64, usize)>,
+    /// The indexes whose last record is an error.
+    failed: HashSet<usize>,
+    /// Every index once, ascending: the file needs no rewriting.
+    pub in_order: bool,
     pub valid_len: usize,
 }
 
@@ -78,6 +95,22 @@ impl Records {
     /// `true` if the job at `index` is already done.
     pub fn contains(&self, index: usize) -> bool {
         self.done.contains_key(&index)
+    }
+
+    /// How many indexes' last record is an error.
+    pub fn failed(&self) -> usize {
+        self.failed.len()
+    }
+
+    /// `--retry-failed`: the indexes whose last record is an error are no
+    /// longer done, so they are fetched again (and their new line, appended,
+    /// supersedes the old). Returns how many.
+    pub fn forget_failed(&mut self) -> usize {
+        let forgotten = self.failed.len();
+        for index in self.failed.drain() {
+            self.done.remove(&index);
+        }
+        forgotten
     }
 
     /// Checks that the record for `job`'s index, if any, names `job`'s URL.
@@ -109,7 +142,11 @@ impl Records {
 
 /// Parses an output file's bytes; never panics, whatever the bytes.
 pub fn parse_records(text: &[u8]) -> Result<Records, String> {
-    let mut records = Records::default();
+    let mut records = Records {
+        in_order: true,
+        ..Records::default()
+    };
+    let mut last: Option<usize> = None;
     for (n, line) in text.split_inclusive(|&b| b == b'\n').enumerate() {
         if line.last() != Some(&b'\n') {
             break; // a torn last line, written when the run was killed
@@ -127,12 +164,76 @@ pub fn parse_records(text: &[u8]) -> Result<Records, String> {
             .ok_or_else(|| format!("line {n} has no \"url\""))?;
         let index =
             usize::try_from(index).map_err(|_| format!("line {n} has index {index}, too large"))?;
-        if records.done.insert(index, (url_hash(url), n)).is_some() {
+        let failed = record.get("error").is_some_and(|e| !e.is_null());
+        let earlier_failed = records.failed.contains(&index);
+        if records.done.insert(index, (url_hash(url), n)).is_some() && !earlier_failed {
             return Err(format!("line {n}: index {index} appears twice"));
         }
+        if failed {
+            records.failed.insert(index);
+        } else {
+            records.failed.remove(&index);
+        }
+        if last.is_some_and(|l| index <= l) {
+            records.in_order = false;
+        }
+        last = Some(index);
         records.valid_len += line.len();
     }
     Ok(records)
+}
+
+/// Rewrites the output at `path` in index order, keeping for each index
+/// its last line (see the module's docs): into `PATH.partial`, renamed over
+/// `path`, so that an interruption leaves the old file whole. Memory: 24
+/// bytes a line.
+pub fn put_in_order(path: &Path) -> Result<(), String> {
+    use std::io::{BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
+    let shown = path.display();
+    let fail = |e: io::Error| format!("cannot put {shown} in index order: {e}");
+    let mut reader = BufReader::new(File::open(path).map_err(fail)?);
+    // (index, offset, length) of each line, the last for each index kept.
+    let mut lines: Vec<(u64, u64, usize)> = Vec::new();
+    let (mut offset, mut line) = (0u64, Vec::new());
+    loop {
+        line.clear();
+        let n = reader.read_until(b'\n', &mut line).map_err(fail)?;
+        if n == 0 || line.last() != Some(&b'\n') {
+            break;
+        }
+        let index = serde_json::from_slice::<Value>(&line)
+            .ok()
+            .and_then(|v| v.get("index")?.as_u64())
+            .ok_or_else(|| {
+                format!("cannot put {shown} in index order: a line at byte {offset} has no index")
+            })?;
+        lines.push((index, offset, n));
+        offset += n as u64;
+    }
+    // Stable: among lines of one index, the last written stays last.
+    lines.sort_by_key(|&(index, ..)| index);
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(".partial");
+    let partial = std::path::PathBuf::from(partial);
+    let result = (|| -> io::Result<()> {
+        let mut out = BufWriter::new(File::create(&partial)?);
+        let mut file = reader.into_inner();
+        for (i, &(index, at, len)) in lines.iter().enumerate() {
+            if lines.get(i + 1).is_some_and(|next| next.0 == index) {
+                continue; // superseded by a later line for the same index
+            }
+            file.seek(SeekFrom::Start(at))?;
+            line.resize(len, 0);
+            file.read_exact(&mut line)?;
+            out.write_all(&line)?;
+        }
+        out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        std::fs::rename(&partial, path)
+    })();
+    result.map_err(|e| {
+        let _ = std::fs::remove_file(&partial);
+        fail(e)
+    })
 }
 
 #[cfg(test)]
@@ -156,5 +257,31 @@ mod tests {
         assert!(r.check_count(1).unwrap_err().contains("input has 1 URLs"));
         let err = parse_records(b"garbage\n").unwrap_err();
         assert!(err.contains("line 1 is not JSON"), "{err}");
+    }
+
+    #[test]
+    fn a_later_line_supersedes_an_error_and_the_file_is_put_back_in_order() {
+        let text = b"{\"index\":0,\"url\":\"a\"}\n{\"index\":1,\"url\":\"b\",\"error\":{\"kind\":\"connect\"}}\n\
+{\"index\":2,\"url\":\"c\"}\n{\"index\":1,\"url\":\"b\",\"status\":200}\n";
+        let r = parse_records(text).unwrap();
+        assert_eq!(r.failed(), 0, "the error was superseded");
+        assert!(!r.in_order);
+        let twice = b"{\"index\":0,\"url\":\"a\"}\n{\"index\":0,\"url\":\"a\"}\n";
+        assert!(parse_records(twice).unwrap_err().contains("appears twice"));
+        let mut r = parse_records(&text[..text.len() - 35]).unwrap();
+        assert_eq!((r.failed(), r.in_order), (1, true));
+        assert_eq!(r.forget_failed(), 1);
+        assert!(!r.contains(1) && r.contains(2));
+
+        let dir = std::env::temp_dir().join(format!("gather-order-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("out.jsonl");
+        std::fs::write(&path, text).unwrap();
+        put_in_order(&path).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "{\"index\":0,\"url\":\"a\"}\n{\"index\":1,\"url\":\"b\",\"status\":200}\n{\"index\":2,\"url\":\"c\"}\n"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

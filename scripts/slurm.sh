@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# A single-node Slurm on 127.0.0.1 for the scale-out tests: munged,
+# slurmctld and slurmd from Debian's slurm-wlm and munge packages, with a
+# configuration of their own under a state directory (no systemd, no
+# cgroups: proctrack/linuxproc, task/none).
+#
+#   scripts/slurm.sh start DIR   # prints `export SLURM_CONF=DIR/slurm.conf`
+#   scripts/slurm.sh stop DIR    # stops what `start` started, by pid file
+#
+# Nothing listens beyond loopback (CommunicationParameters=NoInAddrAny,
+# NoCtldInAddrAny). Jobs run as root, as this script does.
+set -euo pipefail
+
+cmd=${1:?usage: slurm.sh start|stop DIR}
+dir=$(realpath -m "${2:?usage: slurm.sh start|stop DIR}")
+
+stop_pid() {
+  local file=$1 pid
+  [ -f "$file" ] || return 0
+  pid=$(cat "$file")
+  if kill "$pid" 2>/dev/null; then
+    # Bounded: 10 s, then KILL.
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+  fi
+  rm -f "$file"
+}
+
+if [ "$cmd" = stop ]; then
+  stop_pid "$dir/slurmd.pid"
+  stop_pid "$dir/slurmctld.pid"
+  stop_pid "$dir/munge/munged.pid"
+  exit 0
+fi
+[ "$cmd" = start ] || { echo "usage: slurm.sh start|stop DIR" >&2; exit 2; }
+
+for tool in /usr/sbin/munged /usr/sbin/slurmctld /usr/sbin/slurmd /usr/bin/sbatch; do
+  [ -x "$tool" ] || { echo "slurm.sh: $tool is missing (apt-get install slurm-wlm munge)" >&2; exit 1; }
+done
+mkdir -p "$dir"/{state,spool,log,munge}
+chown munge:munge "$dir/munge"
+[ -s /etc/munge/munge.key ] || { /usr/sbin/mungekey --create --force; chown munge:munge /etc/munge/munge.key; }
+
+# munged with a socket of its own, found by Slurm's auth plugin through
+# AuthInfo below.
+runuser -u munge -- /usr/sbin/munged --socket="$dir/munge/munge.socket" \
+  --pid-file="$dir/munge/munged.pid" --log-file="$dir/munge/munged.log" --seed-file="$dir/munge/seed"
+
+cpus=$(nproc)
+cat > "$dir/slurm.conf" <<EOF
+ClusterName=gather-test
+SlurmctldHost=localhost(127.0.0.1)
+SlurmctldPort=$(( 20000 + RANDOM % 20000 ))
+SlurmdPort=$(( 40000 + RANDOM % 20000 ))
+CommunicationParameters=NoInAddrAny,NoCtldInAddrAny
+AuthType=auth/munge
+CredType=cred/munge
+AuthInfo=socket=$dir/munge/munge.socket
+SlurmUser=root
+SlurmdUser=root
+StateSaveLocation=$dir/state
+SlurmdSpoolDir=$dir/spool
+SlurmctldPidFile=$dir/slurmctld.pid
+SlurmdPidFile=$dir/slurmd.pid
+SlurmctldLogFile=$dir/log/slurmctld.log
+SlurmdLogFile=$dir/log/slurmd.log
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+JobAcctGatherType=jobacct_gather/none
+AccountingStorageType=accounting_storage/none
+JobCompType=jobcomp/none
+MpiDefault=none
+SchedulerType=sched/backfill
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core
+ReturnToService=2
+# Finished jobs stay known for an hour, so that one can be requeued.
+MinJobAge=3600
+MaxArraySize=1001
+SlurmctldTimeout=30
+SlurmdTimeout=30
+NodeName=localhost NodeAddr=127.0.0.1 CPUs=$cpus State=UNKNOWN
+PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
+EOF
+export SLURM_CONF="$dir/slurm.conf"
+/usr/sbin/slurmctld -f "$SLURM_CONF"
+/usr/sbin/slurmd -f "$SLURM_CONF"
+# Bounded wait for the node to take jobs.
+for _ in $(seq 150); do
+  if sinfo -h -o '%t' 2>/dev/null | grep -qE '^(idle|mix|alloc)'; then
+    echo "export SLURM_CONF=$SLURM_CONF"
+    exit 0
+  fi
+  sleep 0.2
+done
+echo "slurm.sh: the node did not become idle within 30 s; logs in $dir/log" >&2
+sinfo >&2 || true
+tail -n 20 "$dir"/log/*.log >&2 || true
+exit 1
