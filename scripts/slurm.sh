@@ -55,7 +55,9 @@ SlurmdPort=$(( 40000 + RANDOM % 20000 ))
 CommunicationParameters=NoInAddrAny,NoCtldInAddrAny
 AuthType=auth/munge
 CredType=cred/munge
-AuthInfo=socket=$dir/munge/munge.socket
+# cred_expire: a requeued job waits this long before it may start again
+# (120 s by default); 5 is the least Slurm takes.
+AuthInfo=socket=$dir/munge/munge.socket,cred_expire=5
 SlurmUser=root
 SlurmdUser=root
 StateSaveLocation=$dir/state
