@@ -779,20 +779,15 @@ fn fetch_error(e: client::Error) -> FetchError {
 mod tests {
     use super::*;
 
-    /// Every URL's request future is allocated and moved once per URL
-    /// (`run.rs`). Rare paths (redirects, retries' waits, saving) are boxed
-    /// to keep it small: at 1,984 bytes it was past what malloc serves from
-    /// its per-thread cache (1,032), and its allocation and copies showed
-    /// in the profile of a run against nginx. This catches a change that
-    /// brings the state of a rare path back inline.
-    #[test]
-    fn a_request_future_stays_under_a_kilobyte() {
-        let config = FetchConfig {
+    /// A configuration for one request at a time, with `timeout`,
+    /// `max_bytes` and `versions`.
+    fn config(timeout: Duration, max_bytes: u64, versions: crate::client::Versions) -> FetchConfig {
+        FetchConfig {
             limit: 1,
-            timeout: Duration::from_secs(1),
+            timeout,
             retries: 0,
             retry_base: Duration::from_millis(1),
-            max_bytes: 1,
+            max_bytes,
             max_redirects: 0,
             headers: HeaderMap::new(),
             user_agent: "test".into(),
@@ -802,9 +797,24 @@ mod tests {
             save_dir: None,
             decode: true,
             proxies: crate::client::proxy::Proxies::none(),
-            versions: crate::client::Versions::Negotiate,
+            versions,
             politeness: crate::client::origin::Politeness::NONE,
-        };
+        }
+    }
+
+    /// Every URL's request future is allocated and moved once per URL
+    /// (`run.rs`). Rare paths (redirects, retries' waits, saving) are boxed
+    /// to keep it small: at 1,984 bytes it was past what malloc serves from
+    /// its per-thread cache (1,032), and its allocation and copies showed
+    /// in the profile of a run against nginx. This catches a change that
+    /// brings the state of a rare path back inline.
+    #[test]
+    fn a_request_future_stays_under_a_kilobyte() {
+        let config = config(
+            Duration::from_secs(1),
+            1,
+            crate::client::Versions::Negotiate,
+        );
         let fetcher = Fetcher::new(config).unwrap();
         let url = Url::parse("http://127.0.0.1:1/").unwrap();
         let size = std::mem::size_of_val(&fetcher.fetch(0, &url));
@@ -823,24 +833,11 @@ mod tests {
         let server = gather_pageserver::Server::start(Duration::ZERO)
             .await
             .unwrap();
-        let config = FetchConfig {
-            limit: 1,
-            timeout: Duration::from_secs(3600),
-            retries: 0,
-            retry_base: Duration::from_millis(1),
-            max_bytes: 1 << 20,
-            max_redirects: 0,
-            headers: HeaderMap::new(),
-            user_agent: "test".into(),
-            cacert: None,
-            fail_on_status: false,
-            body: false,
-            save_dir: None,
-            decode: true,
-            proxies: crate::client::proxy::Proxies::none(),
-            versions: crate::client::Versions::Http1Only,
-            politeness: crate::client::origin::Politeness::NONE,
-        };
+        let config = config(
+            Duration::from_secs(3600),
+            1 << 20,
+            crate::client::Versions::Http1Only,
+        );
         let fetcher = Fetcher::new(config).unwrap();
         let url = Url::parse(&server.url("/page/1?delay_ms=2000")).unwrap();
         let page = fetcher.fetch(0, &url).await.unwrap();
