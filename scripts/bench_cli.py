@@ -5,7 +5,7 @@ pages from nginx on 127.0.0.1 with 64 connections, in one run; then over
 HTTP/2 (nginx with TLS and HTTP/2) against h2load (the HTTP/2 ceiling, one
 connection with 64 streams) and curl --http2 --parallel, with gather's own
 HTTP/1.1 run over the same TLS beside it. Also runs
-gather's HTTP client alone (examples/bare_client.rs: the client `gather
+gather's HTTP client alone (crates/gather-http/examples/bare_client.rs: the client `gather
 fetch` uses, nothing else), the floor under `gather fetch`, to show how
 much of the gap to wrk is the client's and how much the tool's (ordering,
 output, retries, timeouts). Each figure is the median of 5 runs
@@ -301,7 +301,7 @@ def http2(gather_bin, base):
 def main():
     WORK.mkdir(parents=True, exist_ok=True)
     py = ensure_tools()
-    subprocess.run(["cargo", "build", "--release", "-q", "-p", "gather-cli", "--bins", "--example", "bare_client"],
+    subprocess.run(["cargo", "build", "--release", "-q", "-p", "gather-cli", "-p", "gather-http", "--bins", "--example", "bare_client"],
                    cwd=ROOT, check=True)
     target = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
     gather_bin = target / "release" / "gather"

@@ -115,8 +115,8 @@ def main():
         "panics, children that never finish; a random limit; a random cancellation point; in place and spawned; "
         f"paused clock), {passed(out)} tests passed. Each case checks input order, the kind in every slot, the "
         "earliest failure in time, the limit, every child dropped exactly once, no poll after the end, no task left.")
-    out = cargo("test", "-p", "gather-cli", "--test", "fuzz_input", env={"GATHER_PROPTEST_CASES": str(CASES)})
-    say(f"- `gather-cli/tests/fuzz_input.rs`: **{CASES:,} cases per property** of arbitrary bytes into the URL reader "
+    out = cargo("test", "-p", "gather-cli", "--bin", "gather", "fuzz::", env={"GATHER_PROPTEST_CASES": str(CASES)})
+    say(f"- `gather-cli/src/fuzz.rs`: **{CASES:,} cases per property** of arbitrary bytes into the URL reader "
         f"and the `--resume` parser, and writer-to-parser round trips: {passed(out)} properties, no panic.\n")
 
     # 3. Loom.

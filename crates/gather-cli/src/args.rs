@@ -16,7 +16,7 @@ Exit status:
   124  --total-timeout expired (every line is written; with --fail-fast the ordered prefix)
   130  interrupted by Ctrl-C (the ordered prefix is written; finish with --resume)";
 
-pub const ERROR_KINDS: &str = "\
+pub(crate) const ERROR_KINDS: &str = "\
 Error kinds (\"error\": {\"kind\": ...} in a line):
   invalid_url, unsupported_scheme  the line is not an http(s) URL; nothing was requested
   connect         no connection, or it was lost before the answer's head (retried by --retries)
@@ -47,13 +47,13 @@ Examples:
 /// `asyncio.gather()` applied to the job it is taught with.
 #[derive(Debug, Parser)]
 #[command(name = "gather", version, after_help = EXIT_CODES)]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
-    pub command: Command,
+    pub(crate) command: Command,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Fetch every URL in URLS (or stdin) concurrently; write JSON Lines in input order.
     #[command(after_help = format!("{FETCH_EXAMPLES}\n\n{ERROR_KINDS}\n\n{EXIT_CODES}"))]
     Fetch(Box<FetchArgs>),
@@ -77,67 +77,67 @@ Example:
 Exit status: 0 merged; 2 an input is missing, unreadable or does not fit with the others.";
 
 #[derive(Debug, Args)]
-pub struct MergeArgs {
+pub(crate) struct MergeArgs {
     /// The shards' output files.
     #[arg(value_name = "SHARD_OUTPUT", required = true)]
-    pub inputs: Vec<PathBuf>,
+    pub(crate) inputs: Vec<PathBuf>,
 
     /// Write the merged lines here instead of stdout.
     #[arg(short = 'o', long = "output", value_name = "OUT")]
-    pub output: Option<PathBuf>,
+    pub(crate) output: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
-pub struct FetchArgs {
+pub(crate) struct FetchArgs {
     /// File with one URL per line ("-" or nothing: stdin). Blank lines and lines starting with # are skipped.
     #[arg(value_name = "URLS")]
-    pub file: Option<PathBuf>,
+    pub(crate) file: Option<PathBuf>,
 
     /// Write the results to this file instead of stdout.
     #[arg(short = 'o', long = "output", value_name = "OUT")]
-    pub output: Option<PathBuf>,
+    pub(crate) output: Option<PathBuf>,
 
     /// Requests in flight at once.
     #[arg(long, default_value_t = 64, value_name = "N")]
-    pub limit: usize,
+    pub(crate) limit: usize,
 
     /// Requests at once to one origin (scheme, host and port): connections over HTTP/1.1, streams
     /// on its one connection over HTTP/2. Default: 8 over HTTP/1.1, and over HTTP/2 the server's
     /// own stream limit. 0: no limit but --limit.
     #[arg(long, value_name = "N")]
-    pub per_host: Option<usize>,
+    pub(crate) per_host: Option<usize>,
 
     /// Requests started per second at most, over the whole run: R, R/s, R/m or R/h (e.g. 10,
     /// 600/m, 0.5/s). Waiting for a turn does not count against --timeout.
     #[arg(long, value_name = "RATE")]
-    pub rate: Option<String>,
+    pub(crate) rate: Option<String>,
 
     /// Requests started per second at most to each origin, as --rate. A 429 or 503 with
     /// Retry-After pauses its origin alone, whatever the rates.
     #[arg(long, value_name = "RATE")]
-    pub rate_per_host: Option<String>,
+    pub(crate) rate_per_host: Option<String>,
 
     /// Speak HTTP/1.1 only (by default HTTP/2 is offered to https servers and used when they
     /// accept, with every request to an origin on one connection).
     #[arg(long = "http1.1")]
-    pub http1_1: bool,
+    pub(crate) http1_1: bool,
 
     /// Speak HTTP/2 to plain http:// servers without asking first (h2c with prior knowledge,
     /// as curl's flag of the same name); https is negotiated as usual.
     #[arg(long, conflicts_with = "http1_1")]
-    pub http2_prior_knowledge: bool,
+    pub(crate) http2_prior_knowledge: bool,
 
     /// Threads that run the requests. One is enough for tens of thousands of requests a second and
     /// leaves the other cores to the rest of the machine (a local server, say); more help when the
     /// client itself is the bottleneck, as with many TLS handshakes. 0: one per core.
     #[arg(long, default_value_t = 1, value_name = "N")]
-    pub threads: usize,
+    pub(crate) threads: usize,
 
     /// Results held waiting for an earlier line, at most. A URL is not started while it is this far
     /// ahead of the next line to write, so memory stays bounded by --limit + --reorder-window results
     /// even when one early URL is slow. Default: 4 x --limit.
     #[arg(long, value_name = "N")]
-    pub reorder_window: Option<usize>,
+    pub(crate) reorder_window: Option<usize>,
 
     /// Stop at the first failure, as asyncio.gather() does by default: the lines before the failing
     /// one are still written (requests already running for them are awaited), then its error line,
@@ -145,81 +145,81 @@ pub struct FetchArgs {
     /// gets a line, failures as error objects (Python's return_exceptions=True), and the exit status
     /// says whether any failed.
     #[arg(long)]
-    pub fail_fast: bool,
+    pub(crate) fail_fast: bool,
 
     /// Every URL gets a line: now the default; still accepted for scripts written before.
     #[arg(short = 'k', long, hide = true, conflicts_with = "fail_fast")]
-    pub return_exceptions: bool,
+    pub(crate) return_exceptions: bool,
 
     /// Treat HTTP statuses of 400 and above as failures (by default they are results).
     #[arg(long)]
-    pub fail_on_status: bool,
+    pub(crate) fail_on_status: bool,
 
     /// Timeout for each request attempt, e.g. 10s, 500ms, 1.5 (seconds).
     #[arg(long, default_value = "30s", value_name = "DURATION")]
-    pub timeout: String,
+    pub(crate) timeout: String,
 
     /// Timeout for the whole run; results finished by then are kept.
     #[arg(long, value_name = "DURATION")]
-    pub total_timeout: Option<String>,
+    pub(crate) total_timeout: Option<String>,
 
     /// Retries after a connection failure, 429 or 5xx, with exponential backoff and jitter
     /// (a server's Retry-After in seconds is honoured, up to 30 s).
     #[arg(long, default_value_t = 0, value_name = "N")]
-    pub retries: u32,
+    pub(crate) retries: u32,
 
     /// First retry delay; each further retry doubles it.
     #[arg(long, default_value = "200ms", value_name = "DURATION")]
-    pub retry_delay: String,
+    pub(crate) retry_delay: String,
 
     /// Largest body accepted, e.g. 10MiB, 500k, 1048576; a larger body is an error for that URL.
     #[arg(long, default_value = "10MiB", value_name = "SIZE")]
-    pub max_bytes: String,
+    pub(crate) max_bytes: String,
 
     /// Redirects followed at most; more is an error (a redirect loop ends here).
     #[arg(long, default_value_t = 10, value_name = "N")]
-    pub max_redirects: usize,
+    pub(crate) max_redirects: usize,
 
     /// Extra request header, "Name: value"; repeat for more. Authorization and Cookie are not sent
     /// on after a redirect to another origin (scheme, host or port). Credentials in a URL
     /// (http://user:pass@host/) are sent as Basic auth unless -H gives an Authorization.
     #[arg(short = 'H', long = "header", value_name = "HEADER")]
-    pub headers: Vec<String>,
+    pub(crate) headers: Vec<String>,
 
     /// Also trust the certificates in this PEM file for HTTPS (a private CA); the built-in web
     /// roots (Mozilla's, from webpki-roots; nothing is read from the system) stay trusted.
     #[arg(long, value_name = "FILE")]
-    pub cacert: Option<PathBuf>,
+    pub(crate) cacert: Option<PathBuf>,
 
     /// Send requests through this HTTP proxy: host:port, or http://user:password@host:port for one
     /// that wants credentials (port 1080 if none is given). Plain requests go in absolute form,
     /// https through CONNECT tunnels; the user and password go to the proxy only. Without it, the environment as curl reads it: http_proxy (lower case
     /// only), https_proxy or HTTPS_PROXY, all_proxy or ALL_PROXY. "" turns proxies off.
     #[arg(long, value_name = "URL")]
-    pub proxy: Option<String>,
+    pub(crate) proxy: Option<String>,
 
     /// Hosts that go direct, not through the proxy: comma-separated names (with their subdomains),
     /// addresses, networks (10.0.0.0/8), or * for all. Overrides no_proxy and NO_PROXY.
     #[arg(long, value_name = "LIST")]
-    pub noproxy: Option<String>,
+    pub(crate) noproxy: Option<String>,
 
     /// The User-Agent header (a -H "User-Agent: ..." takes precedence).
     #[arg(long, default_value = concat!("gather/", env!("CARGO_PKG_VERSION")), value_name = "TEXT")]
-    pub user_agent: String,
+    pub(crate) user_agent: String,
 
     /// Ask for no compression and keep each body as sent: no Accept-Encoding, nothing decoded.
     /// By default gzip, deflate, br and zstd are asked for and decoded: "bytes" is the decoded size,
     /// "encoding" and "wire_bytes" say how it came, and --max-bytes bounds the decoded size.
     #[arg(long)]
-    pub raw: bool,
+    pub(crate) raw: bool,
 
     /// Put each body in its line: "body" as text when it is UTF-8, else "body_base64".
     #[arg(long, conflicts_with = "save_dir")]
-    pub body: bool,
+    pub(crate) body: bool,
 
     /// Save each body to DIR/INDEX.body; the line names the file in "saved".
     #[arg(long, value_name = "DIR")]
-    pub save_dir: Option<PathBuf>,
+    pub(crate) save_dir: Option<PathBuf>,
 
     /// Fetch only shard K of N: the lines whose index is K mod N (indices stay global; merge the
     /// shards' outputs with gather merge). K/N, or N with K from the job engine:
@@ -227,39 +227,58 @@ pub struct FetchArgs {
     /// array (so a rerun of one index is the same shard). With -o, OUT.shard records the shard and
     /// the input, which --resume and gather merge check.
     #[arg(long, value_name = "K/N")]
-    pub shard: Option<String>,
+    pub(crate) shard: Option<String>,
 
     /// With -o: keep the lines already in OUT, skip their indexes, append the rest.
     #[arg(long, requires = "output")]
-    pub resume: bool,
+    pub(crate) resume: bool,
 
     /// With --resume: fetch again the lines of OUT that carry an error (the new line replaces it;
     /// OUT is rewritten in index order at the end).
     #[arg(long, requires = "resume")]
-    pub retry_failed: bool,
+    pub(crate) retry_failed: bool,
 
     /// Exit 0 when every line was written, even if some are errors (a job engine then counts the
     /// shard done: Slurm's afterok, a Kubernetes Job's completions). Exit 1 is then kept for runs
     /// that did not write every line.
     #[arg(long, conflicts_with = "fail_fast")]
-    pub ok_if_complete: bool,
+    pub(crate) ok_if_complete: bool,
 
     /// No progress bar and no summary.
     #[arg(short, long)]
-    pub quiet: bool,
+    pub(crate) quiet: bool,
 }
 
 #[derive(Debug, Args)]
-pub struct DemoArgs {
+pub(crate) struct DemoArgs {
     /// Pages to serve and fetch.
     #[arg(long, default_value_t = 50, value_name = "N")]
-    pub pages: usize,
+    pub(crate) pages: usize,
 
     /// How long the server takes to answer each page, in milliseconds.
     #[arg(long, default_value_t = 50, value_name = "MS")]
-    pub latency_ms: u64,
+    pub(crate) latency_ms: u64,
 
     /// Requests in flight at once in the gathered run.
     #[arg(long, default_value_t = 64, value_name = "N")]
-    pub limit: usize,
+    pub(crate) limit: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gather_http::Kind;
+
+    #[test]
+    fn help_explains_every_kind_a_line_can_carry() {
+        let help = ERROR_KINDS;
+        for kind in Kind::WRITTEN {
+            assert!(
+                help.lines().any(|l| l
+                    .split_whitespace()
+                    .any(|w| w.trim_end_matches(',') == kind.as_str())),
+                "--help does not explain {kind}"
+            );
+        }
+    }
 }

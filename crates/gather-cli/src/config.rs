@@ -7,74 +7,47 @@ use std::time::Duration;
 
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 
+use gather_http::{FetchConfig, Politeness, Proxies, Versions};
+
 use crate::args::FetchArgs;
-use crate::client::origin::Politeness;
-use crate::client::proxy::Proxies;
-use crate::client::Versions;
 use crate::shard::Shard;
 
 /// More threads than this is a typo, not a plan: tokio starts each one.
 const MAX_THREADS: usize = 1024;
 
-/// What each request needs.
-#[derive(Debug, Clone)]
-pub struct FetchConfig {
-    pub limit: usize,
-    pub timeout: Duration,
-    pub retries: u32,
-    pub retry_base: Duration,
-    pub max_bytes: u64,
-    pub max_redirects: usize,
-    pub headers: HeaderMap,
-    pub user_agent: String,
-    /// Extra trusted roots, PEM (`--cacert`).
-    pub cacert: Option<Vec<u8>>,
-    pub fail_on_status: bool,
-    pub body: bool,
-    pub save_dir: Option<PathBuf>,
-    /// Ask for compressed bodies and decode them (not `--raw`).
-    pub decode: bool,
-    /// `--proxy`, `--noproxy` and the environment, by curl's rules.
-    pub proxies: Proxies,
-    /// `--http1.1`, `--http2-prior-knowledge`, or negotiated.
-    pub versions: Versions,
-    /// `--per-host`, `--rate`, `--rate-per-host`.
-    pub politeness: Politeness,
-}
-
 /// Connections to one HTTP/1.1 origin at once, unless `--per-host` says:
 /// what browsers hold to (6) and a little more, so that `--limit 64` over
 /// one host is not 64 connections to it.
-pub const PER_HOST_H1: usize = 8;
+pub(crate) const PER_HOST_H1: usize = 8;
 
 /// The whole `fetch` run.
 #[derive(Debug, Clone)]
-pub struct Config {
-    pub input: Option<PathBuf>,
-    pub output: Option<PathBuf>,
-    pub resume: bool,
+pub(crate) struct Config {
+    pub(crate) input: Option<PathBuf>,
+    pub(crate) output: Option<PathBuf>,
+    pub(crate) resume: bool,
     /// `--retry-failed`: with `--resume`, fetch again the lines that carry
     /// an error.
-    pub retry_failed: bool,
+    pub(crate) retry_failed: bool,
     /// `--ok-if-complete`: every line written is success.
-    pub ok_if_complete: bool,
+    pub(crate) ok_if_complete: bool,
     /// `--fail-fast`: the first failure (in input order, among those that
     /// failed) ends the run once every line before it is written.
-    pub fail_fast: bool,
-    pub total_timeout: Option<Duration>,
-    pub reorder_window: usize,
-    pub quiet: bool,
+    pub(crate) fail_fast: bool,
+    pub(crate) total_timeout: Option<Duration>,
+    pub(crate) reorder_window: usize,
+    pub(crate) quiet: bool,
     /// Runtime worker threads; `None` for one per core.
-    pub threads: Option<usize>,
+    pub(crate) threads: Option<usize>,
     /// `--shard`: which share of the input this run fetches.
-    pub shard: Shard,
+    pub(crate) shard: Shard,
     /// `--shard` was given: the output gets a manifest (`OUT.shard`).
-    pub shard_given: bool,
-    pub fetch: FetchConfig,
+    pub(crate) shard_given: bool,
+    pub(crate) fetch: FetchConfig,
 }
 
 impl Config {
-    pub fn from_args(a: FetchArgs) -> Result<Config, String> {
+    pub(crate) fn from_args(a: FetchArgs) -> Result<Config, String> {
         if a.limit == 0 {
             return Err("--limit must be at least 1".to_owned());
         }
@@ -107,7 +80,7 @@ impl Config {
             Some(path) => {
                 let pem =
                     std::fs::read(path).map_err(|e| format!("--cacert {}: {e}", path.display()))?;
-                let certs = crate::fetch::pem_certificates(&pem)
+                let certs = gather_http::tls::pem_certificates(&pem)
                     .map_err(|e| format!("--cacert {}: {e}", path.display()))?;
                 if certs.is_empty() {
                     return Err(format!(
@@ -186,7 +159,7 @@ impl Config {
 }
 
 /// `10s`, `500ms`, `2m`, `1.5` (seconds).
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
     let (number, unit) = split_unit(t);
     let n: f64 = number
@@ -206,7 +179,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 /// `10MiB`, `500k`, `2MB`, `1048576` (bytes).
-pub fn parse_size(text: &str) -> Result<u64, String> {
+pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
     let (number, unit) = split_unit(text.trim());
     let n: f64 = number
         .parse()
@@ -230,7 +203,7 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 
 /// `10`, `10/s`, `600/m`, `0.5/s`, `100/h` (requests per unit): the least
 /// time between two requests.
-pub fn parse_rate(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_rate(text: &str) -> Result<Duration, String> {
     let t = text.trim();
     let (number, per) = t.split_once('/').unwrap_or((t, "s"));
     let n: f64 = number

@@ -6,7 +6,7 @@
 //! ([`UrlParser`]): the counting pass and `--resume`'s skipped lines never
 //! need the parse.
 
-use crate::failure::Kind;
+use gather_http::Kind;
 use std::borrow::Cow;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
@@ -17,26 +17,27 @@ use url::Url;
 
 /// One URL to fetch.
 #[derive(Debug, Clone)]
-pub struct Job {
+pub(crate) struct Job {
     /// Position among the URL lines (blank and comment lines not counted);
     /// the `index` of its output record.
-    pub index: usize,
+    pub(crate) index: usize,
     /// 1-based line number in the input, for messages.
-    pub line: usize,
+    pub(crate) line: usize,
     /// The line as written (trimmed).
-    pub raw: String,
+    pub(crate) raw: String,
 }
 
+#[cfg(test)]
 impl Job {
     /// The line's URL, or why it cannot be fetched.
-    pub fn url(&self) -> Result<Url, InputError> {
+    pub(crate) fn url(&self) -> Result<Url, InputError> {
         parse_url(&self.raw)
     }
 }
 
 /// Why an input line cannot be fetched.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum InputError {
+pub(crate) enum InputError {
     /// Not a URL at all.
     InvalidUrl(String),
     /// A URL, but not http or https.
@@ -44,14 +45,14 @@ pub enum InputError {
 }
 
 impl InputError {
-    pub fn kind(&self) -> Kind {
+    pub(crate) fn kind(&self) -> Kind {
         match self {
             InputError::InvalidUrl(_) => Kind::InvalidUrl,
             InputError::UnsupportedScheme(_) => Kind::UnsupportedScheme,
         }
     }
 
-    pub fn message(&self) -> String {
+    pub(crate) fn message(&self) -> String {
         match self {
             InputError::InvalidUrl(why) => format!("not a valid URL: {why}"),
             InputError::UnsupportedScheme(s) => {
@@ -64,7 +65,7 @@ impl InputError {
 /// Where the URLs come from. Read in passes (one to count and check, one
 /// to run) so that memory does not grow with the number of URLs: a file is
 /// simply opened again; stdin, which cannot be, is kept as bytes.
-pub enum Source {
+pub(crate) enum Source {
     /// A file, by path.
     File(PathBuf),
     /// Standard input, read once.
@@ -73,7 +74,7 @@ pub enum Source {
 
 impl Source {
     /// The file at `path`, or stdin for `None` or `-`.
-    pub fn open(path: Option<&Path>) -> io::Result<Source> {
+    pub(crate) fn open(path: Option<&Path>) -> io::Result<Source> {
         match path {
             Some(p) if p != Path::new("-") => {
                 File::open(p)?; // fail now, with the file's own error, rather than mid-run
@@ -88,7 +89,7 @@ impl Source {
     }
 
     /// A new pass over the jobs, from the first line.
-    pub fn lines(&self) -> io::Result<Lines> {
+    pub(crate) fn lines(&self) -> io::Result<Lines> {
         let reader: Box<dyn BufRead + Send> = match self {
             Source::File(p) => Box::new(BufReader::new(File::open(p)?)),
             Source::Stdin(bytes) => Box::new(io::Cursor::new(SharedBytes(bytes.clone()))),
@@ -109,15 +110,15 @@ impl AsRef<[u8]> for SharedBytes {
 /// The jobs of one pass, in order, read a line at a time. A read error ends
 /// the pass and is kept in [`Lines::error`] (shared, so that it can be read
 /// after the iterator has been handed away).
-pub struct Lines {
+pub(crate) struct Lines {
     reader: Box<dyn BufRead + Send>,
     buf: Vec<u8>,
     line: usize,
     index: usize,
     /// The I/O error that ended the pass early, if one did.
-    pub error: Arc<Mutex<Option<io::Error>>>,
+    pub(crate) error: Arc<Mutex<Option<io::Error>>>,
     /// FNV-1a of every byte read so far, when asked for.
-    fingerprint: Option<crate::fnv::Fnv>,
+    fingerprint: Option<gather_http::fnv::Fnv>,
 }
 
 impl Lines {
@@ -135,15 +136,15 @@ impl Lines {
     /// The same pass, keeping a fingerprint of the input's bytes (see
     /// [`fingerprint`](Lines::fingerprint)). Only the counting pass asks:
     /// hashing costs about a nanosecond a byte.
-    pub fn fingerprinted(mut self) -> Lines {
-        self.fingerprint = Some(crate::fnv::Fnv::default());
+    pub(crate) fn fingerprinted(mut self) -> Lines {
+        self.fingerprint = Some(gather_http::fnv::Fnv::default());
         self
     }
 
     /// FNV-1a (64 bits) of every byte read so far, blank and comment lines
     /// included: once the pass has ended, of the whole input. `None` unless
     /// [`fingerprinted`](Lines::fingerprinted).
-    pub fn fingerprint(&self) -> Option<u64> {
+    pub(crate) fn fingerprint(&self) -> Option<u64> {
         use std::hash::Hasher;
         self.fingerprint.as_ref().map(Hasher::finish)
     }
@@ -198,7 +199,7 @@ impl Lines {
     }
 
     /// Skips the next job: `false` at the end (as `next` returning `None`).
-    pub fn skip_job(&mut self) -> bool {
+    pub(crate) fn skip_job(&mut self) -> bool {
         self.advance(false).is_some()
     }
 }
@@ -223,7 +224,8 @@ fn is_trimmed_ascii(b: u8) -> bool {
 
 /// Splits a whole input into jobs, in order (the same rules as a pass of
 /// [`Lines`]).
-pub fn parse(text: &str) -> Vec<Job> {
+#[cfg(test)]
+pub(crate) fn parse(text: &str) -> Vec<Job> {
     Lines::new(Box::new(io::Cursor::new(text.as_bytes().to_vec()))).collect()
 }
 
@@ -238,14 +240,14 @@ pub fn parse(text: &str) -> Vec<Job> {
 /// the result is the one a whole parse gives (a property test holds it to
 /// [`Job::url`]). Anything else is parsed whole.
 #[derive(Debug, Default)]
-pub struct UrlParser {
+pub(crate) struct UrlParser {
     /// The `scheme://authority` text of the last whole parse, and its URL.
     last: Option<(String, Url)>,
 }
 
 impl UrlParser {
     /// `raw`'s URL, or why it cannot be fetched: the same as [`Job::url`].
-    pub fn parse(&mut self, raw: &str) -> Result<Url, InputError> {
+    pub(crate) fn parse(&mut self, raw: &str) -> Result<Url, InputError> {
         if let Some((origin, base)) = &self.last {
             if let Some(path) = raw.strip_prefix(origin.as_str()) {
                 // "/x" only: "//h" and "/\\h" name another host, and "?q",

@@ -1,8 +1,30 @@
+//! The `gather` command: fetch many URLs concurrently, robustly, results in
+//! input order. A thin front door on the fetch engine (`gather-http`) and
+//! the `gather` library.
+//!
+//! Kept apart, as in ripgrep: [`args`] is the command line as typed,
+//! [`config`] the validated configuration everything else uses; then one
+//! module per subcommand ([`run`] for `fetch`, [`merge`], [`demo`]), and
+//! the output ([`output`], [`report`]). Everything is `pub(crate)`: this
+//! crate is a program, not a library.
+
+mod args;
+mod by_position;
+mod config;
+mod demo;
+#[cfg(test)]
+mod fuzz;
+mod input;
+mod merge;
+mod output;
+mod report;
+mod run;
+mod shard;
+
 use clap::Parser;
 
-use gather_cli::args::{Cli, Command};
-use gather_cli::config::Config;
-use gather_cli::{demo, merge, report, run};
+use args::{Cli, Command};
+use config::Config;
 
 fn main() {
     let cli = Cli::parse();

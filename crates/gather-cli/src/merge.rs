@@ -109,7 +109,7 @@ fn record_index(line: &[u8]) -> Option<u64> {
 
 /// Merges `inputs` into `output` (standard output when `None`); returns the
 /// number of lines written.
-pub fn merge(inputs: &[PathBuf], output: Option<&Path>) -> Result<u64, String> {
+pub(crate) fn merge(inputs: &[PathBuf], output: Option<&Path>) -> Result<u64, String> {
     if inputs.is_empty() {
         return Err("gather merge: no inputs (give the shards' output files)".to_owned());
     }

@@ -55,15 +55,15 @@ impl Latencies {
 }
 
 /// Counts, latencies and the progress bar.
-pub struct Report {
+pub(crate) struct Report {
     start: Instant,
     total: usize,
-    pub ok: usize,
+    pub(crate) ok: usize,
     /// Fetched, but with an HTTP error status (400 or more): neither ok nor
     /// a failure to fetch (with `--fail-on-status` they are failures).
-    pub http_error: usize,
-    pub failed: usize,
-    pub retried: usize,
+    pub(crate) http_error: usize,
+    pub(crate) failed: usize,
+    pub(crate) retried: usize,
     latencies: Latencies,
     bar: bool,
     /// Whether the bar is on screen now (drawn, not cleared since): shared
@@ -80,7 +80,7 @@ pub struct Report {
 ///
 /// Standard output buffers a line until its newline, so a record that
 /// reaches here in pieces is shown whole, after the clear.
-pub struct ClearsBar<W> {
+pub(crate) struct ClearsBar<W> {
     inner: W,
     shown: Arc<AtomicBool>,
 }
@@ -102,7 +102,7 @@ impl<W: Write> Write for ClearsBar<W> {
 
 /// How a URL's line counts in the summary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Tally {
+pub(crate) enum Tally {
     /// Fetched, with a status under 400.
     Ok,
     /// Fetched, with a status of 400 or more.
@@ -116,7 +116,7 @@ const REDRAW: Duration = Duration::from_millis(100);
 
 impl Report {
     /// `total`: URLs this run will fetch.
-    pub fn new(total: usize, quiet: bool) -> Report {
+    pub(crate) fn new(total: usize, quiet: bool) -> Report {
         Report {
             start: Instant::now(),
             total,
@@ -134,7 +134,7 @@ impl Report {
 
     /// `out`, standard output, made safe to write beside the bar: wrapped
     /// in [`ClearsBar`] when both are on a terminal and the bar is drawn.
-    pub fn stdout_beside_bar(&self, out: std::io::Stdout) -> Box<dyn Write + Send> {
+    pub(crate) fn stdout_beside_bar(&self, out: std::io::Stdout) -> Box<dyn Write + Send> {
         if self.bar && out.is_terminal() {
             Box::new(ClearsBar {
                 inner: out,
@@ -145,7 +145,7 @@ impl Report {
         }
     }
 
-    pub fn record(&mut self, tally: Tally, elapsed: Duration, retries: u32) {
+    pub(crate) fn record(&mut self, tally: Tally, elapsed: Duration, retries: u32) {
         match tally {
             Tally::Ok => self.ok += 1,
             Tally::HttpError => self.http_error += 1,
@@ -207,7 +207,7 @@ impl Report {
     }
 
     /// Clears the bar so that a message can be printed.
-    pub fn clear(&self) {
+    pub(crate) fn clear(&self) {
         if self.bar {
             let _ = write!(std::io::stderr().lock(), "\r\x1b[2K");
             self.shown.store(false, Ordering::Relaxed);
@@ -215,7 +215,7 @@ impl Report {
     }
 
     /// The closing line: counts, rate and latency percentiles.
-    pub fn summary(&mut self) -> String {
+    pub(crate) fn summary(&mut self) -> String {
         let elapsed = self.start.elapsed().as_secs_f64();
         let pct = |p: f64| self.latencies.quantile_ms(p);
         format!(
@@ -233,7 +233,7 @@ impl Report {
     }
 
     /// Prints the summary to stderr unless `--quiet`.
-    pub fn finish(&mut self) {
+    pub(crate) fn finish(&mut self) {
         self.clear();
         if !self.quiet {
             eprintln!("gather: {}", self.summary());
@@ -243,7 +243,7 @@ impl Report {
 
 /// Prints `error: message` to stderr; the prefix is red on a terminal
 /// unless NO_COLOR is set.
-pub fn error(message: &str) {
+pub(crate) fn error(message: &str) {
     let color = std::io::stderr().is_terminal()
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     if color {
@@ -254,7 +254,7 @@ pub fn error(message: &str) {
 }
 
 /// Prints `note: message` to stderr.
-pub fn note(message: &str) {
+pub(crate) fn note(message: &str) {
     eprintln!("note: {message}");
 }
 

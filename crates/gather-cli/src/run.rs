@@ -26,20 +26,20 @@ use gather::Outcome;
 
 use crate::by_position::ByPosition;
 use crate::config::Config;
-use crate::failure::{FetchError, Kind};
-use crate::fetch::{Fetcher, Page};
 use crate::input::{self, Job};
 use crate::output::{self, OrderedWriter};
 use crate::report::{self, Report, Tally};
 use crate::shard::{Manifest, Shard};
+use gather_http::{FetchError, Kind};
+use gather_http::{Fetcher, Page};
 
 /// Exit statuses, as `--help` documents them.
-pub mod exit {
-    pub const OK: i32 = 0;
-    pub const FAILED: i32 = 1;
-    pub const USAGE: i32 = 2;
-    pub const TIMED_OUT: i32 = 124;
-    pub const INTERRUPTED: i32 = 130;
+pub(crate) mod exit {
+    pub(crate) const OK: i32 = 0;
+    pub(crate) const FAILED: i32 = 1;
+    pub(crate) const USAGE: i32 = 2;
+    pub(crate) const TIMED_OUT: i32 = 124;
+    pub(crate) const INTERRUPTED: i32 = 130;
 }
 
 /// The run's stream of results.
@@ -101,7 +101,7 @@ fn reader_gone(e: &std::io::Error, config: &Config) -> bool {
     config.output.is_none() && e.kind() == std::io::ErrorKind::BrokenPipe
 }
 
-pub async fn fetch(config: Config) -> i32 {
+pub(crate) async fn fetch(config: Config) -> i32 {
     match run(&config).await {
         Ok(status) | Err(status) => status,
     }

@@ -38,26 +38,26 @@ use serde_json::{json, Value};
 
 /// Which share of the input this run fetches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Shard {
+pub(crate) struct Shard {
     /// This run's number, below `count`.
-    pub index: usize,
+    pub(crate) index: usize,
     /// How many runs share the input.
-    pub count: usize,
+    pub(crate) count: usize,
 }
 
 impl Shard {
     /// Everything: shard 0 of 1.
-    pub const ALL: Shard = Shard { index: 0, count: 1 };
+    pub(crate) const ALL: Shard = Shard { index: 0, count: 1 };
 
     /// `true` when the job at input index `index` is this shard's.
     #[inline]
-    pub fn keeps(self, index: usize) -> bool {
+    pub(crate) fn keeps(self, index: usize) -> bool {
         index % self.count == self.index
     }
 
     /// Reads `--shard`'s value, with `env(name)` for what it leaves to the
     /// job engine.
-    pub fn parse(flag: &str, env: impl Fn(&str) -> Option<String>) -> Result<Shard, String> {
+    pub(crate) fn parse(flag: &str, env: impl Fn(&str) -> Option<String>) -> Result<Shard, String> {
         let number = |what: &str, text: &str| -> Result<usize, String> {
             text.trim()
                 .parse::<usize>()
@@ -112,17 +112,17 @@ fn engine_index(
 
 /// What a shard's output was made from: written beside it as `OUT.shard`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Manifest {
-    pub shard: Shard,
+pub(crate) struct Manifest {
+    pub(crate) shard: Shard,
     /// The number of URL lines in the whole input (every shard's).
-    pub lines: usize,
+    pub(crate) lines: usize,
     /// FNV-1a (64 bits) of the input's bytes.
-    pub fingerprint: u64,
+    pub(crate) fingerprint: u64,
 }
 
 impl Manifest {
     /// Where the manifest of the output at `output` is.
-    pub fn path(output: &Path) -> PathBuf {
+    pub(crate) fn path(output: &Path) -> PathBuf {
         let mut name = output.as_os_str().to_owned();
         name.push(".shard");
         PathBuf::from(name)
@@ -130,7 +130,7 @@ impl Manifest {
 
     /// Writes the manifest for `output`, whole or not at all (a temporary
     /// file renamed over it).
-    pub fn write(&self, output: &Path) -> Result<(), String> {
+    pub(crate) fn write(&self, output: &Path) -> Result<(), String> {
         let path = Manifest::path(output);
         let text = json!({
             "gather": "shard",
@@ -150,7 +150,7 @@ impl Manifest {
     }
 
     /// The manifest of the output at `output`, `None` if there is none.
-    pub fn read(output: &Path) -> Result<Option<Manifest>, String> {
+    pub(crate) fn read(output: &Path) -> Result<Option<Manifest>, String> {
         let path = Manifest::path(output);
         let text = match std::fs::read_to_string(&path) {
             Ok(text) => text,
@@ -188,14 +188,14 @@ impl Manifest {
     }
 
     /// How many of the input's indices are this shard's.
-    pub fn share(&self) -> usize {
+    pub(crate) fn share(&self) -> usize {
         let Shard { index, count } = self.shard;
         (self.lines + count - 1 - index) / count
     }
 
     /// Checks that an earlier run's manifest `found` (beside `output`) is
     /// this run's shard of the same list; the message says what differs.
-    pub fn check_resume(&self, found: &Manifest, output: &Path) -> Result<(), String> {
+    pub(crate) fn check_resume(&self, found: &Manifest, output: &Path) -> Result<(), String> {
         let shown = output.display();
         if found.shard != self.shard {
             return Err(format!(

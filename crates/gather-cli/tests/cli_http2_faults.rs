@@ -10,7 +10,7 @@ mod support;
 
 use std::time::Duration;
 
-use gather_cli::client::{Client, Versions};
+use gather_http::client::{Client, Versions};
 use gather_pageserver::http2_script::ScriptedHttp2;
 use http::HeaderMap;
 use serde_json::Value;
@@ -124,7 +124,7 @@ fn a_body_in_one_byte_frames_read_late_is_read_whole() {
         let server = ScriptedHttp2::start(None).await.unwrap();
         const BYTES: u64 = 1 << 20;
         let url = Url::parse(&server.url(&format!("/tiny-frames?bytes={BYTES}"))).unwrap();
-        let tls = gather_cli::fetch::tls_config(None).unwrap();
+        let tls = gather_http::tls::tls_config(None).unwrap();
         let client = Client::new(tls, 8).with_versions(Versions::PriorKnowledge);
         let headers = HeaderMap::new();
         let turn = client.turn(&url).await.unwrap();

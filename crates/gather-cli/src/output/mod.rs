@@ -13,6 +13,8 @@ mod ordered;
 mod record;
 mod resume;
 
-pub use ordered::{OrderedWriter, Written};
-pub use record::{error_line, page_line};
-pub use resume::{parse_records, put_in_order, resume, Records, Resumed};
+pub(crate) use ordered::OrderedWriter;
+pub(crate) use record::{error_line, page_line};
+#[cfg(test)]
+pub(crate) use resume::parse_records;
+pub(crate) use resume::{put_in_order, resume, Records};

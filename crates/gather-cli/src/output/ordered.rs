@@ -11,7 +11,7 @@ use crate::by_position::ByPosition;
 
 /// Writes lines in the order of `order` (job indexes, ascending), whatever
 /// order they are inserted in.
-pub struct OrderedWriter {
+pub(crate) struct OrderedWriter {
     out: BufWriter<Box<dyn Write + Send>>,
     /// Lines waiting for an earlier one, by position; the first position
     /// is the next line to write.
@@ -28,7 +28,7 @@ pub struct OrderedWriter {
 /// are some. (A `watch` channel, used before, locks eight mutexes on every
 /// send to wake no one; it showed in the profile of a run against nginx.)
 #[derive(Debug, Default)]
-pub struct Written {
+pub(crate) struct Written {
     count: AtomicUsize,
     waiting: AtomicUsize,
     changed: Notify,
@@ -52,7 +52,7 @@ impl Written {
     }
 
     /// Lines written so far.
-    pub fn get(&self) -> usize {
+    pub(crate) fn get(&self) -> usize {
         self.count.load(Ordering::SeqCst)
     }
 
@@ -61,7 +61,7 @@ impl Written {
     /// # Cancel safety
     ///
     /// Dropping the future stops the wait; nothing is lost.
-    pub async fn wait_until(&self, ready: impl Fn(usize) -> bool) {
+    pub(crate) async fn wait_until(&self, ready: impl Fn(usize) -> bool) {
         if ready(self.get()) {
             return;
         }
@@ -87,7 +87,7 @@ impl Written {
 }
 
 impl OrderedWriter {
-    pub fn new(out: Box<dyn Write + Send>) -> OrderedWriter {
+    pub(crate) fn new(out: Box<dyn Write + Send>) -> OrderedWriter {
         OrderedWriter {
             out: BufWriter::new(out),
             waiting: ByPosition::default(),
@@ -98,22 +98,23 @@ impl OrderedWriter {
 
     /// Tells how many lines have been written so far; children wait on it
     /// before starting, which is what bounds the reorder buffer.
-    pub fn written(&self) -> Arc<Written> {
+    pub(crate) fn written(&self) -> Arc<Written> {
         self.written.clone()
     }
 
     /// Lines written.
-    pub fn count(&self) -> usize {
+    pub(crate) fn count(&self) -> usize {
         self.next
     }
 
     /// Lines held back, waiting for an earlier one.
-    pub fn held(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn held(&self) -> usize {
         self.waiting.len()
     }
 
     /// Adds the line at position `pos`, and writes every line now in order.
-    pub fn insert(&mut self, pos: usize, line: String) -> io::Result<()> {
+    pub(crate) fn insert(&mut self, pos: usize, line: String) -> io::Result<()> {
         self.waiting.insert(pos, line);
         let before = self.next;
         while let Some(line) = self.waiting.pop_first() {
@@ -130,13 +131,13 @@ impl OrderedWriter {
     /// Flushes what was written. The run calls it whenever no other result
     /// is ready, so each line is out as soon as the run would wait, without
     /// a write per line when results arrive in bursts.
-    pub fn flush(&mut self) -> io::Result<()> {
+    pub(crate) fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
     }
 
     /// Flushes; lines still waiting (after a gap) are dropped, since
     /// writing them would break the order. Returns how many were dropped.
-    pub fn finish(&mut self) -> io::Result<usize> {
+    pub(crate) fn finish(&mut self) -> io::Result<usize> {
         self.out.flush()?;
         Ok(std::mem::take(&mut self.waiting).len())
     }

@@ -2,10 +2,10 @@
 
 use base64::Engine;
 
-use crate::client::Version;
-use crate::failure::FetchError;
-use crate::fetch::Page;
 use crate::input::Job;
+use gather_http::FetchError;
+use gather_http::Page;
+use gather_http::Version;
 
 /// One output line for a page.
 ///
@@ -14,7 +14,7 @@ use crate::input::Job;
 /// the rest of the line's work (a tenth of the client's instructions per
 /// request under callgrind). The fields and their order are the README's;
 /// a unit test checks the bytes against serde_json's own.
-pub fn page_line(job: &Job, page: &Page) -> String {
+pub(crate) fn page_line(job: &Job, page: &Page) -> String {
     let mut line = Record::new(job.index, &job.raw);
     line.string("final_url", &page.final_url);
     line.number("status", page.status);
@@ -50,7 +50,7 @@ pub fn page_line(job: &Job, page: &Page) -> String {
 }
 
 /// One output line for a URL that failed.
-pub fn error_line(job: &Job, error: &FetchError) -> String {
+pub(crate) fn error_line(job: &Job, error: &FetchError) -> String {
     let mut line = Record::new(job.index, &job.raw);
     line.key("error");
     line.0.extend_from_slice(b"{\"kind\":");
@@ -155,7 +155,7 @@ mod tests {
         Page {
             final_url: "http://h.test/a?q=\"x\"".into(),
             status: 404,
-            version: crate::client::Version::Http2,
+            version: gather_http::Version::Http2,
             bytes: 12_345,
             encoding: None,
             body: body.map(<[u8]>::to_vec),
@@ -249,7 +249,7 @@ mod tests {
             assert_eq!(page_line(job, &p), want.to_string());
         }
         let error = FetchError {
-            kind: crate::failure::Kind::Connect,
+            kind: gather_http::Kind::Connect,
             message: "refused \"here\"\u{7}".into(),
             elapsed: std::time::Duration::from_millis(2),
             retries: 1,

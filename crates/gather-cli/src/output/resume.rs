@@ -25,16 +25,16 @@ use serde_json::Value;
 use crate::input::Job;
 
 /// What an existing output file already holds, for `--resume`.
-pub struct Resumed {
-    pub records: Records,
-    pub file: File,
+pub(crate) struct Resumed {
+    pub(crate) records: Records,
+    pub(crate) file: File,
 }
 
 /// Reads the records in `path`, drops a torn last line (one without its
 /// newline), and opens the file for appending. A missing file is an empty
 /// one. Each record is checked against the input later, line by line, with
 /// [`Records::check`] and [`Records::check_count`].
-pub fn resume(path: &Path) -> Result<Resumed, String> {
+pub(crate) fn resume(path: &Path) -> Result<Resumed, String> {
     let shown = path.display();
     let mut text = Vec::new();
     match File::open(path) {
@@ -61,13 +61,13 @@ pub fn resume(path: &Path) -> Result<Resumed, String> {
 /// line (16 bytes each, whatever the URL's length), and how many bytes of
 /// the file are whole lines.
 #[derive(Debug, Default)]
-pub struct Records {
+pub(crate) struct Records {
     done: HashMap<usize, (u64, usize)>,
     /// The indexes whose last record is an error.
     failed: HashSet<usize>,
     /// Every index once, ascending: the file needs no rewriting.
-    pub in_order: bool,
-    pub valid_len: usize,
+    pub(crate) in_order: bool,
+    pub(crate) valid_len: usize,
 }
 
 fn url_hash(url: &str) -> u64 {
@@ -78,34 +78,30 @@ fn url_hash(url: &str) -> u64 {
 
 impl Records {
     /// The indexes recorded.
-    pub fn indexes(&self) -> HashSet<usize> {
+    #[cfg(test)]
+    pub(crate) fn indexes(&self) -> HashSet<usize> {
         self.done.keys().copied().collect()
     }
 
-    /// How many indexes are recorded.
-    pub fn len(&self) -> usize {
-        self.done.len()
-    }
-
     /// `true` if nothing is recorded.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.done.is_empty()
     }
 
     /// `true` if the job at `index` is already done.
-    pub fn contains(&self, index: usize) -> bool {
+    pub(crate) fn contains(&self, index: usize) -> bool {
         self.done.contains_key(&index)
     }
 
     /// How many indexes' last record is an error.
-    pub fn failed(&self) -> usize {
+    pub(crate) fn failed(&self) -> usize {
         self.failed.len()
     }
 
     /// `--retry-failed`: the indexes whose last record is an error are no
     /// longer done, so they are fetched again (and their new line, appended,
     /// supersedes the old). Returns how many.
-    pub fn forget_failed(&mut self) -> usize {
+    pub(crate) fn forget_failed(&mut self) -> usize {
         let forgotten = self.failed.len();
         for index in self.failed.drain() {
             self.done.remove(&index);
@@ -114,7 +110,7 @@ impl Records {
     }
 
     /// Checks that the record for `job`'s index, if any, names `job`'s URL.
-    pub fn check(&self, job: &Job) -> Result<(), String> {
+    pub(crate) fn check(&self, job: &Job) -> Result<(), String> {
         match self.done.get(&job.index) {
             Some(&(hash, line)) if hash != url_hash(&job.raw) => Err(format!(
                 "line {line}: index {} names another URL than input line {} ({:?}); is this the same input?",
@@ -125,7 +121,7 @@ impl Records {
     }
 
     /// Checks that every recorded index exists in an input of `count` URLs.
-    pub fn check_count(&self, count: usize) -> Result<(), String> {
+    pub(crate) fn check_count(&self, count: usize) -> Result<(), String> {
         match self
             .done
             .iter()
@@ -141,7 +137,7 @@ impl Records {
 }
 
 /// Parses an output file's bytes; never panics, whatever the bytes.
-pub fn parse_records(text: &[u8]) -> Result<Records, String> {
+pub(crate) fn parse_records(text: &[u8]) -> Result<Records, String> {
     let mut records = Records {
         in_order: true,
         ..Records::default()
@@ -187,7 +183,7 @@ pub fn parse_records(text: &[u8]) -> Result<Records, String> {
 /// its last line (see the module's docs): into `PATH.partial`, renamed over
 /// `path`, so that an interruption leaves the old file whole. Memory: 24
 /// bytes a line.
-pub fn put_in_order(path: &Path) -> Result<(), String> {
+pub(crate) fn put_in_order(path: &Path) -> Result<(), String> {
     use std::io::{BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
     let shown = path.display();
     let fail = |e: io::Error| format!("cannot put {shown} in index order: {e}");

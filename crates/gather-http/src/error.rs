@@ -116,21 +116,3 @@ impl FetchError {
         }
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn help_explains_every_kind_a_line_can_carry() {
-        let help = crate::args::ERROR_KINDS;
-        for kind in Kind::WRITTEN {
-            assert!(
-                help.lines().any(|l| l
-                    .split_whitespace()
-                    .any(|w| w.trim_end_matches(',') == kind.as_str())),
-                "--help does not explain {kind}"
-            );
-        }
-    }
-}

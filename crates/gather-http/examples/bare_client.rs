@@ -1,7 +1,7 @@
 //! The HTTP client alone: the floor under `gather fetch`'s cost per request.
 //!
 //! `--limit` loops on one thread share the pooled client `gather fetch`
-//! uses ([`gather_cli::client`]) and GET the URLs of a file, reading each
+//! uses ([`gather_http::client`]) and GET the URLs of a file, reading each
 //! body and keeping nothing: no ordering, no output, no retries, no
 //! timeouts. What this reaches against a server is as fast as `gather
 //! fetch` could go there; `scripts/bench_cli.py` prints it beside `gather
@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use gather_cli::client::Client;
+use gather_http::client::Client;
 use url::Url;
 
 fn main() {
@@ -45,7 +45,7 @@ fn main() {
         .build()
         .expect("a current-thread runtime starts");
     let failed = runtime.block_on(async {
-        let tls = gather_cli::fetch::tls_config(None).expect("the built-in roots load");
+        let tls = gather_http::tls::tls_config(None).expect("the built-in roots load");
         let client = Arc::new(Client::new(tls, limit));
         let headers = Arc::new(http::HeaderMap::new());
         let uris = Arc::new(uris);

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use gather_cli::client::{Client, ErrorKind};
+use gather_http::client::{Client, ErrorKind};
 use http::HeaderMap;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -96,13 +96,13 @@ impl Server {
 }
 
 fn client(max_idle: usize) -> Client {
-    let tls = gather_cli::fetch::tls_config(None).expect("the built-in roots load");
+    let tls = gather_http::tls::tls_config(None).expect("the built-in roots load");
     Client::new(tls, max_idle)
 }
 
 /// GETs `url`: status and body, or the error's kind and message.
 async fn get(client: &Client, url: &Url) -> Result<(u16, Vec<u8>), (ErrorKind, String)> {
-    let fail = |e: gather_cli::client::Error| (e.kind, e.message);
+    let fail = |e: gather_http::client::Error| (e.kind, e.message);
     let mut resp = client
         .get(
             url,

@@ -11,10 +11,10 @@
 //! answer correctly, and that is the part written with care here, in
 //! pieces that are tested on their own:
 //!
-//! - [`head`]: the status line and fields (`httparse`), and what they decide
+//! - `head`: the status line and fields (`httparse`), and what they decide
 //!   (RFC 9112 section 6.3): where the body ends, whether the connection is
 //!   reused. Informational answers are skipped; malformed lengths are errors.
-//! - [`body`]: a decoder without I/O for `Content-Length`, chunked (sizes,
+//! - `body`: a decoder without I/O for `Content-Length`, chunked (sizes,
 //!   extensions, trailers, each bounded) and close-delimited bodies.
 //! - `conn`: a transport (TCP, TLS, a proxy's tunnel), and an HTTP/1.1
 //!   connection over it: its buffer and the request it writes.
@@ -22,7 +22,7 @@
 //!   flow control are not written here, only what a fetch tool decides
 //!   above them (which requests to send again after GOAWAY or a refused
 //!   stream).
-//! - [`origin`]: per origin, the protocol it speaks (ALPN decides, once,
+//! - `origin`: per origin, the protocol it speaks (ALPN decides, once,
 //!   for the first request), its HTTP/2 connection, `--per-host`, the
 //!   rates and a `Retry-After` pause.
 //! - `pool`: idle HTTP/1.1 connections, capped in total.
@@ -34,30 +34,35 @@
 //! request on it gets no answer at all, and that request is sent again
 //! once on a new connection (it is a GET), as browsers do.
 
-pub mod body;
+mod auth;
+pub(crate) mod body;
 mod conn;
-pub mod head;
+mod error;
+pub(crate) mod head;
 mod http2;
-pub mod origin;
+pub(crate) mod origin;
 mod pool;
-pub mod proxy;
+pub(crate) mod proxy;
+mod target;
 
 use std::borrow::Cow;
-use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine;
-use http::{HeaderMap, HeaderValue};
+use http::HeaderMap;
 use url::{Position, Url};
 
+pub(crate) use auth::{basic_auth, has_credentials};
 use body::{Decoded, Decoder};
 use conn::{Conn, Opened};
+pub use error::{Error, ErrorKind};
 pub use head::{Head, Version};
 use http2::Unanswered;
-use origin::{Origins, Politeness, Turn};
+use origin::Origins;
+pub use origin::{Politeness, Turn};
 use pool::Pool;
-use proxy::Proxies;
+pub use proxy::Proxies;
+pub use target::request_target;
 
 /// Which HTTP versions the client speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -475,175 +480,5 @@ fn finish(conn: &mut Option<Conn>, keep_alive: bool, pool: &Pool) {
         if keep_alive && c.reset_for_reuse() {
             pool.put(c);
         }
-    }
-}
-
-/// What went wrong, by when it went wrong.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorKind {
-    /// No connection: the name did not resolve, the port refused, ...
-    Connect,
-    /// The TLS handshake failed: a certificate refused, no common version.
-    Tls,
-    /// The connection closed or reset before the answer's head was read.
-    Lost,
-    /// The answer's head is not HTTP the client can read.
-    Protocol,
-    /// The proxy refused to open a tunnel (`CONNECT`), or answered it
-    /// with something that is not HTTP.
-    Proxy,
-    /// The head was read, but the body was cut short or broke its framing.
-    Body,
-}
-
-/// A request that got no usable answer.
-#[derive(Debug, Clone)]
-pub struct Error {
-    pub kind: ErrorKind,
-    pub message: String,
-    /// Not a byte of answer came back: sending again is safe.
-    unanswered: bool,
-}
-
-impl Error {
-    fn new(kind: ErrorKind, message: String) -> Error {
-        Error {
-            kind,
-            message,
-            unanswered: false,
-        }
-    }
-
-    fn unanswered(message: String) -> Error {
-        Error {
-            kind: ErrorKind::Lost,
-            message,
-            unanswered: true,
-        }
-    }
-}
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for Error {}
-
-/// `url`'s path and query as a request target: no fragment, and the few
-/// ASCII characters the WHATWG rules leave bare (`|`, `^`, `{`...) but
-/// RFC 3986 does not allow, encoded as a browser does on the wire.
-pub fn request_target(url: &Url) -> Cow<'_, str> {
-    let text = &url[Position::BeforePath..Position::AfterQuery];
-    if text.bytes().all(is_uri_byte) {
-        return Cow::Borrowed(text);
-    }
-    let mut encoded = String::with_capacity(text.len() + 16);
-    for c in text.chars() {
-        if c.is_ascii() && is_uri_byte(c as u8) {
-            encoded.push(c);
-        } else {
-            let mut buf = [0; 4];
-            for b in c.encode_utf8(&mut buf).bytes() {
-                encoded.push_str(&format!("%{b:02X}"));
-            }
-        }
-    }
-    Cow::Owned(encoded)
-}
-
-/// RFC 3986's unreserved and reserved characters, and `%`.
-fn is_uri_byte(b: u8) -> bool {
-    URI_BYTES[b as usize]
-}
-
-/// [`is_uri_byte`] as a table: it runs on every byte of every request
-/// target, and the search through the list of symbols for each `/`, `-`
-/// and `.` cost ~200 instructions per request.
-const URI_BYTES: [bool; 256] = {
-    let mut table = [false; 256];
-    let symbols = b"-._~:/?#[]@!$&'()*+,;=%";
-    let mut i = 0;
-    while i < symbols.len() {
-        table[symbols[i] as usize] = true;
-        i += 1;
-    }
-    let mut b = 0;
-    while b < 256 {
-        if (b as u8).is_ascii_alphanumeric() {
-            table[b] = true;
-        }
-        b += 1;
-    }
-    table
-};
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn target(text: &str) -> String {
-        request_target(&Url::parse(text).unwrap()).into_owned()
-    }
-
-    #[test]
-    fn the_uri_byte_table_is_rfc_3986s_characters_and_percent() {
-        for b in 0..=255u8 {
-            let want = b.is_ascii_alphanumeric() || b"-._~:/?#[]@!$&'()*+,;=%".contains(&b);
-            assert_eq!(is_uri_byte(b), want, "byte {b:#04x}");
-        }
-    }
-
-    #[test]
-    fn request_targets_drop_the_fragment_and_encode_what_http_refuses() {
-        assert_eq!(
-            target("http://h.test:8080/a/b?q=1&r=%20#frag"),
-            "/a/b?q=1&r=%20"
-        );
-        // The URL parser leaves `|`, `^`, `{`, `}` and a backquote bare in
-        // a query; the request carries them encoded.
-        assert_eq!(
-            target("http://h.test/a|b?q={x}^`y"),
-            "/a%7Cb?q=%7Bx%7D%5E%60y"
-        );
-        assert_eq!(target("https://h.test/caf\u{e9}"), "/caf%C3%A9");
-        assert_eq!(target("http://u:p@[::1]:8080"), "/");
-    }
-}
-
-/// Whether `url` has a user name or password.
-pub fn has_credentials(url: &Url) -> bool {
-    !url.username().is_empty() || url.password().is_some()
-}
-
-/// `Basic ...` for a URL with a user name or password: an origin's
-/// `Authorization`, or a proxy's `Proxy-Authorization`.
-pub fn basic_auth(url: &Url) -> Option<HeaderValue> {
-    if !has_credentials(url) {
-        return None;
-    }
-    let decode = |s: &str| percent_encoding::percent_decode_str(s).collect::<Vec<u8>>();
-    let mut pair = decode(url.username());
-    pair.push(b':');
-    pair.extend(decode(url.password().unwrap_or("")));
-    let encoded = base64::engine::general_purpose::STANDARD.encode(pair);
-    let mut value = HeaderValue::try_from(format!("Basic {encoded}")).ok()?;
-    value.set_sensitive(true);
-    Some(value)
-}
-
-#[cfg(test)]
-mod credential_tests {
-    use super::*;
-
-    #[test]
-    fn credentials_in_a_url_become_basic_auth() {
-        let url = Url::parse("http://us%20er:p%40ss@h.test:81/x?y").unwrap();
-        // base64("us er:p@ss")
-        assert_eq!(basic_auth(&url).unwrap(), "Basic dXMgZXI6cEBzcw==");
-        let user_only = Url::parse("http://me@h.test/").unwrap();
-        assert_eq!(basic_auth(&user_only).unwrap(), "Basic bWU6"); // "me:"
-        assert!(basic_auth(&Url::parse("http://h.test/").unwrap()).is_none());
     }
 }

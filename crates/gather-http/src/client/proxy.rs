@@ -150,7 +150,8 @@ impl Proxies {
     }
 
     /// `true` when some URL may go through a proxy.
-    pub fn any(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn any(&self) -> bool {
         self.http.is_some() || self.https.is_some()
     }
 }

@@ -213,7 +213,8 @@ const HELD_H2: u8 = 2;
 
 impl Turn {
     /// This request finds out the origin's protocol: the others wait.
-    pub fn is_probe(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_probe(&self) -> bool {
         self.probe
     }
 

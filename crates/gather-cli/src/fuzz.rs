@@ -7,11 +7,11 @@
 
 use std::time::Duration;
 
-use gather_cli::client::request_target;
-use gather_cli::failure::{FetchError, Kind};
-use gather_cli::fetch::Page;
-use gather_cli::input::{parse, UrlParser};
-use gather_cli::output::{error_line, page_line, parse_records};
+use crate::input::{parse, UrlParser};
+use crate::output::{error_line, page_line, parse_records};
+use gather_http::client::request_target;
+use gather_http::Page;
+use gather_http::{FetchError, Kind};
 use proptest::prelude::*;
 
 fn cases() -> u32 {
@@ -154,7 +154,7 @@ proptest! {
             let line = if i % 3 == 0 {
                 error_line(job, &FetchError { kind: Kind::Connect, message: "refused \"x\"\n".into(), elapsed: Duration::from_millis(3), retries: 1 })
             } else {
-                page_line(job, &Page { final_url: format!("http://h{i}.test/p"), status: 200, version: gather_cli::client::Version::Http11, bytes: 9, encoding: None, body: Some(vec![0xff, b'"', b'\n']), saved: None, elapsed: Duration::from_micros(1500), retries: 0 })
+                page_line(job, &Page { final_url: format!("http://h{i}.test/p"), status: 200, version: gather_http::client::Version::Http11, bytes: 9, encoding: None, body: Some(vec![0xff, b'"', b'\n']), saved: None, elapsed: Duration::from_micros(1500), retries: 0 })
             };
             file.extend_from_slice(line.as_bytes());
             file.push(b'\n');

@@ -249,7 +249,8 @@ impl Decoder {
         }
     }
 
-    pub fn is_done(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_done(&self) -> bool {
         self.state == State::Done
     }
 }

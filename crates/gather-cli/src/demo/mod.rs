@@ -2,6 +2,8 @@
 //! 127.0.0.1, fetch them one after the other, then all at once with
 //! `gather`, and show both times.
 
+mod pages;
+
 use std::time::Duration;
 
 // tokio's clock, the one every wait and timeout in the run is measured
@@ -9,17 +11,17 @@ use std::time::Duration;
 // the paused time in tests).
 use tokio::time::Instant;
 
+use gather_http::{FetchConfig, Fetcher};
+
 use crate::args::DemoArgs;
-use crate::config::FetchConfig;
-use crate::fetch::Fetcher;
 use crate::report;
 use crate::run::exit;
-use gather_pageserver::Server;
+use pages::Pages;
 
-pub async fn demo(a: DemoArgs) -> i32 {
+pub(crate) async fn demo(a: DemoArgs) -> i32 {
     let pages = a.pages.max(1);
     let latency = Duration::from_millis(a.latency_ms);
-    let server = match Server::start(latency).await {
+    let server = match Pages::start(latency).await {
         Ok(s) => s,
         Err(e) => {
             report::error(&format!("cannot start the demo server on 127.0.0.1: {e}"));
@@ -41,10 +43,10 @@ pub async fn demo(a: DemoArgs) -> i32 {
         save_dir: None,
         decode: true,
         // The demo's server is on 127.0.0.1: never through a proxy.
-        proxies: crate::client::proxy::Proxies::none(),
-        versions: crate::client::Versions::Negotiate,
+        proxies: gather_http::Proxies::none(),
+        versions: gather_http::Versions::Negotiate,
         // The demo shows what --limit does: its own server, no host limit.
-        politeness: crate::client::origin::Politeness::NONE,
+        politeness: gather_http::Politeness::NONE,
     }) {
         Ok(f) => f,
         Err(e) => {

@@ -1,0 +1,385 @@
+//! One request, fetched robustly: a per-request timeout that does not
+//! count time queued for a turn, retries with backoff for connection
+//! failures, 429 and 5xx (honouring `Retry-After`), redirects up to a
+//! limit, and a body size cap enforced while streaming, so an endless body
+//! is an error, not an out-of-memory crash.
+//!
+//! The steps of a request live in their own files: [`retry`] (when and
+//! after how long), [`waits`] (queue time kept out of `elapsed` and the
+//! timeout), [`redirect`] (the chain and its credential rules), [`read`]
+//! (the body: cap, decode, keep or save) and [`save`] (`--save-dir`'s
+//! files). The connections under them are [`crate::client`]'s.
+
+mod read;
+mod redirect;
+mod retry;
+mod save;
+mod waits;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::time::Duration;
+
+// tokio's clock, the one every wait and timeout in the run is measured
+// on: a single clock, so that elapsed times agree with timeouts (and read
+// the paused time in tests).
+use tokio::time::Instant;
+
+use http::header::{self, HeaderMap, HeaderValue};
+use url::Url;
+
+use crate::client::origin::Turn;
+use crate::client::{self, Client, ErrorKind, Response, Version};
+use crate::config::FetchConfig;
+use crate::decode::{Coding, ACCEPT_ENCODING};
+use crate::error::{FetchError, Kind};
+use crate::tls::tls_config;
+use retry::{retry_after, retryable_status, Backoff};
+use waits::Waits;
+
+/// A fetched page.
+#[derive(Debug)]
+pub struct Page {
+    pub final_url: String,
+    pub status: u16,
+    /// The HTTP version of the answer.
+    pub version: Version,
+    /// The body's size as delivered: decoded, when it was.
+    pub bytes: u64,
+    /// The answer's `Content-Encoding`, when it had one. Boxed: rare, and
+    /// every request's future holds a `Page`.
+    pub encoding: Option<Box<Encoding>>,
+    /// Kept only when the body is printed (`--body`).
+    pub body: Option<Vec<u8>>,
+    /// Where the body was saved (`--save-dir`).
+    pub saved: Option<PathBuf>,
+    pub elapsed: Duration,
+    pub retries: u32,
+}
+
+/// How an answer's body came, from its `Content-Encoding`. Two words: it
+/// is held across every read of the body, in every request's future.
+enum Sent {
+    /// As it is (no coding, or `identity`).
+    AsIs,
+    /// In a coding this client decodes.
+    Encoded(Coding),
+    /// In a coding not decoded (`--raw`, or unknown): named in the record.
+    Named(Box<str>),
+}
+
+/// A body's `Content-Encoding`, as its record reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Encoding {
+    /// The coding (`gzip`, `br`, ...), or the value as sent when it was
+    /// not decoded (`--raw`, or a coding this client does not know).
+    pub name: String,
+    /// The body's size on the wire, when it was decoded.
+    pub wire_bytes: Option<u64>,
+}
+
+/// Shares one connection pool between all requests.
+pub struct Fetcher {
+    client: Client,
+    /// Sent with every request: `-H`, then `User-Agent` and `Accept` unless
+    /// `-H` gave them.
+    headers: HeaderMap,
+    config: FetchConfig,
+    backoff: Backoff,
+}
+
+impl Fetcher {
+    pub fn new(config: FetchConfig) -> Result<Fetcher, String> {
+        let mut headers = config.headers.clone();
+        if !headers.contains_key(header::USER_AGENT) {
+            let agent = HeaderValue::from_str(&config.user_agent)
+                .map_err(|e| format!("--user-agent {:?}: {e}", config.user_agent))?;
+            headers.insert(header::USER_AGENT, agent);
+        }
+        if !headers.contains_key(header::ACCEPT) {
+            headers.insert(header::ACCEPT, HeaderValue::from_static("*/*"));
+        }
+        // Unless `--raw`, or `-H` chose the codings itself (those this
+        // client knows are still decoded).
+        if config.decode && !headers.contains_key(header::ACCEPT_ENCODING) {
+            headers.insert(
+                header::ACCEPT_ENCODING,
+                HeaderValue::from_static(ACCEPT_ENCODING),
+            );
+        }
+        let client = Client::new(tls_config(config.cacert.as_deref())?, config.limit)
+            .with_proxies(config.proxies.clone())
+            .with_versions(config.versions)
+            .with_politeness(config.politeness);
+        Ok(Fetcher {
+            client,
+            headers,
+            backoff: Backoff::new(config.retry_base),
+            config,
+        })
+    }
+
+    /// Fetches `url` (the job at `index`), retrying as configured.
+    //
+    // A plain fn returning an async block rather than an async fn, here
+    // and in the other steps of a request: an async fn keeps its arguments
+    // twice in its state, and every request's future holds all of them.
+    #[allow(clippy::manual_async_fn)]
+    pub fn fetch<'a>(
+        &'a self,
+        index: usize,
+        url: &'a Url,
+    ) -> impl Future<Output = Result<Page, FetchError>> + Send + 'a {
+        async move {
+            let start = Instant::now();
+            // Time spent waiting for turns: not the request's own, so not
+            // in its `elapsed_ms` (a run held to 8 connections per host
+            // would otherwise report its queue as latency).
+            let waits = Waits::default();
+            let mut retries = 0;
+            loop {
+                // In a block of its own, so that the attempt's result is not
+                // held (and given room in this future) across the wait.
+                let wait = {
+                    let attempt = self.attempt(index, url, &waits).await;
+                    let wait = match &attempt {
+                        Ok((page, after))
+                            if retryable_status(page.status) && retries < self.config.retries =>
+                        {
+                            Some(after.unwrap_or_else(|| self.backoff.wait(retries)))
+                        }
+                        Err(e) if e.kind == Kind::Connect && retries < self.config.retries => {
+                            Some(self.backoff.wait(retries))
+                        }
+                        _ => None,
+                    };
+                    let Some(wait) = wait else {
+                        let elapsed = start.elapsed().saturating_sub(waits.queued());
+                        return self.finish(attempt, elapsed, retries);
+                    };
+                    wait
+                };
+                // Boxed: a timer is over 100 bytes, rarely needed.
+                Box::pin(tokio::time::sleep(wait)).await;
+                retries += 1;
+            }
+        }
+    }
+
+    /// The last attempt's result, with the time and retries it took in all.
+    fn finish(
+        &self,
+        attempt: Result<(Page, Option<Duration>), FetchError>,
+        elapsed: Duration,
+        retries: u32,
+    ) -> Result<Page, FetchError> {
+        match attempt {
+            Ok((page, _)) if self.config.fail_on_status && page.status >= 400 => Err(FetchError {
+                kind: Kind::Status,
+                message: format!("HTTP status {}", page.status),
+                elapsed,
+                retries,
+            }),
+            Ok((page, _)) => Ok(Page {
+                elapsed,
+                retries,
+                ..page
+            }),
+            Err(e) => Err(FetchError {
+                elapsed,
+                retries,
+                ..e
+            }),
+        }
+    }
+
+    /// One request, redirects followed, within `--timeout`: the page, and
+    /// the server's `Retry-After` if it sent one.
+    #[allow(clippy::manual_async_fn)]
+    fn attempt<'a>(
+        &'a self,
+        index: usize,
+        url: &'a Url,
+        waits: &'a Waits,
+    ) -> impl Future<Output = Result<(Page, Option<Duration>), FetchError>> + Send + 'a {
+        async move {
+            // The wait for a turn (--per-host, --rate, a paused host) is not
+            // part of the request's time: queued is not slow. The first is
+            // waited for here, the hops' (redirects) inside, and the timer is
+            // pushed back by their waits.
+            waits.start_attempt();
+            // The turn goes straight into the call: a local holding it would
+            // keep its own room in this future across the attempt.
+            let untimed = self.attempt_untimed(
+                index,
+                url,
+                waits
+                    .queue(self.client.turn(url))
+                    .await
+                    .map_err(fetch_error)?,
+                waits,
+            );
+            let mut untimed = std::pin::pin!(untimed);
+            let mut timer = std::pin::pin!(tokio::time::sleep(self.config.timeout));
+            let finished = std::future::poll_fn(|cx| {
+                if let std::task::Poll::Ready(result) = untimed.as_mut().poll(cx) {
+                    return std::task::Poll::Ready(Some(result));
+                }
+                while timer.as_mut().poll(cx).is_ready() {
+                    let waited = waits.take();
+                    if waited.is_zero() {
+                        return std::task::Poll::Ready(None);
+                    }
+                    let later = timer.deadline() + waited;
+                    timer.as_mut().reset(later);
+                }
+                std::task::Poll::Pending
+            });
+            match finished.await {
+                Some(result) => result,
+                None => Err(FetchError::immediate(
+                    Kind::Timeout,
+                    format!(
+                        "no complete answer within --timeout {:?}",
+                        self.config.timeout
+                    ),
+                )),
+            }
+        }
+    }
+
+    #[allow(clippy::manual_async_fn)]
+    fn attempt_untimed<'a>(
+        &'a self,
+        index: usize,
+        url: &'a Url,
+        turn: Turn,
+        waits: &'a Waits,
+    ) -> impl Future<Output = Result<(Page, Option<Duration>), FetchError>> + Send + 'a {
+        async move {
+            // In a block, so that the head (96 bytes) and what was borrowed
+            // from it are gone from this future's state during the read: a
+            // local that was borrowed keeps its room until its scope ends.
+            let (answer, after, body, final_url) = {
+                let (Response { mut head, body }, final_url) =
+                    self.follow(url, turn, waits).await?;
+                let after = retryable_status(head.status)
+                    .then(|| retry_after(&head))
+                    .flatten();
+                if let Some(wait) = after.filter(|_| matches!(head.status, 429 | 503)) {
+                    // The server asked for a pause: every request to it waits,
+                    // not only this one's retry; other hosts go on.
+                    self.client.pause(&final_url, wait);
+                }
+                let sent = self.sent_as(head.content_encoding.take());
+                ((head.status, head.version, sent), after, body, final_url)
+            };
+            self.read(index, answer, after, body, final_url).await
+        }
+    }
+
+    /// How the body of an answer with this `Content-Encoding` is read.
+    fn sent_as(&self, content_encoding: Option<Vec<u8>>) -> Sent {
+        let Some(value) = content_encoding else {
+            return Sent::AsIs;
+        };
+        let parsed = match self.config.decode {
+            true => Coding::parse(&value),
+            false => Err(String::from_utf8_lossy(&value).trim().to_owned()),
+        };
+        match parsed {
+            Ok(None) => Sent::AsIs,
+            Ok(Some(coding)) => Sent::Encoded(coding),
+            Err(name) => Sent::Named(name.into_boxed_str()),
+        }
+    }
+}
+
+/// The record's `error.kind` for a request that got no usable answer:
+/// `connect` (retried) when the connection failed or was lost before the
+/// answer's head, as a server restarting or overloaded does.
+fn fetch_error(e: client::Error) -> FetchError {
+    let kind = match e.kind {
+        ErrorKind::Connect | ErrorKind::Lost => Kind::Connect,
+        ErrorKind::Tls => Kind::Tls,
+        ErrorKind::Protocol => Kind::Protocol,
+        ErrorKind::Body => Kind::Body,
+        ErrorKind::Proxy => Kind::Proxy,
+    };
+    FetchError::immediate(kind, e.message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A configuration for one request at a time, with `timeout`,
+    /// `max_bytes` and `versions`.
+    fn config(timeout: Duration, max_bytes: u64, versions: crate::client::Versions) -> FetchConfig {
+        FetchConfig {
+            limit: 1,
+            timeout,
+            retries: 0,
+            retry_base: Duration::from_millis(1),
+            max_bytes,
+            max_redirects: 0,
+            headers: HeaderMap::new(),
+            user_agent: "test".into(),
+            cacert: None,
+            fail_on_status: false,
+            body: false,
+            save_dir: None,
+            decode: true,
+            proxies: crate::client::proxy::Proxies::none(),
+            versions,
+            politeness: crate::client::origin::Politeness::NONE,
+        }
+    }
+
+    /// Every URL's request future is allocated and moved once per URL
+    /// (`run.rs`). Rare paths (redirects, retries' waits, saving) are boxed
+    /// to keep it small: at 1,984 bytes it was past what malloc serves from
+    /// its per-thread cache (1,032), and its allocation and copies showed
+    /// in the profile of a run against nginx. This catches a change that
+    /// brings the state of a rare path back inline.
+    #[test]
+    fn a_request_future_stays_under_a_kilobyte() {
+        let config = config(
+            Duration::from_secs(1),
+            1,
+            crate::client::Versions::Negotiate,
+        );
+        let fetcher = Fetcher::new(config).unwrap();
+        let url = Url::parse("http://127.0.0.1:1/").unwrap();
+        let size = std::mem::size_of_val(&fetcher.fetch(0, &url));
+        // 904 bytes in a release build (752 before HTTP/2 and per-origin
+        // turns: the turn, the hops' waits and the HTTP/2 body are in every
+        // request's future); the run's future around it adds ~220 more.
+        assert!(size < 1024, "Fetcher::fetch's future is {size} bytes");
+    }
+
+    /// `elapsed_ms` is measured on tokio's clock, as every wait and timeout
+    /// is: under a paused clock a request the server answers after 2 s
+    /// reads 2 s (std's clock read about 0), and it agrees with
+    /// `--timeout`.
+    #[tokio::test(start_paused = true)]
+    async fn elapsed_is_on_the_clock_of_the_waits() {
+        let server = gather_pageserver::Server::start(Duration::ZERO)
+            .await
+            .unwrap();
+        let config = config(
+            Duration::from_secs(3600),
+            1 << 20,
+            crate::client::Versions::Http1Only,
+        );
+        let fetcher = Fetcher::new(config).unwrap();
+        let url = Url::parse(&server.url("/page/1?delay_ms=2000")).unwrap();
+        let page = fetcher.fetch(0, &url).await.unwrap();
+        assert_eq!(page.status, 200);
+        assert!(
+            page.elapsed >= Duration::from_secs(2) && page.elapsed < Duration::from_secs(3),
+            "elapsed {:?} for an answer 2 s (paused clock) after the request",
+            page.elapsed
+        );
+    }
+}
