@@ -11,7 +11,7 @@ use std::borrow::Cow;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use url::Url;
 
@@ -107,16 +107,15 @@ impl AsRef<[u8]> for SharedBytes {
     }
 }
 
-/// The jobs of one pass, in order, read a line at a time. A read error ends
-/// the pass and is kept in [`Lines::error`] (shared, so that it can be read
-/// after the iterator has been handed away).
+/// The jobs of one pass, in order, read a line at a time. A read error is
+/// the pass's last item: after it, the pass has ended.
 pub(crate) struct Lines {
     reader: Box<dyn BufRead + Send>,
     buf: Vec<u8>,
     line: usize,
     index: usize,
-    /// The I/O error that ended the pass early, if one did.
-    pub(crate) error: Arc<Mutex<Option<io::Error>>>,
+    /// A read failed: the pass is over.
+    failed: bool,
     /// FNV-1a of every byte read so far, when asked for.
     fingerprint: Option<gather_http::fnv::Fnv>,
 }
@@ -128,7 +127,7 @@ impl Lines {
             buf: Vec::with_capacity(256),
             line: 0,
             index: 0,
-            error: Arc::default(),
+            failed: false,
             fingerprint: None,
         }
     }
@@ -151,15 +150,18 @@ impl Lines {
 
     /// Reads on to the next URL line: its trimmed text if `keep` (else an
     /// empty string, allocating nothing), or `None` at the end.
-    fn advance(&mut self, keep: bool) -> Option<String> {
+    fn advance(&mut self, keep: bool) -> Option<io::Result<String>> {
+        if self.failed {
+            return None;
+        }
         loop {
             self.buf.clear();
             match self.reader.read_until(b'\n', &mut self.buf) {
                 Ok(0) => return None,
                 Ok(_) => {}
                 Err(e) => {
-                    *self.error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
-                    return None;
+                    self.failed = true;
+                    return Some(Err(e));
                 }
             }
             self.line += 1;
@@ -176,7 +178,7 @@ impl Lines {
                     None | Some(b'#') => continue,
                     Some(b) if b.is_ascii() => {
                         self.index += 1;
-                        return Some(String::new());
+                        return Some(Ok(String::new()));
                     }
                     Some(_) => {}
                 }
@@ -194,26 +196,26 @@ impl Lines {
                 continue;
             }
             self.index += 1;
-            return Some(if keep { raw.to_owned() } else { String::new() });
+            return Some(Ok(if keep { raw.to_owned() } else { String::new() }));
         }
     }
 
     /// Skips the next job: `false` at the end (as `next` returning `None`).
-    pub(crate) fn skip_job(&mut self) -> bool {
-        self.advance(false).is_some()
+    pub(crate) fn skip_job(&mut self) -> io::Result<bool> {
+        self.advance(false).transpose().map(|job| job.is_some())
     }
 }
 
 impl Iterator for Lines {
-    type Item = Job;
+    type Item = io::Result<Job>;
 
-    fn next(&mut self) -> Option<Job> {
+    fn next(&mut self) -> Option<io::Result<Job>> {
         let raw = self.advance(true)?;
-        Some(Job {
+        Some(raw.map(|raw| Job {
             index: self.index - 1,
             line: self.line,
             raw,
-        })
+        }))
     }
 }
 
@@ -226,7 +228,9 @@ fn is_trimmed_ascii(b: u8) -> bool {
 /// [`Lines`]).
 #[cfg(test)]
 pub(crate) fn parse(text: &str) -> Vec<Job> {
-    Lines::new(Box::new(io::Cursor::new(text.as_bytes().to_vec()))).collect()
+    Lines::new(Box::new(io::Cursor::new(text.as_bytes().to_vec())))
+        .collect::<io::Result<_>>()
+        .expect("a slice reads without error")
 }
 
 /// Parses the URLs of a run one after another, faster than one by one.
@@ -335,7 +339,7 @@ mod tests {
         proptest!(ProptestConfig::with_cases(4_000), |(bytes in input)| {
             let mut counting = Lines::new(Box::new(io::Cursor::new(bytes.clone())));
             let mut counted = 0;
-            while counting.skip_job() {
+            while counting.skip_job().unwrap() {
                 counted += 1;
             }
             let read = Lines::new(Box::new(io::Cursor::new(bytes.clone()))).count();
@@ -365,6 +369,28 @@ mod tests {
         );
         assert!(jobs[2].url().is_err());
         assert!(jobs[3].url().is_ok());
+    }
+
+    /// A read that fails mid-way is the pass's last item, after the jobs
+    /// before it: not an early, silent end.
+    #[test]
+    fn a_read_error_ends_the_pass_as_its_last_item() {
+        struct FailsAfter(io::Cursor<Vec<u8>>);
+        impl io::Read for FailsAfter {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                match self.0.read(buf)? {
+                    0 => Err(io::Error::other("disk on fire")),
+                    n => Ok(n),
+                }
+            }
+        }
+        let reader = io::BufReader::new(FailsAfter(io::Cursor::new(
+            b"http://a.test/\nhttp://b.test/\n".to_vec(),
+        )));
+        let items: Vec<_> = Lines::new(Box::new(reader)).collect();
+        assert_eq!(items.len(), 3, "two jobs, then the error, then the end");
+        assert_eq!(items[1].as_ref().unwrap().raw, "http://b.test/");
+        assert_eq!(items[2].as_ref().unwrap_err().to_string(), "disk on fire");
     }
 
     #[test]

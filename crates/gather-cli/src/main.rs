@@ -12,6 +12,7 @@ mod args;
 mod by_position;
 mod config;
 mod demo;
+mod exit;
 #[cfg(test)]
 mod fuzz;
 mod input;
@@ -25,28 +26,28 @@ use clap::Parser;
 
 use args::{Cli, Command};
 use config::Config;
+use exit::Exit;
 
 fn main() {
     let cli = Cli::parse();
-    let code = match cli.command {
+    let exit = match cli.command {
         Command::Fetch(args) => match Config::from_args(*args) {
             Ok(config) => on_runtime(config.threads, run::fetch(config)),
-            Err(e) => {
-                report::error(&e);
-                run::exit::USAGE
-            }
+            Err(e) => Exit::usage(e),
         },
-        // The demo's server and client share the process: one core each.
+        // The demo's server and client share one runtime, with a worker
+        // per core.
         Command::Demo(args) => on_runtime(None, demo::demo(args)),
         Command::Merge(args) => match merge::merge(&args.inputs, args.output.as_deref()) {
-            Ok(_) => run::exit::OK,
-            Err(e) => {
-                report::error(&e);
-                run::exit::USAGE
-            }
+            Ok(_) => Exit::OK,
+            Err(e) => Exit::usage(e),
         },
     };
-    std::process::exit(code);
+    // The one place that says how the program ended.
+    if let Some(message) = &exit.message {
+        report::error(message);
+    }
+    std::process::exit(exit.status);
 }
 
 /// Runs `job` to completion on a runtime of `threads` workers (`None`: one
@@ -57,7 +58,7 @@ fn main() {
 /// the hand-offs between the IO driver and the workers that made the
 /// multi-thread one spend ~3.1 CPU-seconds per 100k requests against a
 /// local nginx, where one thread spent ~1.8.
-fn on_runtime(threads: Option<usize>, job: impl std::future::Future<Output = i32>) -> i32 {
+fn on_runtime(threads: Option<usize>, job: impl std::future::Future<Output = Exit>) -> Exit {
     let mut builder = match threads {
         Some(1) => tokio::runtime::Builder::new_current_thread(),
         Some(n) => {
@@ -69,13 +70,10 @@ fn on_runtime(threads: Option<usize>, job: impl std::future::Future<Output = i32
     };
     let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
-        Err(e) => {
-            report::error(&format!("cannot start the async runtime: {e}"));
-            return run::exit::USAGE;
-        }
+        Err(e) => return Exit::usage(format!("cannot start the async runtime: {e}")),
     };
-    let code = runtime.block_on(job);
+    let exit = runtime.block_on(job);
     // Requests still in flight are not waited for.
     runtime.shutdown_background();
-    code
+    exit
 }

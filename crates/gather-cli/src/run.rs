@@ -26,21 +26,13 @@ use gather::Outcome;
 
 use crate::by_position::ByPosition;
 use crate::config::Config;
+use crate::exit::{self, Exit};
 use crate::input::{self, Job};
 use crate::output::{self, OrderedWriter};
 use crate::report::{self, Report, Tally};
 use crate::shard::{Manifest, Shard};
 use gather_http::{FetchError, Kind};
 use gather_http::{Fetcher, Page};
-
-/// Exit statuses, as `--help` documents them.
-pub(crate) mod exit {
-    pub(crate) const OK: i32 = 0;
-    pub(crate) const FAILED: i32 = 1;
-    pub(crate) const USAGE: i32 = 2;
-    pub(crate) const TIMED_OUT: i32 = 124;
-    pub(crate) const INTERRUPTED: i32 = 130;
-}
 
 /// The run's stream of results.
 ///
@@ -101,15 +93,16 @@ fn reader_gone(e: &std::io::Error, config: &Config) -> bool {
     config.output.is_none() && e.kind() == std::io::ErrorKind::BrokenPipe
 }
 
-pub(crate) async fn fetch(config: Config) -> i32 {
+/// `gather fetch`: how it ended, for `main` to say and exit with.
+pub(crate) async fn fetch(config: Config) -> Exit {
     match run(&config).await {
-        Ok(status) | Err(status) => status,
+        Ok(exit) | Err(exit) => exit,
     }
 }
 
-/// The run, step by step. A step that cannot go on has said why on stderr
-/// and returns the exit status as the error.
-async fn run(config: &Config) -> Result<i32, i32> {
+/// The run, step by step. A step that cannot go on returns why, with its
+/// exit status, as the error.
+async fn run(config: &Config) -> Result<Exit, Exit> {
     let input = open_input(config)?;
     let (sink, mut records) = open_output(config)?;
     if config.retry_failed {
@@ -122,16 +115,28 @@ async fn run(config: &Config) -> Result<i32, i32> {
     let kept_failures = records.failed();
     let rewrite = !records.in_order;
     let todo = plan(config, &input, &records)?;
-    let fetcher = Fetcher::new(config.fetch.clone()).map_err(usage)?;
+    let fetcher = Fetcher::new(config.fetch.clone()).map_err(Exit::usage)?;
     let mut report = Report::new(todo, config.quiet);
     let sink = sink.unwrap_or_else(|| report.stdout_beside_bar(std::io::stdout()));
     let mut writer = OrderedWriter::new(sink);
     let lines = input
         .source
         .lines()
-        .map_err(|e| usage(format!("cannot read input {}: {e}", input.name)))?;
-    let read_error = lines.error.clone();
-    let (requests, started) = start(lines, records, Arc::new(fetcher), &writer, config);
+        .map_err(|e| Exit::usage(format!("cannot read input {}: {e}", input.name)))?;
+    // A read error ends the requests' lazy iterator; it is said once the
+    // lines before it are written.
+    let read_error: Arc<Mutex<Option<std::io::Error>>> = Arc::default();
+    let jobs = lines.map_while({
+        let read_error = read_error.clone();
+        move |line| match line {
+            Ok(job) => Some(job),
+            Err(e) => {
+                *lock(&read_error) = Some(e);
+                None
+            }
+        }
+    });
+    let (requests, started) = start(jobs, records, Arc::new(fetcher), &writer, config);
     let results = if config.threads == Some(1) {
         // Boxed: a request's future is ~750 bytes, moved once into its box
         // rather than into the stream's slots.
@@ -144,9 +149,9 @@ async fn run(config: &Config) -> Result<i32, i32> {
         Results::Spawned(bounded(gather::as_completed(requests).spawn(), config))
     };
     let (end, discarded) = collect(results, &started, &mut writer, &mut report, config).await?;
-    let read_failed = read_error.lock().unwrap_or_else(|e| e.into_inner()).take();
+    let read_failed = lock(&read_error).take();
     if let (Some(e), false) = (read_failed, matches!(end, End::ReaderGone)) {
-        return Err(usage(format!(
+        return Err(Exit::usage(format!(
             "reading input {} failed after {} lines written: {e}",
             input.name,
             writer.count()
@@ -164,10 +169,10 @@ async fn run(config: &Config) -> Result<i32, i32> {
     )
 }
 
-/// Says `message` as an error; the usage exit status.
-fn usage(message: impl AsRef<str>) -> i32 {
-    report::error(message.as_ref());
-    exit::USAGE
+/// The mutex's data, even if a thread panicked holding it: a panic in a
+/// request is reported as its line, and the run goes on.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The input, opened, and its name for messages.
@@ -177,7 +182,7 @@ struct Input {
 }
 
 /// Step 1: the input file (or stdin, with a word when it is a terminal).
-fn open_input(config: &Config) -> Result<Input, i32> {
+fn open_input(config: &Config) -> Result<Input, Exit> {
     let name = config
         .input
         .as_ref()
@@ -192,7 +197,7 @@ fn open_input(config: &Config) -> Result<Input, i32> {
     }
     match input::Source::open(config.input.as_deref()) {
         Ok(source) => Ok(Input { source, name }),
-        Err(e) => Err(usage(format!("cannot read input {name}: {e}"))),
+        Err(e) => Err(Exit::usage(format!("cannot read input {name}: {e}"))),
     }
 }
 
@@ -202,11 +207,11 @@ type Output = (Option<Box<dyn Write + Send>>, output::Records);
 
 /// Step 2: the output file, created, or opened for `--resume` with what it
 /// already holds.
-fn open_output(config: &Config) -> Result<Output, i32> {
+fn open_output(config: &Config) -> Result<Output, Exit> {
     match (&config.output, config.resume) {
         (Some(path), true) => match output::resume(path) {
             Ok(r) => Ok((Some(Box::new(r.file)), r.records)),
-            Err(e) => Err(usage(e)),
+            Err(e) => Err(Exit::usage(e)),
         },
         (Some(path), false) => match std::fs::File::create(path) {
             Ok(f) => {
@@ -215,7 +220,10 @@ fn open_output(config: &Config) -> Result<Output, i32> {
                 let _ = std::fs::remove_file(Manifest::path(path));
                 Ok((Some(Box::new(f)), Default::default()))
             }
-            Err(e) => Err(usage(format!("cannot create {}: {e}", path.display()))),
+            Err(e) => Err(Exit::usage(format!(
+                "cannot create {}: {e}",
+                path.display()
+            ))),
         },
         (None, _) => Ok((None, Default::default())),
     }
@@ -229,9 +237,9 @@ fn open_output(config: &Config) -> Result<Output, i32> {
 /// A shard's output gets its manifest here (`OUT.shard`, see
 /// [`Manifest`]), before anything is fetched; with `--resume`, an earlier
 /// manifest must name this shard of this list.
-fn plan(config: &Config, input: &Input, records: &output::Records) -> Result<usize, i32> {
+fn plan(config: &Config, input: &Input, records: &output::Records) -> Result<usize, Exit> {
     let found = match &config.output {
-        Some(out) => Manifest::read(out).map_err(usage)?,
+        Some(out) => Manifest::read(out).map_err(Exit::usage)?,
         None => None,
     };
     if let (Some(found), Some(out), true) = (&found, &config.output, config.resume) {
@@ -240,10 +248,9 @@ fn plan(config: &Config, input: &Input, records: &output::Records) -> Result<usi
             shard: config.shard,
             ..*found
         };
-        same_list.check_resume(found, out).map_err(usage)?;
+        same_list.check_resume(found, out).map_err(Exit::usage)?;
     }
-    let counted = count_and_check(&input.source, records, config.shard)
-        .map_err(|e| usage(e.replace("{input}", &input.name)))?;
+    let counted = count_and_check(input, records, config.shard).map_err(Exit::usage)?;
     if let Some(out) = &config.output {
         let this = Manifest {
             shard: config.shard,
@@ -251,9 +258,9 @@ fn plan(config: &Config, input: &Input, records: &output::Records) -> Result<usi
             fingerprint: counted.fingerprint,
         };
         match found {
-            Some(found) if config.resume => this.check_resume(&found, out).map_err(usage)?,
+            Some(found) if config.resume => this.check_resume(&found, out).map_err(Exit::usage)?,
             None if config.resume && config.shard_given && !records.is_empty() => {
-                return Err(usage(format!(
+                return Err(Exit::usage(format!(
                     "cannot resume: {} has no manifest ({}) to say which shard of which list it holds \
                      (written without --shard, or by an older gather): fetch it again without --resume",
                     out.display(),
@@ -263,7 +270,7 @@ fn plan(config: &Config, input: &Input, records: &output::Records) -> Result<usi
             _ => {}
         }
         if config.shard_given {
-            this.write(out).map_err(usage)?;
+            this.write(out).map_err(Exit::usage)?;
         }
     }
     let (total, checked) = (counted.mine, counted.checked);
@@ -297,7 +304,7 @@ struct Started {
 /// Step 4: the second pass, read as requests start (lazily, under the
 /// limit): jobs started and not yet written are the only ones in memory.
 fn start(
-    lines: input::Lines,
+    lines: impl Iterator<Item = Job> + Send + 'static,
     records: output::Records,
     fetcher: Arc<Fetcher>,
     writer: &OrderedWriter,
@@ -323,10 +330,7 @@ fn start(
         .map(move |(pos, job)| {
             let url = urls.parse(&job.raw);
             let index = job.index;
-            in_flight
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(pos, job);
+            lock(&in_flight).insert(pos, job);
             let fetcher = fetcher.clone();
             let written = written.clone();
             let cutoff = cutoff.clone();
@@ -362,7 +366,7 @@ async fn collect<I, J>(
     writer: &mut OrderedWriter,
     report: &mut Report,
     config: &Config,
-) -> Result<(End, usize), i32>
+) -> Result<(End, usize), Exit>
 where
     I: Iterator,
     I::Item: Future<Output = Result<Page, FetchError>>,
@@ -378,7 +382,7 @@ where
     let mut discarded = 0usize;
     let cannot_write = |report: &mut Report, e: std::io::Error| {
         report.clear();
-        usage(format!("cannot write output: {e}"))
+        Exit::usage(format!("cannot write output: {e}"))
     };
     let end = loop {
         // Checked on every result too: a long burst of ready results must
@@ -412,7 +416,7 @@ where
             };
         };
         let job = {
-            let mut in_flight = started.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+            let mut in_flight = lock(&started.in_flight);
             let job = in_flight.take(pos);
             in_flight.skip_empty();
             job
@@ -498,18 +502,18 @@ fn conclude(
     kept_failures: usize,
     rewrite: bool,
     config: &Config,
-) -> Result<i32, i32> {
+) -> Result<Exit, Exit> {
     if let End::ReaderGone = end {
         report.clear();
-        return Ok(exit::OK);
+        return Ok(Exit::OK);
     }
     let dropped = match writer.finish() {
         Ok(n) => n,
         Err(e) if reader_gone(&e, config) => {
             report.clear();
-            return Ok(exit::OK);
+            return Ok(Exit::OK);
         }
-        Err(e) => return Err(usage(format!("cannot write output: {e}"))),
+        Err(e) => return Err(Exit::usage(format!("cannot write output: {e}"))),
     };
     report.finish();
     let written = writer.count();
@@ -520,7 +524,7 @@ fn conclude(
         &config.output,
         config.resume && (rewrite || config.retry_failed),
     ) {
-        output::put_in_order(path).map_err(usage)?;
+        output::put_in_order(path).map_err(Exit::usage)?;
     }
     let resume_hint = match &config.output {
         Some(p) => format!(
@@ -530,7 +534,7 @@ fn conclude(
         None => String::new(),
     };
     Ok(match end {
-        End::Complete if report.failed + kept_failures == 0 => exit::OK,
+        End::Complete if report.failed + kept_failures == 0 => Exit::OK,
         End::Complete => {
             // Said even with -q: the exit status alone would not say which.
             let kept = match kept_failures {
@@ -544,20 +548,23 @@ fn conclude(
             } else {
                 " (--fail-fast stops at the first)"
             };
-            report::error(&format!(
-                "{} of {todo} URLs failed{kept}; their lines carry \"error\"{status}",
-                report.failed
-            ));
-            if config.ok_if_complete {
+            let status_code = if config.ok_if_complete {
                 exit::OK
             } else {
                 exit::FAILED
-            }
+            };
+            Exit::new(
+                status_code,
+                format!(
+                    "{} of {todo} URLs failed{kept}; their lines carry \"error\"{status}",
+                    report.failed
+                ),
+            )
         }
         End::Failed(job, error) => {
             let index = job.index;
             let dropped = dropped + discarded;
-            report::error(&format!(
+            Exit::new(exit::FAILED, format!(
                 "URL {index} (line {}) {}: {}; --fail-fast stopped the run there: {written} lines written in order, the last one its error{}",
                 job.line,
                 job.raw,
@@ -567,22 +574,17 @@ fn conclude(
                 } else {
                     String::new()
                 }
-            ));
-            exit::FAILED
+            ))
         }
-        End::TimedOut => {
-            report::error(&format!(
-                "--total-timeout expired; {written} lines written in order{resume_hint}"
-            ));
-            exit::TIMED_OUT
-        }
-        End::Interrupted => {
-            report::error(&format!(
-                "interrupted; {written} lines written in order{resume_hint}"
-            ));
-            exit::INTERRUPTED
-        }
-        End::ReaderGone => exit::OK, // returned above
+        End::TimedOut => Exit::new(
+            exit::TIMED_OUT,
+            format!("--total-timeout expired; {written} lines written in order{resume_hint}"),
+        ),
+        End::Interrupted => Exit::new(
+            exit::INTERRUPTED,
+            format!("interrupted; {written} lines written in order{resume_hint}"),
+        ),
+        End::ReaderGone => Exit::OK, // returned above
     })
 }
 
@@ -602,22 +604,21 @@ struct Counted {
 /// `shard`, and how many of them the output file already records (each
 /// record checked against its line, and against `shard`).
 fn count_and_check(
-    source: &input::Source,
+    input: &Input,
     records: &output::Records,
     shard: Shard,
 ) -> Result<Counted, String> {
-    let mut lines = source
-        .lines()
-        .map_err(|e| format!("cannot read input {{input}}: {e}"))?
-        .fingerprinted();
+    let unreadable = |e: std::io::Error| format!("cannot read input {}: {e}", input.name);
+    let mut lines = input.source.lines().map_err(unreadable)?.fingerprinted();
     let (mut total, mut checked) = (0, 0);
     if records.is_empty() {
         // Nothing to check a line against: count without making jobs.
-        while lines.skip_job() {
+        while lines.skip_job().map_err(unreadable)? {
             total += 1;
         }
     }
     for job in &mut lines {
+        let job = job.map_err(unreadable)?;
         total += 1;
         if records.contains(job.index) {
             if !shard.keeps(job.index) {
@@ -631,9 +632,6 @@ fn count_and_check(
                 .map_err(|e| format!("cannot resume: {e}"))?;
             checked += 1;
         }
-    }
-    if let Some(e) = lines.error.lock().unwrap_or_else(|e| e.into_inner()).take() {
-        return Err(format!("cannot read input {{input}}: {e}"));
     }
     // Checked against the whole input: indices are global.
     records

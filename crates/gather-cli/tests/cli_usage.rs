@@ -15,6 +15,21 @@ fn an_unreadable_input_file_exits_2_naming_the_file() {
     );
 }
 
+/// A read that fails (a directory opens, and its first read fails) is an
+/// error naming the input, not an empty list fetched "successfully".
+#[test]
+fn an_input_that_fails_to_read_exits_2_naming_it_and_why() {
+    let dir = std::env::temp_dir();
+    let out = run(&["fetch", dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("cannot read input {}: ", dir.display())),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty(), "nothing fetched");
+}
+
 #[test]
 fn bad_flag_values_exit_2_naming_the_flag() {
     for (args, needle) in [

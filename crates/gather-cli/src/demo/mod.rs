@@ -14,19 +14,16 @@ use tokio::time::Instant;
 use gather_http::{FetchConfig, Fetcher};
 
 use crate::args::DemoArgs;
-use crate::report;
-use crate::run::exit;
+use crate::exit::{self, Exit};
 use pages::Pages;
 
-pub(crate) async fn demo(a: DemoArgs) -> i32 {
+/// `gather demo`: how it ended, for `main` to say and exit with.
+pub(crate) async fn demo(a: DemoArgs) -> Exit {
     let pages = a.pages.max(1);
     let latency = Duration::from_millis(a.latency_ms);
     let server = match Pages::start(latency).await {
         Ok(s) => s,
-        Err(e) => {
-            report::error(&format!("cannot start the demo server on 127.0.0.1: {e}"));
-            return exit::USAGE;
-        }
+        Err(e) => return Exit::usage(format!("cannot start the demo server on 127.0.0.1: {e}")),
     };
     let fetcher = match Fetcher::new(FetchConfig {
         limit: a.limit.max(1),
@@ -49,10 +46,7 @@ pub(crate) async fn demo(a: DemoArgs) -> i32 {
         politeness: gather_http::Politeness::NONE,
     }) {
         Ok(f) => f,
-        Err(e) => {
-            report::error(&e);
-            return exit::USAGE;
-        }
+        Err(e) => return Exit::usage(e),
     };
     let urls: Vec<url::Url> = (0..pages)
         .map(|i| {
@@ -69,8 +63,7 @@ pub(crate) async fn demo(a: DemoArgs) -> i32 {
     let start = Instant::now();
     for (i, url) in urls.iter().enumerate() {
         if let Err(e) = fetcher.fetch(i, url).await {
-            report::error(&format!("page {i}: {e}"));
-            return exit::FAILED;
+            return Exit::new(exit::FAILED, format!("page {i}: {e}"));
         }
     }
     let one_by_one = start.elapsed();
@@ -87,10 +80,7 @@ pub(crate) async fn demo(a: DemoArgs) -> i32 {
     let gathered = start.elapsed();
     let pages_back = match results {
         Ok(p) => p,
-        Err(e) => {
-            report::error(&format!("{e}"));
-            return exit::FAILED;
-        }
+        Err(e) => return Exit::new(exit::FAILED, e.to_string()),
     };
     println!(
         "  {:<24}{pages:>6} pages  {:>8.3} s   {:.1}x faster",
@@ -115,5 +105,5 @@ pub(crate) async fn demo(a: DemoArgs) -> i32 {
     println!(
         "\nNow try your own list:  gather fetch urls.txt -o pages.jsonl   (gather fetch --help)"
     );
-    exit::OK
+    Exit::OK
 }

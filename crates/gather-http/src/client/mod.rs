@@ -473,6 +473,13 @@ impl Body<'_> {
     }
 }
 
+/// Locks `m` for the client's modules: a panic elsewhere while it was held
+/// leaves state that is still whole (every update under these locks is
+/// one assignment or one push or pop).
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// An HTTP/1.1 body is complete: its connection goes back to the pool if
 /// the answer allows.
 fn finish(conn: &mut Option<Conn>, keep_alive: bool, pool: &Pool) {

@@ -30,7 +30,7 @@ use tokio::sync::Semaphore;
 // tokio's clock, so that the pacing tests run on paused time.
 use tokio::time::Instant;
 
-use super::http2;
+use super::{http2, lock};
 
 /// The limits a run sets, validated by the configuration.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -483,12 +483,6 @@ impl Origins {
         let nanos = u64::try_from(until.as_nanos()).unwrap_or(u64::MAX).max(1);
         origin.paused_until.fetch_max(nanos, Ordering::Relaxed);
     }
-}
-
-/// Locks `m`: a panic elsewhere while it was held leaves state that is
-/// still whole (every update here is one assignment).
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]

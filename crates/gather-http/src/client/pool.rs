@@ -13,6 +13,7 @@ use std::collections::VecDeque;
 use std::sync::Mutex;
 
 use super::conn::Conn;
+use super::lock;
 
 pub struct Pool {
     idle: Mutex<VecDeque<Conn>>,
@@ -30,7 +31,7 @@ impl Pool {
 
     /// The newest idle connection to `authority` over TLS or not.
     pub fn take(&self, tls: bool, authority: &str) -> Option<Conn> {
-        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let mut idle = lock(&self.idle);
         let i = idle.iter().rposition(|c| c.is_to(tls, authority))?;
         idle.remove(i)
     }
@@ -42,7 +43,7 @@ impl Pool {
             return;
         }
         let evicted = {
-            let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+            let mut idle = lock(&self.idle);
             let evicted = if idle.len() >= self.cap {
                 idle.pop_front()
             } else {
