@@ -138,7 +138,8 @@ async fn run(config: &Config) -> Result<Exit, Exit> {
     });
     let (requests, started) = start(jobs, records, Arc::new(fetcher), &writer, config);
     let results = if config.threads == Some(1) {
-        // Boxed: a request's future is ~750 bytes, moved once into its box
+        // Boxed: a request's future is most of a kilobyte (gather-http's
+        // `a_request_future_stays_under_a_kilobyte`), moved once into its box
         // rather than into the stream's slots.
         Results::InPlace(bounded(
             gather::as_completed(requests.map(Box::pin)),

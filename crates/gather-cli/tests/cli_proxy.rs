@@ -123,7 +123,7 @@ fn a_bad_proxy_is_a_usage_error_naming_where_it_came_from() {
         "fetch",
         "-q",
         "--proxy",
-        &refused_url(),
+        &env.refused_url(),
         input.to_str().unwrap(),
     ]);
     assert_eq!(out.status.code(), Some(1));

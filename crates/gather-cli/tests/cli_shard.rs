@@ -18,7 +18,7 @@ fn mixed_input(env: &Env) -> PathBuf {
         lines.push(match i % 7 {
             3 => env.url("/status/404"),
             5 => "not a url".to_owned(),
-            6 => refused_url(),
+            6 => env.refused_url(),
             _ => env.url(&format!("/page/{i}")),
         });
         if i % 10 == 0 {

@@ -284,10 +284,11 @@ async fn failures_are_told_apart_by_when_they_happen() {
     assert_eq!(kind, ErrorKind::Lost, "{message}");
     assert!(message.contains("middle of the answer's head"), "{message}");
 
-    // Nothing listening: a connect error naming where.
-    let closed = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    // Nothing listening: a connect error naming where. (Bound and never
+    // listened on, held to the end: refused, and no one else's meanwhile.)
+    let closed = tokio::net::TcpSocket::new_v4().unwrap();
+    closed.bind("127.0.0.1:0".parse().unwrap()).unwrap();
     let port = closed.local_addr().unwrap().port();
-    drop(closed);
     let url = Url::parse(&format!("http://127.0.0.1:{port}/")).unwrap();
     let (kind, message) = get(&client, &url).await.unwrap_err();
     assert_eq!(kind, ErrorKind::Connect);

@@ -15,7 +15,7 @@ const CANCELLED: u8 = 1;
 const DONE: u8 = 2;
 
 /// What a gather and its [`CancelHandle`] share. Public only to name it in
-/// the hidden methods of [`Launch`](crate::Launch).
+/// the hidden methods of [`Launch`](crate::future::Launch).
 #[doc(hidden)]
 #[derive(Debug)]
 pub struct CancelState {

@@ -214,9 +214,7 @@ pub trait Launch<F>: sealed::Sealed {
     fn input_exhausted(&self) {}
 }
 
-/// A child that was told to stop, and ends once it has.
-#[doc(hidden)]
-pub type Stopping = Pin<Box<dyn Future<Output = ()> + Send>>;
+pub use crate::task::Stopping;
 
 /// Children are polled inside the operation's own future: no `'static`, no
 /// `Send`, borrows allowed, any executor. Concurrency without parallelism.

@@ -1,19 +1,3 @@
-//! CPU-bound work: [`to_thread`] and [`CpuPool`].
-//!
-//! A gather runs its children on the event loop; a child that computes for
-//! 100 ms blocks every other task on that thread for 100 ms. Python's answer
-//! is `asyncio.to_thread` and `loop.run_in_executor`; these are the Rust
-//! ones. Both return futures that are ordinary gather children.
-//!
-//! - [`to_thread`] uses tokio's blocking pool: many threads, meant for
-//!   blocking calls (file systems, C libraries).
-//! - [`CpuPool`] has one thread per core: meant for heavy computation, where
-//!   more threads than cores only adds switching.
-//!
-//! Cancelling the awaiting side returns at once; a job that has already
-//! started finishes on its own thread (threads cannot be interrupted), and
-//! a job that has not started yet is skipped.
-
 //! CPU-bound and blocking work: [`to_thread`] and [`CpuPool`].
 //!
 //! A gather runs its children on the event loop; a child that computes for

@@ -16,7 +16,6 @@ use std::task::{Context, Poll};
 use tokio::runtime::Handle;
 use tokio::task::{AbortHandle, JoinError, JoinHandle};
 
-use crate::child::Stopping;
 use crate::outcome::{IntoOutcome, Outcome, Panic};
 use crate::watch::Report;
 
@@ -60,7 +59,7 @@ where
     }
 }
 
-/// Spawns `future` for a [`Spawned`](crate::Spawned) gather, which counts
+/// Spawns `future` for a [`Spawned`](crate::future::Spawned) gather, which counts
 /// its children's ends itself: no [`Report`].
 pub(crate) fn spawn_child<F>(future: F) -> Task<F::Output>
 where
@@ -166,6 +165,11 @@ struct Running<R> {
     /// this handle as a child that it has ended (see [`crate::watch`]).
     report: Option<Arc<Report>>,
 }
+
+/// A child that was told to stop, and ends once it has (an aborted task,
+/// awaited until tokio has dropped it).
+#[doc(hidden)]
+pub type Stopping = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// Waits for an aborted task's end, whatever it was.
 fn stopping<R: Send + 'static>(handle: JoinHandle<R>) -> Stopping {

@@ -6,16 +6,10 @@
 //! and the results are delivered; before, ours returned `true` and the
 //! gather ended `Cancelled`, its finished results discarded.
 
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
+use futures::FutureExt;
 use gather::{gather, Outcome};
-
-fn poll_once<F: Future + Unpin>(f: &mut F) -> Poll<F::Output> {
-    Pin::new(f).poll(&mut Context::from_waker(futures::task::noop_waker_ref()))
-}
 
 /// Lets the runtime's other tasks run to their ends (bounded).
 async fn let_tasks_run() {
@@ -29,7 +23,7 @@ async fn a_late_cancel_of_a_finished_spawned_gather_returns_false_and_keeps_the_
     let mut g = gather((0..3u32).map(|i| async move { Ok::<_, ()>(i * 10) })).spawn();
     let handle = g.cancel_handle();
     assert!(
-        poll_once(&mut g).is_pending(),
+        (&mut g).now_or_never().is_none(),
         "the tasks are spawned, not run yet"
     );
     let_tasks_run().await;
@@ -53,7 +47,7 @@ async fn the_same_in_return_exceptions_mode() {
     .spawn()
     .return_exceptions();
     let handle = g.cancel_handle();
-    assert!(poll_once(&mut g).is_pending());
+    assert!((&mut g).now_or_never().is_none());
     let_tasks_run().await;
     assert!(!handle.cancel());
     assert_eq!(g.await.unwrap(), [Outcome::Ok(1), Outcome::Err("no")]);
@@ -73,7 +67,7 @@ async fn a_fail_fast_failure_settles_the_gather_before_the_others_finish() {
     }))
     .spawn();
     let handle = g.cancel_handle();
-    assert!(poll_once(&mut g).is_pending());
+    assert!((&mut g).now_or_never().is_none());
     let_tasks_run().await;
     assert!(!handle.cancel());
     let err = g.await.unwrap_err();
@@ -89,7 +83,7 @@ async fn a_cancel_while_a_spawned_child_still_runs_takes_effect() {
     }))
     .spawn();
     let handle = g.cancel_handle();
-    assert!(poll_once(&mut g).is_pending());
+    assert!((&mut g).now_or_never().is_none());
     let_tasks_run().await;
     assert!(!handle.is_done());
     assert!(handle.cancel());
@@ -124,7 +118,7 @@ async fn a_late_cancel_of_a_gather_of_finished_tasks_returns_false_and_keeps_the
     let mut g = gather(tasks);
     let handle = g.cancel_handle();
     assert!(
-        poll_once(&mut g).is_pending(),
+        (&mut g).now_or_never().is_none(),
         "the tasks wait for the gate"
     );
     // They all finish while nobody polls the gather.
@@ -143,7 +137,7 @@ async fn a_late_cancel_of_finished_tasks_keeps_their_results_in_return_exception
     let (go, tasks) = gated_tasks(2, Some(1));
     let mut g = gather(tasks).return_exceptions();
     let handle = g.cancel_handle();
-    assert!(poll_once(&mut g).is_pending());
+    assert!((&mut g).now_or_never().is_none());
     go.send(true).unwrap();
     let_tasks_run().await;
     assert!(!handle.cancel());
@@ -159,7 +153,7 @@ async fn a_failed_task_settles_a_fail_fast_gather_of_tasks() {
     >()));
     let mut g = gather(tasks);
     let handle = g.cancel_handle();
-    assert!(poll_once(&mut g).is_pending());
+    assert!((&mut g).now_or_never().is_none());
     go.send(true).unwrap();
     let_tasks_run().await;
     assert!(!handle.cancel());
@@ -175,7 +169,7 @@ async fn a_cancel_while_a_task_still_runs_takes_effect() {
     >()));
     let mut g = gather(tasks);
     let handle = g.cancel_handle();
-    assert!(poll_once(&mut g).is_pending());
+    assert!((&mut g).now_or_never().is_none());
     go.send(true).unwrap();
     let_tasks_run().await;
     assert!(!handle.is_done());
@@ -196,7 +190,7 @@ async fn a_task_awaited_inside_a_child_does_not_settle_the_child() {
     };
     let mut g = gather([child]);
     let handle = g.cancel_handle();
-    assert!(poll_once(&mut g).is_pending());
+    assert!((&mut g).now_or_never().is_none());
     go.send(true).unwrap();
     let_tasks_run().await;
     assert!(
@@ -214,7 +208,7 @@ async fn a_gather_of_tasks_settles_on_a_multi_thread_runtime() {
         let (go, tasks) = gated_tasks(8, None);
         let mut g = gather(tasks);
         let handle = g.cancel_handle();
-        assert!(poll_once(&mut g).is_pending());
+        assert!((&mut g).now_or_never().is_none());
         go.send(true).unwrap();
         let mut spins = 0;
         while !handle.is_done() {

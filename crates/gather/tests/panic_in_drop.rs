@@ -10,6 +10,7 @@
 use std::future::Future;
 use std::task::{Context, Poll};
 
+use futures::FutureExt;
 use gather::{as_completed, gather, wait, Failure, Outcome, ReturnWhen, TaskGroup};
 
 /// Panics when dropped.
@@ -124,23 +125,19 @@ async fn a_sibling_that_panics_in_drop_when_cancelled_does_not_unwind_through_th
 async fn dropping_a_gather_whose_children_panic_in_drop_does_not_panic() {
     let g = gather([pending_bomb("a running child"), pending_bomb("another")]);
     let mut g = Box::pin(g);
-    assert!(futures_poll_once(g.as_mut()).is_pending());
+    assert!(g.as_mut().now_or_never().is_none());
     // Dropping the gather drops the running children, whose Drop panics.
     drop(g);
     // With a limit, the second child has not started when it is dropped.
     let mut g = Box::pin(gather([pending_bomb("running"), pending_bomb("unstarted")]).limit(1));
-    assert!(futures_poll_once(g.as_mut()).is_pending());
+    assert!(g.as_mut().now_or_never().is_none());
     drop(g);
     // And a cancelled one, through its handle.
     let mut g = Box::pin(gather([pending_bomb("a cancelled child")]));
     let handle = g.cancel_handle();
-    assert!(futures_poll_once(g.as_mut()).is_pending());
+    assert!(g.as_mut().now_or_never().is_none());
     assert!(handle.cancel());
     assert!(g.await.unwrap_err().is_cancelled());
-}
-
-fn futures_poll_once<F: Future>(f: std::pin::Pin<&mut F>) -> Poll<F::Output> {
-    f.poll(&mut Context::from_waker(futures::task::noop_waker_ref()))
 }
 
 #[tokio::test]

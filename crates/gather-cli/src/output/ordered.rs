@@ -9,8 +9,9 @@ use tokio::sync::Notify;
 
 use crate::by_position::ByPosition;
 
-/// Writes lines in the order of `order` (job indexes, ascending), whatever
-/// order they are inserted in.
+/// Writes lines in the order of their positions (0, 1, 2, ...: the order
+/// the requests were started in, which is input order), whatever order
+/// they are inserted in.
 pub(crate) struct OrderedWriter {
     out: BufWriter<Box<dyn Write + Send>>,
     /// Lines waiting for an earlier one, by position; the first position
@@ -179,10 +180,15 @@ mod tests {
             let written = written.clone();
             async move { written.wait_until(|w| w >= 3).await }
         });
+        // Each set wakes the waiter (it is counted in `waiting`), which
+        // checks its condition and waits on: it must not return before 3.
         for count in 1..3 {
             written.set(count);
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-            assert!(!waiter.is_finished(), "woken early at {count}");
+            assert!(
+                !waiter.is_finished(),
+                "returned at {count} lines written, before the 3 it waits for"
+            );
         }
         assert_eq!(written.waiting.load(Ordering::SeqCst), 1);
         written.set(3);

@@ -15,6 +15,10 @@ use serde_json::Value;
 
 pub struct Env {
     pub server: Server,
+    /// A port of 127.0.0.1 bound and never listened on, for as long as the
+    /// test runs: connections to it are refused, and no other program can
+    /// take it meanwhile.
+    refused: tokio::net::TcpSocket,
     // Declared after the server so that the server is dropped first.
     pub rt: tokio::runtime::Runtime,
     pub dir: PathBuf,
@@ -34,7 +38,19 @@ impl Env {
             std::env::temp_dir().join(format!("gather-cli-test-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        Env { server, rt, dir }
+        let refused = tokio::net::TcpSocket::new_v4().unwrap();
+        refused.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        Env {
+            server,
+            refused,
+            rt,
+            dir,
+        }
+    }
+
+    /// A URL whose connections are refused (see [`Env::refused`]).
+    pub fn refused_url(&self) -> String {
+        format!("http://{}/", self.refused.local_addr().unwrap())
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -183,12 +199,4 @@ pub fn indexes(records: &[Value]) -> Vec<u64> {
 
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// A port on 127.0.0.1 with nothing listening: connections are refused.
-pub fn refused_url() -> String {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    drop(l);
-    format!("http://127.0.0.1:{port}/")
 }

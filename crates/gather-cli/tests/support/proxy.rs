@@ -124,38 +124,50 @@ async fn serve(
 /// installed: its tests are `#[ignore = "needs tinyproxy"]`.
 pub fn tinyproxy(env: &super::Env, auth: Option<(&str, &str)>) -> (Stop, u16) {
     super::require("/usr/bin/tinyproxy");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut conf = format!(
-        "Port {port}\nListen 127.0.0.1\nTimeout 30\nMaxClients 50\nAllow 127.0.0.1\nLogLevel Connect\nLogFile \"{}\"\nPidFile \"{}\"\n",
-        env.path("tinyproxy.log").display(),
-        env.path("tinyproxy.pid").display()
-    );
-    if let Some((user, pass)) = auth {
-        conf.push_str(&format!("BasicAuth {user} {pass}\n"));
-    }
-    let conf_path = env.path("tinyproxy.conf");
-    std::fs::write(&conf_path, conf).unwrap();
-    let child = Stop(
-        std::process::Command::new("/usr/bin/tinyproxy")
-            .args(["-d", "-c"])
-            .arg(&conf_path)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    // Bounded wait for it to listen.
-    for _ in 0..200 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return (child, port);
+    // tinyproxy takes a port number, not port 0: a free one is picked and
+    // let go, and another program may take it first. Then tinyproxy exits
+    // at once, and the next attempt picks another port (bounded).
+    for _ in 0..5 {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut conf = format!(
+            "Port {port}\nListen 127.0.0.1\nTimeout 30\nMaxClients 50\nAllow 127.0.0.1\nLogLevel Connect\nLogFile \"{}\"\nPidFile \"{}\"\n",
+            env.path("tinyproxy.log").display(),
+            env.path("tinyproxy.pid").display()
+        );
+        if let Some((user, pass)) = auth {
+            conf.push_str(&format!("BasicAuth {user} {pass}\n"));
         }
-        std::thread::sleep(Duration::from_millis(25));
+        let conf_path = env.path("tinyproxy.conf");
+        std::fs::write(&conf_path, conf).unwrap();
+        let mut child = Stop(
+            std::process::Command::new("/usr/bin/tinyproxy")
+                .args(["-d", "-c"])
+                .arg(&conf_path)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        // Bounded wait for it to listen, as long as it runs: a listener
+        // on the port while tinyproxy has exited is someone else's.
+        for _ in 0..200 {
+            if child.0.try_wait().unwrap().is_some() {
+                break;
+            }
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return (child, port);
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
     }
-    panic!("tinyproxy did not listen on 127.0.0.1:{port} within 5 s");
+    panic!(
+        "tinyproxy did not listen on 127.0.0.1 in 5 attempts; its log: {}",
+        env.path("tinyproxy.log").display()
+    );
 }
 
 /// Stops tinyproxy however the test ends.

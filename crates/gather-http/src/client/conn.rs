@@ -299,10 +299,6 @@ impl Conn {
     }
 }
 
-/// `GET target HTTP/1.1`, `Host` unless `headers` has one, then `headers`.
-///
-/// Names and values come from a `HeaderMap`, which holds no CR or LF, so
-/// nothing here can split the head.
 /// Asks `proxy`, on `tcp`, for a tunnel to `target` (`host:port`), and
 /// returns the stream once the proxy said yes (any 2xx).
 async fn tunnel(mut tcp: TcpStream, target: &str, proxy: &Proxy) -> Result<TcpStream, Error> {
@@ -368,8 +364,11 @@ async fn tunnel(mut tcp: TcpStream, target: &str, proxy: &Proxy) -> Result<TcpSt
     }
 }
 
-/// A GET's head: request line, `Host` (unless `headers` has one), the
-/// headers, and `Proxy-Authorization` when given.
+/// A GET's head: `GET target HTTP/1.1`, `Host` (unless `headers` has
+/// one), the headers, and `Proxy-Authorization` when given.
+///
+/// Names and values come from a `HeaderMap`, which holds no CR or LF, so
+/// nothing here can split the head.
 fn encode_get(
     out: &mut Vec<u8>,
     target: &str,
