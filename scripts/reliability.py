@@ -265,16 +265,16 @@ def main():
     say("| bug | found by | regression test |")
     say("|---|---|---|")
     say("| `gather fetch` held the whole parsed input: ~315 bytes per URL (21 MiB at 10k, 48 MiB at 100k) | the CLI "
-        "at scale, above | `gather-cli/tests/cli_fetch.rs::regression_memory_grew_with_the_number_of_urls` |")
+        "at scale, above | `gather-cli/tests/it/cli_fetch.rs::regression_memory_grew_with_the_number_of_urls` |")
     say("| a body cut short was reported as a connection error, and retried | the fault server's `/truncated` | "
-        "`gather-cli/tests/cli_faults.rs::every_fault_gets_its_own_line_and_the_run_ends` (index 5: `body`) |")
+        "`gather-cli/tests/it/cli_faults.rs::every_fault_gets_its_own_line_and_the_run_ends` (index 5: `body`) |")
     say("| `--cacert` with a file holding no certificate was silently accepted | the HTTPS test | "
-        "`gather-cli/tests/cli_https.rs::a_cacert_that_is_not_pem_is_a_usage_error_naming_the_flag` |")
+        "`gather-cli/tests/it/cli_https.rs::a_cacert_that_is_not_pem_is_a_usage_error_naming_the_flag` |")
     say("| a wake racing the driver's poll was lost and the gather hung for ever (256 in 2M gathers of a child "
         "joining two oneshots) | a test from outside the project (issue #13) | `gather/tests/driver_wake_races.rs`, "
         "and the loom model `loom_a_child_that_reads_state_set_before_its_wake_is_never_lost` |")
     say("| a child that panicked in its `Drop` unwound through the caller and left the gather pending | issue #13 | "
-        "`gather/tests/panic_in_drop.rs` |")
+        "`gather/tests/it/panic_in_drop.rs` |")
     say("| these scripts measured other processes' peak memory with wait4, which counts the forking Python "
         "process: every small tool read ~19 MiB | comparing tools in `scripts/bench_cli.py` | GNU time's `%M` "
         "in both scripts |")

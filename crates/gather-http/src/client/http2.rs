@@ -65,7 +65,7 @@ const CONNECTION_WINDOW: u32 = 16 << 20;
 /// that a stream's whole window is accepted in the smallest frames, the
 /// budget is that window at the highest cost, 255 a byte. A million
 /// one-byte frames held unread peaked at 80 MB for client and server
-/// together (`tests/cli_http2_faults.rs`, under GNU time); the 16 MiB
+/// together (`gather-cli/tests/it/cli_http2_faults.rs`, under GNU time); the 16 MiB
 /// connection window in one-byte frames would let a server make the client
 /// hold more than a gigabyte, so past one stream's window of them a
 /// connection is still refused (`ENHANCE_YOUR_CALM`).

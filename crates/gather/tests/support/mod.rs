@@ -1,6 +1,8 @@
 //! Shared test fixtures: counting live children and concurrent runners.
 #![allow(dead_code)]
 
+pub mod run_example;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,5 +1,5 @@
 //! Runs an example binary the way a user would, for the tests that check
-//! what examples print. Shared by `crates/gather/tests/examples.rs` and
+//! what examples print. Shared by `crates/gather/tests/it/examples.rs` and
 //! `crates/gather-examples/tests/examples_io.rs` (included by path).
 #![allow(dead_code)]
 

@@ -1,10 +1,8 @@
 //! `wait`: `(done, pending)` on FirstCompleted, FirstException and
 //! AllCompleted, with a timeout that cancels nothing.
 
-mod support;
-
+use crate::support::{ms, sleep_ms, Live};
 use gather::{spawn, wait, Outcome, ReturnWhen};
-use support::{ms, sleep_ms, Live};
 
 fn sleepers(times: &[u64]) -> Vec<impl std::future::Future<Output = Result<u64, String>>> {
     times

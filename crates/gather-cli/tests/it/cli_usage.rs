@@ -1,8 +1,6 @@
 //! Usage errors, help text, and `gather demo`.
 
-mod support;
-
-use support::*;
+use crate::support::*;
 
 #[test]
 fn an_unreadable_input_file_exits_2_naming_the_file() {
@@ -120,7 +118,7 @@ fn demo_serves_pages_locally_and_shows_the_speed_up() {
 #[test]
 fn a_progress_bar_with_rate_and_eta_is_drawn_when_stderr_is_a_terminal() {
     // `script` (util-linux) runs the command on a pseudo-terminal.
-    let env = support::Env::new("progress");
+    let env = crate::support::Env::new("progress");
     let urls: Vec<String> = (0..40)
         .map(|i| env.url(&format!("/page/{i}?delay_ms=20")))
         .collect();
@@ -134,7 +132,7 @@ fn a_progress_bar_with_rate_and_eta_is_drawn_when_stderr_is_a_terminal() {
     );
     let mut cmd = std::process::Command::new("script");
     cmd.args(["-qfec", &command, "/dev/null"]);
-    let out = support::run_with(cmd, "", std::time::Duration::from_secs(60));
+    let out = crate::support::run_with(cmd, "", std::time::Duration::from_secs(60));
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -154,7 +152,7 @@ fn a_progress_bar_with_rate_and_eta_is_drawn_when_stderr_is_a_terminal() {
     // --quiet draws nothing, even on a terminal.
     let mut cmd = std::process::Command::new("script");
     cmd.args(["-qfec", &format!("{command} --quiet"), "/dev/null"]);
-    let out = support::run_with(cmd, "", std::time::Duration::from_secs(60));
+    let out = crate::support::run_with(cmd, "", std::time::Duration::from_secs(60));
     let screen = String::from_utf8_lossy(&out.stdout);
     assert!(!screen.contains("req/s"), "{screen:?}");
 }

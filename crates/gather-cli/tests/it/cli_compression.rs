@@ -4,10 +4,8 @@
 //! in-process fault server, which sends bodies made by the reference
 //! encoders (`crates/gather-pageserver/fixtures`).
 
-mod support;
-
+use crate::support::*;
 use gather_pageserver::fixtures;
-use support::*;
 
 #[test]
 fn every_coding_is_asked_for_and_decoded() {

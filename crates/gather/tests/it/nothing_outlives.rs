@@ -11,12 +11,10 @@
 //! where timeouts decide the outcome, so a slow machine (valgrind) cannot
 //! change it.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::{ms, sleep_ms, Live};
 use gather::{gather, Outcome};
-use support::{ms, sleep_ms, Live};
 
 /// A child that sleeps for an hour, alive until its future is dropped.
 fn sleeper(live: &Live) -> impl std::future::Future<Output = Result<u32, &'static str>> + Send {

@@ -1,13 +1,11 @@
 //! `shield`: the outer's cancellation leaves the inner running; the
 //! inner's cancellation cancels the outer.
 
-mod support;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use crate::support::{ms, sleep_ms};
 use gather::{gather, shield, Outcome};
-use support::{ms, sleep_ms};
 
 #[tokio::test(start_paused = true)]
 async fn cancelling_the_outer_leaves_the_inner_running_to_completion() {

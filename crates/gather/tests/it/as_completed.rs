@@ -1,14 +1,12 @@
 //! `as_completed`: `(index, outcome)` in completion order, timeout,
 //! resumable after a break.
 
-mod support;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support::{ms, sleep_ms, Live};
 use gather::{as_completed, Outcome, OutcomeKind};
-use support::{ms, sleep_ms, Live};
 
 #[tokio::test(start_paused = true)]
 async fn yields_index_and_outcome_in_completion_order() {

@@ -3,13 +3,11 @@
 //! hangs, `--rate` and `--rate-per-host` space the requests, and a
 //! `Retry-After` pauses its own host only.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
 use gather_pageserver::Server;
 
-use support::*;
+use crate::support::*;
 
 /// Runs `gather fetch -q ARGS INPUT`; asserts one line per URL.
 fn fetch(env: &Env, urls: &[String], args: &[&str]) -> std::process::Output {

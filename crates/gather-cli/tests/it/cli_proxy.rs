@@ -4,16 +4,14 @@
 //! to the proxy only. Against an in-process proxy that records what it
 //! gets, and against a real one (tinyproxy, which `.ci/run` installs).
 
-mod support;
-
 use std::time::Duration;
 
-use support::*;
+use crate::support::*;
 
 #[test]
 fn an_http_url_goes_to_the_proxy_in_absolute_form_with_its_credentials_only() {
     let env = Env::new("proxy-http");
-    let proxy = support::proxy::start(&env.rt, Some("user:pass"));
+    let proxy = crate::support::proxy::start(&env.rt, Some("user:pass"));
     let url = env.url("/headers");
     let input = env.input("urls.txt", std::slice::from_ref(&url));
     let with_auth = format!("http://user:pass@127.0.0.1:{}", proxy.port);
@@ -46,7 +44,7 @@ fn an_http_url_goes_to_the_proxy_in_absolute_form_with_its_credentials_only() {
 #[test]
 fn a_proxy_that_wants_credentials_is_a_proxy_error_or_a_407_page() {
     let env = Env::new("proxy-407");
-    let proxy = support::proxy::start(&env.rt, Some("user:pass"));
+    let proxy = crate::support::proxy::start(&env.rt, Some("user:pass"));
     let input = env.input("urls.txt", &[env.url("/page/0")]);
     let out = run(&[
         "fetch",
@@ -62,7 +60,7 @@ fn a_proxy_that_wants_credentials_is_a_proxy_error_or_a_407_page() {
 #[test]
 fn the_environment_is_used_and_no_proxy_and_noproxy_go_direct() {
     let env = Env::new("proxy-env");
-    let proxy = support::proxy::start(&env.rt, None);
+    let proxy = crate::support::proxy::start(&env.rt, None);
     let input = env.input("urls.txt", &[env.url("/page/0")]);
     let fetch = |extra: &[&str], vars: &[(&str, &str)]| {
         let mut cmd = gather_cmd();
@@ -139,7 +137,7 @@ fn a_bad_proxy_is_a_usage_error_naming_where_it_came_from() {
 #[ignore = "needs tinyproxy (/usr/bin/tinyproxy)"]
 fn through_a_real_proxy_tinyproxy_with_and_without_credentials() {
     let env = Env::new("tinyproxy");
-    let (_stop, port) = support::proxy::tinyproxy(&env, Some(("user", "s3cret")));
+    let (_stop, port) = crate::support::proxy::tinyproxy(&env, Some(("user", "s3cret")));
     let urls: Vec<String> = (0..20).map(|i| env.url(&format!("/page/{i}"))).collect();
     let input = env.input("urls.txt", &urls);
     let with_auth = format!("http://user:s3cret@127.0.0.1:{port}");

@@ -7,14 +7,12 @@
 //! nginx comes from Debian: the tests are `#[ignore = "needs nginx"]`, and
 //! `.ci/run` installs it and runs them with `--ignored`.
 
-mod support;
-
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::*;
+use crate::support::*;
 
 const NGINX: &str = "/usr/sbin/nginx";
 const PAGES: usize = 50;

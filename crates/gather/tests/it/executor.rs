@@ -1,7 +1,5 @@
 //! CPU-bound work: `to_thread` and `CpuPool` as gather children.
 
-mod support;
-
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;

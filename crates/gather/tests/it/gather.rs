@@ -1,15 +1,13 @@
 //! `gather`: ordering, fail-fast, return_exceptions, panics, cancellation,
 //! limits and timeouts, in place and spawned.
 
-mod support;
-
 use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use crate::support::{ms, sleep_ms, Gauge, Live};
 use gather::{gather, infallible, Failure, Outcome, OutcomeKind};
-use support::{ms, sleep_ms, Gauge, Live};
 
 #[tokio::test(start_paused = true)]
 async fn results_come_back_in_input_order_whatever_order_children_finish() {

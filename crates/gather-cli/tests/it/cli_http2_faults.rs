@@ -6,8 +6,6 @@
 //! whole however late it is read, and a server that allows no streams is
 //! named at once.
 
-mod support;
-
 use std::time::Duration;
 
 use gather_http::client::{Client, Versions};
@@ -16,7 +14,7 @@ use http::HeaderMap;
 use serde_json::Value;
 use url::Url;
 
-use support::*;
+use crate::support::*;
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()

@@ -5,10 +5,7 @@
 //! dependencies (`fetch_pages`, `db_queries`) are tested in
 //! `crates/gather-examples`.
 
-#[path = "support/run_example.rs"]
-mod run_example;
-
-use run_example::{example, run};
+use crate::support::run_example::{example, run};
 
 #[test]
 fn read_files_reads_in_order_and_reports_the_missing_file_both_ways() {

@@ -4,8 +4,6 @@
 //! bodies larger than a flow-control window, and ALPN choosing h2 over TLS
 //! (or not, with `--http1.1`).
 
-mod support;
-
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +11,7 @@ use std::time::Duration;
 use gather_pageserver::http2::{Faults, Http2Server};
 use serde_json::Value;
 
-use support::*;
+use crate::support::*;
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -323,7 +321,7 @@ fn https_through_a_connect_tunnel_speaks_h2_to_the_origin() {
     let env = Env::new("h2-proxy");
     let cacert = env.path("ca.pem");
     std::fs::write(&cacert, ca).unwrap();
-    let proxy = support::proxy::start(&rt, None);
+    let proxy = crate::support::proxy::start(&rt, None);
     let urls = https_urls(port, 10);
     let (out, recs) = fetch(
         &urls,

@@ -3,13 +3,11 @@
 //! refuses overlapping, missing, torn or foreign inputs with a clear error
 //! and leaves no half-written output.
 
-mod support;
-
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::support::*;
 use serde_json::Value;
-use support::*;
 
 /// The input: pages, failures of several kinds, and lines that are not URLs.
 fn mixed_input(env: &Env) -> PathBuf {

@@ -1,14 +1,12 @@
 //! `gather!`: heterogeneous children, tuple results, fail-fast as the list
 //! form and as Python's `asyncio.gather(a, b)`, or `return_exceptions`.
 
-mod support;
-
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use gather::{gather, infallible, Outcome, OutcomeKind};
 
-use support::{ms, sleep_ms};
+use crate::support::{ms, sleep_ms};
 
 #[tokio::test(start_paused = true)]
 async fn gather_macro_returns_a_tuple_in_argument_order_running_concurrently() {

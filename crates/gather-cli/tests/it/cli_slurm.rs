@@ -10,14 +10,12 @@
 //! exactly once: a guide that changes shape fails here instead of testing
 //! something else.
 
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::support::*;
 use serde_json::Value;
-use support::*;
 
 const SHARDS: u64 = 4;
 

@@ -1,12 +1,10 @@
 //! Progress events. (The `tracing` spans are tested in `progress_spans.rs`.)
 
-mod support;
-
 use std::sync::{Arc, Mutex};
 
+use crate::support::sleep_ms;
 use gather::progress::EventKind;
 use gather::{gather, OutcomeKind};
-use support::sleep_ms;
 
 #[tokio::test(start_paused = true)]
 async fn every_child_reports_its_start_and_its_end_with_running_counts() {
@@ -61,7 +59,7 @@ async fn an_overall_timeout_reports_the_children_it_stopped() {
     }))
     .on_event(move |e| sink.lock().unwrap().push(*e))
     .return_exceptions()
-    .timeout(support::ms(100))
+    .timeout(crate::support::ms(100))
     .await;
     let events = events.lock().unwrap();
     assert!(events

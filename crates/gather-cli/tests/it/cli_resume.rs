@@ -1,13 +1,11 @@
 //! Interrupt safety: Ctrl-C keeps the ordered prefix and exits 130;
 //! `--resume` finishes the run with every line exactly once.
 
-mod support;
-
 use std::process::Stdio;
 use std::time::Duration;
 
+use crate::support::*;
 use serde_json::Value;
-use support::*;
 
 /// A record without its timings, for comparing runs.
 fn stable(r: &Value) -> Value {

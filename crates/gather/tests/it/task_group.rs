@@ -1,12 +1,10 @@
 //! `TaskGroup`: dynamic spawning, group failure, error groups, early cancel.
 
-mod support;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 
+use crate::support::{sleep_ms, Live};
 use gather::{Failure, SpawnError, TaskGroup};
-use support::{sleep_ms, Live};
 
 #[tokio::test(start_paused = true)]
 async fn children_spawned_from_children_are_all_waited_for() {
@@ -308,7 +306,9 @@ async fn dropping_run_aborts_every_child() {
         }
         Ok(())
     });
-    assert!(tokio::time::timeout(support::ms(10), run).await.is_err());
+    assert!(tokio::time::timeout(crate::support::ms(10), run)
+        .await
+        .is_err());
     assert_eq!(live.wait_all_dropped().await, 0);
 }
 

@@ -4,13 +4,11 @@
 //! on every Debian machine), with stdout and stderr both on it, as when a
 //! user runs `gather fetch urls.txt` with no `-o`.
 
-mod support;
-
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use support::{gather_cmd, wait_bounded, Env};
+use crate::support::{gather_cmd, wait_bounded, Env};
 
 /// What a terminal shows on each line of `transcript`: `\r` returns to the
 /// start of the line and `ESC [2K` clears it, so only the text after the
@@ -112,7 +110,7 @@ fn reading_urls_from_a_terminal_says_so_instead_of_waiting_without_a_word() {
         "/dev/null",
     ]);
     // script's own stdin ends at once, so the terminal sends end-of-file.
-    let out = support::run_with(cmd, "", Duration::from_secs(60));
+    let out = crate::support::run_with(cmd, "", Duration::from_secs(60));
     let screen = String::from_utf8_lossy(&out.stdout);
     assert!(
         screen.contains("note: reading URLs from the terminal, one per line; end with Ctrl-D"),
@@ -128,7 +126,7 @@ fn reading_urls_from_a_terminal_says_so_instead_of_waiting_without_a_word() {
 fn an_input_with_no_url_says_there_is_nothing_to_fetch() {
     let env = Env::new("empty-input");
     let input = env.input("urls.txt", &["# only a comment".to_owned(), String::new()]);
-    let out = support::run(&["fetch", &input.display().to_string()]);
+    let out = crate::support::run(&["fetch", &input.display().to_string()]);
     assert_eq!(out.status.code(), Some(0));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(

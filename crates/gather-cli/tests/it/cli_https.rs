@@ -2,8 +2,6 @@
 //! 127.0.0.1 whose certificate comes from a CA made for the test and passed
 //! with `--cacert`; without it the certificate is refused, as it must be.
 
-mod support;
-
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,7 +9,7 @@ use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio_rustls::rustls::ServerConfig;
 
-use support::*;
+use crate::support::*;
 
 /// Starts an HTTPS server on 127.0.0.1; returns its port and the CA's PEM.
 fn https_server(rt: &tokio::runtime::Runtime) -> (u16, String) {
@@ -149,7 +147,7 @@ fn https_through_a_proxy_goes_through_a_connect_tunnel() {
     let (port, ca_pem) = https_server(&env.rt);
     let ca = env.path("ca.pem");
     std::fs::write(&ca, ca_pem).unwrap();
-    let proxy = support::proxy::start(&env.rt, Some("user:pass"));
+    let proxy = crate::support::proxy::start(&env.rt, Some("user:pass"));
     let input = env.input("urls.txt", &[format!("https://127.0.0.1:{port}/secure")]);
     let with_auth = format!("http://user:pass@127.0.0.1:{}", proxy.port);
     let cacert = ca.to_str().unwrap();
@@ -200,7 +198,7 @@ fn https_through_tinyproxy_from_https_proxy() {
     let (port, ca_pem) = https_server(&env.rt);
     let ca = env.path("ca.pem");
     std::fs::write(&ca, ca_pem).unwrap();
-    let (_stop, proxy_port) = support::proxy::tinyproxy(&env, None);
+    let (_stop, proxy_port) = crate::support::proxy::tinyproxy(&env, None);
     let input = env.input("urls.txt", &[format!("https://127.0.0.1:{port}/secure")]);
     let mut cmd = gather_cmd();
     cmd.args(["fetch", "-q", "--body", "--cacert"])

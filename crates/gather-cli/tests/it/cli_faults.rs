@@ -1,11 +1,9 @@
 //! `gather fetch` against a misbehaving server: every fault ends, and every
 //! input line is accounted for exactly once.
 
-mod support;
-
 use std::time::Duration;
 
-use support::*;
+use crate::support::*;
 
 #[test]
 fn every_fault_gets_its_own_line_and_the_run_ends() {

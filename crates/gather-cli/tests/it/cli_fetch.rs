@@ -1,10 +1,8 @@
 //! `gather fetch`: ordered output, a line for every URL or --fail-fast, bodies, stdin, flags.
 
-mod support;
-
 use std::time::Duration;
 
-use support::*;
+use crate::support::*;
 
 #[test]
 fn every_url_is_written_in_input_order_whatever_order_they_finish() {
