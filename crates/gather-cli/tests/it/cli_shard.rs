@@ -7,7 +7,6 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::support::*;
-use serde_json::Value;
 
 /// The input: pages, failures of several kinds, and lines that are not URLs.
 fn mixed_input(env: &Env) -> PathBuf {
@@ -24,21 +23,6 @@ fn mixed_input(env: &Env) -> PathBuf {
         }
     }
     env.input("urls.txt", &lines)
-}
-
-/// The records of `text`, without what changes from run to run.
-fn comparable(text: &[u8]) -> Vec<Value> {
-    records(text)
-        .into_iter()
-        .map(|mut r| {
-            let o = r.as_object_mut().unwrap();
-            o.remove("elapsed_ms");
-            if let Some(e) = o.get_mut("error").and_then(Value::as_object_mut) {
-                e.remove("message"); // names an ephemeral port
-            }
-            r
-        })
-        .collect()
 }
 
 #[test]

@@ -240,17 +240,6 @@ fn recipe(env: &Env, delay_ms: u32, urls: u64) -> (PathBuf, Vec<Value>) {
     (work, comparable(&std::fs::read(&single).unwrap()))
 }
 
-/// The records of `text`, without what changes from run to run.
-fn comparable(text: &[u8]) -> Vec<Value> {
-    records(text)
-        .into_iter()
-        .map(|mut r| {
-            r.as_object_mut().unwrap().remove("elapsed_ms");
-            r
-        })
-        .collect()
-}
-
 fn line_count(path: &Path) -> usize {
     std::fs::read(path).map_or(0, |t| t.iter().filter(|&&b| b == b'\n').count())
 }

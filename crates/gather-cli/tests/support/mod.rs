@@ -190,6 +190,23 @@ pub fn records(text: &[u8]) -> Vec<Value> {
         .collect()
 }
 
+/// The records of `text` without what changes from run to run: the
+/// timings, and error messages (they may name an ephemeral port). For
+/// comparing two runs' outputs.
+pub fn comparable(text: &[u8]) -> Vec<Value> {
+    records(text)
+        .into_iter()
+        .map(|mut r| {
+            let o = r.as_object_mut().unwrap();
+            o.remove("elapsed_ms");
+            if let Some(e) = o.get_mut("error").and_then(Value::as_object_mut) {
+                e.remove("message");
+            }
+            r
+        })
+        .collect()
+}
+
 pub fn indexes(records: &[Value]) -> Vec<u64> {
     records
         .iter()
