@@ -7,7 +7,8 @@
 
 use std::time::Duration;
 
-use crate::input::{parse, UrlParser};
+use crate::input::parse;
+use gather_http::urls::UrlParser;
 use crate::output::{error_line, page_line, parse_records};
 use gather_http::client::request_target;
 use gather_http::Page;

@@ -6,13 +6,15 @@
 //! ([`UrlParser`]): the counting pass and `--resume`'s skipped lines never
 //! need the parse.
 
-use gather_http::Kind;
 use std::borrow::Cow;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+#[cfg(test)]
+use gather_http::urls::InvalidUrl;
+#[cfg(test)]
 use url::Url;
 
 /// One URL to fetch.
@@ -30,35 +32,8 @@ pub(crate) struct Job {
 #[cfg(test)]
 impl Job {
     /// The line's URL, or why it cannot be fetched.
-    pub(crate) fn url(&self) -> Result<Url, InputError> {
-        parse_url(&self.raw)
-    }
-}
-
-/// Why an input line cannot be fetched.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum InputError {
-    /// Not a URL at all.
-    InvalidUrl(String),
-    /// A URL, but not http or https.
-    UnsupportedScheme(String),
-}
-
-impl InputError {
-    pub(crate) fn kind(&self) -> Kind {
-        match self {
-            InputError::InvalidUrl(_) => Kind::InvalidUrl,
-            InputError::UnsupportedScheme(_) => Kind::UnsupportedScheme,
-        }
-    }
-
-    pub(crate) fn message(&self) -> String {
-        match self {
-            InputError::InvalidUrl(why) => format!("not a valid URL: {why}"),
-            InputError::UnsupportedScheme(s) => {
-                format!("unsupported scheme {s:?}: only http and https are fetched")
-            }
-        }
+    pub(crate) fn url(&self) -> Result<Url, InvalidUrl> {
+        gather_http::urls::parse(&self.raw)
     }
 }
 
@@ -233,94 +208,10 @@ pub(crate) fn parse(text: &str) -> Vec<Job> {
         .expect("a slice reads without error")
 }
 
-/// Parses the URLs of a run one after another, faster than one by one.
-///
-/// The lines of a list mostly share an origin, and parsing the origin (the
-/// host's IDNA mapping, the IP address forms, the serialization) is most
-/// of the cost of a parse. When a line starts with the previous parsed
-/// line's `scheme://authority`, text for text, and goes on with a plain
-/// absolute path, it is parsed as that path relative to the previous URL:
-/// the WHATWG rules copy the origin from the base for such a reference, so
-/// the result is the one a whole parse gives (a property test holds it to
-/// [`Job::url`]). Anything else is parsed whole.
-#[derive(Debug, Default)]
-pub(crate) struct UrlParser {
-    /// The `scheme://authority` text of the last whole parse, and its URL.
-    last: Option<(String, Url)>,
-}
-
-impl UrlParser {
-    /// `raw`'s URL, or why it cannot be fetched: the same as [`Job::url`].
-    pub(crate) fn parse(&mut self, raw: &str) -> Result<Url, InputError> {
-        if let Some((origin, base)) = &self.last {
-            if let Some(path) = raw.strip_prefix(origin.as_str()) {
-                // "/x" only: "//h" and "/\\h" name another host, and "?q",
-                // "#f" or nothing would keep parts of the base's path. Tabs
-                // and newlines are dropped before parsing, so "/\t/h" would
-                // be "//h": such lines take the whole parse.
-                let mut bytes = path.bytes();
-                if bytes.next() == Some(b'/')
-                    && !matches!(bytes.next(), Some(b'/' | b'\\'))
-                    && !path.contains(['\t', '\n', '\r'])
-                {
-                    // The usual line: a path of visible ASCII, no query or
-                    // fragment, after a base without them either. Then the
-                    // base, copied, takes the new path: the same path
-                    // parsing as a join, into a string already the right
-                    // size (a join starts one as long as the path alone and
-                    // grows it twice on the way: a quarter of the parse).
-                    // Nothing here can be trimmed, as a whole parse trims
-                    // C0 controls and spaces at the ends, so the result is
-                    // the same.
-                    if base.query().is_none()
-                        && base.fragment().is_none()
-                        && path
-                            .bytes()
-                            .all(|b| b.is_ascii_graphic() && b != b'?' && b != b'#')
-                    {
-                        let mut url = base.clone();
-                        url.set_path(path);
-                        return Ok(url);
-                    }
-                    return base
-                        .join(path)
-                        .map_err(|e| InputError::InvalidUrl(e.to_string()));
-                }
-            }
-        }
-        let url = parse_url(raw)?;
-        self.last = origin_text(raw).map(|origin| (origin.to_owned(), url.clone()));
-        Ok(url)
-    }
-}
-
-/// `http://authority` or `https://authority` as written at the start of
-/// `raw`, when the authority is not empty (`http:///h` names host `h`) and
-/// a `/` follows it.
-fn origin_text(raw: &str) -> Option<&str> {
-    let after_scheme = if raw.starts_with("http://") {
-        "http://".len()
-    } else if raw.starts_with("https://") {
-        "https://".len()
-    } else {
-        return None;
-    };
-    let end = after_scheme + raw[after_scheme..].find(['/', '\\', '?', '#'])?;
-    (end > after_scheme && raw.as_bytes()[end] == b'/').then(|| &raw[..end])
-}
-
-fn parse_url(raw: &str) -> Result<Url, InputError> {
-    let url = Url::parse(raw).map_err(|e| InputError::InvalidUrl(e.to_string()))?;
-    match url.scheme() {
-        "http" | "https" if url.host().is_some() => Ok(url),
-        "http" | "https" => Err(InputError::InvalidUrl("no host".to_owned())),
-        other => Err(InputError::UnsupportedScheme(other.to_owned())),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use gather_http::Kind;
 
     /// The counting pass's shortcut agrees with the pass that reads the
     /// jobs, on any bytes: a disagreement would make `--resume` and the
@@ -365,7 +256,7 @@ mod tests {
         assert_eq!(jobs[0].url().unwrap_err().kind(), Kind::InvalidUrl);
         assert_eq!(
             jobs[1].url().unwrap_err(),
-            InputError::UnsupportedScheme("ftp".into())
+            InvalidUrl::UnsupportedScheme("ftp".into())
         );
         assert!(jobs[2].url().is_err());
         assert!(jobs[3].url().is_ok());

@@ -323,7 +323,7 @@ fn start(
     let (in_flight, cutoff) = (started.in_flight.clone(), started.cutoff.clone());
     let written = writer.written();
     let window = config.reorder_window;
-    let mut urls = input::UrlParser::default();
+    let mut urls = gather_http::urls::UrlParser::default();
     let shard = config.shard;
     let children = lines
         .filter(move |job| shard.keeps(job.index) && !records.contains(job.index))

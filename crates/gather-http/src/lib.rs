@@ -17,6 +17,7 @@
 //! | per-host limits, rates, `Retry-After` pauses, ALPN | `client/origin.rs` |
 //! | HTTP/1.1 framing; HTTP/2 resends and fault blame | `client/head.rs`, `client/body.rs`, `client/http2.rs` |
 //! | proxies (curl's variables and rules) | `client/proxy.rs` |
+//! | which URLs are fetched, and their error kinds | [`urls`] |
 //! | what HTTPS trusts | [`tls`] |
 //! | error kinds a record carries | [`error`] |
 //!
@@ -42,6 +43,7 @@ pub mod error;
 mod fetch;
 pub mod fnv;
 pub mod tls;
+pub mod urls;
 
 pub use client::{Politeness, Proxies, Version, Versions};
 pub use config::FetchConfig;
