@@ -153,6 +153,7 @@ impl Config {
                 proxies,
                 versions,
                 politeness,
+                headers_kept: false,
             },
         })
     }

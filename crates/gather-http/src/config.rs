@@ -36,4 +36,6 @@ pub struct FetchConfig {
     pub versions: Versions,
     /// `--per-host`, `--rate`, `--rate-per-host`.
     pub politeness: Politeness,
+    /// Keep each answer's header fields in [`Page::headers`](crate::Page).
+    pub headers_kept: bool,
 }

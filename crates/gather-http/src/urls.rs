@@ -139,4 +139,3 @@ pub fn parse(raw: &str) -> Result<Url, InvalidUrl> {
         other => Err(InvalidUrl::UnsupportedScheme(other.to_owned())),
     }
 }
-

@@ -44,6 +44,7 @@ pub(crate) async fn demo(a: DemoArgs) -> Exit {
         versions: gather_http::Versions::Negotiate,
         // The demo shows what --limit does: its own server, no host limit.
         politeness: gather_http::Politeness::NONE,
+        headers_kept: false,
     }) {
         Ok(f) => f,
         Err(e) => return Exit::usage(e),

@@ -207,6 +207,7 @@ impl Conn {
         target: &str,
         host: &str,
         headers: &HeaderMap,
+        keep_fields: bool,
     ) -> Result<Head, Error> {
         self.out.clear();
         let proxy_auth = self.proxy_authorization.as_ref();
@@ -217,13 +218,13 @@ impl Conn {
         };
         sent.await
             .map_err(|e| Error::unanswered(format!("connection lost sending the request: {e}")))?;
-        self.read_head().await
+        self.read_head(keep_fields).await
     }
 
-    async fn read_head(&mut self) -> Result<Head, Error> {
+    async fn read_head(&mut self, keep_fields: bool) -> Result<Head, Error> {
         let mut answered = false;
         loop {
-            match head::parse(&self.buf[self.start..]) {
+            match head::parse_keeping(&self.buf[self.start..], keep_fields) {
                 Ok(Parsed::Head(head, len)) => {
                     self.start += len;
                     return Ok(head);

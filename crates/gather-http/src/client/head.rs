@@ -53,6 +53,10 @@ pub struct Head {
     pub retry_after: Option<Vec<u8>>,
     /// `Content-Encoding`, as sent (several fields joined with ", ").
     pub content_encoding: Option<Vec<u8>>,
+    /// Every field, when the client keeps them ([`parse_keeping`]; the
+    /// Python package's `Response.headers`). Boxed: most runs keep none,
+    /// and every request's future holds a head.
+    pub fields: Option<Box<http::HeaderMap>>,
 }
 
 /// A response head that cannot be read.
@@ -72,17 +76,24 @@ pub enum Parsed {
 
 /// Parses the response head at the start of `buf`.
 pub fn parse(buf: &[u8]) -> Result<Parsed, Invalid> {
+    parse_keeping(buf, false)
+}
+
+/// [`parse`], keeping every field of the head in [`Head::fields`] when
+/// `keep_fields` (obs-folds unfolded; a field `http` cannot hold, a name
+/// or value with bytes no field may carry, is left out).
+pub fn parse_keeping(buf: &[u8], keep_fields: bool) -> Result<Parsed, Invalid> {
     // Left uninitialised for httparse to fill: zeroing 128 fields (4 KiB)
     // on every parse showed up in the profile of a run against nginx.
     let mut fields = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; FIELDS_INLINE];
-    if let Some(parsed) = parse_into(buf, &mut fields) {
+    if let Some(parsed) = parse_into(buf, &mut fields, keep_fields) {
         return parsed;
     }
     // More fields than that: at most one per line.
     let lines = buf.iter().filter(|&&b| b == b'\n').count() + 1;
     let mut fields = Vec::with_capacity(lines);
     fields.resize_with(lines, MaybeUninit::uninit);
-    parse_into(buf, &mut fields).unwrap_or_else(|| {
+    parse_into(buf, &mut fields, keep_fields).unwrap_or_else(|| {
         Err(Invalid(
             "response head with more fields than lines".to_owned(),
         ))
@@ -93,6 +104,7 @@ pub fn parse(buf: &[u8]) -> Result<Parsed, Invalid> {
 fn parse_into<'b>(
     buf: &'b [u8],
     fields: &mut [MaybeUninit<httparse::Header<'b>>],
+    keep_fields: bool,
 ) -> Option<Result<Parsed, Invalid>> {
     let mut response = httparse::Response::new(&mut []);
     // RFC 9112 section 5.2: a user agent that receives obs-fold in a
@@ -101,7 +113,7 @@ fn parse_into<'b>(
         .allow_obsolete_multiline_headers_in_responses(true)
         .parse_response_with_uninit_headers(&mut response, buf, fields);
     match parsed {
-        Ok(httparse::Status::Complete(len)) => Some(read_head(&response, len)),
+        Ok(httparse::Status::Complete(len)) => Some(read_head(&response, len, keep_fields)),
         Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD => Some(Err(Invalid(format!(
             "response head over {} KiB",
             MAX_HEAD / 1024
@@ -113,7 +125,11 @@ fn parse_into<'b>(
 }
 
 /// What the complete head of `len` bytes in `response` decides.
-fn read_head(response: &httparse::Response<'_, '_>, len: usize) -> Result<Parsed, Invalid> {
+fn read_head(
+    response: &httparse::Response<'_, '_>,
+    len: usize,
+    keep_fields: bool,
+) -> Result<Parsed, Invalid> {
     let status = response.code.unwrap_or_default();
     match status {
         101 => {
@@ -208,8 +224,23 @@ fn read_head(response: &httparse::Response<'_, '_>, len: usize) -> Result<Parsed
         location,
         retry_after,
         content_encoding,
+        fields: keep_fields.then(|| Box::new(kept(response.headers))),
     };
     Ok(Parsed::Head(head, len))
+}
+
+/// Every field of a head, in order, as `http` holds them (names in lower
+/// case, looked up without regard to case).
+fn kept(fields: &[httparse::Header<'_>]) -> http::HeaderMap {
+    let mut map = http::HeaderMap::with_capacity(fields.len());
+    for field in fields {
+        let name = http::HeaderName::from_bytes(field.name.as_bytes());
+        let value = http::HeaderValue::from_bytes(unfold(field.value).trim_ascii());
+        if let (Ok(name), Ok(value)) = (name, value) {
+            map.append(name, value);
+        }
+    }
+    map
 }
 
 /// The elements of a comma-separated field value, without the spaces
@@ -398,5 +429,25 @@ mod tests {
         assert_eq!(h.location.as_deref(), Some(&b"/next"[..]));
         // Two codings once unfolded (a line break became two spaces).
         assert_eq!(h.content_encoding.as_deref(), Some(&b"gzip,  \tbr"[..]));
+    }
+
+    /// Kept fields: every one, in order, repeated names kept apart, an
+    /// obs-fold unfolded; and none kept unless asked for.
+    #[test]
+    fn every_field_is_kept_when_asked_for() {
+        let text = "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=latin-1\r\nSet-Cookie: a=1\r\nset-cookie: b=2\r\nX-Folded: one\r\n two\r\nContent-Length: 0\r\n\r\n";
+        let Ok(Parsed::Head(head, _)) = parse_keeping(text.as_bytes(), true) else {
+            panic!("{text:?} did not parse");
+        };
+        let fields = head.fields.expect("kept");
+        assert_eq!(fields["content-type"], "text/html; charset=latin-1");
+        let cookies: Vec<_> = fields.get_all("Set-Cookie").iter().collect();
+        assert_eq!(cookies, ["a=1", "b=2"]);
+        assert_eq!(fields["x-folded"], "one   two");
+        assert_eq!(fields.len(), 5);
+        let Ok(Parsed::Head(head, _)) = parse(text.as_bytes()) else {
+            panic!("{text:?} did not parse");
+        };
+        assert!(head.fields.is_none());
     }
 }

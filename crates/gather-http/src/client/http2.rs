@@ -138,6 +138,7 @@ pub async fn get(
     connection: &Connection,
     uri: http::Uri,
     headers: &HeaderMap,
+    keep_fields: bool,
 ) -> Result<(Head, Body), Unanswered> {
     let seen = &connection.seen;
     let request = request(uri, headers).map_err(Unanswered::Failed)?;
@@ -155,9 +156,13 @@ pub async fn get(
     let answer = answer
         .await
         .map_err(|e| classify(e, Some(id), seen, "before the answer"))?;
-    let (parts, stream) = answer.into_parts();
+    let (mut parts, stream) = answer.into_parts();
     let body = Body::new(stream, id, connection.seen.clone());
-    Ok((head(&parts, body.stream.is_end_stream()), body))
+    let mut head = head(&parts, body.stream.is_end_stream());
+    if keep_fields {
+        head.fields = Some(Box::new(std::mem::take(&mut parts.headers)));
+    }
+    Ok((head, body))
 }
 
 /// What an `h2` error on stream `id` (`None`: before it had one) means for
@@ -328,6 +333,7 @@ fn head(parts: &http::response::Parts, ended: bool) -> Head {
         location: field(header::LOCATION),
         retry_after: field(header::RETRY_AFTER),
         content_encoding: field(header::CONTENT_ENCODING),
+        fields: None,
     }
 }
 

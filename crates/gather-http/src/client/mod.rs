@@ -87,6 +87,8 @@ pub struct Client {
     versions: Versions,
     origins: Origins,
     proxies: Proxies,
+    /// Keep every field of each answer's head ([`Head::fields`]).
+    keep_fields: bool,
 }
 
 /// How many times one request is sent again, inside one attempt, after an
@@ -108,7 +110,15 @@ impl Client {
             versions: Versions::Negotiate,
             origins: Origins::new(Politeness::NONE),
             proxies: Proxies::none(),
+            keep_fields: false,
         }
+    }
+
+    /// The same client, keeping every header field of each answer in
+    /// [`Head::fields`] (by default only those it acts on are read).
+    pub fn with_header_fields(mut self, keep: bool) -> Client {
+        self.keep_fields = keep;
+        self
     }
 
     /// The same client, sending each URL through the proxy `proxies`
@@ -238,7 +248,10 @@ impl Client {
                 pooled = self.pool.take(tls, &key);
             }
             if let Some(mut conn) = pooled {
-                match conn.exchange(&target, authority, headers).await {
+                match conn
+                    .exchange(&target, authority, headers, self.keep_fields)
+                    .await
+                {
                     Ok(head) => return Ok(self.response(conn, head, turn)),
                     // Closed by the server while idle: try a new connection.
                     Err(e) if e.unanswered => {}
@@ -252,7 +265,9 @@ impl Client {
             let opened =
                 Box::pin(Opened::connect(url, connector, &key, proxy.map(|p| &**p))).await?;
             let mut conn = Conn::new(opened, &key);
-            let head = conn.exchange(&target, authority, headers).await?;
+            let head = conn
+                .exchange(&target, authority, headers, self.keep_fields)
+                .await?;
             Ok(self.response(conn, head, turn))
         }
     }
@@ -306,7 +321,9 @@ impl Client {
                         turn.end_probe();
                         let mut conn = Conn::new(opened, authority);
                         let target = request_target(url);
-                        let head = conn.exchange(&target, authority, headers).await?;
+                        let head = conn
+                            .exchange(&target, authority, headers, self.keep_fields)
+                            .await?;
                         return Ok(self.response(conn, head, turn));
                     }
                     let connection = Arc::new(http2::handshake(opened.stream, authority).await?);
@@ -319,7 +336,7 @@ impl Client {
                     connection
                 }
             };
-            match http2::get(&connection, uri.clone(), headers).await {
+            match http2::get(&connection, uri.clone(), headers, self.keep_fields).await {
                 Ok((head, body)) => {
                     let length = Decoder::new(head.framing).remaining();
                     return Ok(Response {

@@ -53,6 +53,9 @@ pub struct Page {
     pub body: Option<Vec<u8>>,
     /// Where the body was saved (`--save-dir`).
     pub saved: Option<PathBuf>,
+    /// The answer's header fields, when the configuration keeps them
+    /// ([`FetchConfig::headers_kept`]). Boxed, as `encoding` is.
+    pub headers: Option<Box<HeaderMap>>,
     pub elapsed: Duration,
     pub retries: u32,
 }
@@ -110,7 +113,8 @@ impl Fetcher {
         let client = Client::new(tls_config(config.cacert.as_deref())?, config.limit)
             .with_proxies(config.proxies.clone())
             .with_versions(config.versions)
-            .with_politeness(config.politeness);
+            .with_politeness(config.politeness)
+            .with_header_fields(config.headers_kept);
         Ok(Fetcher {
             client,
             headers,
@@ -272,7 +276,8 @@ impl Fetcher {
                     self.client.pause(&final_url, wait);
                 }
                 let sent = self.sent_as(head.content_encoding.take());
-                ((head.status, head.version, sent), after, body, final_url)
+                let answer = (head.status, head.version, sent, head.fields.take());
+                (answer, after, body, final_url)
             };
             self.read(index, answer, after, body, final_url).await
         }
@@ -333,6 +338,7 @@ mod tests {
             proxies: crate::client::proxy::Proxies::none(),
             versions,
             politeness: crate::client::origin::Politeness::NONE,
+            headers_kept: false,
         }
     }
 
@@ -415,5 +421,41 @@ mod tests {
         }
         // And the queue is not against --timeout (3 s) either: the second
         // was answered 4 s after it was asked for, without a timeout.
+    }
+
+    /// With `headers_kept`, a page carries the answer's fields, over
+    /// HTTP/1.1 and HTTP/2 alike; without, none (the CLI's runs).
+    #[tokio::test]
+    async fn header_fields_are_kept_over_both_versions_when_asked_for() {
+        let h1 = gather_pageserver::Server::start(Duration::ZERO)
+            .await
+            .unwrap();
+        let h2 = gather_pageserver::http2::Http2Server::start(Default::default())
+            .await
+            .unwrap();
+        for (url, versions) in [
+            (h1.url("/page/1"), crate::client::Versions::Http1Only),
+            (h2.url("/page/1"), crate::client::Versions::PriorKnowledge),
+        ] {
+            let url = Url::parse(&url).unwrap();
+            for kept in [true, false] {
+                let mut config = config(Duration::from_secs(10), 1 << 20, versions);
+                config.headers_kept = kept;
+                let page = Fetcher::new(config).unwrap().fetch(0, &url).await.unwrap();
+                let fields = page.headers.as_deref();
+                match kept {
+                    true => {
+                        let fields = fields.unwrap_or_else(|| panic!("{url}: no fields kept"));
+                        let length = fields.get(header::CONTENT_LENGTH).map(|v| v.as_bytes());
+                        assert_eq!(length, Some(page.bytes.to_string().as_bytes()), "{url}");
+                        assert!(
+                            fields.contains_key(header::CONTENT_TYPE),
+                            "{url}: {fields:?}"
+                        );
+                    }
+                    false => assert!(fields.is_none(), "{url}"),
+                }
+            }
+        }
     }
 }

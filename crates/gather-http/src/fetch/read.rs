@@ -5,6 +5,7 @@ use std::borrow::Cow;
 use std::future::Future;
 use std::time::Duration;
 
+use http::HeaderMap;
 use url::Url;
 
 use super::save::SaveFile;
@@ -28,7 +29,7 @@ impl Fetcher {
     pub(super) fn read<'a>(
         &'a self,
         index: usize,
-        (status, version, sent): (u16, Version, Sent),
+        (status, version, sent, headers): (u16, Version, Sent, Option<Box<HeaderMap>>),
         after: Option<Duration>,
         mut incoming: Body<'a>,
         final_url: Cow<'a, Url>,
@@ -131,6 +132,7 @@ impl Fetcher {
                 encoding,
                 body: self.config.body.then_some(body),
                 saved,
+                headers,
                 elapsed: Duration::ZERO,
                 retries: 0,
             };
