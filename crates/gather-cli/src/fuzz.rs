@@ -155,7 +155,7 @@ proptest! {
             let line = if i % 3 == 0 {
                 error_line(job, &FetchError { kind: Kind::Connect, message: "refused \"x\"\n".into(), elapsed: Duration::from_millis(3), retries: 1 })
             } else {
-                page_line(job, &Page { final_url: format!("http://h{i}.test/p"), status: 200, version: gather_http::client::Version::Http11, bytes: 9, encoding: None, body: Some(vec![0xff, b'"', b'\n']), saved: None, elapsed: Duration::from_micros(1500), retries: 0 })
+                page_line(job, &Page { final_url: format!("http://h{i}.test/p"), status: 200, version: gather_http::client::Version::Http11, bytes: 9, encoding: None, body: Some(vec![0xff, b'"', b'\n']), saved: None, headers: None, elapsed: Duration::from_micros(1500), retries: 0 })
             };
             file.extend_from_slice(line.as_bytes());
             file.push(b'\n');

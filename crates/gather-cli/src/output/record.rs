@@ -160,6 +160,7 @@ mod tests {
             encoding: None,
             body: body.map(<[u8]>::to_vec),
             saved: saved.map(Into::into),
+            headers: None,
             elapsed: std::time::Duration::from_micros(elapsed_us),
             retries: 2,
         }
