@@ -9,7 +9,6 @@
 //! crate is a program, not a library.
 
 mod args;
-mod by_position;
 mod config;
 mod demo;
 mod exit;

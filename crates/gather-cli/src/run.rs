@@ -24,13 +24,13 @@ use std::sync::{Arc, Mutex};
 use gather::future::{AsCompleted, InPlace, Launch, Spawned};
 use gather::Outcome;
 
-use crate::by_position::ByPosition;
 use crate::config::Config;
 use crate::exit::{self, Exit};
 use crate::input::{self, Job};
 use crate::output::{self, OrderedWriter};
 use crate::report::{self, Report, Tally};
 use crate::shard::{Manifest, Shard};
+use gather_http::order::ByPosition;
 use gather_http::{FetchError, Kind};
 use gather_http::{Fetcher, Page};
 

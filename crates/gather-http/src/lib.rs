@@ -17,6 +17,7 @@
 //! | per-host limits, rates, `Retry-After` pauses, ALPN | `client/origin.rs` |
 //! | HTTP/1.1 framing; HTTP/2 resends and fault blame | `client/head.rs`, `client/body.rs`, `client/http2.rs` |
 //! | proxies (curl's variables and rules) | `client/proxy.rs` |
+//! | results back in input order, in a bounded buffer | [`order`] |
 //! | which URLs are fetched, and their error kinds | [`urls`] |
 //! | what HTTPS trusts | [`tls`] |
 //! | error kinds a record carries | [`error`] |
@@ -42,6 +43,7 @@ mod decode;
 pub mod error;
 mod fetch;
 pub mod fnv;
+pub mod order;
 pub mod tls;
 pub mod urls;
 

@@ -2,12 +2,9 @@
 //! one is ready, and the count of lines written that requests wait on.
 
 use std::io::{self, BufWriter, Write};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use tokio::sync::Notify;
-
-use crate::by_position::ByPosition;
+use gather_http::order::{ByPosition, Written};
 
 /// Writes lines in the order of their positions (0, 1, 2, ...: the order
 /// the requests were started in, which is input order), whatever order
@@ -19,72 +16,6 @@ pub(crate) struct OrderedWriter {
     waiting: ByPosition<String>,
     next: usize,
     written: Arc<Written>,
-}
-
-/// How many lines are written, for the requests that wait to start until
-/// they are within the reorder window of it.
-///
-/// Every line sets it, and almost no request ever waits, so setting it is
-/// a store and a load: the waiters are counted, and woken only when there
-/// are some. (A `watch` channel, used before, locks eight mutexes on every
-/// send to wake no one; it showed in the profile of a run against nginx.)
-#[derive(Debug, Default)]
-pub(crate) struct Written {
-    count: AtomicUsize,
-    waiting: AtomicUsize,
-    changed: Notify,
-}
-
-impl Written {
-    fn set(&self, count: usize) {
-        // The pair: this store of `count` then load of `waiting`, against
-        // `wait_until`'s increment of `waiting` then load of `count` (the
-        // store-buffering shape). With SeqCst on all four there is one
-        // total order, so either this load sees the waiter (and wakes it:
-        // its `Notified` was created before its load, and tokio's
-        // `notify_waiters` reaches every `Notified` created before the
-        // call), or the waiter's load comes after this store and sees the
-        // new count. Anything weaker lets both read the old values: a
-        // request that never starts.
-        self.count.store(count, Ordering::SeqCst);
-        if self.waiting.load(Ordering::SeqCst) > 0 {
-            self.changed.notify_waiters();
-        }
-    }
-
-    /// Lines written so far.
-    pub(crate) fn get(&self) -> usize {
-        self.count.load(Ordering::SeqCst)
-    }
-
-    /// Returns once `ready(lines written)` holds.
-    ///
-    /// # Cancel safety
-    ///
-    /// Dropping the future stops the wait; nothing is lost.
-    pub(crate) async fn wait_until(&self, ready: impl Fn(usize) -> bool) {
-        if ready(self.get()) {
-            return;
-        }
-        self.waiting.fetch_add(1, Ordering::SeqCst);
-        struct Leave<'a>(&'a AtomicUsize);
-        impl Drop for Leave<'_> {
-            fn drop(&mut self) {
-                self.0.fetch_sub(1, Ordering::SeqCst);
-            }
-        }
-        let _leave = Leave(&self.waiting);
-        loop {
-            // Registered before the check, so a `set` after it wakes us.
-            let changed = self.changed.notified();
-            let mut changed = std::pin::pin!(changed);
-            changed.as_mut().enable();
-            if ready(self.get()) {
-                return;
-            }
-            changed.await;
-        }
-    }
 }
 
 impl OrderedWriter {
@@ -172,40 +103,5 @@ mod tests {
             String::from_utf8(sink.lock().unwrap().clone()).unwrap(),
             "a\nb\nc\n"
         );
-    }
-    #[tokio::test]
-    async fn a_request_waiting_for_the_window_starts_once_enough_lines_are_written() {
-        let written = Arc::new(Written::default());
-        let waiter = tokio::spawn({
-            let written = written.clone();
-            async move { written.wait_until(|w| w >= 3).await }
-        });
-        // Each set wakes the waiter (it is counted in `waiting`), which
-        // checks its condition and waits on: it must not return before 3.
-        for count in 1..3 {
-            written.set(count);
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-            assert!(
-                !waiter.is_finished(),
-                "returned at {count} lines written, before the 3 it waits for"
-            );
-        }
-        assert_eq!(written.waiting.load(Ordering::SeqCst), 1);
-        written.set(3);
-        tokio::time::timeout(std::time::Duration::from_secs(5), waiter)
-            .await
-            .expect("woken when the count is reached")
-            .unwrap();
-        assert_eq!(written.waiting.load(Ordering::SeqCst), 0);
-
-        // A wait that is dropped is no longer counted, so sets stay cheap.
-        let dropped = tokio::time::timeout(
-            std::time::Duration::from_millis(10),
-            written.wait_until(|w| w >= 100),
-        );
-        assert!(dropped.await.is_err());
-        assert_eq!(written.waiting.load(Ordering::SeqCst), 0);
-        // Already satisfied: returns without waiting.
-        written.wait_until(|w| w >= 3).await;
     }
 }

@@ -1,6 +1,6 @@
 //! Values keyed by their position in the run, held in a ring.
 //!
-//! The run keeps two such maps: the jobs in flight, and the finished lines
+//! A run keeps two such maps: the jobs in flight, and the finished lines
 //! waiting for an earlier one. Both only ever hold positions within a
 //! bounded window (`--limit` plus `--reorder-window`) after the first one
 //! still held, so a ring indexed by `position - first` does what a hash
@@ -13,7 +13,7 @@ use std::collections::VecDeque;
 /// Values by position, in a ring starting at the first position held (or
 /// still awaited).
 #[derive(Debug)]
-pub(crate) struct ByPosition<T> {
+pub struct ByPosition<T> {
     /// The position of `slots[0]`.
     first: usize,
     slots: VecDeque<Option<T>>,
@@ -31,7 +31,7 @@ impl<T> Default for ByPosition<T> {
 impl<T> ByPosition<T> {
     /// Holds `value` at `pos`; a position already passed is ignored
     /// (returned), as no one will ask for it.
-    pub(crate) fn insert(&mut self, pos: usize, value: T) -> Option<T> {
+    pub fn insert(&mut self, pos: usize, value: T) -> Option<T> {
         let Some(i) = pos.checked_sub(self.first) else {
             return Some(value);
         };
@@ -42,14 +42,14 @@ impl<T> ByPosition<T> {
     }
 
     /// Takes the value at `pos`, if held.
-    pub(crate) fn take(&mut self, pos: usize) -> Option<T> {
+    pub fn take(&mut self, pos: usize) -> Option<T> {
         let i = pos.checked_sub(self.first)?;
         self.slots.get_mut(i)?.take()
     }
 
     /// Takes the value at the first position, if it is held, and moves on
     /// to the next position.
-    pub(crate) fn pop_first(&mut self) -> Option<T> {
+    pub fn pop_first(&mut self) -> Option<T> {
         let value = self.slots.front_mut()?.take()?;
         self.slots.pop_front();
         self.first += 1;
@@ -57,7 +57,7 @@ impl<T> ByPosition<T> {
     }
 
     /// Moves the first position past those with no value (taken already).
-    pub(crate) fn skip_empty(&mut self) {
+    pub fn skip_empty(&mut self) {
         while let Some(None) = self.slots.front() {
             self.slots.pop_front();
             self.first += 1;
@@ -65,12 +65,12 @@ impl<T> ByPosition<T> {
     }
 
     /// Values held.
-    pub(crate) fn len(&self) -> usize {
+    pub fn len(&self) -> usize {
         self.slots.iter().filter(|s| s.is_some()).count()
     }
 
-    #[cfg(test)]
-    pub(crate) fn is_empty(&self) -> bool {
+    /// No value held.
+    pub fn is_empty(&self) -> bool {
         self.slots.iter().all(Option::is_none)
     }
 }
