@@ -2,12 +2,13 @@
 //! (the reliability run points `gather fetch` at it).
 //!
 //! ```sh
-//! gather-pageserver [--latency-ms N] [--for SECONDS]
+//! gather-pageserver [--latency-ms N] [--for SECONDS] [--http2]
 //! ```
 //!
-//! Prints `http://127.0.0.1:PORT` on its first line, then serves until
-//! killed, or for `--for` seconds (default 600: it never outlives a
-//! forgotten script by long).
+//! Prints `http://127.0.0.1:PORT` on its first line (and with `--http2`
+//! the h2c server's, on the second), then serves until killed, or for
+//! `--for` seconds (default 600: it never outlives a forgotten script by
+//! long).
 
 use std::time::Duration;
 
@@ -42,6 +43,23 @@ fn main() {
             }
         };
         println!("http://{}", server.addr());
+        // Kept until the end: dropping it stops it.
+        let _h2 = if std::env::args().any(|a| a == "--http2") {
+            match gather_pageserver::http2::Http2Server::start(Default::default()).await {
+                Ok(h2) => {
+                    println!("{}", h2.url(""));
+                    Some(h2)
+                }
+                Err(e) => {
+                    eprintln!("error: cannot listen on 127.0.0.1: {e}");
+                    std::process::exit(2);
+                }
+            }
+        } else {
+            None
+        };
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
         tokio::time::sleep(lifetime).await;
     });
 }

@@ -1,0 +1,274 @@
+//! The keyword arguments of `fetch()` and its siblings, checked once into
+//! the engine's [`FetchConfig`], each error naming its argument: a
+//! `TypeError` for a value of the wrong type, a `ValueError` for one out
+//! of range, raised before anything is sent.
+//!
+//! The defaults live in one place, the Python signatures
+//! (`python/gather_fetch/__init__.py`), where `help()` shows them; this
+//! file reads every argument from the dict those signatures pass.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use gather_http::{FetchConfig, Politeness, Proxies, Versions};
+use http::header::{HeaderMap, HeaderName, HeaderValue};
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyDict, PyMapping, PyString};
+
+/// Requests at once per origin over HTTP/1.1 when `per_host` is not
+/// given: the CLI's default, polite to one server.
+const PER_HOST_H1: usize = 8;
+
+/// What a run is asked to do, besides its requests.
+pub struct Options {
+    pub config: FetchConfig,
+    /// How far ahead of the results taken a request may start.
+    pub window: usize,
+}
+
+/// Reads and checks every argument in `args` (the Python signature's).
+pub fn read(args: &Bound<'_, PyDict>) -> PyResult<Options> {
+    let limit = positive(args, "limit")?.unwrap_or(64);
+    let per_host = match int(args, "per_host")? {
+        None => None,
+        Some(n) if n < 0 => return Err(value_error("per_host", "0 (no limit) or more", n)),
+        Some(n) => Some(n as usize),
+    };
+    let politeness = Politeness {
+        per_host_h1: match per_host {
+            None => Some(PER_HOST_H1),
+            Some(0) => None,
+            Some(n) => Some(n),
+        },
+        per_host_h2: per_host.filter(|&n| n > 0),
+        overall_interval: rate(args, "rate")?,
+        host_interval: rate(args, "rate_per_host")?,
+    };
+    // No timeout: a year, as good as none and far from the clock's end.
+    let timeout = seconds(args, "timeout")?.unwrap_or(Duration::from_secs(365 * 86_400));
+    let retries = match int(args, "retries")? {
+        None => 0,
+        Some(n) if (0..=1000).contains(&n) => n as u32,
+        Some(n) => return Err(value_error("retries", "0 to 1000", n)),
+    };
+    let retry_base = seconds(args, "retry_delay")?.unwrap_or(Duration::from_millis(200));
+    let max_bytes = positive(args, "max_bytes")?.map_or(10 << 20, |n| n as u64);
+    let max_redirects = match int(args, "max_redirects")? {
+        None => 10,
+        Some(n) if n >= 0 => n as usize,
+        Some(n) => return Err(value_error("max_redirects", "0 or more", n)),
+    };
+    let versions = match string(args, "http_version")?.as_deref() {
+        None | Some("auto") => Versions::Negotiate,
+        Some("1.1") => Versions::Http1Only,
+        Some("2") => Versions::PriorKnowledge,
+        Some(other) => {
+            return Err(PyValueError::new_err(format!(
+                "http_version must be \"auto\", \"1.1\" or \"2\", not {other:?}"
+            )))
+        }
+    };
+    let trust_env = flag(args, "trust_env")?.unwrap_or(true);
+    let (proxy, no_proxy) = (string(args, "proxy")?, string(args, "no_proxy")?);
+    let proxies = Proxies::configure(proxy.as_deref(), no_proxy.as_deref(), |name| {
+        trust_env.then(|| std::env::var(name).ok()).flatten()
+    })
+    .map_err(|e| PyValueError::new_err(format!("proxy: {e}")))?;
+    let cacert = match path(args, "ca_file")? {
+        None => None,
+        Some(path) => {
+            let shown = path.display();
+            let pem = std::fs::read(&path)
+                .map_err(|e| PyValueError::new_err(format!("ca_file {shown}: {e}")))?;
+            let certs = gather_http::tls::pem_certificates(&pem)
+                .map_err(|e| PyValueError::new_err(format!("ca_file {shown}: {e}")))?;
+            if certs.is_empty() {
+                return Err(PyValueError::new_err(format!(
+                    "ca_file {shown}: no PEM certificate in the file"
+                )));
+            }
+            Some(pem)
+        }
+    };
+    let save_dir = path(args, "save_dir")?;
+    if let Some(dir) = &save_dir {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| PyValueError::new_err(format!("save_dir {}: {e}", dir.display())))?;
+    }
+    let user_agent = string(args, "user_agent")?
+        .unwrap_or_else(|| concat!("gather-fetch/", env!("CARGO_PKG_VERSION")).to_owned());
+    let window = positive(args, "window")?.unwrap_or(4 * limit);
+    Ok(Options {
+        config: FetchConfig {
+            limit,
+            timeout,
+            retries,
+            retry_base,
+            max_bytes,
+            max_redirects,
+            headers: headers(args)?,
+            user_agent,
+            cacert,
+            fail_on_status: flag(args, "raise_for_status")?.unwrap_or(false),
+            body: save_dir.is_none(),
+            save_dir,
+            decode: flag(args, "decompress")?.unwrap_or(true),
+            proxies,
+            versions,
+            politeness,
+            headers_kept: true,
+        },
+        window,
+    })
+}
+
+/// The argument `name`, unless absent or `None`.
+fn given<'py>(args: &Bound<'py, PyDict>, name: &str) -> PyResult<Option<Bound<'py, PyAny>>> {
+    Ok(args.get_item(name)?.filter(|v| !v.is_none()))
+}
+
+fn type_error(name: &str, expected: &str, value: &Bound<'_, PyAny>) -> PyErr {
+    let got = value
+        .get_type()
+        .name()
+        .map_or_else(|_| "?".to_owned(), |n| n.to_string());
+    PyTypeError::new_err(format!("{name} must be {expected}, not {got}"))
+}
+
+fn value_error(name: &str, expected: &str, value: impl std::fmt::Display) -> PyErr {
+    PyValueError::new_err(format!("{name} must be {expected}, not {value}"))
+}
+
+/// An `int` (not a `bool`, which Python counts as one).
+fn int(args: &Bound<'_, PyDict>, name: &str) -> PyResult<Option<i64>> {
+    let Some(value) = given(args, name)? else {
+        return Ok(None);
+    };
+    if value.is_instance_of::<PyBool>() {
+        return Err(type_error(name, "an int", &value));
+    }
+    value
+        .extract::<i64>()
+        .map(Some)
+        .map_err(|_| type_error(name, "an int", &value))
+}
+
+fn positive(args: &Bound<'_, PyDict>, name: &str) -> PyResult<Option<usize>> {
+    match int(args, name)? {
+        Some(n) if n < 1 => Err(value_error(name, "1 or more", n)),
+        n => Ok(n.map(|n| n as usize)),
+    }
+}
+
+/// A number of seconds, more than 0.
+fn seconds(args: &Bound<'_, PyDict>, name: &str) -> PyResult<Option<Duration>> {
+    let Some(value) = given(args, name)? else {
+        return Ok(None);
+    };
+    if value.is_instance_of::<PyBool>() {
+        return Err(type_error(name, "a number of seconds", &value));
+    }
+    let secs: f64 = value
+        .extract()
+        .map_err(|_| type_error(name, "a number of seconds", &value))?;
+    match Duration::try_from_secs_f64(secs) {
+        Ok(d) if secs > 0.0 && d < Duration::from_secs(365 * 86_400) => Ok(Some(d)),
+        _ => Err(value_error(
+            name,
+            "more than 0 seconds (and under a year)",
+            secs,
+        )),
+    }
+}
+
+/// Requests per second, as the least time between two.
+fn rate(args: &Bound<'_, PyDict>, name: &str) -> PyResult<Option<Duration>> {
+    let Some(value) = given(args, name)? else {
+        return Ok(None);
+    };
+    if value.is_instance_of::<PyBool>() {
+        return Err(type_error(name, "requests per second (a number)", &value));
+    }
+    let per_second: f64 = value
+        .extract()
+        .map_err(|_| type_error(name, "requests per second (a number)", &value))?;
+    if !(per_second.is_finite() && per_second > 0.0 && per_second <= 1e9) {
+        return Err(value_error(
+            name,
+            "more than 0 requests per second",
+            per_second,
+        ));
+    }
+    Ok(Some(Duration::from_secs_f64(1.0 / per_second)))
+}
+
+fn flag(args: &Bound<'_, PyDict>, name: &str) -> PyResult<Option<bool>> {
+    let Some(value) = given(args, name)? else {
+        return Ok(None);
+    };
+    match value.cast::<PyBool>() {
+        Ok(b) => Ok(Some(b.is_true())),
+        Err(_) => Err(type_error(name, "True or False", &value)),
+    }
+}
+
+fn string(args: &Bound<'_, PyDict>, name: &str) -> PyResult<Option<String>> {
+    let Some(value) = given(args, name)? else {
+        return Ok(None);
+    };
+    match value.cast::<PyString>() {
+        Ok(s) => Ok(Some(s.to_cow()?.into_owned())),
+        Err(_) => Err(type_error(name, "a str", &value)),
+    }
+}
+
+/// A `str` or an `os.PathLike`.
+fn path(args: &Bound<'_, PyDict>, name: &str) -> PyResult<Option<PathBuf>> {
+    let Some(value) = given(args, name)? else {
+        return Ok(None);
+    };
+    value
+        .extract::<PathBuf>()
+        .map(Some)
+        .map_err(|_| type_error(name, "a path (str or os.PathLike)", &value))
+}
+
+/// `headers`: a mapping of names to values, or an iterable of pairs (for
+/// a name given twice), sent with every request.
+fn headers(args: &Bound<'_, PyDict>) -> PyResult<HeaderMap> {
+    let mut map = HeaderMap::new();
+    let Some(value) = given(args, "headers")? else {
+        return Ok(map);
+    };
+    let pairs = match value.cast::<PyMapping>() {
+        Ok(mapping) => mapping.items()?.into_any(),
+        Err(_) if value.is_instance_of::<PyString>() => {
+            return Err(type_error(
+                "headers",
+                "a mapping of names to values",
+                &value,
+            ))
+        }
+        Err(_) => value.clone(),
+    };
+    let iter = pairs
+        .try_iter()
+        .map_err(|_| type_error("headers", "a mapping of names to values", &value))?;
+    for pair in iter {
+        let pair = pair?;
+        let (name, field) = pair
+            .extract::<(String, String)>()
+            .map_err(|_| type_error("headers", "a mapping of str names to str values", &pair))?;
+        let parsed_name = HeaderName::from_bytes(name.trim().as_bytes()).map_err(|e| {
+            PyValueError::new_err(format!("headers: {name:?} is not a header name: {e}"))
+        })?;
+        let parsed_value = HeaderValue::from_str(field.trim()).map_err(|e| {
+            PyValueError::new_err(format!(
+                "headers[{name:?}]: {field:?} is not a header value: {e}"
+            ))
+        })?;
+        map.append(parsed_name, parsed_value);
+    }
+    Ok(map)
+}

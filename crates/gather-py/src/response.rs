@@ -1,0 +1,297 @@
+//! What a request gives back: a [`Response`] (any HTTP status, as
+//! `aiohttp` and `httpx` give one), or a [`Failure`] that the Python layer
+//! raises or returns as the matching `FetchError`.
+//!
+//! Both are made on the event loop's thread when their batch is taken, and
+//! hold the engine's values as they are: the body becomes `bytes`, the
+//! headers a mapping, the elapsed time a `timedelta` only when asked for,
+//! so a run whose caller reads only `.status` pays for no copies.
+
+use std::time::Duration;
+
+use gather_http::Page;
+use http::HeaderMap;
+use pyo3::exceptions::PyKeyError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList, PyString};
+
+/// The answer to one request.
+#[pyclass(module = "gather_fetch")]
+pub struct Response {
+    /// The position of its request in `requests`.
+    #[pyo3(get)]
+    index: usize,
+    /// Its request's `id`, when it had one.
+    #[pyo3(get)]
+    id: Option<Py<PyAny>>,
+    /// The HTTP status.
+    #[pyo3(get)]
+    status: u16,
+    /// The URL that answered (after redirects).
+    #[pyo3(get)]
+    url: String,
+    /// Retries it took (`retries=`).
+    #[pyo3(get)]
+    retries: u32,
+    version: gather_http::Version,
+    elapsed: Duration,
+    saved: Option<String>,
+    body: Body,
+    headers: Option<Py<Headers>>,
+    fields: Option<Box<HeaderMap>>,
+}
+
+/// The body: as the engine read it until first asked for, then the
+/// `bytes` handed out (so `r.content is r.content`).
+enum Body {
+    Read(Vec<u8>),
+    Given(Py<PyBytes>),
+}
+
+impl Response {
+    pub fn new(index: usize, id: Option<Py<PyAny>>, page: Page) -> Response {
+        Response {
+            index,
+            id,
+            status: page.status,
+            url: page.final_url,
+            retries: page.retries,
+            version: page.version,
+            elapsed: page.elapsed,
+            saved: page.saved.map(|p| p.display().to_string()),
+            body: Body::Read(page.body.unwrap_or_default()),
+            headers: None,
+            fields: page.headers,
+        }
+    }
+
+    /// The charset the answer's `Content-Type` names, if any.
+    fn charset(&self) -> Option<String> {
+        let value = self.fields.as_ref()?.get(http::header::CONTENT_TYPE)?;
+        let value = value.to_str().ok()?;
+        value.split(';').skip(1).find_map(|param| {
+            let (name, v) = param.split_once('=')?;
+            name.trim()
+                .eq_ignore_ascii_case("charset")
+                .then(|| v.trim().trim_matches('"').to_owned())
+        })
+    }
+}
+
+#[pymethods]
+impl Response {
+    /// The HTTP version of the answer: `"1.0"`, `"1.1"` or `"2"`.
+    #[getter]
+    fn http_version(&self) -> &'static str {
+        self.version.as_str()
+    }
+
+    /// The time the request took, as a `datetime.timedelta` (time queued
+    /// for a turn under `limit`, `per_host` or `rate` is not counted).
+    #[getter]
+    fn elapsed<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let delta = py.import("datetime")?.getattr("timedelta")?;
+        delta.call(
+            (0, self.elapsed.as_secs(), self.elapsed.subsec_micros()),
+            None,
+        )
+    }
+
+    /// Where the body was written (`save_dir=`), else `None`.
+    #[getter]
+    fn saved(&self) -> Option<&str> {
+        self.saved.as_deref()
+    }
+
+    /// `True` for a status under 400.
+    #[getter]
+    fn ok(&self) -> bool {
+        self.status < 400
+    }
+
+    /// The body, as `bytes` (decompressed, unless `decompress=False`;
+    /// empty when it was saved to `save_dir`).
+    #[getter]
+    fn content(&mut self, py: Python<'_>) -> Py<PyBytes> {
+        match &mut self.body {
+            Body::Given(bytes) => bytes.clone_ref(py),
+            Body::Read(read) => {
+                let bytes = PyBytes::new(py, read).unbind();
+                self.body = Body::Given(bytes.clone_ref(py));
+                bytes
+            }
+        }
+    }
+
+    /// The charset of the body: `Content-Type`'s, else `"utf-8"`.
+    #[getter]
+    fn encoding(&self) -> String {
+        self.charset().unwrap_or_else(|| "utf-8".to_owned())
+    }
+
+    /// The body decoded by [`encoding`](Self::encoding) (an unknown charset
+    /// reads as UTF-8; bytes that do not decode become U+FFFD).
+    #[getter]
+    fn text<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let content = self.content(py).into_bound(py);
+        match content.call_method1("decode", (self.encoding(), "replace")) {
+            Ok(text) => Ok(text),
+            Err(e) if e.is_instance_of::<pyo3::exceptions::PyLookupError>(py) => {
+                content.call_method1("decode", ("utf-8", "replace"))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The body parsed as JSON (`json.loads`); raises `ValueError`
+    /// (`json.JSONDecodeError`) when it is not JSON.
+    fn json<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let content = self.content(py);
+        py.import("json")?.call_method1("loads", (content,))
+    }
+
+    /// The answer's header fields: a read-only mapping, names looked up
+    /// without regard to case.
+    #[getter]
+    fn headers(&mut self, py: Python<'_>) -> PyResult<Py<Headers>> {
+        if let Some(headers) = &self.headers {
+            return Ok(headers.clone_ref(py));
+        }
+        let fields = self.fields.take().map(|f| *f).unwrap_or_default();
+        let headers = Py::new(py, Headers { fields })?;
+        self.headers = Some(headers.clone_ref(py));
+        Ok(headers)
+    }
+
+    /// Raises `gather_fetch.StatusError` for a status of 400 or more, as
+    /// `httpx`'s and `aiohttp`'s `raise_for_status()` do.
+    fn raise_for_status(slf: &Bound<'_, Self>) -> PyResult<()> {
+        let py = slf.py();
+        let this = slf.borrow();
+        if this.status < 400 {
+            return Ok(());
+        }
+        let kwargs = PyDict::new(py);
+        kwargs.set_item("kind", "status")?;
+        kwargs.set_item("index", this.index)?;
+        kwargs.set_item("url", &this.url)?;
+        kwargs.set_item("id", &this.id)?;
+        kwargs.set_item("response", slf)?;
+        let class = py.import("gather_fetch")?.getattr("StatusError")?;
+        let error = class.call((format!("HTTP status {}", this.status),), Some(&kwargs))?;
+        Err(PyErr::from_value(error))
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<Response [{}] {}>", self.status, self.url)
+    }
+}
+
+/// A response's header fields: a read-only mapping whose names are looked
+/// up without regard to case. A name sent more than once reads as its
+/// values joined by `", "`; [`get_all`](Headers::get_all) gives them apart
+/// (as `Set-Cookie` needs).
+#[pyclass(frozen, module = "gather_fetch", mapping)]
+pub struct Headers {
+    fields: HeaderMap,
+}
+
+impl Headers {
+    fn joined(&self, name: &str) -> Option<String> {
+        let mut values = self.fields.get_all(name).iter().peekable();
+        values.peek()?;
+        let texts: Vec<String> = values
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .collect();
+        Some(texts.join(", "))
+    }
+
+    fn names(&self) -> Vec<&str> {
+        self.fields.keys().map(|k| k.as_str()).collect()
+    }
+}
+
+#[pymethods]
+impl Headers {
+    fn __getitem__(&self, name: &str) -> PyResult<String> {
+        self.joined(name)
+            .ok_or_else(|| PyKeyError::new_err(name.to_owned()))
+    }
+
+    fn __contains__(&self, name: &Bound<'_, PyAny>) -> bool {
+        name.extract::<String>()
+            .is_ok_and(|n| self.fields.contains_key(n.to_ascii_lowercase().as_str()))
+    }
+
+    fn __len__(&self) -> usize {
+        self.fields.keys_len()
+    }
+
+    fn __iter__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        Ok(PyList::new(py, self.names())?
+            .try_iter()?
+            .into_any()
+            .unbind())
+    }
+
+    /// The field's value (values joined by `", "`), or `default`.
+    #[pyo3(signature = (name, default = None))]
+    fn get(&self, py: Python<'_>, name: &str, default: Option<Py<PyAny>>) -> PyResult<Py<PyAny>> {
+        match self.joined(name) {
+            Some(v) => Ok(PyString::new(py, &v).into_any().unbind()),
+            None => Ok(default.unwrap_or_else(|| py.None())),
+        }
+    }
+
+    /// Every value of the field, in order (empty if absent).
+    fn get_all(&self, name: &str) -> Vec<String> {
+        self.fields
+            .get_all(name)
+            .iter()
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .collect()
+    }
+
+    /// The names, in lower case.
+    fn keys(&self) -> Vec<&str> {
+        self.names()
+    }
+
+    /// The values, one per name (joined by `", "`).
+    fn values(&self) -> Vec<String> {
+        self.names().iter().filter_map(|n| self.joined(n)).collect()
+    }
+
+    /// `(name, value)` pairs, one per name.
+    fn items(&self) -> Vec<(String, String)> {
+        self.names()
+            .iter()
+            .filter_map(|n| Some((n.to_string(), self.joined(n)?)))
+            .collect()
+    }
+
+    fn __repr__(&self) -> String {
+        let items: Vec<String> = self
+            .items()
+            .into_iter()
+            .map(|(n, v)| format!("{n:?}: {v:?}"))
+            .collect();
+        format!("Headers({{{}}})", items.join(", "))
+    }
+}
+
+/// A request that got no response, as the engine reports it; the Python
+/// layer makes it the matching `FetchError` subclass.
+#[pyclass(frozen, module = "gather_fetch._engine", get_all)]
+pub struct Failure {
+    /// `connect`, `timeout`, `tls`, ... (see `FetchError.kind`).
+    pub kind: &'static str,
+    pub message: String,
+    pub index: usize,
+    /// The URL as given.
+    pub url: String,
+    pub id: Option<Py<PyAny>>,
+    /// Seconds it took.
+    pub elapsed: f64,
+    pub retries: u32,
+}

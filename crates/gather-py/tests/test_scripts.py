@@ -1,0 +1,100 @@
+"""Scripts with no event loop (``fetch_sync`` and its Ctrl-C), and a run
+far larger than memory would hold, each in a Python process of its own."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+
+def run_script(code: str, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+        timeout=120, **kwargs,
+    )
+
+
+def test_fetch_sync_in_a_script_without_a_loop(server):
+    done = run_script(f"""
+        import gather_fetch
+        pages = gather_fetch.fetch_sync(["{server.url('/page/1')}", "{server.url('/reset')}"],
+                                        return_exceptions=True)
+        print(pages[0].status, pages[1].kind)
+    """)
+    assert done.stdout.split() == ["200", "connect"], done.stderr
+
+
+def test_ctrl_c_stops_fetch_sync_cleanly(holding_process):
+    proc = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(f"""
+            import gather_fetch, sys
+            print("started", flush=True)
+            try:
+                gather_fetch.fetch_sync(["{holding_process}/"] * 100, timeout=60)
+            except KeyboardInterrupt:
+                print("interrupted", flush=True)
+                sys.exit(3)
+        """)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    assert proc.stdout.readline().strip() == "started"
+    time.sleep(0.5)
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 3, err
+    assert out.strip() == "interrupted"
+    assert time.monotonic() - sent < 1
+
+
+@pytest.fixture
+def holding_process():
+    """A server that never answers, in a process of its own (the script
+    under test has no loop to run one)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent("""
+            import socket, time
+            s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(512)
+            print(s.getsockname()[1], flush=True)
+            conns = []
+            while True:
+                c, _ = s.accept(); conns.append(c)
+        """)],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        yield f"http://127.0.0.1:{proc.stdout.readline().strip()}"
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+def test_two_hundred_thousand_urls_from_a_generator_in_bounded_memory(server):
+    """Peak memory does not grow with the input: 200,000 URLs from a
+    generator through ``stream`` peak within a few MB of 20,000."""
+    script = f"""
+        import asyncio, resource, sys, gather_fetch
+        async def main(n):
+            count = 0
+            urls = ("{server.url('/page/')}" + str(i) for i in range(n))
+            async for index, page in gather_fetch.stream(urls, per_host=0):
+                assert index == count and page.status == 200
+                count += 1
+            return count
+        n = int(sys.argv[1])
+        assert asyncio.run(main(n)) == n
+        print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    """
+    peaks = {}
+    for n in (20_000, 200_000):
+        done = subprocess.run([sys.executable, "-c", textwrap.dedent(script), str(n)],
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        peaks[n] = int(done.stdout) / 1024
+    print(f"peak RSS: {peaks}")
+    assert peaks[200_000] < peaks[20_000] + 16, peaks
