@@ -98,3 +98,23 @@ def test_two_hundred_thousand_urls_from_a_generator_in_bounded_memory(server):
         peaks[n] = int(done.stdout) / 1024
     print(f"peak RSS: {peaks}")
     assert peaks[200_000] < peaks[20_000] + 16, peaks
+
+
+def test_a_forked_child_makes_its_own_engine(server):
+    """multiprocessing's fork after a call: the child inherits the
+    runtime's memory but not its threads, and must not wait on them."""
+    done = run_script(f"""
+        import multiprocessing, gather_fetch
+        url = "{server.url('/page/1')}"
+        assert gather_fetch.fetch_sync([url])[0].status == 200
+        def child(q):
+            q.put(gather_fetch.fetch_sync([url])[0].status)
+        ctx = multiprocessing.get_context("fork")
+        q = ctx.Queue()
+        p = ctx.Process(target=child, args=(q,))
+        p.start()
+        print(q.get(timeout=30))
+        p.join(30)
+        print(p.exitcode)
+    """)
+    assert done.stdout.split() == ["200", "0"], done.stderr
