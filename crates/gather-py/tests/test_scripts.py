@@ -32,7 +32,10 @@ def test_fetch_sync_in_a_script_without_a_loop(server):
 def test_ctrl_c_stops_fetch_sync_cleanly(holding_process):
     proc = subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent(f"""
-            import gather_fetch, sys
+            import gather_fetch, signal, sys
+            # As at a terminal: a process started in the background by a
+            # shell without job control (CI) inherits SIGINT ignored.
+            signal.signal(signal.SIGINT, signal.default_int_handler)
             print("started", flush=True)
             try:
                 gather_fetch.fetch_sync(["{holding_process}/"] * 100, timeout=60)
