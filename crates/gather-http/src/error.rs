@@ -94,6 +94,9 @@ pub struct FetchError {
     pub message: String,
     pub elapsed: Duration,
     pub retries: u32,
+    /// The connection was lost after the request was written: it may have
+    /// been processed, so a request that may not be sent twice is not.
+    pub(crate) maybe_processed: bool,
 }
 
 impl std::fmt::Display for FetchError {
@@ -113,6 +116,7 @@ impl FetchError {
             message,
             elapsed: Duration::ZERO,
             retries: 0,
+            maybe_processed: false,
         }
     }
 }

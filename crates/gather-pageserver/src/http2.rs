@@ -239,7 +239,9 @@ where
             respond.send_reset(Reason::REFUSED_STREAM);
             continue;
         }
-        shared.spawn(answer(target, respond, shared.clone()));
+        let (parts, body) = request.into_parts();
+        let echo = (parts.method.to_string(), body);
+        shared.spawn(answer(target, echo, respond, shared.clone()));
         if faults.goaway_after == Some(on_this_connection) {
             connection.graceful_shutdown();
         }
@@ -269,7 +271,12 @@ impl Drop for OpenStream<'_> {
     }
 }
 
-async fn answer(target: String, mut respond: SendResponse<Bytes>, shared: Arc<Shared>) {
+async fn answer(
+    target: String,
+    (method, mut request_body): (String, h2::RecvStream),
+    mut respond: SendResponse<Bytes>,
+    shared: Arc<Shared>,
+) {
     let stats = &shared.stats;
     let mut open = Some(OpenStream::new(stats));
     let (path, query) = target.split_once('?').unwrap_or((&target, ""));
@@ -299,6 +306,15 @@ async fn answer(target: String, mut respond: SendResponse<Bytes>, shared: Arc<Sh
     let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let mut extra: Option<(&str, String)> = None;
     let (status, body) = match parts.as_slice() {
+        ["echo"] => {
+            // The method, then the request's body as it came.
+            let mut echoed = format!("{method}\n").into_bytes();
+            while let Some(Ok(data)) = request_body.data().await {
+                let _ = request_body.flow_control().release_capacity(data.len());
+                echoed.extend_from_slice(&data);
+            }
+            (200, Bytes::from(echoed))
+        }
         ["page", n] => (
             200,
             Bytes::from(format!(

@@ -8,7 +8,8 @@
 //! makes hard. It binds loopback only, on a random port, and stops when the
 //! [`Server`] is dropped.
 //!
-//! Routes (all `GET`; `?delay_ms=N` delays any answer):
+//! Routes (any method; a request's `Content-Length` body is read, and
+//! `?delay_ms=N` delays any answer):
 //!
 //! | path | answer |
 //! |---|---|
@@ -24,13 +25,16 @@
 //! | `/endless` | a chunked body with no length that goes on (up to 1 GiB) |
 //! | `/redirect-loop` | 302 to itself |
 //! | `/redirect/N` | N redirects, then `/page/0` |
-//! | `/redirect-to/PORT/PATH` | 302 to `http://127.0.0.1:PORT/PATH` (another origin when PORT is another server's) |
+//! | `/redirect-to/PORT/PATH` | 302 (or `?code=N`) to `http://127.0.0.1:PORT/PATH` (another origin when PORT is another server's) |
 //! | `/redirect-with-credentials/PORT/PATH` | 302 to `http://intruder:pw@127.0.0.1:PORT/PATH` |
 //! | `/headers` | 200, the request's header lines as its body |
 //! | `/binary` | bytes that are not UTF-8 |
 //! | `/encoded/CODING` | `fixtures/page.txt` sent with `Content-Encoding`: `gzip`, `deflate` (zlib), `deflate-raw` (raw deflate, labelled `deflate`), `br`, `zstd`, `identity`; `corrupt` (a cut gzip stream), `unknown` (`compress`) |
 //! | `/gzip-bomb` | 10 MiB of zeros, gzip'd to ~10 KiB |
 //! | `/accept-encoding` | the request's `Accept-Encoding`, as its body |
+//! | `/echo` | 200: the method on the first line, then the request's body as sent |
+//! | `/drop-after-read/KEY` | reads the request (body included), counts it as processed under KEY, and closes the connection without an answer |
+//! | `/count/KEY` | 200: how many requests `/drop-after-read/KEY` and `/echo?key=KEY` processed, as its body |
 
 #![warn(missing_docs)]
 
@@ -231,7 +235,8 @@ async fn serve_connection(mut stream: TcpStream, state: Arc<State>) {
     let mut open = None;
     let mut buf = Vec::with_capacity(1024);
     loop {
-        // Read one request head (GET requests have no body).
+        // Read one request head, then its body (a Content-Length's worth;
+        // none for most requests).
         let head_end = loop {
             if let Some(i) = find_head_end(&buf) {
                 break i;
@@ -248,6 +253,19 @@ async fn serve_connection(mut stream: TcpStream, state: Arc<State>) {
         };
         let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
         buf.drain(..head_end + 4);
+        let length = content_length(&head);
+        if length > MAX_BODY {
+            let _ = respond(&mut stream, 413, "text/plain", b"body too large", true).await;
+            return;
+        }
+        while buf.len() < length {
+            let mut chunk = [0u8; 4096];
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+        let body: Vec<u8> = buf.drain(..length).collect();
         state.requests.fetch_add(1, Ordering::SeqCst);
         if open.is_none() {
             open = Open::new(state.clone(), &stream);
@@ -259,11 +277,24 @@ async fn serve_connection(mut stream: TcpStream, state: Arc<State>) {
             .unwrap_or_else(|e| e.into_inner())
             .push((Instant::now(), target.clone()));
         let close = head.to_ascii_lowercase().contains("connection: close");
-        match answer(&mut stream, &state, &head, &target, close).await {
+        match answer(&mut stream, &state, &head, &body, &target, close).await {
             Ok(true) if !close => continue,
             _ => return,
         }
     }
+}
+
+/// The largest request body read; larger ones get 413.
+const MAX_BODY: usize = 16 << 20;
+
+/// A request head's `Content-Length`, or 0.
+fn content_length(head: &str) -> usize {
+    head.split("\r\n")
+        .skip(1)
+        .filter_map(|line| line.split_once(':'))
+        .find(|(name, _)| name.trim().eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, value)| value.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 fn find_head_end(buf: &[u8]) -> Option<usize> {
@@ -335,6 +366,7 @@ async fn answer(
     stream: &mut TcpStream,
     state: &State,
     head: &str,
+    body: &[u8],
     target: &str,
     close: bool,
 ) -> io::Result<bool> {
@@ -455,13 +487,39 @@ async fn answer(
             redirect(stream, &next, close).await?;
         }
         ["redirect-to", port, rest @ ..] => {
+            // `?code=307` (or 301, 303, 308) for another redirect status.
             let next = format!("http://127.0.0.1:{port}/{}", rest.join("/"));
-            redirect(stream, &next, close).await?;
+            let code = query(target, "code").unwrap_or(302) as u16;
+            let header = format!("location: {next}\r\n");
+            respond_with(stream, code, "text/plain", b"", close, &header).await?;
         }
         ["redirect-with-credentials", port, rest @ ..] => {
             // A Location that carries credentials of its own.
             let next = format!("http://intruder:pw@127.0.0.1:{port}/{}", rest.join("/"));
             redirect(stream, &next, close).await?;
+        }
+        ["echo"] => {
+            let method = head.split_whitespace().next().unwrap_or("");
+            if let Some(key) = target.split_once("key=").map(|(_, k)| k) {
+                bump(state, &format!("processed/{key}"));
+            }
+            let mut echoed = format!("{method}\n").into_bytes();
+            echoed.extend_from_slice(body);
+            respond(stream, 200, "application/octet-stream", &echoed, close).await?;
+        }
+        ["drop-after-read", key] => {
+            bump(state, &format!("processed/{key}"));
+            return Ok(false);
+        }
+        ["count", key] => {
+            let n = state
+                .counters
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&format!("processed/{key}"))
+                .copied()
+                .unwrap_or(0);
+            respond(stream, 200, "text/plain", n.to_string().as_bytes(), close).await?;
         }
         ["headers"] => {
             // Everything after the request line, one header per line.

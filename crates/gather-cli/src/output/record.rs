@@ -249,12 +249,10 @@ mod tests {
             }
             assert_eq!(page_line(job, &p), want.to_string());
         }
-        let error = FetchError {
-            kind: gather_http::Kind::Connect,
-            message: "refused \"here\"\u{7}".into(),
-            elapsed: std::time::Duration::from_millis(2),
-            retries: 1,
-        };
+        let mut error =
+            FetchError::immediate(gather_http::Kind::Connect, "refused \"here\"\u{7}".into());
+        error.elapsed = std::time::Duration::from_millis(2);
+        error.retries = 1;
         let want = json!({
             "index": job.index, "url": job.raw,
             "error": { "kind": "connect", "message": error.message },

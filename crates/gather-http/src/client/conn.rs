@@ -12,7 +12,9 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use url::{Host, Url};
 
+use super::body::Framing;
 use super::head::{self, Head, Parsed};
+use super::payload::{self, Payload};
 use super::proxy::Proxy;
 use super::{Error, ErrorKind};
 
@@ -201,24 +203,31 @@ impl Conn {
     }
 
     /// Writes a GET for `target` with `headers` (and `Host: host`, unless
-    /// they have one), then reads the answer's head.
+    /// they have one), or the request `payload` describes, then reads the
+    /// answer's head.
     pub async fn exchange(
         &mut self,
         target: &str,
         host: &str,
         headers: &HeaderMap,
+        payload: Option<&Payload>,
         keep_fields: bool,
     ) -> Result<Head, Error> {
         self.out.clear();
         let proxy_auth = self.proxy_authorization.as_ref();
-        encode_get(&mut self.out, target, host, headers, proxy_auth);
+        encode(&mut self.out, target, host, headers, payload, proxy_auth);
         let sent = async {
             self.stream.write_all(&self.out).await?;
             self.stream.flush().await
         };
         sent.await
             .map_err(|e| Error::unanswered(format!("connection lost sending the request: {e}")))?;
-        self.read_head(keep_fields).await
+        let mut head = self.read_head(keep_fields).await?;
+        if payload::bodiless(payload) {
+            // The answer to a HEAD has no body, whatever its length says.
+            head.framing = Framing::Empty;
+        }
+        Ok(head)
     }
 
     async fn read_head(&mut self, keep_fields: bool) -> Result<Head, Error> {
@@ -370,14 +379,16 @@ async fn tunnel(mut tcp: TcpStream, target: &str, proxy: &Proxy) -> Result<TcpSt
 ///
 /// Names and values come from a `HeaderMap`, which holds no CR or LF, so
 /// nothing here can split the head.
-fn encode_get(
+fn encode(
     out: &mut Vec<u8>,
     target: &str,
     authority: &str,
     headers: &HeaderMap,
+    payload: Option<&Payload>,
     proxy_authorization: Option<&http::HeaderValue>,
 ) {
-    out.extend_from_slice(b"GET ");
+    out.extend_from_slice(payload::method(payload).as_bytes());
+    out.push(b' ');
     out.extend_from_slice(target.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
     if !headers.contains_key(http::header::HOST) {
@@ -386,6 +397,12 @@ fn encode_get(
         out.extend_from_slice(b"\r\n");
     }
     for (name, value) in headers {
+        // The body's framing is this client's to say.
+        if payload.is_some()
+            && (name == http::header::CONTENT_LENGTH || name == http::header::TRANSFER_ENCODING)
+        {
+            continue;
+        }
         out.extend_from_slice(name.as_str().as_bytes());
         out.extend_from_slice(b": ");
         out.extend_from_slice(value.as_bytes());
@@ -396,7 +413,20 @@ fn encode_get(
         out.extend_from_slice(value.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
+    let body = payload.and_then(Payload::body);
+    // A body, or a method that has one (a POST with none says 0, as RFC
+    // 9110 section 8.6 asks).
+    let framed = body.is_some()
+        || payload.is_some_and(|p| matches!(p.method().as_str(), "POST" | "PUT" | "PATCH"));
+    if framed {
+        out.extend_from_slice(b"Content-Length: ");
+        out.extend_from_slice(body.map_or(0, |b| b.len()).to_string().as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
     out.extend_from_slice(b"\r\n");
+    if let Some(body) = body {
+        out.extend_from_slice(body);
+    }
 }
 
 impl AsyncRead for Stream {
@@ -452,17 +482,64 @@ mod tests {
             HeaderValue::from_static("gather"),
         );
         let mut out = Vec::new();
-        encode_get(&mut out, "/a?b", "h.test:81", &headers, None);
+        encode(&mut out, "/a?b", "h.test:81", &headers, None, None);
         assert_eq!(
             out,
             b"GET /a?b HTTP/1.1\r\nHost: h.test:81\r\nuser-agent: gather\r\n\r\n"
         );
         headers.insert(http::header::HOST, HeaderValue::from_static("other.test"));
         out.clear();
-        encode_get(&mut out, "/", "h.test", &headers, None);
+        encode(&mut out, "/", "h.test", &headers, None, None);
         assert_eq!(
             out,
             b"GET / HTTP/1.1\r\nuser-agent: gather\r\nhost: other.test\r\n\r\n"
         );
+    }
+
+    #[test]
+    fn a_post_carries_its_length_and_body_and_only_its_own_framing() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            http::header::CONTENT_LENGTH,
+            HeaderValue::from_static("999"),
+        );
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        let post = Payload::new(
+            "POST",
+            HeaderMap::new(),
+            Some(bytes::Bytes::from_static(b"{\"a\":1}")),
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        encode(&mut out, "/v1", "h.test", &headers, Some(&post), None);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "POST /v1 HTTP/1.1\r\nHost: h.test\r\ncontent-type: application/json\r\nContent-Length: 7\r\n\r\n{\"a\":1}"
+        );
+        let empty = Payload::new("POST", HeaderMap::new(), None).unwrap();
+        let mut out = Vec::new();
+        encode(
+            &mut out,
+            "/",
+            "h.test",
+            &HeaderMap::new(),
+            Some(&empty),
+            None,
+        );
+        assert!(out.ends_with(b"Content-Length: 0\r\n\r\n"));
+        let delete = Payload::new("DELETE", HeaderMap::new(), None).unwrap();
+        let mut out = Vec::new();
+        encode(
+            &mut out,
+            "/x",
+            "h.test",
+            &HeaderMap::new(),
+            Some(&delete),
+            None,
+        );
+        assert_eq!(out, b"DELETE /x HTTP/1.1\r\nHost: h.test\r\n\r\n");
     }
 }

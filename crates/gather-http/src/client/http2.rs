@@ -48,6 +48,7 @@ use http::header::{self, HeaderMap, HeaderName};
 use super::body::Framing;
 use super::conn::Stream;
 use super::head::{Head, Version, MAX_HEAD};
+use super::payload::Payload;
 use super::{Error, ErrorKind};
 
 /// Each stream's receive window: 1 MiB, so one large body is not held to
@@ -128,20 +129,30 @@ pub enum Unanswered {
     /// when a client opens streams before it has read the server's
     /// limit): send it again on the same connection.
     StreamRefused(Error),
+    /// The server's GOAWAY named a last stream below this one's: it was not
+    /// processed, and is sent again on a new connection, whatever its
+    /// method.
+    AboveGoaway(Error),
     /// Anything else.
     Failed(Error),
 }
 
-/// Sends a GET for `uri` with `headers` on `connection`, and waits for
-/// the answer's head.
-pub async fn get(
+/// Sends a GET for `uri` with `headers` on `connection` (or the request
+/// `payload` describes: its method and body), and waits for the answer's
+/// head.
+pub async fn send(
     connection: &Connection,
     uri: http::Uri,
     headers: &HeaderMap,
+    payload: Option<&Payload>,
     keep_fields: bool,
 ) -> Result<(Head, Body), Unanswered> {
     let seen = &connection.seen;
-    let request = request(uri, headers).map_err(Unanswered::Failed)?;
+    let mut request = request(uri, headers).map_err(Unanswered::Failed)?;
+    if let Some(payload) = payload {
+        *request.method_mut() = payload.method().clone();
+    }
+    let body = payload.and_then(Payload::body);
     let ready = connection.send.clone().ready();
     // `ready` waits for a stream the server allows: with none, for ever.
     let mut send = tokio::select! {
@@ -149,10 +160,17 @@ pub async fn get(
         ready = ready => ready.map_err(|e| classify(e, None, seen, "before the request was sent"))?,
         () = seen.none_allowed() => return Err(Unanswered::Failed(no_streams())),
     };
-    let (answer, _) = send
-        .send_request(request, true)
+    let (answer, mut stream) = send
+        .send_request(request, body.is_none())
         .map_err(|e| classify(e, None, seen, "before the request was sent"))?;
     let id = u32::from(answer.stream_id());
+    if let Some(body) = body {
+        // Queued by `h2`, and sent as the stream's flow-control window
+        // allows, while the answer is awaited.
+        stream
+            .send_data(body.clone(), true)
+            .map_err(|e| classify(e, Some(id), seen, "sending the request's body"))?;
+    }
     let answer = answer
         .await
         .map_err(|e| classify(e, Some(id), seen, "before the answer"))?;
@@ -194,7 +212,7 @@ fn classify(e: h2::Error, id: Option<u32>, seen: &frames::Seen, when: &str) -> U
         return Unanswered::ConnectionGone(lost(format!("HTTP/2 connection lost {when}: {e}")));
     }
     if e.is_go_away() && e.is_remote() {
-        return Unanswered::ConnectionGone(lost(format!(
+        return Unanswered::AboveGoaway(lost(format!(
             "HTTP/2: the server closed the connection (GOAWAY {reason}) {when}"
         )));
     }
@@ -207,7 +225,7 @@ fn classify(e: h2::Error, id: Option<u32>, seen: &frames::Seen, when: &str) -> U
             ))),
             Some((kind, stream)) if stream != 0 && id.is_some() => {
                 Unanswered::ConnectionGone(protocol(format!(
-                    "{closed}: another request's answer was malformed ({} frame on stream {stream}: {e}), and this one was sent again each time",
+                    "{closed}: another request's answer was malformed ({} frame on stream {stream}: {e}), while this one was in flight",
                     frame_name(kind)
                 )))
             }
@@ -369,6 +387,7 @@ impl Body {
                 let e = match classify(e, Some(self.id), &self.seen, "during the body") {
                     Unanswered::ConnectionGone(e)
                     | Unanswered::StreamRefused(e)
+                    | Unanswered::AboveGoaway(e)
                     | Unanswered::Failed(e) => e,
                 };
                 Error::new(ErrorKind::Body, e.message)

@@ -1,4 +1,5 @@
-//! The HTTP client under `gather fetch`: GET only; HTTP/1.1 over keep-alive
+//! The HTTP client under `gather fetch`: GET, or any method with a body
+//! ([`Payload`]); HTTP/1.1 over keep-alive
 //! connections pooled per origin, HTTP/2 over one connection per origin;
 //! HTTPS by rustls.
 //!
@@ -7,7 +8,7 @@
 //! ~5.4 µs of user CPU per request, where a plain loop over a tokio socket
 //! with `httparse` spent ~1.4; with the server sharing the cores, that was
 //! the difference between 0.6x and 0.8x of wrk's rate. A fetch tool needs
-//! one method, no request body, no upgrades: what is left is reading an
+//! requests of a known size, no upgrades: what is left is reading an
 //! answer correctly, and that is the part written with care here, in
 //! pieces that are tested on their own:
 //!
@@ -26,13 +27,16 @@
 //!   for the first request), its HTTP/2 connection, `--per-host`, the
 //!   rates and a `Retry-After` pause.
 //! - `pool`: idle HTTP/1.1 connections, capped in total.
+//! - `payload`: a method, fields and a body, and whether a request may be
+//!   sent again (RFC 9110 section 9.2.2).
 //!
 //! A connection goes back to the pool only when its answer was read to the
 //! end and said nothing against reuse; dropping a [`Body`] part-way (a
 //! timeout, a cancelled run) closes it (resets its HTTP/2 stream). A
 //! pooled connection the server has closed meanwhile is noticed when the
 //! request on it gets no answer at all, and that request is sent again
-//! once on a new connection (it is a GET), as browsers do.
+//! once on a new connection if it may be (a GET, or any idempotent
+//! request), as browsers do; a POST is not: it may have been processed.
 
 mod auth;
 pub(crate) mod body;
@@ -41,6 +45,7 @@ mod error;
 pub(crate) mod head;
 mod http2;
 pub(crate) mod origin;
+mod payload;
 mod pool;
 pub(crate) mod proxy;
 mod target;
@@ -60,6 +65,8 @@ pub use head::{Head, Version};
 use http2::Unanswered;
 use origin::Origins;
 pub use origin::{Politeness, Turn};
+pub(crate) use payload::resendable;
+pub use payload::Payload;
 use pool::Pool;
 pub use proxy::Proxies;
 pub use target::request_target;
@@ -209,6 +216,26 @@ impl Client {
         headers: &'r HeaderMap,
         turn: Turn,
     ) -> impl std::future::Future<Output = Result<Response<'c>, Error>> + Send + 'r {
+        self.send(url, headers, None, turn)
+    }
+
+    /// [`get`](Client::get), or the request `payload` describes (its
+    /// method and body; its fields are the caller's to merge into
+    /// `headers`). A request that may not be sent twice
+    /// ([`Payload::resendable`]) is not sent again when a pooled
+    /// connection closes under it.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`get`](Client::get).
+    #[allow(clippy::manual_async_fn)]
+    pub fn send<'c: 'r, 'r>(
+        &'c self,
+        url: &'r Url,
+        headers: &'r HeaderMap,
+        payload: Option<&'r Payload>,
+        turn: Turn,
+    ) -> impl std::future::Future<Output = Result<Response<'c>, Error>> + Send + 'r {
         async move {
             // `turn` was taken for `url`: its origin says where it goes.
             let (tls, may_h2) = (turn.origin.is_tls(), turn.origin.may_h2());
@@ -220,7 +247,7 @@ impl Client {
                 // Boxed: the HTTP/2 path and the probe's connect are over a
                 // kilobyte, and inline they would be part of every HTTP/1.1
                 // request's future too.
-                return Box::pin(self.get_h2(url, headers, turn)).await;
+                return Box::pin(self.send_h2(url, headers, payload, turn)).await;
             }
             let authority = turn.origin.authority();
             let proxy = self.proxies.for_url(url);
@@ -249,13 +276,14 @@ impl Client {
             }
             if let Some(mut conn) = pooled {
                 match conn
-                    .exchange(&target, authority, headers, self.keep_fields)
+                    .exchange(&target, authority, headers, payload, self.keep_fields)
                     .await
                 {
                     Ok(head) => return Ok(self.response(conn, head, turn)),
-                    // Closed by the server while idle: try a new connection.
-                    Err(e) if e.unanswered => {}
-                    Err(e) => return Err(e),
+                    // Closed by the server while idle: try a new connection,
+                    // unless the request may have been processed.
+                    Err(e) if e.unanswered && payload::resendable(payload) => {}
+                    Err(e) => return Err(not_sent_again(e, payload)),
                 }
             }
             let connector = tls.then_some(&self.tls_h1);
@@ -266,20 +294,22 @@ impl Client {
                 Box::pin(Opened::connect(url, connector, &key, proxy.map(|p| &**p))).await?;
             let mut conn = Conn::new(opened, &key);
             let head = conn
-                .exchange(&target, authority, headers, self.keep_fields)
-                .await?;
+                .exchange(&target, authority, headers, payload, self.keep_fields)
+                .await
+                .map_err(|e| not_sent_again(e, payload))?;
             Ok(self.response(conn, head, turn))
         }
     }
 
-    /// [`get`](Client::get) to an origin that speaks HTTP/2 or may: over
+    /// [`send`](Client::send) to an origin that speaks HTTP/2 or may: over
     /// its connection, opening it first if this request is the probe (or
     /// the last one went away). An origin that turns out to speak only
     /// HTTP/1.1 is answered over the connection the probe opened.
-    async fn get_h2(
+    async fn send_h2(
         &self,
         url: &Url,
         headers: &HeaderMap,
+        payload: Option<&Payload>,
         mut turn: Turn,
     ) -> Result<Response<'_>, Error> {
         let origin = turn.origin.clone();
@@ -322,8 +352,9 @@ impl Client {
                         let mut conn = Conn::new(opened, authority);
                         let target = request_target(url);
                         let head = conn
-                            .exchange(&target, authority, headers, self.keep_fields)
-                            .await?;
+                            .exchange(&target, authority, headers, payload, self.keep_fields)
+                            .await
+                            .map_err(|e| not_sent_again(e, payload))?;
                         return Ok(self.response(conn, head, turn));
                     }
                     let connection = Arc::new(http2::handshake(opened.stream, authority).await?);
@@ -336,7 +367,7 @@ impl Client {
                     connection
                 }
             };
-            match http2::get(&connection, uri.clone(), headers, self.keep_fields).await {
+            match http2::send(&connection, uri.clone(), headers, payload, self.keep_fields).await {
                 Ok((head, body)) => {
                     let length = Decoder::new(head.framing).remaining();
                     return Ok(Response {
@@ -347,7 +378,17 @@ impl Client {
                         },
                     });
                 }
-                Err(Unanswered::ConnectionGone(e)) => {
+                Err(Unanswered::ConnectionGone(e)) if !payload::resendable(payload) => {
+                    // Lost (or closed by gather over another stream's
+                    // malformed answer) after it was sent: it may have been
+                    // processed.
+                    turn.origin.forget_http2(&connection);
+                    return Err(not_sent_again(
+                        Error::new(ErrorKind::Lost, e.message),
+                        payload,
+                    ));
+                }
+                Err(Unanswered::ConnectionGone(e) | Unanswered::AboveGoaway(e)) => {
                     turn.origin.forget_http2(&connection);
                     resends += 1;
                     if resends > UNPROCESSED_RESENDS {
@@ -505,4 +546,19 @@ fn finish(conn: &mut Option<Conn>, keep_alive: bool, pool: &Pool) {
             pool.put(c);
         }
     }
+}
+
+/// `e`, a connection lost under a request that may not be sent twice,
+/// with words saying why it was not sent again.
+fn not_sent_again(mut e: Error, payload: Option<&Payload>) -> Error {
+    if e.kind == ErrorKind::Lost && !payload::resendable(payload) {
+        e.message = format!(
+            "{} (a {} is not sent again once written: it may have been processed; \
+             an Idempotency-Key field allows it)",
+            e.message,
+            payload::method(payload)
+        );
+        e.unanswered = false;
+    }
+    e
 }

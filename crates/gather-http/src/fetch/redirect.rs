@@ -1,5 +1,5 @@
-//! Redirects: followed up to `--max-redirects`, each hop a GET, with
-//! credentials kept to the origin they were meant for.
+//! Redirects: followed up to `--max-redirects`, with the method each
+//! status asks for, and credentials kept to the origin they were meant for.
 
 use std::borrow::Cow;
 use std::future::Future;
@@ -10,22 +10,26 @@ use url::Url;
 use super::waits::Waits;
 use super::{fetch_error, Fetcher};
 use crate::client::origin::Turn;
-use crate::client::{basic_auth, has_credentials, Head, Response};
+use crate::client::{basic_auth, has_credentials, Head, Payload, Response};
 use crate::error::{FetchError, Kind};
 
 impl Fetcher {
-    /// Sends a GET for `url` and follows redirects, up to
-    /// `--max-redirects`: the first answer that is not a redirect, and the
-    /// URL that gave it.
+    /// Sends a GET for `url` (or the request `payload` describes) and
+    /// follows redirects, up to `--max-redirects`: the first answer that is
+    /// not a redirect, and the URL that gave it.
     ///
-    /// Each hop is a GET (as browsers do for 301, 302 and 303, and as 307
-    /// and 308 require of a GET). Credentials (`Authorization`, cookies) sent
-    /// with `-H` go only to the origin they were meant for: a hop to another
-    /// scheme, host or port drops them for the rest of the chain.
+    /// A GET stays a GET. Another method becomes a GET without its body
+    /// after a 303 (and a POST after a 301 or 302), as browsers and curl
+    /// do; 307 and 308 send it again as it was
+    /// ([`Payload::after_redirect`]). Credentials (`Authorization`,
+    /// cookies), the run's or the request's own, go only to the origin they
+    /// were meant for: a hop to another scheme, host or port drops them for
+    /// the rest of the chain.
     #[allow(clippy::manual_async_fn)]
     pub(super) fn follow<'a>(
         &'a self,
         url: &'a Url,
+        payload: Option<&'a Payload>,
         turn: Turn,
         waits: &'a Waits,
     ) -> impl Future<Output = Result<(Response<'a>, Cow<'a, Url>), FetchError>> + Send + 'a {
@@ -36,7 +40,7 @@ impl Fetcher {
             // request's future twice the size, and it is moved and allocated
             // with each request (a 2 KiB allocation misses malloc's per-thread
             // cache, as the profile of a run against nginx showed).
-            if !has_credentials(url) {
+            if payload.is_none() && !has_credentials(url) {
                 let resp = self
                     .client
                     .get(url, &self.headers, turn)
@@ -45,9 +49,9 @@ impl Fetcher {
                 if !is_redirect(&resp.head) {
                     return Ok((resp, Cow::Borrowed(url)));
                 }
-                return Box::pin(self.follow_chain(url, Ok(resp), waits)).await;
+                return Box::pin(self.follow_chain(url, None, Ok(resp), waits)).await;
             }
-            Box::pin(self.follow_chain(url, Err(turn), waits)).await
+            Box::pin(self.follow_chain(url, payload, Err(turn), waits)).await
         }
     }
 
@@ -57,6 +61,7 @@ impl Fetcher {
     async fn follow_chain<'c, 'u>(
         &'c self,
         url: &'u Url,
+        payload: Option<&'u Payload>,
         first: Result<Response<'c>, Turn>,
         waits: &Waits,
     ) -> Result<(Response<'c>, Cow<'u, Url>), FetchError> {
@@ -67,23 +72,39 @@ impl Fetcher {
         let fail = FetchError::immediate;
         let first_origin = url.origin();
         let mut url = Cow::Borrowed(url);
-        // Copied (to drop credentials) only on a hop to another origin.
-        let mut headers = Cow::Borrowed(&self.headers);
+        let mut payload = payload.map(Cow::Borrowed);
+        // A hop went to another origin: credentials are dropped from then on.
+        let mut crossed = false;
         let mut hops = 0;
         loop {
             let resp = match first.take() {
                 Some(resp) => resp,
                 None => {
+                    // The run's fields, with the request's own over them.
+                    let mut sent = match payload.as_deref() {
+                        Some(p) if !p.headers().is_empty() => {
+                            Cow::Owned(p.fields_over(&self.headers))
+                        }
+                        _ => Cow::Borrowed(&self.headers),
+                    };
+                    if crossed {
+                        for name in [
+                            header::AUTHORIZATION,
+                            header::COOKIE,
+                            header::PROXY_AUTHORIZATION,
+                        ] {
+                            if sent.contains_key(&name) {
+                                sent.to_mut().remove(name);
+                            }
+                        }
+                    }
                     // Credentials in the URL itself, as curl and browsers
                     // send them; an Authorization given with -H wins.
-                    let sent = match basic_auth(&url) {
-                        Some(credentials) if !headers.contains_key(header::AUTHORIZATION) => {
-                            let mut with = headers.as_ref().clone();
-                            with.insert(header::AUTHORIZATION, credentials);
-                            Cow::Owned(with)
+                    if let Some(credentials) = basic_auth(&url) {
+                        if !sent.contains_key(header::AUTHORIZATION) {
+                            sent.to_mut().insert(header::AUTHORIZATION, credentials);
                         }
-                        _ => Cow::Borrowed(headers.as_ref()),
-                    };
+                    }
                     let turn = match turn.take() {
                         Some(turn) => turn,
                         // A later hop waits for its own turn; the
@@ -94,7 +115,7 @@ impl Fetcher {
                             .map_err(fetch_error)?,
                     };
                     self.client
-                        .get(&url, &sent, turn)
+                        .send(&url, &sent, payload.as_deref(), turn)
                         .await
                         .map_err(fetch_error)?
                 }
@@ -141,17 +162,10 @@ impl Fetcher {
             }
             // Read to its end, a redirect's (small) body leaves its
             // connection free for the next hop, often to the same server.
+            let status = resp.head.status;
             resp.body.drain(REDIRECT_BODY).await;
-            if next.origin() != url.origin() {
-                let headers = headers.to_mut();
-                for name in [
-                    header::AUTHORIZATION,
-                    header::COOKIE,
-                    header::PROXY_AUTHORIZATION,
-                ] {
-                    headers.remove(name);
-                }
-            }
+            crossed |= next.origin() != url.origin();
+            payload = payload.and_then(|p| p.after_redirect(status).map(Cow::Owned));
             url = Cow::Owned(next);
         }
     }

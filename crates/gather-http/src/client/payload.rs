@@ -1,0 +1,198 @@
+//! What a request sends besides its URL and the run's header fields: a
+//! method other than GET, fields of its own, a body; and whether it may be
+//! sent again after a connection was lost once it was written.
+//!
+//! RFC 9110 section 9.2.2: a client does not retry a non-idempotent
+//! request on its own unless it knows the request was not applied, or
+//! that its semantics are idempotent anyway. So a POST (or PATCH) is sent
+//! again only when the server's answer says it was not processed (an
+//! HTTP/2 refused stream or a GOAWAY above its id, handled in `http2`; a
+//! 429, 503 or other 5xx, by the fetch layer's retries), or when it never
+//! left (the connection could not be made); a connection lost after the
+//! request was written is that request's failure, as it may have been
+//! processed. An `Idempotency-Key` field (the IETF draft, and the header
+//! Stripe, OpenAI and others honour) says the server will not apply it
+//! twice: such a request is resent like a GET.
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, Method};
+
+/// A request's method, its own header fields and its body.
+///
+/// # Examples
+///
+/// ```
+/// use gather_http::client::Payload;
+/// let post = Payload::new("POST", Default::default(), Some(b"{}".to_vec().into())).unwrap();
+/// assert!(!post.resendable());
+/// assert!(Payload::new("CONNECT", Default::default(), None).is_err());
+/// ```
+#[derive(Debug, Clone)]
+pub struct Payload {
+    method: Method,
+    /// Sent after the run's fields, replacing those of the same name.
+    headers: HeaderMap,
+    body: Option<Bytes>,
+}
+
+/// `Idempotency-Key`: a request that carries it may be sent again.
+const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+
+impl Payload {
+    /// A request of `method` (any token but `CONNECT`, which opens a
+    /// tunnel rather than asking for a page) with `headers` and `body`.
+    pub fn new(method: &str, headers: HeaderMap, body: Option<Bytes>) -> Result<Payload, String> {
+        let method = Method::from_bytes(method.as_bytes())
+            .map_err(|_| format!("method {method:?} is not an HTTP method"))?;
+        if method == Method::CONNECT {
+            return Err("method CONNECT opens a tunnel; it is not a request for a page".to_owned());
+        }
+        Ok(Payload {
+            method,
+            headers,
+            body,
+        })
+    }
+
+    pub fn method(&self) -> &Method {
+        &self.method
+    }
+
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+
+    pub fn body(&self) -> Option<&Bytes> {
+        self.body.as_ref()
+    }
+
+    /// May be sent again after a connection was lost once it was written:
+    /// an idempotent method (RFC 9110 section 9.2.2: GET, HEAD, OPTIONS,
+    /// TRACE, PUT, DELETE), or an `Idempotency-Key` field.
+    pub fn resendable(&self) -> bool {
+        self.method.is_idempotent() || self.headers.contains_key(IDEMPOTENCY_KEY)
+    }
+
+    /// The fields to send: `run`'s, with this request's own in place of
+    /// those of the same name.
+    pub fn fields_over(&self, run: &HeaderMap) -> HeaderMap {
+        let mut fields = run.clone();
+        for name in self.headers.keys() {
+            fields.remove(name);
+        }
+        for (name, value) in &self.headers {
+            fields.append(name, value.clone());
+        }
+        fields
+    }
+
+    /// What a redirect with `status` sends next, as browsers and curl do:
+    /// 301 and 302 turn a POST into a GET without a body, 303 turns any
+    /// method but HEAD into one, 307 and 308 send the same again. `None`
+    /// is a plain GET.
+    pub fn after_redirect(&self, status: u16) -> Option<Payload> {
+        let to_get = match status {
+            301 | 302 => self.method == Method::POST,
+            303 => self.method != Method::HEAD,
+            _ => false,
+        };
+        if !to_get {
+            return Some(self.clone());
+        }
+        let mut headers = self.headers.clone();
+        for name in [
+            http::header::CONTENT_TYPE,
+            http::header::CONTENT_LENGTH,
+            http::header::CONTENT_ENCODING,
+        ] {
+            headers.remove(name);
+        }
+        (!headers.is_empty()).then(|| Payload {
+            method: Method::GET,
+            headers,
+            body: None,
+        })
+    }
+}
+
+/// `payload` may be sent again (no payload: a GET).
+pub(crate) fn resendable(payload: Option<&Payload>) -> bool {
+    payload.is_none_or(Payload::resendable)
+}
+
+/// The method's name on the wire.
+pub(crate) fn method(payload: Option<&Payload>) -> &str {
+    payload.map_or("GET", |p| p.method.as_str())
+}
+
+/// The answer to `payload` has no body whatever its head says (a HEAD).
+pub(crate) fn bodiless(payload: Option<&Payload>) -> bool {
+    payload.is_some_and(|p| p.method == Method::HEAD)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn payload(method: &str, headers: &[(&'static str, &'static str)]) -> Payload {
+        let mut map = HeaderMap::new();
+        for (n, v) in headers {
+            map.append(*n, HeaderValue::from_static(v));
+        }
+        Payload::new(method, map, Some(Bytes::from_static(b"{}"))).unwrap()
+    }
+
+    #[test]
+    fn only_idempotent_methods_or_an_idempotency_key_are_resendable() {
+        for m in ["GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"] {
+            assert!(payload(m, &[]).resendable(), "{m}");
+        }
+        for m in ["POST", "PATCH", "PURGE"] {
+            assert!(!payload(m, &[]).resendable(), "{m}");
+        }
+        assert!(payload("POST", &[("idempotency-key", "k1")]).resendable());
+        assert!(resendable(None), "a plain GET");
+    }
+
+    #[test]
+    fn redirects_change_the_method_as_browsers_do() {
+        let post = payload(
+            "POST",
+            &[("content-type", "application/json"), ("x-a", "1")],
+        );
+        for status in [301, 302, 303] {
+            let next = post.after_redirect(status).unwrap();
+            assert_eq!(
+                (next.method(), next.body()),
+                (&Method::GET, None),
+                "{status}"
+            );
+            assert!(!next.headers().contains_key("content-type"));
+            assert_eq!(next.headers()["x-a"], "1");
+        }
+        for status in [307, 308] {
+            let next = post.after_redirect(status).unwrap();
+            assert_eq!(next.method(), &Method::POST);
+            assert_eq!(next.body().unwrap().as_ref(), b"{}");
+        }
+        let put = payload("PUT", &[]);
+        assert_eq!(put.after_redirect(302).unwrap().method(), &Method::PUT);
+        assert!(
+            put.after_redirect(303).is_none(),
+            "a plain GET, nothing of its own"
+        );
+    }
+
+    #[test]
+    fn its_own_fields_replace_the_runs() {
+        let mut run = HeaderMap::new();
+        run.insert("user-agent", HeaderValue::from_static("gather"));
+        run.insert("accept", HeaderValue::from_static("*/*"));
+        let p = payload("POST", &[("accept", "application/json")]);
+        let fields = p.fields_over(&run);
+        assert_eq!(fields["accept"], "application/json");
+        assert_eq!(fields["user-agent"], "gather");
+        assert_eq!(fields.len(), 2);
+    }
+}

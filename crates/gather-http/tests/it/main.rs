@@ -1,0 +1,6 @@
+//! The engine's integration tests, one binary: its HTTP/1.1 client against
+//! scripted servers, and requests with methods and bodies against the page
+//! server over HTTP/1.1 and HTTP/2.
+
+mod client_http1;
+mod payloads;

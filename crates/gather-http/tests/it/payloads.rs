@@ -1,0 +1,231 @@
+//! Requests with a method and a body (`Fetcher::send`): sent as given over
+//! HTTP/1.1 and HTTP/2, their method changed by redirects as browsers
+//! change it, and never sent twice by accident: a POST whose connection
+//! is lost after it was written is not sent again, unless it carries an
+//! `Idempotency-Key`.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use gather_http::client::Payload;
+use gather_http::{FetchConfig, Fetcher, Kind, Politeness, Proxies, Versions};
+use gather_pageserver::http2::Http2Server;
+use gather_pageserver::Server;
+use http::{HeaderMap, HeaderValue};
+use url::Url;
+
+fn config(retries: u32, versions: Versions) -> FetchConfig {
+    FetchConfig {
+        limit: 4,
+        timeout: Duration::from_secs(10),
+        retries,
+        retry_base: Duration::from_millis(1),
+        max_bytes: 1 << 20,
+        max_redirects: 5,
+        headers: HeaderMap::new(),
+        user_agent: "test".into(),
+        cacert: None,
+        fail_on_status: false,
+        body: true,
+        save_dir: None,
+        decode: true,
+        proxies: Proxies::none(),
+        versions,
+        politeness: Politeness::NONE,
+        headers_kept: false,
+    }
+}
+
+fn payload(method: &str, headers: &[(&'static str, &'static str)], body: &'static [u8]) -> Payload {
+    let mut map = HeaderMap::new();
+    for (name, value) in headers {
+        map.append(*name, HeaderValue::from_static(value));
+    }
+    let body = (!body.is_empty()).then(|| Bytes::from_static(body));
+    Payload::new(method, map, body).unwrap()
+}
+
+async fn count(fetcher: &Fetcher, server: &Server, key: &str) -> String {
+    let url = Url::parse(&server.url(&format!("/count/{key}"))).unwrap();
+    let page = fetcher.fetch(0, &url).await.unwrap();
+    String::from_utf8(page.body.unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn methods_and_bodies_are_sent_as_given_over_http1_and_http2() {
+    let h1 = Server::start(Duration::ZERO).await.unwrap();
+    let h2 = Http2Server::start(Default::default()).await.unwrap();
+    for (base, versions) in [
+        (h1.url("/echo"), Versions::Http1Only),
+        (h2.url("/echo"), Versions::PriorKnowledge),
+    ] {
+        let fetcher = Fetcher::new(config(0, versions)).unwrap();
+        let url = Url::parse(&base).unwrap();
+        for (method, body) in [
+            ("POST", &b"{\"model\":\"m\"}"[..]),
+            ("PUT", b"x"),
+            ("PATCH", b""),
+            ("DELETE", b""),
+        ] {
+            let sent = payload(method, &[("content-type", "application/json")], body);
+            let page = fetcher.send(0, &url, &sent).await.unwrap();
+            let mut want = format!("{method}\n").into_bytes();
+            want.extend_from_slice(body);
+            assert_eq!(page.body.as_deref(), Some(&want[..]), "{method} to {base}");
+        }
+        // Many at once on one connection (HTTP/2 streams, or the pool):
+        // each body reaches its own request.
+        let bodies: Vec<String> = (0..40)
+            .map(|i| format!("{{\"n\":{i}}}").repeat(i + 1))
+            .collect();
+        let sends = bodies.iter().map(|b| {
+            let p = Payload::new("POST", HeaderMap::new(), Some(Bytes::from(b.clone()))).unwrap();
+            let (fetcher, url) = (&fetcher, &url);
+            async move { fetcher.send(0, url, &p).await.unwrap().body.unwrap() }
+        });
+        let answers = futures::future::join_all(sends).await;
+        for (body, answer) in bodies.iter().zip(answers) {
+            assert_eq!(answer, format!("POST\n{body}").into_bytes(), "{base}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_head_request_reads_no_body_whatever_the_length_says() {
+    let server = Server::start(Duration::ZERO).await.unwrap();
+    let fetcher = Fetcher::new(config(0, Versions::Http1Only)).unwrap();
+    let url = Url::parse(&server.url("/big?bytes=5000")).unwrap();
+    let head = payload("HEAD", &[], b"");
+    let page = tokio::time::timeout(Duration::from_secs(5), fetcher.send(0, &url, &head))
+        .await
+        .expect("answered, not waiting for 5000 bytes that never come")
+        .unwrap();
+    assert_eq!((page.status, page.bytes), (200, 0));
+    // And the connection serves the next request.
+    let next = fetcher
+        .fetch(1, &Url::parse(&server.url("/page/1")).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(next.status, 200);
+}
+
+#[tokio::test]
+async fn a_post_lost_after_it_was_written_is_not_sent_again() {
+    let server = Server::start(Duration::ZERO).await.unwrap();
+    let fetcher = Fetcher::new(config(3, Versions::Http1Only)).unwrap();
+    // A connection in the pool first: the POST goes out on it, and its
+    // loss is not taken for a stale idle connection's.
+    assert_eq!(count(&fetcher, &server, "post").await, "0");
+    let url = Url::parse(&server.url("/drop-after-read/post")).unwrap();
+    let error = fetcher
+        .send(0, &url, &payload("POST", &[], b"{}"))
+        .await
+        .unwrap_err();
+    assert_eq!((error.kind, error.retries), (Kind::Connect, 0), "{error}");
+    assert!(
+        error.message.contains("not sent again"),
+        "{}",
+        error.message
+    );
+    assert_eq!(
+        count(&fetcher, &server, "post").await,
+        "1",
+        "processed once"
+    );
+
+    // With an Idempotency-Key, the server promises not to apply it twice.
+    let url = Url::parse(&server.url("/drop-after-read/keyed")).unwrap();
+    let keyed = payload("POST", &[("idempotency-key", "k-1")], b"{}");
+    let error = fetcher.send(0, &url, &keyed).await.unwrap_err();
+    assert_eq!(error.retries, 3);
+    // Four attempts at least (a pooled connection closed under one is
+    // also tried again on a new one, as any resendable request is).
+    let sent: u32 = count(&fetcher, &server, "keyed").await.parse().unwrap();
+    assert!(sent >= 4, "{sent}");
+
+    // A GET (or a PUT) is sent again, as always.
+    let url = Url::parse(&server.url("/drop-after-read/put")).unwrap();
+    let error = fetcher
+        .send(0, &url, &payload("PUT", &[], b"x"))
+        .await
+        .unwrap_err();
+    assert_eq!(error.retries, 3);
+    let sent: u32 = count(&fetcher, &server, "put").await.parse().unwrap();
+    assert!(sent >= 4, "{sent}");
+}
+
+#[tokio::test]
+async fn a_post_to_a_server_that_refuses_connections_is_retried() {
+    // Nothing was sent: no connection was made.
+    let refused = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = Url::parse(&format!("http://{}/", refused.local_addr().unwrap())).unwrap();
+    drop(refused);
+    let fetcher = Fetcher::new(config(2, Versions::Http1Only)).unwrap();
+    let error = fetcher
+        .send(0, &url, &payload("POST", &[], b"{}"))
+        .await
+        .unwrap_err();
+    assert_eq!((error.kind, error.retries), (Kind::Connect, 2), "{error}");
+}
+
+#[tokio::test]
+async fn a_post_answered_503_is_sent_again_within_retries() {
+    let server = Server::start(Duration::ZERO).await.unwrap();
+    let fetcher = Fetcher::new(config(3, Versions::Http1Only)).unwrap();
+    let url = Url::parse(&server.url("/flaky/post?fail=2")).unwrap();
+    let page = fetcher
+        .send(0, &url, &payload("POST", &[], b"{}"))
+        .await
+        .unwrap();
+    assert_eq!((page.status, page.retries), (200, 2));
+}
+
+#[tokio::test]
+async fn redirects_turn_a_post_into_a_get_except_307_and_308() {
+    let server = Server::start(Duration::ZERO).await.unwrap();
+    let port = server.addr().port();
+    let fetcher = Fetcher::new(config(0, Versions::Http1Only)).unwrap();
+    for (code, want) in [
+        (301, "GET\n"),
+        (302, "GET\n"),
+        (303, "GET\n"),
+        (307, "POST\n{}"),
+        (308, "POST\n{}"),
+    ] {
+        let url =
+            Url::parse(&server.url(&format!("/redirect-to/{port}/echo?code={code}"))).unwrap();
+        let page = fetcher
+            .send(0, &url, &payload("POST", &[], b"{}"))
+            .await
+            .unwrap();
+        assert_eq!(page.body.as_deref(), Some(want.as_bytes()), "{code}");
+    }
+}
+
+#[tokio::test]
+async fn a_requests_own_credentials_do_not_follow_it_to_another_origin() {
+    let first = Server::start(Duration::ZERO).await.unwrap();
+    let other = Server::start(Duration::ZERO).await.unwrap();
+    let fetcher = Fetcher::new(config(0, Versions::Http1Only)).unwrap();
+    let own = payload(
+        "GET",
+        &[("authorization", "Bearer secret"), ("x-kept", "1")],
+        b"",
+    );
+    let url =
+        Url::parse(&first.url(&format!("/redirect-to/{}/headers", other.addr().port()))).unwrap();
+    let page = fetcher.send(0, &url, &own).await.unwrap();
+    let seen = String::from_utf8(page.body.unwrap())
+        .unwrap()
+        .to_ascii_lowercase();
+    assert!(!seen.contains("secret"), "{seen}");
+    assert!(seen.contains("x-kept: 1"), "{seen}");
+    // To the same origin they go.
+    let url = Url::parse(&first.url("/headers")).unwrap();
+    let seen = String::from_utf8(fetcher.send(0, &url, &own).await.unwrap().body.unwrap()).unwrap();
+    assert!(
+        seen.to_ascii_lowercase()
+            .contains("authorization: bearer secret"),
+        "{seen}"
+    );
+}
