@@ -25,6 +25,8 @@ pub struct Options {
     pub config: FetchConfig,
     /// How far ahead of the results taken a request may start.
     pub window: usize,
+    /// What relative URLs are relative to.
+    pub base_url: Option<url::Url>,
 }
 
 /// Reads and checks every argument in `args` (the Python signature's).
@@ -99,6 +101,13 @@ pub fn read(args: &Bound<'_, PyDict>) -> PyResult<Options> {
     let user_agent = string(args, "user_agent")?
         .unwrap_or_else(|| concat!("gather-fetch/", env!("CARGO_PKG_VERSION")).to_owned());
     let window = positive(args, "window")?.unwrap_or(4 * limit);
+    let base_url =
+        match string(args, "base_url")? {
+            None => None,
+            Some(text) => Some(gather_http::urls::parse(&text).map_err(|e| {
+                PyValueError::new_err(format!("base_url {text:?}: {}", e.message()))
+            })?),
+        };
     Ok(Options {
         config: FetchConfig {
             limit,
@@ -120,6 +129,7 @@ pub fn read(args: &Bound<'_, PyDict>) -> PyResult<Options> {
             headers_kept: true,
         },
         window,
+        base_url,
     })
 }
 

@@ -1,163 +1,406 @@
 //! The items of `requests`: a URL string, a dict of request fields, or a
-//! [`Request`], each read into what the engine fetches.
+//! [`Request`], each read into what the engine sends.
 //!
-//! An item that cannot be fetched (not a URL, not http or https, a field
-//! this version does not send) is not an error of the whole call: it is
-//! that item's failure, at its index, as `aiohttp` raises `InvalidURL` from
-//! the one `session.get()` whose URL is bad. So a list with one bad line
-//! still gets every other result, and `return_exceptions=True` shows which.
+//! A dict has the fields of a `gather fetch` JSON Lines request, so a
+//! line of such a file (an OpenAI Batch API input, say) loaded with
+//! `json.loads` is an item as it is:
+//!
+//! | field | meaning |
+//! |---|---|
+//! | `url` | absolute, http or https (required) |
+//! | `id` (or `custom_id`) | handed back as `Response.id` and the error's `id` |
+//! | `method` | default GET, or POST when a body is given |
+//! | `headers` | this request's own fields, over the run's |
+//! | `json` or `body` | a body sent as JSON (`Content-Type: application/json` unless given); a `bytes` `body` is sent as it is |
+//! | `body_text` | a body sent as the text's UTF-8 |
+//! | `body_base64` | a body given in base64, sent decoded |
+//!
+//! An item that cannot be sent (not a URL, not http or https, an unknown
+//! field, two bodies) is not an error of the whole call: it is that item's
+//! failure, at its index, as `aiohttp` raises `InvalidURL` from the one
+//! `session.get()` whose URL is bad. So a list with one bad line still gets
+//! every other result, and `return_exceptions=True` shows which.
 
+use gather_http::client::Payload;
 use gather_http::urls::UrlParser;
+use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyString};
+use pyo3::types::{PyByteArray, PyBytes, PyDict, PyMapping, PyString};
 use url::Url;
 
-/// One request, as `fetch()` takes it besides a plain URL string.
+/// One request, as `fetch()` takes it besides a URL string or a dict.
 ///
 /// ```python
-/// Request("https://example.com/a", id="a")
+/// Request("https://api.example.com/v1/items", method="POST", json={"name": "a"}, id="a")
 /// ```
 #[pyclass(frozen, module = "gather_fetch")]
 pub struct Request {
-    /// The URL, absolute, http or https.
-    #[pyo3(get)]
-    url: Py<PyAny>,
-    /// Anything; handed back as `Response.id` and the error's `id`.
-    #[pyo3(get)]
-    id: Option<Py<PyAny>>,
+    /// The fields given, as a dict item would have them.
+    fields: Py<PyDict>,
 }
 
 #[pymethods]
 impl Request {
     #[new]
-    #[pyo3(signature = (url, *, id = None))]
-    fn new(url: Bound<'_, PyAny>, id: Option<Py<PyAny>>) -> PyResult<Request> {
+    #[pyo3(signature = (url, *, method = None, headers = None, json = None, body = None, body_text = None, body_base64 = None, id = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        url: Bound<'_, PyAny>,
+        method: Option<Bound<'_, PyAny>>,
+        headers: Option<Bound<'_, PyAny>>,
+        json: Option<Bound<'_, PyAny>>,
+        body: Option<Bound<'_, PyAny>>,
+        body_text: Option<Bound<'_, PyAny>>,
+        body_base64: Option<Bound<'_, PyAny>>,
+        id: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<Request> {
         if !url.is_instance_of::<PyString>() {
             return Err(pyo3::exceptions::PyTypeError::new_err(format!(
                 "url must be a str, not {}",
                 url.get_type().name()?
             )));
         }
+        let fields = PyDict::new(py);
+        fields.set_item("url", url)?;
+        for (name, value) in [
+            ("method", method),
+            ("headers", headers),
+            ("json", json),
+            ("body", body),
+            ("body_text", body_text),
+            ("body_base64", body_base64),
+            ("id", id),
+        ] {
+            if let Some(value) = value {
+                fields.set_item(name, value)?;
+            }
+        }
+        // Checked now, so a bad Request fails where it is made.
+        if let Err(refused) = read_dict(&fields) {
+            return Err(pyo3::exceptions::PyValueError::new_err(refused.message));
+        }
         Ok(Request {
-            url: url.unbind(),
-            id,
+            fields: fields.unbind(),
         })
+    }
+
+    #[getter]
+    fn url(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        self.field(py, "url")
+    }
+
+    #[getter]
+    fn id(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        self.field(py, "id")
+    }
+
+    #[getter]
+    fn method(&self, py: Python<'_>) -> PyResult<String> {
+        match read_dict(self.fields.bind(py)) {
+            Ok(read) => Ok(read
+                .payload
+                .map_or_else(|| "GET".to_owned(), |p| p.method().to_string())),
+            Err(refused) => Err(pyo3::exceptions::PyValueError::new_err(refused.message)),
+        }
     }
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
-        let url = self.url.bind(py).repr()?;
-        Ok(match &self.id {
-            Some(id) => format!("Request({url}, id={})", id.bind(py).repr()?),
-            None => format!("Request({url})"),
-        })
+        let fields = self.fields.bind(py);
+        let mut parts = vec![fields.get_item("url")?.map_or_else(String::new, |u| {
+            u.repr().map_or_else(|_| String::new(), |r| r.to_string())
+        })];
+        for (key, value) in fields.iter() {
+            let key = key.to_string();
+            if key != "url" {
+                parts.push(format!("{key}={}", value.repr()?));
+            }
+        }
+        Ok(format!("Request({})", parts.join(", ")))
     }
 }
 
-/// Why an item is not fetched: its failure's kind and message.
+impl Request {
+    fn field(&self, py: Python<'_>, name: &str) -> PyResult<Py<PyAny>> {
+        Ok(self
+            .fields
+            .bind(py)
+            .get_item(name)?
+            .map_or_else(|| py.None(), Bound::unbind))
+    }
+}
+
+/// Why an item is not sent: its failure's kind and message.
 #[derive(Debug, Clone)]
 pub struct Refused {
     pub kind: &'static str,
     pub message: String,
 }
 
+fn refused(message: String) -> Refused {
+    Refused {
+        kind: "invalid_request",
+        message,
+    }
+}
+
 /// An item, read.
 pub struct Item {
     pub url: Result<Url, Refused>,
+    /// The method, fields and body, unless it is a plain GET.
+    pub payload: Option<Payload>,
     /// The URL as given (or the item's `repr`, when it has none), for the
     /// failure's `url`.
     pub given: String,
     pub id: Option<Py<PyAny>>,
 }
 
-/// The dict keys an item may have. `custom_id` is `id` by its name in
-/// OpenAI's Batch API files.
-const KEYS: [&str; 4] = ["url", "id", "custom_id", "method"];
+/// The dict keys an item may have.
+const KEYS: [&str; 9] = [
+    "url",
+    "id",
+    "custom_id",
+    "method",
+    "headers",
+    "json",
+    "body",
+    "body_text",
+    "body_base64",
+];
+
+/// What a dict (or a `Request`'s fields) says.
+struct Read {
+    url: String,
+    id: Option<Py<PyAny>>,
+    payload: Option<Payload>,
+}
 
 /// Reads one item of `requests`.
-pub fn read(item: &Bound<'_, PyAny>, urls: &mut UrlParser) -> Item {
-    match fields(item) {
-        Ok((given, id)) => Item {
-            url: urls.parse(&given).map_err(|e| Refused {
-                kind: e.kind().as_str(),
-                message: e.message(),
-            }),
-            given,
+pub fn read(item: &Bound<'_, PyAny>, urls: &mut UrlParser, base: Option<&Url>) -> Item {
+    let read = if let Ok(url) = item.cast::<PyString>() {
+        Ok(Read {
+            url: url.to_string(),
+            id: None,
+            payload: None,
+        })
+    } else if let Ok(request) = item.cast::<Request>() {
+        read_dict(request.get().fields.bind(item.py()))
+    } else if let Ok(dict) = item.cast::<PyDict>() {
+        read_dict(dict)
+    } else {
+        Err(refused(format!(
+            "a request is a URL (str), a dict or a gather_fetch.Request, not {}",
+            type_name(item)
+        )))
+    };
+    match read {
+        Ok(Read { url, id, payload }) => Item {
+            url: parse(urls, &url, base),
+            payload,
+            given: url,
             id,
         },
         Err(refused) => Item {
             given: item
-                .repr()
-                .map_or_else(|_| String::new(), |r| r.to_string()),
+                .cast::<PyDict>()
+                .ok()
+                .and_then(|d| d.get_item("url").ok().flatten())
+                .map_or_else(
+                    || {
+                        item.repr()
+                            .map_or_else(|_| String::new(), |r| r.to_string())
+                    },
+                    |u| u.to_string(),
+                ),
             url: Err(refused),
-            id: None,
+            payload: None,
+            id: item
+                .cast::<PyDict>()
+                .ok()
+                .and_then(|d| d.get_item("id").ok().flatten())
+                .map(Bound::unbind),
         },
     }
 }
 
-/// The URL and id of an item.
-fn fields(item: &Bound<'_, PyAny>) -> Result<(String, Option<Py<PyAny>>), Refused> {
-    let refused = |message: String| Refused {
-        kind: "invalid_request",
-        message,
+/// `text`'s URL: absolute, or relative to `base_url` when one is given
+/// (joined as a link is: `/v1/x` replaces the base's path, `v1/x` goes
+/// after its last `/`).
+fn parse(urls: &mut UrlParser, text: &str, base: Option<&Url>) -> Result<Url, Refused> {
+    let joined;
+    let text = match base {
+        Some(base) if Url::parse(text) == Err(url::ParseError::RelativeUrlWithoutBase) => {
+            joined = base.join(text).map_err(|e| Refused {
+                kind: "invalid_url",
+                message: format!("not a valid URL relative to base_url: {e}"),
+            })?;
+            joined.as_str()
+        }
+        _ => text,
     };
-    if let Ok(url) = item.cast::<PyString>() {
-        return Ok((url.to_string(), None));
-    }
-    if let Ok(request) = item.cast::<Request>() {
-        let request = request.get();
-        return Ok((
-            request.url.to_string(),
-            request.id.as_ref().map(|id| id.clone_ref(item.py())),
-        ));
-    }
-    let Ok(dict) = item.cast::<PyDict>() else {
-        let kind = item
-            .get_type()
-            .name()
-            .map_or_else(|_| "?".to_owned(), |n| n.to_string());
-        return Err(refused(format!(
-            "a request is a URL (str), a dict or a gather_fetch.Request, not {kind}"
-        )));
-    };
+    urls.parse(text).map_err(|e| Refused {
+        kind: e.kind().as_str(),
+        message: e.message(),
+    })
+}
+
+fn type_name(value: &Bound<'_, PyAny>) -> String {
+    value
+        .get_type()
+        .name()
+        .map_or_else(|_| "?".to_owned(), |n| n.to_string())
+}
+
+/// The fields of a dict item.
+fn read_dict(dict: &Bound<'_, PyDict>) -> Result<Read, Refused> {
+    let py = dict.py();
     for key in dict.keys() {
         let known = key
             .extract::<String>()
             .is_ok_and(|k| KEYS.contains(&k.as_str()));
         if !known {
-            return Err(refused(match key.to_string().as_str() {
-                k @ ("headers" | "body" | "json" | "body_text" | "body_base64") => format!(
-                    "{k:?}: requests with their own headers or bodies are not sent by this \
-                     version (GET only; headers= sets headers for every request)"
-                ),
-                k => format!("unknown field {k:?} (a request has url, id, method)"),
-            }));
+            return Err(refused(format!(
+                "unknown field {key} (a request has {})",
+                KEYS.join(", ")
+            )));
         }
     }
-    let url = match dict.get_item("url").ok().flatten() {
+    let get = |name: &str| dict.get_item(name).ok().flatten().filter(|v| !v.is_none());
+    let url = match get("url") {
         Some(url) if url.is_instance_of::<PyString>() => url.to_string(),
         Some(url) => {
             return Err(refused(format!(
                 "\"url\" must be a str, not {}",
-                url.get_type()
-                    .name()
-                    .map_or_else(|_| "?".to_owned(), |n| n.to_string())
+                type_name(&url)
             )))
         }
         None => return Err(refused("no \"url\"".to_owned())),
     };
-    if let Some(method) = dict.get_item("method").ok().flatten() {
-        let is_get = method
-            .extract::<String>()
-            .is_ok_and(|m| m.eq_ignore_ascii_case("GET"));
-        if !is_get {
-            return Err(refused(format!(
-                "method {method}: this version sends GET only"
-            )));
+    let id = get("id").or_else(|| get("custom_id")).map(Bound::unbind);
+    let mut headers = HeaderMap::new();
+    if let Some(given) = get("headers") {
+        let mapping = given.cast::<PyMapping>().map_err(|_| {
+            refused(format!(
+                "\"headers\" must be a dict, not {}",
+                type_name(&given)
+            ))
+        })?;
+        let items = mapping
+            .items()
+            .map_err(|e| refused(format!("\"headers\": {e}")))?;
+        for pair in items.iter() {
+            let (name, value) = pair
+                .extract::<(String, String)>()
+                .map_err(|_| refused("\"headers\" must map str names to str values".to_owned()))?;
+            let parsed_name = HeaderName::from_bytes(name.trim().as_bytes())
+                .map_err(|_| refused(format!("\"headers\": {name:?} is not a header name")))?;
+            let parsed_value = HeaderValue::from_str(value.trim()).map_err(|_| {
+                refused(format!(
+                    "\"headers\"[{name:?}]: {value:?} is not a header value"
+                ))
+            })?;
+            headers.append(parsed_name, parsed_value);
         }
     }
-    let id = match dict.get_item("id").ok().flatten() {
-        Some(id) => Some(id),
-        None => dict.get_item("custom_id").ok().flatten(),
+    let bodies: Vec<&str> = ["json", "body", "body_text", "body_base64"]
+        .into_iter()
+        .filter(|name| get(name).is_some())
+        .collect();
+    if bodies.len() > 1 {
+        return Err(refused(format!(
+            "two bodies ({}): give one of json, body, body_text, body_base64",
+            bodies.join(" and ")
+        )));
+    }
+    let body = match bodies.first().copied() {
+        None => None,
+        Some(name) => {
+            let value = get(name).expect("present");
+            Some(body(py, name, &value, &mut headers)?)
+        }
     };
-    Ok((url, id.map(Bound::unbind)))
+    let method = match get("method") {
+        None => None,
+        Some(m) => Some(
+            m.extract::<String>()
+                .map_err(|_| refused(format!("\"method\" must be a str, not {}", type_name(&m))))?
+                .to_ascii_uppercase(),
+        ),
+    };
+    let payload = match (method.as_deref(), &body) {
+        (None | Some("GET"), None) if headers.is_empty() => None,
+        (method, _) => {
+            let method = method.unwrap_or(if body.is_some() { "POST" } else { "GET" });
+            Some(
+                Payload::new(method, headers, body.map(bytes::Bytes::from))
+                    .map_err(|e| refused(format!("\"method\": {e}")))?,
+            )
+        }
+    };
+    Ok(Read { url, id, payload })
+}
+
+/// The bytes of the body given as `name`; a JSON one says so in
+/// `Content-Type` unless the request's fields already do.
+fn body(
+    py: Python<'_>,
+    name: &str,
+    value: &Bound<'_, PyAny>,
+    headers: &mut HeaderMap,
+) -> Result<Vec<u8>, Refused> {
+    let raw = |v: &Bound<'_, PyAny>| -> Option<Vec<u8>> {
+        if let Ok(b) = v.cast::<PyBytes>() {
+            return Some(b.as_bytes().to_vec());
+        }
+        v.cast::<PyByteArray>().ok().map(|b| b.to_vec())
+    };
+    match name {
+        "body_text" => value
+            .extract::<String>()
+            .map(String::into_bytes)
+            .map_err(|_| {
+                refused(format!(
+                    "\"body_text\" must be a str, not {}",
+                    type_name(value)
+                ))
+            }),
+        "body_base64" => {
+            let text = value.extract::<String>().map_err(|_| {
+                refused(format!(
+                    "\"body_base64\" must be a str, not {}",
+                    type_name(value)
+                ))
+            })?;
+            let decoded = py
+                .import("base64")
+                .and_then(|b| {
+                    let kwargs = PyDict::new(py);
+                    kwargs.set_item("validate", true)?;
+                    b.call_method("b64decode", (text,), Some(&kwargs))
+                })
+                .map_err(|e| refused(format!("\"body_base64\" is not base64: {e}")))?;
+            raw(&decoded)
+                .ok_or_else(|| refused("\"body_base64\" did not decode to bytes".to_owned()))
+        }
+        _ => {
+            if name == "body" {
+                if let Some(bytes) = raw(value) {
+                    return Ok(bytes);
+                }
+            }
+            let text: String = py
+                .import("json")
+                .and_then(|j| {
+                    let kwargs = PyDict::new(py);
+                    kwargs.set_item("separators", (",", ":"))?;
+                    kwargs.set_item("ensure_ascii", false)?;
+                    j.call_method("dumps", (value,), Some(&kwargs))?.extract()
+                })
+                .map_err(|e| refused(format!("{name:?} cannot be sent as JSON: {e}")))?;
+            if !headers.contains_key(CONTENT_TYPE) {
+                headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            }
+            Ok(text.into_bytes())
+        }
+    }
 }

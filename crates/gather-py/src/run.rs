@@ -1,21 +1,24 @@
-//! One call's run: its requests read from Python on a thread of their own,
-//! fetched by the engine on the shared runtime, and their results handed
-//! to Python in batches.
+//! One call's run: its requests read from Python, fetched by the engine on
+//! the shared runtime, and their results handed to Python in batches.
 //!
-//! Three parties, and what each does with the GIL:
+//! No thread of the engine ever takes the GIL. A thread that is not
+//! Python's, taking the GIL while the interpreter shuts down, is ended by
+//! CPython in the middle of Rust code, and the process aborts: so every
+//! call into Python happens on a Python thread that called in.
 //!
-//! - The **feeder** (a thread per run) reads `requests` in chunks of
-//!   [`CHUNK`] items, holding the GIL only while it reads a chunk: a
-//!   generator of a million items is read as requests start, never held
-//!   whole, and the event loop runs between chunks.
+//! - **Python** (the event loop's thread, or `fetch_sync`'s) reads
+//!   `requests` a chunk of [`CHUNK`] items at a time into the input
+//!   channel when it has room ([`Run::pump`]: a generator of a million
+//!   items is read as requests start, never held whole), and takes the
+//!   results ready, a batch at a time ([`Run::take`]).
 //! - The **collector** (a task on the runtime) starts requests through
 //!   `gather::as_completed` with `limit`, and puts each result in the
-//!   mailbox, in input order when the run is ordered. It never takes the
-//!   GIL: when the mailbox gets its first result, the waker Python left
-//!   is called from a blocking-pool thread, which does.
-//! - **Python** (the event loop's thread) takes what the mailbox holds, a
-//!   batch at a time ([`Run::take`]), and makes the objects. While it
-//!   waits it holds nothing: it awaits a future the waker completes.
+//!   mailbox, in input order when the run is ordered.
+//! - They meet at a **pipe**: the collector writes a byte when the mailbox
+//!   gets a result, ends, or the input channel has room; the event loop
+//!   watches its other end (`loop.add_reader`), as asyncio's own
+//!   self-pipe is watched. `fetch_sync` waits on a condition variable
+//!   instead, with the GIL released.
 //!
 //! A request starts only while it is within `window` of the results taken,
 //! so a consumer that stops reading (an `async for` that is slow, or
@@ -23,10 +26,11 @@
 //!
 //! Cancelling ([`Run::cancel`], or dropping the run) aborts the collector,
 //! which aborts every request in flight (their connections are closed as
-//! their futures drop), and the feeder stops at its next chunk.
+//! their futures drop).
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::io::{PipeReader, PipeWriter, Write};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
@@ -37,22 +41,20 @@ use gather_http::urls::UrlParser;
 use gather_http::{FetchError, Fetcher, Kind, Page};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyString, PyTuple};
+use pyo3::types::{PyDict, PyIterator, PyList, PyString, PyTuple};
 
 use crate::options;
 use crate::requests::{self, Item, Refused};
 use crate::response::{Failure, Response};
 use crate::runtime::runtime;
 
-/// Items read from `requests` per hold of the GIL.
+/// Items read from `requests` at a time.
 const CHUNK: usize = 256;
+/// Chunks read ahead of the requests started.
+const CHUNKS_AHEAD: usize = 2;
 /// Results handed to Python per [`Run::take`]: the loop's other tasks run
 /// between batches.
 const BATCH: usize = 2048;
-
-/// A chunk of items, and whether `requests` ended after it; or what it
-/// raised.
-type Chunk = Result<(Vec<Item>, bool), PyErr>;
 
 /// A finished request, with what Python needs to report it.
 struct Finished {
@@ -80,18 +82,23 @@ struct Mailbox {
     ready: VecDeque<Finished>,
     /// Every result is in `ready` (or was taken).
     complete: bool,
-    /// What iterating `requests` raised: raised by the next `take`.
-    input_error: Option<PyErr>,
-    /// Called (with the GIL, from a blocking-pool thread) when `ready` gets
-    /// a result or the run ends, then forgotten.
-    waker: Option<Py<PyAny>>,
+    /// Times the collector said something happened, for [`Run::wait`].
+    events: u64,
 }
 
 struct Shared {
     mailbox: Mutex<Mailbox>,
-    /// For [`Run::wait`]: signalled with the waker.
+    /// For [`Run::wait`]: notified with each event.
     changed: Condvar,
-    cancelled: AtomicBool,
+    /// The pipe's end the collector writes to.
+    pipe: Mutex<PipeWriter>,
+    /// A byte is in the pipe that Python has not acknowledged
+    /// ([`Run::ack`]): no other is written until it is, so the pipe never
+    /// fills.
+    signalled: AtomicBool,
+    /// Chunks in the input channel (Python sends while there are fewer
+    /// than [`CHUNKS_AHEAD`]).
+    queued: AtomicUsize,
     /// Results taken by Python: requests wait to be within the window of it.
     taken: Written,
 }
@@ -101,28 +108,19 @@ impl Shared {
         self.mailbox.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Wakes whoever waits for the mailbox: a thread in [`Run::wait`], and
-    /// the Python waker. Called with the mailbox locked, which is released
-    /// before Python is called.
+    /// Tells Python something happened (a result, the end, room for
+    /// input): a byte in the pipe unless one is waiting, and the condition
+    /// variable. Called with the mailbox locked.
     fn wake(&self, mut mailbox: MutexGuard<'_, Mailbox>) {
-        let waker = mailbox.waker.take();
+        mailbox.events += 1;
         drop(mailbox);
         self.changed.notify_all();
-        if let Some(waker) = waker {
-            // Off the runtime's workers: taking the GIL may wait for the
-            // event loop's thread to give it up (up to Python's switch
-            // interval), and a worker must not wait.
-            let call = move || {
-                Python::attach(|py| {
-                    // A loop that is closed refuses the call: nobody waits.
-                    let _ = waker.call0(py);
-                })
-            };
-            if let Ok(handle) = tokio::runtime::Handle::try_current() {
-                handle.spawn_blocking(call);
-            } else {
-                call();
-            }
+        // Acquire/Release pairs with `ack`'s store: a byte written after it
+        // is one Python has not read.
+        if !self.signalled.swap(true, Ordering::AcqRel) {
+            // One byte into an empty pipe: it does not block. A reader gone
+            // (the run over) is nobody to tell.
+            let _ = lock(&self.pipe).write_all(b"!");
         }
     }
 }
@@ -132,6 +130,15 @@ impl Shared {
 pub struct Run {
     shared: Arc<Shared>,
     collector: Option<tokio::task::AbortHandle>,
+    /// The requests not read yet; `None` once they ended.
+    requests: Option<Py<PyIterator>>,
+    /// Where chunks of them go; dropped with the last (the collector then
+    /// knows the input ended).
+    input: Option<SyncSender<Vec<Item>>>,
+    urls: UrlParser,
+    base_url: Option<url::Url>,
+    /// The pipe's end the event loop watches.
+    pipe: PipeReader,
 }
 
 #[pymethods]
@@ -167,21 +174,18 @@ impl Run {
             let _enter = runtime.enter();
             Fetcher::new(options.config.clone()).map_err(pyo3::exceptions::PyValueError::new_err)?
         };
+        let (reader, writer) = std::io::pipe().map_err(|e| {
+            pyo3::exceptions::PyRuntimeError::new_err(format!("cannot make a pipe: {e}"))
+        })?;
         let shared = Arc::new(Shared {
             mailbox: Mutex::default(),
             changed: Condvar::new(),
-            cancelled: AtomicBool::new(false),
+            pipe: Mutex::new(writer),
+            signalled: AtomicBool::new(false),
+            queued: AtomicUsize::new(0),
             taken: Written::default(),
         });
-        let (tx, rx) = sync_channel(2);
-        let iter = iter.unbind();
-        let feeder_shared = shared.clone();
-        std::thread::Builder::new()
-            .name("gather-fetch-input".to_owned())
-            .spawn(move || feed(iter, tx, &feeder_shared))
-            .map_err(|e| {
-                pyo3::exceptions::PyRuntimeError::new_err(format!("cannot start a thread: {e}"))
-            })?;
+        let (tx, rx) = sync_channel(CHUNKS_AHEAD);
         let collector = runtime.spawn(collect(
             rx,
             Arc::new(fetcher),
@@ -193,7 +197,66 @@ impl Run {
         Ok(Run {
             shared,
             collector: Some(collector.abort_handle()),
+            requests: Some(iter.unbind()),
+            input: Some(tx),
+            urls: UrlParser::default(),
+            base_url: options.base_url,
+            pipe: reader,
         })
+    }
+
+    /// Reads `requests` into the input channel while it has room, a chunk
+    /// at a time. Raises what iterating `requests` raises (the caller then
+    /// cancels the run).
+    fn pump(&mut self, py: Python<'_>) -> PyResult<()> {
+        while self.shared.queued.load(Ordering::Acquire) < CHUNKS_AHEAD {
+            let Some(requests) = &self.requests else {
+                return Ok(());
+            };
+            let mut iter = requests.bind(py).clone();
+            let mut items = Vec::with_capacity(CHUNK);
+            let mut ended = false;
+            for _ in 0..CHUNK {
+                match iter.next() {
+                    Some(item) => items.push(requests::read(
+                        &item?,
+                        &mut self.urls,
+                        self.base_url.as_ref(),
+                    )),
+                    None => {
+                        ended = true;
+                        break;
+                    }
+                }
+            }
+            if !items.is_empty() {
+                self.shared.queued.fetch_add(1, Ordering::AcqRel);
+                let sent = self.input.as_ref().map(|tx| tx.try_send(items));
+                if !matches!(sent, Some(Ok(()))) {
+                    // The collector is gone (cancelled): nothing to feed.
+                    self.requests = None;
+                    self.input = None;
+                    return Ok(());
+                }
+            }
+            if ended {
+                self.requests = None;
+                self.input = None;
+            }
+        }
+        Ok(())
+    }
+
+    /// The pipe's end to watch (`loop.add_reader`): readable when
+    /// [`take`](Run::take) or [`pump`](Run::pump) has something to do.
+    fn fileno(&self) -> i32 {
+        use std::os::fd::AsRawFd;
+        self.pipe.as_raw_fd()
+    }
+
+    /// Says the pipe was read: the next event writes to it again.
+    fn ack(&self) {
+        self.shared.signalled.store(false, Ordering::Release);
     }
 
     /// The results ready now, as `(index, Response | Failure)` pairs (at
@@ -202,9 +265,6 @@ impl Run {
     fn take<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyList>>> {
         let (batch, complete) = {
             let mut mailbox = self.shared.lock();
-            if let Some(e) = mailbox.input_error.take() {
-                return Err(e);
-            }
             let n = mailbox.ready.len().min(BATCH);
             let batch: Vec<Finished> = mailbox.ready.drain(..n).collect();
             (batch, mailbox.complete && mailbox.ready.is_empty())
@@ -245,38 +305,20 @@ impl Run {
         Ok(Some(list))
     }
 
-    /// Calls `waker()` (once, from another thread) as soon as [`take`]
-    /// has something to give: at once if it has now.
-    ///
-    /// [`take`]: Run::take
-    fn on_ready(&self, py: Python<'_>, waker: Py<PyAny>) -> PyResult<()> {
-        let mut mailbox = self.shared.lock();
-        if !mailbox.ready.is_empty() || mailbox.complete || mailbox.input_error.is_some() {
-            drop(mailbox);
-            waker.call0(py)?;
-            return Ok(());
-        }
-        mailbox.waker = Some(waker);
-        Ok(())
-    }
-
-    /// Waits, without the GIL, up to `timeout` seconds for [`take`] to
-    /// have something to give (for `fetch_sync`, which returns to Python
-    /// between waits so that Ctrl-C is seen).
-    ///
-    /// [`take`]: Run::take
-    fn wait(&self, py: Python<'_>, timeout: f64) {
+    /// Waits, without the GIL, up to `timeout` seconds for an event after
+    /// the `seen`th (for `fetch_sync`, which returns to Python between
+    /// waits so that Ctrl-C is seen); returns the count of events.
+    fn wait(&self, py: Python<'_>, seen: u64, timeout: f64) -> u64 {
         let timeout = Duration::from_secs_f64(timeout.clamp(0.0, 3600.0));
         py.detach(|| {
             let mailbox = self.shared.lock();
-            let _unused = self
+            let (mailbox, _) = self
                 .shared
                 .changed
-                .wait_timeout_while(mailbox, timeout, |m| {
-                    m.ready.is_empty() && !m.complete && m.input_error.is_none()
-                })
+                .wait_timeout_while(mailbox, timeout, |m| m.events == seen && !m.complete)
                 .unwrap_or_else(|e| e.into_inner());
-        });
+            mailbox.events
+        })
     }
 
     /// Stops the run: no request starts after it, those in flight are
@@ -292,7 +334,8 @@ impl Run {
     /// the feeder, and ends the mailbox: whoever waits on it is woken and
     /// finds the run over.
     fn stop(&mut self) {
-        self.shared.cancelled.store(true, Ordering::SeqCst);
+        self.requests = None;
+        self.input = None;
         let Some(collector) = self.collector.take() else {
             return;
         };
@@ -310,39 +353,10 @@ impl Drop for Run {
     }
 }
 
-/// The feeder: reads `requests` a chunk at a time until it ends, raises,
-/// or the run is cancelled (its receiver gone).
-fn feed(iter: Py<pyo3::types::PyIterator>, tx: SyncSender<Chunk>, shared: &Shared) {
-    let mut urls = UrlParser::default();
-    loop {
-        if shared.cancelled.load(Ordering::SeqCst) {
-            break;
-        }
-        let chunk = Python::attach(|py| -> Chunk {
-            let mut iter = iter.bind(py).clone();
-            let mut items = Vec::with_capacity(CHUNK);
-            for _ in 0..CHUNK {
-                match iter.next() {
-                    Some(Ok(item)) => items.push(requests::read(&item, &mut urls)),
-                    Some(Err(e)) => return Err(e),
-                    None => return Ok((items, true)),
-                }
-            }
-            Ok((items, false))
-        });
-        let last = !matches!(chunk, Ok((_, false)));
-        if tx.send(chunk).is_err() || last {
-            break;
-        }
-    }
-    // The iterator is dropped with the GIL (a generator's `finally` runs).
-    Python::attach(|_| drop(iter));
-}
-
 /// The collector: starts the requests under `limit` and `window`, and
 /// puts each result in the mailbox.
 async fn collect(
-    rx: Receiver<Chunk>,
+    rx: Receiver<Vec<Item>>,
     fetcher: Arc<Fetcher>,
     limit: usize,
     window: usize,
@@ -364,19 +378,16 @@ async fn collect(
             if ended {
                 return None;
             }
-            // Usually ready: the feeder reads a chunk ahead. When it is not,
+            // Usually ready: Python reads chunks ahead. When it is not,
             // the wait is handed off so the worker's other tasks go on.
             match tokio::task::block_in_place(|| rx.recv()) {
-                Ok(Ok((items, last))) => {
+                Ok(items) => {
                     pending.extend(items);
-                    ended = last;
+                    // Room for another chunk: Python is told to read it.
+                    shared.queued.fetch_sub(1, Ordering::AcqRel);
+                    shared.wake(shared.lock());
                 }
-                Ok(Err(e)) => {
-                    ended = true;
-                    let mut mailbox = shared.lock();
-                    mailbox.input_error = Some(e);
-                    shared.wake(mailbox);
-                }
+                // Python dropped its end: the input ended (or the run).
                 Err(_) => ended = true,
             }
         })
@@ -385,7 +396,12 @@ async fn collect(
         let meta = meta.clone();
         let shared = shared.clone();
         items.map(move |(index, item)| {
-            let Item { url, given, id } = item;
+            let Item {
+                url,
+                payload,
+                given,
+                id,
+            } = item;
             lock(&meta).insert(index, Meta { given, id });
             let (fetcher, shared) = (fetcher.clone(), shared.clone());
             async move {
@@ -394,10 +410,12 @@ async fn collect(
                     .taken
                     .wait_until(|taken| index < taken + window)
                     .await;
-                match url {
-                    Ok(url) => fetcher.fetch(index, &url).await.map_err(Failed::Fetch),
-                    Err(refused) => Err(Failed::Refused(refused)),
-                }
+                let url = url.map_err(Failed::Refused)?;
+                let page = match &payload {
+                    None => fetcher.fetch(index, &url).await,
+                    Some(payload) => fetcher.send(index, &url, payload).await,
+                };
+                page.map_err(Failed::Fetch)
             }
         })
     };

@@ -92,18 +92,24 @@ async def test_return_exceptions_puts_each_failure_in_its_place(server):
 
 async def test_a_bad_item_fails_at_its_index_and_the_others_are_fetched(server):
     results = await gather_fetch.fetch(
-        [server.url("/page/0"), 42, {"id": 7}, {"url": server.url("/page/3"), "json": {}},
-         {"url": server.url("/page/4"), "method": "POST"}, server.url("/page/5")],
+        [server.url("/page/0"), 42, {"id": 7},
+         {"url": server.url("/page/3"), "json": {}, "body_text": "x"},
+         {"url": server.url("/page/4"), "method": "CONNECT"},
+         {"url": server.url("/page/5"), "headres": {}},
+         {"url": server.url("/page/6"), "body_base64": "not base64!"},
+         server.url("/page/7")],
         return_exceptions=True,
     )
-    assert results[0].status == 200 and results[5].status == 200
-    for bad in results[1:5]:
+    assert results[0].status == 200 and results[7].status == 200
+    for bad in results[1:7]:
         assert isinstance(bad, gather_fetch.InvalidRequest), bad
         assert isinstance(bad, TypeError) and isinstance(bad, ValueError)
     assert "not int" in str(results[1])
-    assert 'no "url"' in str(results[2])
-    assert "json" in str(results[3])
-    assert "POST" in str(results[4])
+    assert 'no "url"' in str(results[2]) and results[2].id == 7
+    assert "two bodies" in str(results[3])
+    assert "CONNECT" in str(results[4])
+    assert "unknown field headres" in str(results[5])
+    assert "base64" in str(results[6])
 
 
 async def test_ids_come_back_on_responses_and_errors(server):

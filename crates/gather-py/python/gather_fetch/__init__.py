@@ -27,7 +27,6 @@ traffic nobody will read.
 from __future__ import annotations
 
 import asyncio
-import functools
 import os
 from typing import (
     Any,
@@ -215,17 +214,35 @@ def _options(**options: Any) -> dict:
     return options
 
 
-def _wake(future: "asyncio.Future[None]") -> None:
-    if not future.done():
-        future.set_result(None)
-
-
 async def _batches(run: Any) -> AsyncIterator[list]:
     """The run's results, a batch at a time, waiting without blocking the
-    loop; the run is cancelled however this ends."""
+    loop; the run is cancelled however this ends.
+
+    The engine's threads never call into Python: they write a byte to a
+    pipe whose other end the loop watches, as asyncio's own self-pipe is
+    watched, and the loop's thread feeds the requests and takes the
+    results.
+    """
     loop = asyncio.get_running_loop()
+    fd = run.fileno()
+    os.set_blocking(fd, False)
+    waiting: list = []
+
+    def readable() -> None:
+        try:
+            os.read(fd, 4096)
+        except (BlockingIOError, InterruptedError):
+            pass
+        run.ack()
+        while waiting:
+            future = waiting.pop()
+            if not future.done():
+                future.set_result(None)
+
+    loop.add_reader(fd, readable)
     try:
         while True:
+            run.pump()
             batch = run.take()
             if batch is None:
                 return
@@ -233,9 +250,10 @@ async def _batches(run: Any) -> AsyncIterator[list]:
                 yield batch
                 continue
             ready = loop.create_future()
-            run.on_ready(functools.partial(loop.call_soon_threadsafe, _wake, ready))
+            waiting.append(ready)
             await ready
     finally:
+        loop.remove_reader(fd)
         run.cancel()
 
 
@@ -261,6 +279,7 @@ _DEFAULTS: dict = dict(
     save_dir=None,
     ca_file=None,
     raise_for_status=False,
+    base_url=None,
     window=None,
 )
 
@@ -287,6 +306,7 @@ async def fetch(
     save_dir: Optional[PathLike] = None,
     ca_file: Optional[PathLike] = None,
     raise_for_status: bool = False,
+    base_url: Optional[str] = None,
     return_exceptions: bool = False,
 ) -> List[Union[Response, FetchError]]:
     """Fetch every request at once (``limit`` at a time); return their
@@ -294,8 +314,14 @@ async def fetch(
 
     Args:
         requests: any iterable (a generator of a million included, read as
-            requests start) of URLs (``str``), dicts (``{"url": ...,
-            "id": ...}``; ``custom_id`` is taken as ``id``) or ``Request``.
+            requests start) of URLs (``str``), dicts or ``Request``. A dict
+            has the fields of a ``gather fetch`` JSON Lines request:
+            ``url``, ``id`` (or ``custom_id``), ``method`` (GET, or POST
+            when a body is given), ``headers`` (its own, over the run's),
+            and one body: ``json`` or ``body`` (sent as JSON; ``bytes`` as
+            they are), ``body_text`` or ``body_base64``. A POST whose
+            connection is lost after it was sent is not sent again (it may
+            have been processed) unless it has an ``Idempotency-Key``.
         limit: requests in flight at once, over all hosts.
         per_host: requests in flight at once per host. ``None``: 8
             connections per host over HTTP/1.1, the server's own limit of
@@ -326,6 +352,8 @@ async def fetch(
         ca_file: extra trusted certificates (PEM).
         raise_for_status: a status of 400 or more is a ``StatusError``
             failure instead of a response.
+        base_url: what relative URLs (``/v1/chat/completions``, as in an
+            OpenAI Batch API file) are relative to.
         return_exceptions: ``False`` (as ``asyncio.gather``): the first
             failure is raised, and the requests still running are
             cancelled. ``True``: failures are returned in place.
@@ -348,7 +376,7 @@ async def fetch(
             user_agent=user_agent, max_bytes=max_bytes, max_redirects=max_redirects,
             http_version=http_version, proxy=proxy, no_proxy=no_proxy, trust_env=trust_env,
             decompress=decompress, save_dir=save_dir, ca_file=ca_file,
-            raise_for_status=raise_for_status,
+            raise_for_status=raise_for_status, base_url=base_url,
         ),
     )
     results: list = []
@@ -465,14 +493,16 @@ def fetch_sync(requests: Iterable[RequestLike], *, return_exceptions: bool = Fal
     return_exceptions = _check_return_exceptions(return_exceptions)
     run = _engine.Run(requests, False, _merge(options))
     results: list = []
+    events = 0
     try:
         while True:
+            run.pump()
             batch = run.take()
             if batch is None:
                 return results
             if not batch:
                 # Back to Python every 100 ms, so that Ctrl-C is seen.
-                run.wait(0.1)
+                events = run.wait(events, 0.1)
                 continue
             for index, value in batch:
                 if type(value) is _engine.Failure:

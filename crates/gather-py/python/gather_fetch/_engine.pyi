@@ -2,16 +2,32 @@
 from __future__ import annotations
 
 import datetime
-from typing import Any, Callable, Iterable, Iterator, List, Mapping, Optional, Tuple, Union
+from typing import Any, Iterable, Iterator, List, Mapping, Optional, Tuple, Union
 
 __version__: str
 
 class Request:
-    """One request: a URL and an ``id`` handed back with its result."""
+    """One request: a URL, a method, fields and a body of its own, and an
+    ``id`` handed back with its result."""
 
-    url: str
-    id: Any
-    def __init__(self, url: str, *, id: Any = None) -> None: ...
+    @property
+    def url(self) -> str: ...
+    @property
+    def id(self) -> Any: ...
+    @property
+    def method(self) -> str: ...
+    def __init__(
+        self,
+        url: str,
+        *,
+        method: Optional[str] = None,
+        headers: Optional[Mapping[str, str]] = None,
+        json: Any = None,
+        body: Any = None,
+        body_text: Optional[str] = None,
+        body_base64: Optional[str] = None,
+        id: Any = None,
+    ) -> None: ...
 
 class Headers(Mapping[str, str]):
     """A response's header fields; names looked up without regard to case.
@@ -62,7 +78,9 @@ class Failure:
 
 class Run:
     def __init__(self, requests: Iterable[Any], ordered: bool, options: dict) -> None: ...
+    def pump(self) -> None: ...
     def take(self) -> Optional[List[Tuple[int, Union[Response, Failure]]]]: ...
-    def on_ready(self, waker: Callable[[], Any]) -> None: ...
-    def wait(self, timeout: float) -> None: ...
+    def fileno(self) -> int: ...
+    def ack(self) -> None: ...
+    def wait(self, seen: int, timeout: float) -> int: ...
     def cancel(self) -> None: ...
