@@ -94,11 +94,11 @@ def make_certificate():
     return cert, key
 
 
-def start_nginx(port, gzip_port, h2_port):
+def start_nginx(port, gzip_port, h2_port, paragraphs=100):
     www = WORK / "www"
     www.mkdir(parents=True)
     for i in range(1000):
-        page = f"<!doctype html><title>page {i}</title>" + "<p>lorem ipsum</p>" * 100
+        page = f"<!doctype html><title>page {i}</title>" + "<p>lorem ipsum</p>" * paragraphs
         (www / f"page-{i}.html").write_text(page)
         # Compressed once, here: nginx's gzip_static sends these as they
         # are, so the gzip'd rows measure the client's decoding, not
@@ -394,4 +394,5 @@ def main():
         print("written to docs/benchmarks.md", file=sys.stderr)
 
 
-main()
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,201 @@
+#!/usr/bin/env python3
+"""`gather_fetch.fetch` (the Python package, crates/gather-py) against what
+Python programs use for the same job, all fetching 5.5 KB pages from nginx
+on 127.0.0.1, in one run:
+
+- the seed article's program: aiohttp + asyncio.gather, one task per URL
+  (no limit but aiohttp's pool of 100 connections);
+- the same with an asyncio.Semaphore(64);
+- httpx's AsyncClient + asyncio.gather with a Semaphore(64) (without one,
+  20,000 tasks queued on its pool ran past 10 minutes: not run);
+- pyreqwest (a Rust client, reqwest, driven per request from Python) +
+  asyncio.gather with a Semaphore(64).
+
+Each peer is installed from PyPI (aiohttp, httpx, pyreqwest) into
+scripts/.venv, and gather-fetch with `pip install ./crates/gather-py`.
+Every program runs in a process of its own, timed from outside, its peak
+memory from GNU time; rounds are interleaved (each round runs every
+program once) and the median is reported with the range. gather_fetch
+runs with `per_host=64` so that it has the 64 connections the others
+have (its default is 8 per host).
+
+    python3 scripts/bench_python.py [--quick] [--write]
+
+--write records the table in docs/benchmarks.md (its own section).
+"""
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_cli  # noqa: E402  (nginx, timing: shared with the CLI's benchmark)
+
+ROOT = Path(__file__).resolve().parent.parent
+QUICK = "--quick" in sys.argv
+SIZES = [2_000] if QUICK else [20_000, 100_000]
+RUNS = 1 if QUICK else 3
+START, END = "<!-- bench_python:start -->", "<!-- bench_python:end -->"
+OUT = []
+
+PROGRAMS = {
+    "gather_fetch.fetch (per_host=64)": """
+        import asyncio, sys, gather_fetch
+        async def main(urls):
+            pages = await gather_fetch.fetch(urls, per_host=64)
+            return [p.text for p in pages]
+    """,
+    "aiohttp + asyncio.gather (the article's program)": """
+        import asyncio, sys, aiohttp
+        async def fetch_page(session, url):
+            async with session.get(url) as response:
+                return await response.text()
+        async def main(urls):
+            async with aiohttp.ClientSession() as session:
+                return await asyncio.gather(*[fetch_page(session, url) for url in urls])
+    """,
+    "aiohttp + asyncio.gather, Semaphore(64)": """
+        import asyncio, sys, aiohttp
+        async def main(urls):
+            limit = asyncio.Semaphore(64)
+            async def fetch_page(session, url):
+                async with limit:
+                    async with session.get(url) as response:
+                        return await response.text()
+            async with aiohttp.ClientSession() as session:
+                return await asyncio.gather(*[fetch_page(session, url) for url in urls])
+    """,
+    "httpx.AsyncClient + asyncio.gather, Semaphore(64)": """
+        import asyncio, sys, httpx
+        async def main(urls):
+            limit = asyncio.Semaphore(64)
+            async def fetch_page(client, url):
+                async with limit:
+                    return (await client.get(url)).text
+            limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+            async with httpx.AsyncClient(limits=limits) as client:
+                return await asyncio.gather(*[fetch_page(client, url) for url in urls])
+    """,
+    "pyreqwest + asyncio.gather, Semaphore(64)": """
+        import asyncio, sys
+        from pyreqwest.client import ClientBuilder
+        async def main(urls):
+            limit = asyncio.Semaphore(64)
+            async def fetch_page(client, url):
+                async with limit:
+                    response = await client.get(url).build().send()
+                    return await response.text()
+            async with ClientBuilder().build() as client:
+                return await asyncio.gather(*[fetch_page(client, url) for url in urls])
+    """,
+}
+# Appended to each: reads the URL file, runs main(), checks every page.
+TAIL = """
+urls = open(sys.argv[1]).read().split()
+pages = asyncio.run(main(urls))
+assert len(pages) == len(urls) and all("lorem ipsum" in p for p in pages)
+print(len(pages))
+"""
+SLOW = "httpx.AsyncClient + asyncio.gather, Semaphore(64)"
+GATHER = "gather_fetch.fetch (per_host=64)"
+ARTICLE = "aiohttp + asyncio.gather (the article's program)"
+
+
+def say(line=""):
+    print(line, flush=True)
+    OUT.append(line)
+
+
+def venv_python():
+    venv = ROOT / "scripts" / ".venv"
+    py = venv / "bin" / "python3"
+    if not py.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    subprocess.run([str(py), "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                    "aiohttp", "httpx", "pyreqwest", "maturin"], check=True)
+    subprocess.run([str(py), "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                    "--force-reinstall", "--no-deps", str(ROOT / "crates" / "gather-py")], check=True)
+    return py
+
+
+def versions(py):
+    code = ("import importlib.metadata as m;"
+            "print(', '.join(f'{p} {m.version(p)}' for p in ['gather-fetch','aiohttp','httpx','pyreqwest']))")
+    return subprocess.run([str(py), "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def main():
+    bench_cli.ensure_tools()
+    py = venv_python()
+    work = bench_cli.WORK
+    work.mkdir(parents=True, exist_ok=True)
+    scripts = {}
+    for i, (name, body) in enumerate(PROGRAMS.items()):
+        path = work / f"client-{i}.py"
+        path.write_text(textwrap.dedent(body) + TAIL)
+        scripts[name] = path
+    port, gzip_port, h2_port = bench_cli.free_port(), bench_cli.free_port(), bench_cli.free_port()
+    # 300 paragraphs: pages of about 5.5 KB, as the issue's figures.
+    nginx = bench_cli.start_nginx(port, gzip_port, h2_port, paragraphs=300)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        size = len((work / "www" / "page-1.html").read_bytes())
+        say(START)
+        say("## The Python package against aiohttp, httpx and pyreqwest\n")
+        say(f"Recorded {time.strftime('%Y-%m-%d')} by `python3 scripts/bench_python.py{' --quick' if QUICK else ''}` "
+            f"({versions(py)}; CPython {sys.version.split()[0]}): pages of {size:,} bytes from nginx on 127.0.0.1, "
+            f"{os.cpu_count()} cores shared by client and server, each program in a process of its own, timed "
+            f"from outside (start-up included), median of {RUNS} interleaved round{'s' if RUNS > 1 else ''}. "
+            f"httpx runs at the smallest size only (it takes minutes per run).\n")
+        say("| GETs | program | req/s (median) | range | peak memory | gather_fetch's req/s / program's | memory / program's |")
+        say("|---|---|---|---|---|---|---|")
+        headline = {}
+        for n in SIZES:
+            urls = work / f"urls-{n}.txt"
+            urls.write_text("".join(f"{base}/page-{i % 1000}.html\n" for i in range(n)))
+            runs = {}
+            for _ in range(RUNS):
+                for name, script in scripts.items():
+                    if name == SLOW and n != SIZES[0]:
+                        continue
+                    secs, rss, out = bench_cli.timed([str(py), str(script), str(urls)], timeout=1800)
+                    assert out.strip() == str(n), (name, out)
+                    runs.setdefault(name, []).append((n / secs, rss))
+            rows = {k: (statistics.median(r for r, _ in v), statistics.median(m for _, m in v)) for k, v in runs.items()}
+            g_rate, g_rss = rows[GATHER]
+            for name, (rate, rss) in rows.items():
+                spread = f"{min(r for r, _ in runs[name]):,.0f}-{max(r for r, _ in runs[name]):,.0f}"
+                ratio = "" if name == GATHER else f"**{g_rate / rate:.1f}x**"
+                mem = "" if name == GATHER else f"{g_rss / rss:.2f}x"
+                say(f"| {n:,} | {name} | {rate:,.0f} | {spread} | {rss / 1024:.0f} MiB | {ratio} | {mem} |")
+            best_name, (best_rate, _) = max(((k, v) for k, v in rows.items() if k != GATHER),
+                                            key=lambda kv: kv[1][0])
+            headline[n] = (g_rate / rows[ARTICLE][0], g_rss / rows[ARTICLE][1], best_name, g_rate / best_rate)
+        for n, (speed, memory, best_name, lead) in headline.items():
+            ahead = "ahead of" if lead > 1 else "behind"
+            say(f"\nAt {n:,} pages `gather_fetch.fetch` does **{speed:.1f}x the requests per second of the "
+                f"article's aiohttp program** in {memory:.2f}x its peak memory (targets: at least 10x, at most 1x), "
+                f"and is {ahead} every other program measured: {lead:.1f}x the fastest of them ({best_name}).")
+        say(END)
+    finally:
+        bench_cli.stop_nginx(nginx)
+        shutil.rmtree(work, ignore_errors=True)
+    if "--write" in sys.argv:
+        doc = ROOT / "docs" / "benchmarks.md"
+        text = doc.read_text()
+        section = "\n".join(OUT) + "\n"
+        if START in text and END in text:
+            text = text[: text.index(START)] + section + text[text.index(END) + len(END) + 1:]
+        else:
+            text = text.rstrip("\n") + "\n\n" + section
+        doc.write_text(text)
+        print("written to docs/benchmarks.md", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
