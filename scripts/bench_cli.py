@@ -383,15 +383,22 @@ def main():
         stop_nginx(nginx)
         shutil.rmtree(WORK, ignore_errors=True)
     if "--write" in sys.argv:
-        doc = ROOT / "docs" / "benchmarks.md"
-        text = doc.read_text() if doc.exists() else ""
-        section = "\n".join(OUT) + "\n"
-        if START in text and END in text:
-            text = text[: text.index(START)] + section + text[text.index(END) + len(END) + 1 :]
-        else:
-            text = text.rstrip("\n") + "\n\n" + section
-        doc.write_text(text)
-        print("written to docs/benchmarks.md", file=sys.stderr)
+        write_section(OUT, START, END)
+
+
+def write_section(lines, start, end):
+    """Puts `lines` (between the markers `start` and `end`) in
+    docs/benchmarks.md, in place of the section they replace; the rest of
+    the file is kept."""
+    doc = ROOT / "docs" / "benchmarks.md"
+    text = doc.read_text() if doc.exists() else ""
+    section = "\n".join(lines) + "\n"
+    if start in text and end in text:
+        text = text[: text.index(start)] + section + text[text.index(end) + len(end) + 1 :]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    doc.write_text(text)
+    print("written to docs/benchmarks.md", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -186,16 +186,7 @@ def main():
         bench_cli.stop_nginx(nginx)
         shutil.rmtree(work, ignore_errors=True)
     if "--write" in sys.argv:
-        doc = ROOT / "docs" / "benchmarks.md"
-        text = doc.read_text()
-        section = "\n".join(OUT) + "\n"
-        if START in text and END in text:
-            text = text[: text.index(START)] + section + text[text.index(END) + len(END) + 1:]
-        else:
-            text = text.rstrip("\n") + "\n\n" + section
-        doc.write_text(text)
-        print("written to docs/benchmarks.md", file=sys.stderr)
-
+        bench_cli.write_section(OUT, START, END)
 
 if __name__ == "__main__":
     main()

@@ -367,6 +367,7 @@ async def fetch(
     stops the engine: no request starts after it, and those in flight are
     dropped with their connections.
     """
+    return_exceptions = _check_return_exceptions(return_exceptions)
     run = _engine.Run(
         requests,
         False,
@@ -381,15 +382,21 @@ async def fetch(
     )
     results: list = []
     async for batch in _batches(run):
-        for index, value in batch:
-            if type(value) is _engine.Failure:
-                value = _error(value)
-                if not return_exceptions:
-                    raise value
-            if index >= len(results):
-                results.extend([None] * (index + 1 - len(results)))
-            results[index] = value
+        _place(batch, results, return_exceptions)
     return results
+
+
+def _place(batch: list, results: list, return_exceptions: bool) -> None:
+    """Puts each result of `batch` at its index in `results`; the first
+    failure is raised unless `return_exceptions`."""
+    for index, value in batch:
+        if type(value) is _engine.Failure:
+            value = _error(value)
+            if not return_exceptions:
+                raise value
+        if index >= len(results):
+            results.extend([None] * (index + 1 - len(results)))
+        results[index] = value
 
 
 def _check_return_exceptions(value: Any) -> bool:
@@ -504,14 +511,7 @@ def fetch_sync(requests: Iterable[RequestLike], *, return_exceptions: bool = Fal
                 # Back to Python every 100 ms, so that Ctrl-C is seen.
                 events = run.wait(events, 0.1)
                 continue
-            for index, value in batch:
-                if type(value) is _engine.Failure:
-                    value = _error(value)
-                    if not return_exceptions:
-                        raise value
-                if index >= len(results):
-                    results.extend([None] * (index + 1 - len(results)))
-                results[index] = value
+            _place(batch, results, return_exceptions)
     finally:
         run.cancel()
 
