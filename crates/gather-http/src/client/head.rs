@@ -53,7 +53,7 @@ pub struct Head {
     pub retry_after: Option<Vec<u8>>,
     /// `Content-Encoding`, as sent (several fields joined with ", ").
     pub content_encoding: Option<Vec<u8>>,
-    /// Every field, when the client keeps them ([`parse_keeping`]; the
+    /// Every field, when the client keeps them (`parse_keeping`; the
     /// Python package's `Response.headers`). Boxed: most runs keep none,
     /// and every request's future holds a head.
     pub fields: Option<Box<http::HeaderMap>>,
