@@ -46,6 +46,10 @@ pub struct Response {
 enum Body {
     Read(Vec<u8>),
     Given(Py<PyBytes>),
+    /// Decoded as UTF-8 without a loss: the `str` handed out by `.text`,
+    /// and the only copy kept (`.content` encodes it again, to the same
+    /// bytes), so a page read as text is held once, as aiohttp's is.
+    Text(Py<PyString>),
 }
 
 impl Response {
@@ -115,6 +119,11 @@ impl Response {
     fn content(&mut self, py: Python<'_>) -> Py<PyBytes> {
         match &mut self.body {
             Body::Given(bytes) => bytes.clone_ref(py),
+            Body::Text(text) => {
+                let bytes = PyBytes::new(py, text.bind(py).to_string().as_bytes()).unbind();
+                self.body = Body::Given(bytes.clone_ref(py));
+                bytes
+            }
             Body::Read(read) => {
                 let bytes = PyBytes::new(py, read).unbind();
                 self.body = Body::Given(bytes.clone_ref(py));
@@ -133,6 +142,20 @@ impl Response {
     /// reads as UTF-8; bytes that do not decode become U+FFFD).
     #[getter]
     fn text<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        if let Body::Text(text) = &self.body {
+            return Ok(text.bind(py).clone().into_any());
+        }
+        let utf8 = matches!(
+            self.encoding().to_ascii_lowercase().as_str(),
+            "utf-8" | "utf8"
+        );
+        if let (true, Body::Read(read)) = (utf8, &self.body) {
+            if let Ok(decoded) = std::str::from_utf8(read) {
+                let text = PyString::new(py, decoded);
+                self.body = Body::Text(text.clone().unbind());
+                return Ok(text.into_any());
+            }
+        }
         let content = self.content(py).into_bound(py);
         match content.call_method1("decode", (self.encoding(), "replace")) {
             Ok(text) => Ok(text),
