@@ -279,7 +279,9 @@ impl Run {
         let list = PyList::empty(py);
         for done in batch {
             let value = match done.result {
-                Ok(page) => Py::new(py, Response::new(done.index, done.meta.id, page))?.into_any(),
+                Ok(page) => {
+                    Py::new(py, Response::new(py, done.index, done.meta.id, page))?.into_any()
+                }
                 Err(failed) => {
                     let (kind, message, elapsed, retries) = match failed {
                         Failed::Fetch(e) => (e.kind.as_str(), e.message, e.elapsed, e.retries),
