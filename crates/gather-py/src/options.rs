@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use gather_http::{FetchConfig, Politeness, Proxies, Versions};
-use http::header::{HeaderMap, HeaderName, HeaderValue};
+use http::header::HeaderMap;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyMapping, PyString};
@@ -171,17 +171,25 @@ fn positive(args: &Bound<'_, PyDict>, name: &str) -> PyResult<Option<usize>> {
     }
 }
 
-/// A number of seconds, more than 0.
-fn seconds(args: &Bound<'_, PyDict>, name: &str) -> PyResult<Option<Duration>> {
+/// An `int` or `float` (not a `bool`), described as `expected` in errors.
+fn number(args: &Bound<'_, PyDict>, name: &str, expected: &str) -> PyResult<Option<f64>> {
     let Some(value) = given(args, name)? else {
         return Ok(None);
     };
     if value.is_instance_of::<PyBool>() {
-        return Err(type_error(name, "a number of seconds", &value));
+        return Err(type_error(name, expected, &value));
     }
-    let secs: f64 = value
+    value
         .extract()
-        .map_err(|_| type_error(name, "a number of seconds", &value))?;
+        .map(Some)
+        .map_err(|_| type_error(name, expected, &value))
+}
+
+/// A number of seconds, more than 0.
+fn seconds(args: &Bound<'_, PyDict>, name: &str) -> PyResult<Option<Duration>> {
+    let Some(secs) = number(args, name, "a number of seconds")? else {
+        return Ok(None);
+    };
     match Duration::try_from_secs_f64(secs) {
         Ok(d) if secs > 0.0 && d < Duration::from_secs(365 * 86_400) => Ok(Some(d)),
         _ => Err(value_error(
@@ -194,15 +202,9 @@ fn seconds(args: &Bound<'_, PyDict>, name: &str) -> PyResult<Option<Duration>> {
 
 /// Requests per second, as the least time between two.
 fn rate(args: &Bound<'_, PyDict>, name: &str) -> PyResult<Option<Duration>> {
-    let Some(value) = given(args, name)? else {
+    let Some(per_second) = number(args, name, "requests per second (a number)")? else {
         return Ok(None);
     };
-    if value.is_instance_of::<PyBool>() {
-        return Err(type_error(name, "requests per second (a number)", &value));
-    }
-    let per_second: f64 = value
-        .extract()
-        .map_err(|_| type_error(name, "requests per second (a number)", &value))?;
     if !(per_second.is_finite() && per_second > 0.0 && per_second <= 1e9) {
         return Err(value_error(
             name,
@@ -270,15 +272,9 @@ fn headers(args: &Bound<'_, PyDict>) -> PyResult<HeaderMap> {
         let (name, field) = pair
             .extract::<(String, String)>()
             .map_err(|_| type_error("headers", "a mapping of str names to str values", &pair))?;
-        let parsed_name = HeaderName::from_bytes(name.trim().as_bytes()).map_err(|e| {
-            PyValueError::new_err(format!("headers: {name:?} is not a header name: {e}"))
-        })?;
-        let parsed_value = HeaderValue::from_str(field.trim()).map_err(|e| {
-            PyValueError::new_err(format!(
-                "headers[{name:?}]: {field:?} is not a header value: {e}"
-            ))
-        })?;
-        map.append(parsed_name, parsed_value);
+        let (name, value) = crate::requests::field(&name, &field)
+            .map_err(|e| PyValueError::new_err(format!("headers{e}")))?;
+        map.append(name, value);
     }
     Ok(map)
 }

@@ -35,8 +35,13 @@ use url::Url;
 /// ```
 #[pyclass(frozen, module = "gather_fetch")]
 pub struct Request {
-    /// The fields given, as a dict item would have them.
+    /// The fields given, as a dict item would have them (for `repr`).
     fields: Py<PyDict>,
+    /// What they say, read once when it is made (a JSON body is encoded
+    /// then, not again for each call it is given to).
+    url: String,
+    id: Option<Py<PyAny>>,
+    payload: Option<Payload>,
 }
 
 #[pymethods]
@@ -76,33 +81,30 @@ impl Request {
                 fields.set_item(name, value)?;
             }
         }
-        // Checked now, so a bad Request fails where it is made.
-        if let Err(refused) = read_dict(&fields) {
-            return Err(pyo3::exceptions::PyValueError::new_err(refused.message));
-        }
+        // Read now, so a bad Request fails where it is made.
+        let read = read_dict(&fields)
+            .map_err(|refused| pyo3::exceptions::PyValueError::new_err(refused.message))?;
         Ok(Request {
             fields: fields.unbind(),
+            url: read.url,
+            id: read.id,
+            payload: read.payload,
         })
     }
 
     #[getter]
-    fn url(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        self.field(py, "url")
+    fn url(&self) -> &str {
+        &self.url
     }
 
     #[getter]
-    fn id(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        self.field(py, "id")
+    fn id(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        self.id.as_ref().map(|id| id.clone_ref(py))
     }
 
     #[getter]
-    fn method(&self, py: Python<'_>) -> PyResult<String> {
-        match read_dict(self.fields.bind(py)) {
-            Ok(read) => Ok(read
-                .payload
-                .map_or_else(|| "GET".to_owned(), |p| p.method().to_string())),
-            Err(refused) => Err(pyo3::exceptions::PyValueError::new_err(refused.message)),
-        }
+    fn method(&self) -> &str {
+        self.payload.as_ref().map_or("GET", |p| p.method().as_str())
     }
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
@@ -117,16 +119,6 @@ impl Request {
             }
         }
         Ok(format!("Request({})", parts.join(", ")))
-    }
-}
-
-impl Request {
-    fn field(&self, py: Python<'_>, name: &str) -> PyResult<Py<PyAny>> {
-        Ok(self
-            .fields
-            .bind(py)
-            .get_item(name)?
-            .map_or_else(|| py.None(), Bound::unbind))
     }
 }
 
@@ -175,6 +167,16 @@ struct Read {
     payload: Option<Payload>,
 }
 
+/// A header field as given in Python, checked; the error says which part
+/// is wrong (`: "x y" is not a header name`), for the caller to prefix.
+pub fn field(name: &str, value: &str) -> Result<(HeaderName, HeaderValue), String> {
+    let parsed_name = HeaderName::from_bytes(name.trim().as_bytes())
+        .map_err(|e| format!(": {name:?} is not a header name: {e}"))?;
+    let parsed_value = HeaderValue::from_str(value.trim())
+        .map_err(|e| format!("[{name:?}]: {value:?} is not a header value: {e}"))?;
+    Ok((parsed_name, parsed_value))
+}
+
 /// Reads one item of `requests`.
 pub fn read(item: &Bound<'_, PyAny>, urls: &mut UrlParser, base: Option<&Url>) -> Item {
     let read = if let Ok(url) = item.cast::<PyString>() {
@@ -184,7 +186,12 @@ pub fn read(item: &Bound<'_, PyAny>, urls: &mut UrlParser, base: Option<&Url>) -
             payload: None,
         })
     } else if let Ok(request) = item.cast::<Request>() {
-        read_dict(request.get().fields.bind(item.py()))
+        let request = request.get();
+        Ok(Read {
+            url: request.url.clone(),
+            id: request.id.as_ref().map(|id| id.clone_ref(item.py())),
+            payload: request.payload.clone(),
+        })
     } else if let Ok(dict) = item.cast::<PyDict>() {
         read_dict(dict)
     } else {
@@ -292,14 +299,9 @@ fn read_dict(dict: &Bound<'_, PyDict>) -> Result<Read, Refused> {
             let (name, value) = pair
                 .extract::<(String, String)>()
                 .map_err(|_| refused("\"headers\" must map str names to str values".to_owned()))?;
-            let parsed_name = HeaderName::from_bytes(name.trim().as_bytes())
-                .map_err(|_| refused(format!("\"headers\": {name:?} is not a header name")))?;
-            let parsed_value = HeaderValue::from_str(value.trim()).map_err(|_| {
-                refused(format!(
-                    "\"headers\"[{name:?}]: {value:?} is not a header value"
-                ))
-            })?;
-            headers.append(parsed_name, parsed_value);
+            let (name, value) =
+                field(&name, &value).map_err(|e| refused(format!("\"headers\"{e}")))?;
+            headers.append(name, value);
         }
     }
     let bodies: Vec<&str> = ["json", "body", "body_text", "body_base64"]

@@ -332,9 +332,9 @@ impl Run {
 }
 
 impl Run {
-    /// Aborts the collector (and with it every request in flight), stops
-    /// the feeder, and ends the mailbox: whoever waits on it is woken and
-    /// finds the run over.
+    /// Aborts the collector (and with it every request in flight), drops
+    /// the requests not read, and ends the mailbox: whoever waits on it is
+    /// woken and finds the run over.
     fn stop(&mut self) {
         self.requests = None;
         self.input = None;

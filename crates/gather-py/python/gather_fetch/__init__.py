@@ -421,10 +421,7 @@ class _Results:
 
     async def __anext__(self) -> Tuple[int, Union[Response, FetchError]]:
         while self._at >= len(self._batch):
-            try:
-                self._batch = await self._batches.__anext__()
-            except StopAsyncIteration:
-                raise
+            self._batch = await self._batches.__anext__()
             self._at = 0
         index, value = self._batch[self._at]
         self._at += 1
