@@ -19,6 +19,8 @@ Exit status:
 pub(crate) const ERROR_KINDS: &str = "\
 Error kinds (\"error\": {\"kind\": ...} in a line):
   invalid_url, unsupported_scheme  the line is not an http(s) URL; nothing was requested
+  invalid_request the request line cannot be sent: not JSON, no \"url\", an unknown field, two bodies,
+                  a bad header or method (the message says which); nothing was requested
   connect         no connection, or it was lost before the answer's head (retried by --retries)
   tls             the TLS handshake failed: a certificate refused, no common version
   timeout         no complete answer within --timeout
@@ -39,7 +41,13 @@ Examples:
   gather fetch --fail-fast urls.txt -o pages.jsonl  stop at the first failure
   gather fetch --retries 3 urls.txt -o out.jsonl    retry connection failures, 429 and 5xx
   cat urls.txt | gather fetch --limit 16 --body     from stdin, bodies in the output
-  gather fetch urls.txt -o out.jsonl --resume       finish an interrupted run";
+  gather fetch urls.txt -o out.jsonl --resume       finish an interrupted run
+  gather fetch batch.jsonl --base-url https://api.openai.com --body -o answers.jsonl \
+      --header-env 'Authorization: Bearer $OPENAI_API_KEY' --retries 5
+                                                    an OpenAI Batch file, answers in order with their ids
+  gather fetch ids.txt -X DELETE -H @auth.txt       one method for every URL line, the key from a file
+  gather fetch urls.txt --json '{\"q\": 1}' --keep-header x-request-id
+                                                    the same JSON body POSTed to every URL";
 
 /// Fetch many URLs concurrently, results in input order.
 ///
@@ -89,7 +97,11 @@ pub(crate) struct MergeArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct FetchArgs {
-    /// File with one URL per line ("-" or nothing: stdin). Blank lines and lines starting with # are skipped.
+    /// File with one URL or JSON request per line ("-" or nothing: stdin). Blank lines and lines
+    /// starting with # are skipped. A line starting with { is a request:
+    /// {"id": ..., "method": "POST", "url": ..., "headers": {...}, "body": <any JSON>}, with
+    /// "body_text" or "body_base64" for raw bodies and "custom_id" accepted as "id"
+    /// (an OpenAI Batch input file runs as it is, with --base-url).
     #[arg(value_name = "URLS")]
     pub(crate) file: Option<PathBuf>,
 
@@ -116,6 +128,21 @@ pub(crate) struct FetchArgs {
     /// Retry-After pauses its origin alone, whatever the rates.
     #[arg(long, value_name = "RATE")]
     pub(crate) rate_per_host: Option<String>,
+
+    /// Tokens per minute at most, over the whole run: a second budget besides --rate, for APIs that
+    /// limit tokens as well as requests. Each request weighs its "tokens" field, else its body's
+    /// max_tokens (or max_completion_tokens, max_output_tokens) plus a token per 4 bytes of body.
+    #[arg(long, value_name = "N")]
+    pub(crate) tokens_per_minute: Option<u64>,
+
+    /// Ignore the limits servers announce. By default gather reads them from each answer
+    /// (OpenAI's x-ratelimit-*, Anthropic's anthropic-ratelimit-*, the IETF RateLimit and
+    /// RateLimit-Policy fields) and starts a request to that server only when it has room, so a
+    /// rate-limited API is used at its limit without a storm of 429s. Until a server's first
+    /// answer says whether it has limits, --per-host (8 by default) requests at most are in flight to
+    /// it, over HTTP/2 too.
+    #[arg(long)]
+    pub(crate) no_server_limits: bool,
 
     /// Speak HTTP/1.1 only (by default HTTP/2 is offered to https servers and used when they
     /// accept, with every request to an origin on one connection).
@@ -180,11 +207,56 @@ pub(crate) struct FetchArgs {
     #[arg(long, default_value_t = 10, value_name = "N")]
     pub(crate) max_redirects: usize,
 
-    /// Extra request header, "Name: value"; repeat for more. Authorization and Cookie are not sent
-    /// on after a redirect to another origin (scheme, host or port). Credentials in a URL
-    /// (http://user:pass@host/) are sent as Basic auth unless -H gives an Authorization.
+    /// Extra request header, "Name: value"; repeat for more. @FILE reads one per line from FILE
+    /// (keeps a secret out of the process list and shell history, as --header-env does).
+    /// Authorization and Cookie are not sent on after a redirect to another origin (scheme, host
+    /// or port). Credentials in a URL (http://user:pass@host/) are sent as Basic auth unless -H
+    /// gives an Authorization. A request line's own "headers" replace fields of the same name.
     #[arg(short = 'H', long = "header", value_name = "HEADER")]
     pub(crate) headers: Vec<String>,
+
+    /// A header with environment variables in its value, expanded by gather:
+    /// --header-env 'Authorization: Bearer $OPENAI_API_KEY' (single quotes, so that the shell
+    /// leaves it alone and only the variable's name is in the process list). $NAME or ${NAME};
+    /// an unset or empty variable is an error. Repeat for more.
+    #[arg(long = "header-env", value_name = "HEADER")]
+    pub(crate) header_env: Vec<String>,
+
+    /// The method of URL lines (curl's -X): GET by default, POST with -d or --json. Request lines
+    /// (JSON objects) give their own.
+    #[arg(short = 'X', long = "request", value_name = "METHOD")]
+    pub(crate) method: Option<String>,
+
+    /// A body for every URL line, as curl's -d: sent as given, as a form
+    /// (Content-Type: application/x-www-form-urlencoded unless -H gives one); @FILE reads it from
+    /// FILE with its newlines removed.
+    #[arg(
+        short = 'd',
+        long = "data",
+        value_name = "DATA",
+        conflicts_with = "json"
+    )]
+    pub(crate) data: Option<String>,
+
+    /// A JSON body for every URL line, as curl's --json: checked to be JSON, sent with
+    /// Content-Type and Accept application/json; @FILE reads it from FILE as it is.
+    #[arg(long = "json", value_name = "JSON")]
+    pub(crate) json: Option<String>,
+
+    /// What a relative "url" in a request line (or a relative URL line) is relative to, e.g.
+    /// https://api.openai.com for an OpenAI Batch file's "url": "/v1/chat/completions".
+    #[arg(long, value_name = "URL")]
+    pub(crate) base_url: Option<String>,
+
+    /// Every line is a JSON request ({"url": ..., "method": ..., "headers": {...}, "body": ...});
+    /// a plain URL line is then an error line. Without it a line is a request when it starts with {.
+    #[arg(long)]
+    pub(crate) jsonl: bool,
+
+    /// Keep this field of each answer in its line's "headers" (e.g. x-request-id); repeat for
+    /// more. Names are written in lower case; repeated fields are joined with ", ".
+    #[arg(long = "keep-header", value_name = "NAME")]
+    pub(crate) keep_header: Vec<String>,
 
     /// Also trust the certificates in this PEM file for HTTPS (a private CA); the built-in web
     /// roots (Mozilla's, from webpki-roots; nothing is read from the system) stay trusted.
@@ -213,7 +285,9 @@ pub(crate) struct FetchArgs {
     #[arg(long)]
     pub(crate) raw: bool,
 
-    /// Put each body in its line: "body" as text when it is UTF-8, else "body_base64".
+    /// Put each body in its line: "json" as JSON when the answer's Content-Type is JSON (so
+    /// jq '.json.choices[0].message.content' works), else "body" as text when it is UTF-8, else
+    /// "body_base64". JSON answers' "usage" token counts are added up in the summary.
     #[arg(long, conflicts_with = "save_dir")]
     pub(crate) body: bool,
 

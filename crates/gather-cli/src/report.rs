@@ -65,6 +65,8 @@ pub(crate) struct Report {
     pub(crate) failed: usize,
     pub(crate) retried: usize,
     latencies: Latencies,
+    /// Tokens the answers reported (`--body` with JSON answers).
+    pub(crate) usage: Usage,
     bar: bool,
     /// Whether the bar is on screen now (drawn, not cleared since): shared
     /// with [`ClearsBar`], which clears it before standard output writes.
@@ -100,6 +102,39 @@ impl<W: Write> Write for ClearsBar<W> {
     }
 }
 
+/// Token counts that answers reported in their `usage` (OpenAI's
+/// `prompt_tokens`/`completion_tokens`/`total_tokens`, Anthropic's
+/// `input_tokens`/`output_tokens`), added up for the summary.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Usage {
+    /// Answers that carried a `usage` object.
+    pub(crate) answers: u64,
+    pub(crate) input: u64,
+    pub(crate) output: u64,
+    pub(crate) total: u64,
+}
+
+impl Usage {
+    pub(crate) fn add(&mut self, usage: &serde_json::Value) {
+        let count = |names: &[&str]| {
+            names
+                .iter()
+                .find_map(|n| usage.get(n).and_then(serde_json::Value::as_u64))
+        };
+        let input = count(&["prompt_tokens", "input_tokens"]);
+        let output = count(&["completion_tokens", "output_tokens"]);
+        let total = count(&["total_tokens"]);
+        if input.is_none() && output.is_none() && total.is_none() {
+            return;
+        }
+        let (input, output) = (input.unwrap_or(0), output.unwrap_or(0));
+        self.answers += 1;
+        self.input += input;
+        self.output += output;
+        self.total += total.unwrap_or(input + output);
+    }
+}
+
 /// How a URL's line counts in the summary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Tally {
@@ -125,6 +160,7 @@ impl Report {
             failed: 0,
             retried: 0,
             latencies: Latencies::new(),
+            usage: Usage::default(),
             bar: !quiet && std::io::stderr().is_terminal(),
             shown: Arc::new(AtomicBool::new(false)),
             last_draw: None,
@@ -232,11 +268,33 @@ impl Report {
         )
     }
 
+    /// The tokens the answers reported, and their rate over the run, when
+    /// any did: what a run against a metered API cost.
+    pub(crate) fn tokens(&self) -> Option<String> {
+        let u = &self.usage;
+        if u.answers == 0 {
+            return None;
+        }
+        let minutes = self.start.elapsed().as_secs_f64() / 60.0;
+        let per_minute = if minutes > 0.0 {
+            format!("{:.0}", u.total as f64 / minutes)
+        } else {
+            "?".to_owned()
+        };
+        Some(format!(
+            "tokens: {} in, {} out, {} total over {} answers ({per_minute} per minute)",
+            u.input, u.output, u.total, u.answers
+        ))
+    }
+
     /// Prints the summary to stderr unless `--quiet`.
     pub(crate) fn finish(&mut self) {
         self.clear();
         if !self.quiet {
             eprintln!("gather: {}", self.summary());
+            if let Some(tokens) = self.tokens() {
+                eprintln!("gather: {tokens}");
+            }
         }
     }
 }
@@ -261,6 +319,25 @@ pub(crate) fn note(message: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn usage_adds_up_openai_and_anthropic_counts_and_ignores_others() {
+        let mut u = Usage::default();
+        u.add(
+            &serde_json::json!({"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}),
+        );
+        u.add(&serde_json::json!({"input_tokens": 7, "output_tokens": 3}));
+        u.add(&serde_json::json!({"credits": 2}));
+        assert_eq!(
+            u,
+            Usage {
+                answers: 2,
+                input: 17,
+                output: 8,
+                total: 25
+            }
+        );
+    }
 
     #[test]
     fn percentiles_come_from_fixed_buckets_within_two_percent() {

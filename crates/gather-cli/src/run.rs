@@ -26,10 +26,10 @@ use gather::Outcome;
 
 use crate::config::Config;
 use crate::exit::{self, Exit};
-use crate::input::{self, Job};
+use crate::input::{self, Job, Request};
 use crate::output::{self, OrderedWriter};
 use crate::report::{self, Report, Tally};
-use crate::shard::{Manifest, Shard};
+use crate::shard::Manifest;
 use gather_http::order::ByPosition;
 use gather_http::{FetchError, Kind};
 use gather_http::{Fetcher, Page};
@@ -251,7 +251,7 @@ fn plan(config: &Config, input: &Input, records: &output::Records) -> Result<usi
         };
         same_list.check_resume(found, out).map_err(Exit::usage)?;
     }
-    let counted = count_and_check(input, records, config.shard).map_err(Exit::usage)?;
+    let counted = count_and_check(input, records, config).map_err(Exit::usage)?;
     if let Some(out) = &config.output {
         let this = Manifest {
             shard: config.shard,
@@ -324,12 +324,13 @@ fn start(
     let written = writer.written();
     let window = config.reorder_window;
     let mut urls = gather_http::urls::UrlParser::default();
+    let rules = config.requests.clone();
     let shard = config.shard;
     let children = lines
         .filter(move |job| shard.keeps(job.index) && !records.contains(job.index))
         .enumerate()
-        .map(move |(pos, job)| {
-            let url = urls.parse(&job.raw);
+        .map(move |(pos, mut job)| {
+            let request = rules.read(&mut job, &mut urls);
             let index = job.index;
             lock(&in_flight).insert(pos, job);
             let fetcher = fetcher.clone();
@@ -348,9 +349,13 @@ fn start(
                         "cancelled".to_owned(),
                     ));
                 }
-                match url {
-                    Ok(url) => fetcher.fetch(index, &url).await,
-                    Err(e) => Err(FetchError::immediate(e.kind(), e.message())),
+                match request {
+                    Ok(Request {
+                        url,
+                        payload: Some(payload),
+                    }) => fetcher.send(index, &url, &payload).await,
+                    Ok(Request { url, payload: None }) => fetcher.fetch(index, &url).await,
+                    Err(e) => Err(e),
                 }
             }
         });
@@ -441,7 +446,7 @@ where
                     Tally::Ok
                 };
                 report.record(tally, page.elapsed, page.retries);
-                output::page_line(job, &page)
+                output::page_line(job, &page, &config.record, &mut report.usage)
             }
             other => {
                 let error = match other {
@@ -607,8 +612,10 @@ struct Counted {
 fn count_and_check(
     input: &Input,
     records: &output::Records,
-    shard: Shard,
+    config: &Config,
 ) -> Result<Counted, String> {
+    let shard = config.shard;
+    let mut urls = gather_http::urls::UrlParser::default();
     let unreadable = |e: std::io::Error| format!("cannot read input {}: {e}", input.name);
     let mut lines = input.source.lines().map_err(unreadable)?.fingerprinted();
     let (mut total, mut checked) = (0, 0);
@@ -619,7 +626,7 @@ fn count_and_check(
         }
     }
     for job in &mut lines {
-        let job = job.map_err(unreadable)?;
+        let mut job = job.map_err(unreadable)?;
         total += 1;
         if records.contains(job.index) {
             if !shard.keeps(job.index) {
@@ -628,6 +635,9 @@ fn count_and_check(
                     job.index, shard.index, shard.count
                 ));
             }
+            // A request line's url and id, as its record has them (a line
+            // that cannot be sent has them too, as far as it got).
+            let _ = config.requests.read(&mut job, &mut urls);
             records
                 .check(&job)
                 .map_err(|e| format!("cannot resume: {e}"))?;

@@ -58,7 +58,7 @@ fn main() {
                 tokio::spawn(async move {
                     let mut failed = 0usize;
                     while let Some(uri) = uris.get(next.fetch_add(1, Ordering::Relaxed)) {
-                        let turn = match client.turn(uri).await {
+                        let turn = match client.turn(uri, 0).await {
                             Ok(turn) => turn,
                             Err(_) => {
                                 failed += 1;

@@ -9,6 +9,9 @@ use std::time::Duration;
 pub enum Kind {
     /// The line is not a URL.
     InvalidUrl,
+    /// The line is a request that cannot be sent: not JSON, no `url`, an
+    /// unknown field, two bodies, a bad header or method.
+    InvalidRequest,
     /// A URL, but not http or https.
     UnsupportedScheme,
     /// No connection, or it was lost before the answer's head.
@@ -42,8 +45,9 @@ pub enum Kind {
 
 impl Kind {
     /// Every kind a line can carry (all but [`Kind::Cancelled`]).
-    pub const WRITTEN: [Kind; 14] = [
+    pub const WRITTEN: [Kind; 15] = [
         Kind::InvalidUrl,
+        Kind::InvalidRequest,
         Kind::UnsupportedScheme,
         Kind::Connect,
         Kind::Tls,
@@ -63,6 +67,7 @@ impl Kind {
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::InvalidUrl => "invalid_url",
+            Kind::InvalidRequest => "invalid_request",
             Kind::UnsupportedScheme => "unsupported_scheme",
             Kind::Connect => "connect",
             Kind::Tls => "tls",

@@ -15,6 +15,9 @@
 //! | the body: `--max-bytes`, decoding, keeping, saving | `fetch/read.rs`, `fetch/save.rs`, `decode.rs` |
 //! | queue time kept out of timings and timeouts | `fetch/waits.rs` |
 //! | per-host limits, rates, `Retry-After` pauses, ALPN | `client/origin.rs` |
+//! | the limits servers announce (`x-ratelimit-*`, `RateLimit`), read | [`client::ratelimit`] |
+//! | staying under them, and `--tokens-per-minute` | `client/pacing.rs` |
+//! | methods, bodies, never sending a POST twice | `client/payload.rs` |
 //! | HTTP/1.1 framing; HTTP/2 resends and fault blame | `client/head.rs`, `client/body.rs`, `client/http2.rs` |
 //! | proxies (curl's variables and rules) | `client/proxy.rs` |
 //! | results back in input order, in a bounded buffer | [`order`] |

@@ -61,6 +61,22 @@ pub struct UrlParser {
 }
 
 impl UrlParser {
+    /// `raw`'s URL, relative to `base` when one is given and `raw` is not
+    /// absolute (joined as a link is: `/v1/x` replaces the base's path,
+    /// `v1/x` goes after its last `/`), as `--base-url` and Python's
+    /// `base_url` resolve an OpenAI Batch file's `"url": "/v1/..."`.
+    pub fn parse_from(&mut self, raw: &str, base: Option<&Url>) -> Result<Url, InvalidUrl> {
+        match base {
+            Some(base) if Url::parse(raw) == Err(url::ParseError::RelativeUrlWithoutBase) => {
+                let joined = base.join(raw).map_err(|e| {
+                    InvalidUrl::Syntax(format!("{e} (relative to the base URL {base})"))
+                })?;
+                self.parse(joined.as_str())
+            }
+            _ => self.parse(raw),
+        }
+    }
+
     /// `raw`'s URL, or why it cannot be fetched: the same as [`parse`].
     pub fn parse(&mut self, raw: &str) -> Result<Url, InvalidUrl> {
         if let Some((origin, base)) = &self.last {

@@ -35,9 +35,11 @@
 //! | `/echo` | 200: the method on the first line, then the request's body as sent |
 //! | `/drop-after-read/KEY` | reads the request (body included), counts it as processed under KEY, and closes the connection without an answer |
 //! | `/count/KEY` | 200: how many requests `/drop-after-read/KEY` and `/echo?key=KEY` processed, as its body |
+//! | `/v1/...` | with [`Server::start_api`]: a rate-limited JSON API (see [`api`]) |
 
 #![warn(missing_docs)]
 
+pub mod api;
 pub mod http2;
 pub mod http2_script;
 
@@ -94,6 +96,8 @@ struct State {
     peak: AtomicU64,
     /// When each request's head arrived, and its target.
     arrivals: Mutex<Vec<(Instant, String)>>,
+    /// The `/v1/` API, when started with one.
+    api: Option<api::Api>,
 }
 
 /// A connection in the count of those open: its socket, a second handle
@@ -149,12 +153,36 @@ impl Server {
     /// Starts a server on `127.0.0.1:0`; `/page/N` answers after
     /// `page_delay`. Must be called inside a tokio runtime.
     pub async fn start(page_delay: Duration) -> io::Result<Server> {
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
-        let addr = listener.local_addr()?;
-        let state = Arc::new(State {
+        Server::start_with(State {
             page_delay,
             ..State::default()
-        });
+        })
+        .await
+    }
+
+    /// Starts a server whose `/v1/` paths are a rate-limited JSON API with
+    /// `limits` (see [`api`]); the other routes are as [`start`](Server::start)'s.
+    pub async fn start_api(limits: api::ApiLimits) -> io::Result<Server> {
+        Server::start_with(State {
+            api: Some(api::Api::new(limits)),
+            ..State::default()
+        })
+        .await
+    }
+
+    /// What the API has done so far (zeros without one).
+    pub fn api_stats(&self) -> api::ApiStats {
+        self.state
+            .api
+            .as_ref()
+            .map(api::Api::stats)
+            .unwrap_or_default()
+    }
+
+    async fn start_with(state: State) -> io::Result<Server> {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        let addr = listener.local_addr()?;
+        let state = Arc::new(state);
         let s = state.clone();
         let accept = tokio::spawn(async move {
             loop {
@@ -313,6 +341,8 @@ fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
         302 => "Found",
+        400 => "Bad Request",
+        401 => "Unauthorized",
         404 => "Not Found",
         429 => "Too Many Requests",
         431 => "Request Header Fields Too Large",
@@ -374,6 +404,20 @@ async fn answer(
         tokio::time::sleep(Duration::from_millis(ms)).await;
     }
     let path = target.split('?').next().unwrap_or("/");
+    if let (Some(api), true) = (&state.api, path.starts_with("/v1/")) {
+        let answer = api.answer(head, path, body);
+        tokio::time::sleep(answer.delay).await;
+        respond_with(
+            stream,
+            answer.status,
+            "application/json",
+            &answer.body,
+            close,
+            &answer.fields,
+        )
+        .await?;
+        return Ok(true);
+    }
     let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match parts.as_slice() {
         ["page", n] => {

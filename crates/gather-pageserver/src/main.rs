@@ -3,7 +3,12 @@
 //!
 //! ```sh
 //! gather-pageserver [--latency-ms N] [--for SECONDS] [--http2]
+//!                   [--api-rpm N [--api-tpm N] [--api-burst-s S] [--api-headers openai|anthropic|ietf|none]
+//!                    [--api-key KEY] [--api-fail-every N] [--api-latency-ms MS]]
 //! ```
+//!
+//! With `--api-rpm`, `/v1/...` is a rate-limited JSON API (the crate's
+//! `api` module; `GET /v1/stats` says what it has done).
 //!
 //! Prints `http://127.0.0.1:PORT` on its first line (and with `--http2`
 //! the h2c server's, on the second), then serves until killed, or for
@@ -21,6 +26,34 @@ fn arg(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
+fn text_arg(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    let i = args.iter().position(|a| a == name)?;
+    args.get(i + 1).cloned()
+}
+
+/// The API's limits, when `--api-rpm` is given.
+fn api() -> Option<gather_pageserver::api::ApiLimits> {
+    use gather_pageserver::api::{ApiLimits, Family};
+    text_arg("--api-rpm")?;
+    let family = text_arg("--api-headers").unwrap_or_else(|| "openai".to_owned());
+    let Some(family) = Family::parse(&family) else {
+        eprintln!("error: --api-headers {family:?}: openai, anthropic, ietf or none");
+        std::process::exit(2);
+    };
+    Some(ApiLimits {
+        requests_per_minute: arg("--api-rpm", 1200),
+        tokens_per_minute: text_arg("--api-tpm").map(|_| arg("--api-tpm", 0)),
+        burst_seconds: text_arg("--api-burst-s")
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(1.0),
+        family,
+        key: text_arg("--api-key"),
+        fail_every: arg("--api-fail-every", 0),
+        latency: Duration::from_millis(arg("--api-latency-ms", 0)),
+    })
+}
+
 fn main() {
     let latency = Duration::from_millis(arg("--latency-ms", 0));
     let lifetime = Duration::from_secs(arg("--for", 600));
@@ -35,7 +68,11 @@ fn main() {
         }
     };
     rt.block_on(async {
-        let server = match gather_pageserver::Server::start(latency).await {
+        let started = match api() {
+            Some(limits) => gather_pageserver::Server::start_api(limits).await,
+            None => gather_pageserver::Server::start(latency).await,
+        };
+        let server = match started {
             Ok(s) => s,
             Err(e) => {
                 eprintln!("error: cannot listen on 127.0.0.1: {e}");

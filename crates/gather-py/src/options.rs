@@ -46,6 +46,9 @@ pub fn read(args: &Bound<'_, PyDict>) -> PyResult<Options> {
         per_host_h2: per_host.filter(|&n| n > 0),
         overall_interval: rate(args, "rate")?,
         host_interval: rate(args, "rate_per_host")?,
+        tokens_per_second: None,
+        // As the command line: what a server announces is honoured.
+        server_limits: true,
     };
     // No timeout: a year, as good as none and far from the clock's end.
     let timeout = seconds(args, "timeout")?.unwrap_or(Duration::from_secs(365 * 86_400));

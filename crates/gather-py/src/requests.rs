@@ -21,9 +21,9 @@
 //! `session.get()` whose URL is bad. So a list with one bad line still gets
 //! every other result, and `return_exceptions=True` shows which.
 
-use gather_http::client::Payload;
+use gather_http::client::{BodyField, Payload};
 use gather_http::urls::UrlParser;
-use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
+use http::header::{HeaderMap, HeaderName, HeaderValue};
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyMapping, PyString};
 use url::Url;
@@ -131,7 +131,7 @@ pub struct Refused {
 
 fn refused(message: String) -> Refused {
     Refused {
-        kind: "invalid_request",
+        kind: gather_http::Kind::InvalidRequest.as_str(),
         message,
     }
 }
@@ -230,22 +230,9 @@ pub fn read(item: &Bound<'_, PyAny>, urls: &mut UrlParser, base: Option<&Url>) -
     }
 }
 
-/// `text`'s URL: absolute, or relative to `base_url` when one is given
-/// (joined as a link is: `/v1/x` replaces the base's path, `v1/x` goes
-/// after its last `/`).
+/// `text`'s URL, relative to `base_url` when one is given.
 fn parse(urls: &mut UrlParser, text: &str, base: Option<&Url>) -> Result<Url, Refused> {
-    let joined;
-    let text = match base {
-        Some(base) if Url::parse(text) == Err(url::ParseError::RelativeUrlWithoutBase) => {
-            joined = base.join(text).map_err(|e| Refused {
-                kind: "invalid_url",
-                message: format!("not a valid URL relative to base_url: {e}"),
-            })?;
-            joined.as_str()
-        }
-        _ => text,
-    };
-    urls.parse(text).map_err(|e| Refused {
+    urls.parse_from(text, base).map_err(|e| Refused {
         kind: e.kind().as_str(),
         message: e.message(),
     })
@@ -318,7 +305,7 @@ fn read_dict(dict: &Bound<'_, PyDict>) -> Result<Read, Refused> {
         None => None,
         Some(name) => {
             let value = get(name).expect("present");
-            Some(body(py, name, &value, &mut headers)?)
+            Some(body(py, name, &value)?)
         }
     };
     let method = match get("method") {
@@ -329,27 +316,13 @@ fn read_dict(dict: &Bound<'_, PyDict>) -> Result<Read, Refused> {
                 .to_ascii_uppercase(),
         ),
     };
-    let payload = match (method.as_deref(), &body) {
-        (None | Some("GET"), None) if headers.is_empty() => None,
-        (method, _) => {
-            let method = method.unwrap_or(if body.is_some() { "POST" } else { "GET" });
-            Some(
-                Payload::new(method, headers, body.map(bytes::Bytes::from))
-                    .map_err(|e| refused(format!("\"method\": {e}")))?,
-            )
-        }
-    };
+    let payload = Payload::from_fields(method.as_deref(), headers, body)
+        .map_err(|e| refused(format!("\"method\": {e}")))?;
     Ok(Read { url, id, payload })
 }
 
-/// The bytes of the body given as `name`; a JSON one says so in
-/// `Content-Type` unless the request's fields already do.
-fn body(
-    py: Python<'_>,
-    name: &str,
-    value: &Bound<'_, PyAny>,
-    headers: &mut HeaderMap,
-) -> Result<Vec<u8>, Refused> {
+/// The body given as `name`.
+fn body(py: Python<'_>, name: &str, value: &Bound<'_, PyAny>) -> Result<BodyField, Refused> {
     let raw = |v: &Bound<'_, PyAny>| -> Option<Vec<u8>> {
         if let Ok(b) = v.cast::<PyBytes>() {
             return Some(b.as_bytes().to_vec());
@@ -359,7 +332,7 @@ fn body(
     match name {
         "body_text" => value
             .extract::<String>()
-            .map(String::into_bytes)
+            .map(|text| BodyField::Raw(text.into_bytes()))
             .map_err(|_| {
                 refused(format!(
                     "\"body_text\" must be a str, not {}",
@@ -382,12 +355,13 @@ fn body(
                 })
                 .map_err(|e| refused(format!("\"body_base64\" is not base64: {e}")))?;
             raw(&decoded)
+                .map(BodyField::Raw)
                 .ok_or_else(|| refused("\"body_base64\" did not decode to bytes".to_owned()))
         }
         _ => {
             if name == "body" {
                 if let Some(bytes) = raw(value) {
-                    return Ok(bytes);
+                    return Ok(BodyField::Raw(bytes));
                 }
             }
             let text: String = py
@@ -399,10 +373,7 @@ fn body(
                     j.call_method("dumps", (value,), Some(&kwargs))?.extract()
                 })
                 .map_err(|e| refused(format!("{name:?} cannot be sent as JSON: {e}")))?;
-            if !headers.contains_key(CONTENT_TYPE) {
-                headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-            }
-            Ok(text.into_bytes())
+            Ok(BodyField::Json(text.into_bytes()))
         }
     }
 }

@@ -3,19 +3,47 @@
 use base64::Engine;
 
 use crate::input::Job;
+use crate::report::Usage;
 use gather_http::FetchError;
 use gather_http::Page;
 use gather_http::Version;
 
-/// One output line for a page.
+/// What a page's record holds besides its status and timings.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Shape {
+    /// `--keep-header`: the answer's fields kept in `"headers"`.
+    pub(crate) keep_headers: Vec<http::HeaderName>,
+}
+
+/// The answer says its body is JSON: `application/json`, or a type with
+/// the `+json` suffix (RFC 6839: `application/problem+json`).
+fn is_json(page: &Page) -> bool {
+    let Some(value) = page
+        .headers
+        .as_ref()
+        .and_then(|h| h.get(http::header::CONTENT_TYPE))
+    else {
+        return false;
+    };
+    let essence = value
+        .as_bytes()
+        .split(|&b| b == b';')
+        .next()
+        .unwrap_or_default()
+        .trim_ascii();
+    let essence = String::from_utf8_lossy(essence).to_ascii_lowercase();
+    essence == "application/json" || essence.ends_with("+json")
+}
+
+/// One output line for a page; a JSON answer's `usage` goes into `usage`.
 ///
 /// Written field by field rather than through a `serde_json::Value`: this
 /// runs once per URL, and building a map of values first cost more than
 /// the rest of the line's work (a tenth of the client's instructions per
 /// request under callgrind). The fields and their order are the README's;
 /// a unit test checks the bytes against serde_json's own.
-pub(crate) fn page_line(job: &Job, page: &Page) -> String {
-    let mut line = Record::new(job.index, &job.raw);
+pub(crate) fn page_line(job: &Job, page: &Page, shape: &Shape, usage: &mut Usage) -> String {
+    let mut line = Record::new(job);
     line.string("final_url", &page.final_url);
     line.number("status", page.status);
     // Known ASCII: one copy of the whole field rather than a key and an
@@ -34,10 +62,45 @@ pub(crate) fn page_line(job: &Job, page: &Page) -> String {
     }
     line.millis("elapsed_ms", page.elapsed);
     line.number("retries", page.retries);
+    if let (false, Some(headers)) = (shape.keep_headers.is_empty(), &page.headers) {
+        line.key("headers");
+        line.0.push(b'{');
+        let mut first = true;
+        for name in &shape.keep_headers {
+            let mut values = headers.get_all(name).iter().peekable();
+            if values.peek().is_none() {
+                continue;
+            }
+            let joined: Vec<String> = values
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                .collect();
+            if !first {
+                line.0.push(b',');
+            }
+            first = false;
+            line.str(name.as_str());
+            line.0.push(b':');
+            line.str(&joined.join(", "));
+        }
+        line.0.push(b'}');
+    }
     if let Some(body) = &page.body {
-        match std::str::from_utf8(body) {
-            Ok(text) => line.string("body", text),
-            Err(_) => line.string(
+        // A JSON answer is embedded as JSON, written again on one line (a
+        // pretty-printed answer has newlines, which a line cannot).
+        let json = is_json(page)
+            .then(|| serde_json::from_slice::<serde_json::Value>(body).ok())
+            .flatten();
+        match (json, std::str::from_utf8(body)) {
+            (Some(json), _) => {
+                if let Some(u) = json.get("usage") {
+                    usage.add(u);
+                }
+                line.key("json");
+                // Writing into a Vec cannot fail.
+                let _ = serde_json::to_writer(&mut line.0, &json);
+            }
+            (None, Ok(text)) => line.string("body", text),
+            (None, Err(_)) => line.string(
                 "body_base64",
                 &base64::engine::general_purpose::STANDARD.encode(body),
             ),
@@ -51,7 +114,7 @@ pub(crate) fn page_line(job: &Job, page: &Page) -> String {
 
 /// One output line for a URL that failed.
 pub(crate) fn error_line(job: &Job, error: &FetchError) -> String {
-    let mut line = Record::new(job.index, &job.raw);
+    let mut line = Record::new(job);
     line.key("error");
     line.0.extend_from_slice(b"{\"kind\":");
     line.str(error.kind.as_str());
@@ -67,13 +130,19 @@ pub(crate) fn error_line(job: &Job, error: &FetchError) -> String {
 struct Record(Vec<u8>);
 
 impl Record {
-    fn new(index: usize, url: &str) -> Record {
+    fn new(job: &Job) -> Record {
+        let url = &job.raw;
         let mut record = Record(Vec::with_capacity(128 + url.len() * 2));
         record.0.extend_from_slice(b"{\"index\":");
         record
             .0
-            .extend_from_slice(itoa::Buffer::new().format(index).as_bytes());
+            .extend_from_slice(itoa::Buffer::new().format(job.index).as_bytes());
         record.string("url", url);
+        if let Some(id) = &job.id {
+            // Compact JSON already, as the request line gave it.
+            record.key("id");
+            record.0.extend_from_slice(id.as_bytes());
+        }
         record
     }
 
@@ -247,7 +316,8 @@ mod tests {
             if let Some(s) = saved {
                 m.insert("saved".into(), json!(s));
             }
-            assert_eq!(page_line(job, &p), want.to_string());
+            let line = page_line(job, &p, &Shape::default(), &mut Usage::default());
+            assert_eq!(line, want.to_string());
         }
         let mut error =
             FetchError::immediate(gather_http::Kind::Connect, "refused \"here\"\u{7}".into());

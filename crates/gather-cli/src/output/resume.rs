@@ -70,9 +70,14 @@ pub(crate) struct Records {
     pub(crate) valid_len: usize,
 }
 
-fn url_hash(url: &str) -> u64 {
+/// What a record says it answered: its `url` and, for a request line,
+/// its `id` (compact JSON). Both must match the input line's on resume: an
+/// input whose ids moved is another input, even with the same URLs (an
+/// API's lines often share one URL).
+fn request_hash(url: &str, id: Option<&str>) -> u64 {
     let mut h = std::hash::DefaultHasher::new();
     url.hash(&mut h);
+    id.hash(&mut h);
     h.finish()
 }
 
@@ -112,10 +117,18 @@ impl Records {
     /// Checks that the record for `job`'s index, if any, names `job`'s URL.
     pub(crate) fn check(&self, job: &Job) -> Result<(), String> {
         match self.done.get(&job.index) {
-            Some(&(hash, line)) if hash != url_hash(&job.raw) => Err(format!(
-                "line {line}: index {} names another URL than input line {} ({:?}); is this the same input?",
-                job.index, job.line, job.raw
-            )),
+            Some(&(hash, line)) if hash != request_hash(&job.raw, job.id.as_deref()) => {
+                Err(match &job.id {
+                    None => format!(
+                        "line {line}: index {} names another URL than input line {} ({:?}); is this the same input?",
+                        job.index, job.line, job.raw
+                    ),
+                    Some(id) => format!(
+                        "line {line}: index {} names another request than input line {} (id {id}, url {:?}); is this the same input?",
+                        job.index, job.line, job.raw
+                    ),
+                })
+            }
             _ => Ok(()),
         }
     }
@@ -162,7 +175,9 @@ pub(crate) fn parse_records(text: &[u8]) -> Result<Records, String> {
             usize::try_from(index).map_err(|_| format!("line {n} has index {index}, too large"))?;
         let failed = record.get("error").is_some_and(|e| !e.is_null());
         let earlier_failed = records.failed.contains(&index);
-        if records.done.insert(index, (url_hash(url), n)).is_some() && !earlier_failed {
+        let id = record.get("id").map(Value::to_string);
+        let hash = request_hash(url, id.as_deref());
+        if records.done.insert(index, (hash, n)).is_some() && !earlier_failed {
             return Err(format!("line {n}: index {index} appears twice"));
         }
         if failed {

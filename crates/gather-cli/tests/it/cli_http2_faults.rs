@@ -125,7 +125,7 @@ fn a_body_in_one_byte_frames_read_late_is_read_whole() {
         let tls = gather_http::tls::tls_config(None).unwrap();
         let client = Client::new(tls, 8).with_versions(Versions::PriorKnowledge);
         let headers = HeaderMap::new();
-        let turn = client.turn(&url).await.unwrap();
+        let turn = client.turn(&url, 0).await.unwrap();
         let mut response = client.get(&url, &headers, turn).await.unwrap();
         assert_eq!(response.head.status, 200);
         // Nothing is read until the server has sent every frame and they

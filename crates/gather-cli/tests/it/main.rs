@@ -6,6 +6,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod cli_api;
 mod cli_compression;
 mod cli_faults;
 mod cli_fetch;

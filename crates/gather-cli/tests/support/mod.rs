@@ -26,13 +26,27 @@ pub struct Env {
 
 impl Env {
     pub fn new(name: &str) -> Env {
+        Env::with_server(name, None)
+    }
+
+    /// An environment whose server's `/v1/` is a rate-limited API.
+    pub fn with_api(name: &str, limits: gather_pageserver::api::ApiLimits) -> Env {
+        Env::with_server(name, Some(limits))
+    }
+
+    fn with_server(name: &str, api: Option<gather_pageserver::api::ApiLimits>) -> Env {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .unwrap();
         let server = rt
-            .block_on(Server::start(Duration::from_millis(5)))
+            .block_on(async {
+                match api {
+                    Some(limits) => Server::start_api(limits).await,
+                    None => Server::start(Duration::from_millis(5)).await,
+                }
+            })
             .unwrap();
         let dir =
             std::env::temp_dir().join(format!("gather-cli-test-{name}-{}", std::process::id()));

@@ -40,7 +40,7 @@ impl Version {
 }
 
 /// What the client uses of a response head.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Head {
     pub status: u16,
     pub version: Version,
@@ -53,6 +53,9 @@ pub struct Head {
     pub retry_after: Option<Vec<u8>>,
     /// `Content-Encoding`, as sent (several fields joined with ", ").
     pub content_encoding: Option<Vec<u8>>,
+    /// The limits the answer announced (`x-ratelimit-*`, `RateLimit`...;
+    /// see `ratelimit`), when it had such fields. Boxed, as `fields` is.
+    pub announced: Option<Box<super::ratelimit::Announced>>,
     /// Every field, when the client keeps them (`parse_keeping`; the
     /// Python package's `Response.headers`). Boxed: most runs keep none,
     /// and every request's future holds a head.
@@ -64,7 +67,7 @@ pub struct Head {
 pub struct Invalid(pub String);
 
 /// The outcome of parsing the bytes buffered so far.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq)]
 pub enum Parsed {
     /// A final answer whose head is the first `len` bytes.
     Head(Head, usize),
@@ -147,8 +150,15 @@ fn read_head(
     let (mut close, mut keep_alive_token) = (false, false);
     let (mut location, mut retry_after) = (None, None);
     let mut content_encoding: Option<Vec<u8>> = None;
+    let mut limits: Option<super::ratelimit::Reader> = None;
     for field in response.headers.iter() {
         let name = field.name;
+        if super::ratelimit::is_limit_field(name.as_bytes()) {
+            limits
+                .get_or_insert_with(Default::default)
+                .field(name, &unfold(field.value));
+            continue;
+        }
         if name.eq_ignore_ascii_case("content-length") {
             let field_value = unfold(field.value);
             for value in list(&field_value) {
@@ -224,6 +234,7 @@ fn read_head(
         location,
         retry_after,
         content_encoding,
+        announced: limits.and_then(|l| l.finish()).map(Box::new),
         fields: keep_fields.then(|| Box::new(kept(response.headers))),
     };
     Ok(Parsed::Head(head, len))

@@ -351,8 +351,22 @@ fn head(parts: &http::response::Parts, ended: bool) -> Head {
         location: field(header::LOCATION),
         retry_after: field(header::RETRY_AFTER),
         content_encoding: field(header::CONTENT_ENCODING),
+        announced: announced(&parts.headers),
         fields: None,
     }
+}
+
+/// The limits an answer's fields announce (see `ratelimit`).
+fn announced(fields: &http::HeaderMap) -> Option<Box<super::ratelimit::Announced>> {
+    let mut limits: Option<super::ratelimit::Reader> = None;
+    for (name, value) in fields {
+        if super::ratelimit::is_limit_field(name.as_str().as_bytes()) {
+            limits
+                .get_or_insert_with(Default::default)
+                .field(name.as_str(), value.as_bytes());
+        }
+    }
+    limits.and_then(|l| l.finish()).map(Box::new)
 }
 
 /// An HTTP/2 answer's body, read as its DATA frames arrive.

@@ -45,9 +45,11 @@ mod error;
 pub(crate) mod head;
 mod http2;
 pub(crate) mod origin;
+mod pacing;
 mod payload;
 mod pool;
 pub(crate) mod proxy;
+pub mod ratelimit;
 mod target;
 
 use std::borrow::Cow;
@@ -65,8 +67,8 @@ pub use head::{Head, Version};
 use http2::Unanswered;
 use origin::Origins;
 pub use origin::{Politeness, Turn};
-pub(crate) use payload::resendable;
-pub use payload::Payload;
+pub(crate) use payload::{resendable, weight};
+pub use payload::{BodyField, Payload};
 use pool::Pool;
 pub use proxy::Proxies;
 pub use target::request_target;
@@ -175,14 +177,31 @@ impl Client {
     /// Waits for `url`'s turn: `--per-host`, `--rate`, `--rate-per-host`
     /// and a host's `Retry-After`. What it returns is given to
     /// [`get`](Client::get), which holds it until the body is read.
-    pub async fn turn(&self, url: &Url) -> Result<Turn, Error> {
+    /// `weight`: the request's tokens, for the budgets that count them
+    /// ([`Payload::weight`]).
+    pub async fn turn(&self, url: &Url, weight: u32) -> Result<Turn, Error> {
         let (tls, authority, may_h2) = self.route(url)?;
-        match self.origins.turn_now(tls, authority, may_h2) {
+        match self.origins.turn_now(tls, authority, may_h2, weight) {
             Ok(turn) => Ok(turn),
             // Boxed: the waits' state (a permit, a lock, a timer) is only
             // needed when a request must wait, and inline it would be part
             // of every request's future.
-            Err(origin) => Ok(Box::pin(self.origins.turn_at(origin)).await),
+            Err(origin) => Ok(Box::pin(self.origins.turn_at(origin, weight)).await),
+        }
+    }
+
+    /// An answer from `url`'s origin announced `announced` (or no limits):
+    /// the requests after it are paced by what it said (see `pacing`).
+    /// `refused`: the answer was a 429 to a request of that weight in
+    /// tokens, which the server did not count.
+    pub fn answered(
+        &self,
+        url: &Url,
+        announced: Option<&ratelimit::Announced>,
+        refused: Option<u32>,
+    ) {
+        if let Ok((tls, authority, _)) = self.route(url) {
+            self.origins.answered(tls, authority, announced, refused);
         }
     }
 

@@ -30,6 +30,8 @@ use tokio::sync::Semaphore;
 // tokio's clock, so that the pacing tests run on paused time.
 use tokio::time::Instant;
 
+use super::pacing::{Bucket, Pacing, Taken};
+use super::ratelimit::Announced;
 use super::{http2, lock};
 
 /// The limits a run sets, validated by the configuration.
@@ -45,6 +47,12 @@ pub struct Politeness {
     pub host_interval: Option<Duration>,
     /// The least time between two requests of the whole run.
     pub overall_interval: Option<Duration>,
+    /// Tokens per second over the whole run (`--tokens-per-minute`), each
+    /// request weighed by [`Payload::weight`](super::Payload::weight).
+    pub tokens_per_second: Option<f64>,
+    /// Stay under the limits servers announce (`x-ratelimit-*`,
+    /// `RateLimit`...): see `pacing`. On unless `--no-server-limits`.
+    pub server_limits: bool,
 }
 
 impl Politeness {
@@ -54,6 +62,8 @@ impl Politeness {
         per_host_h2: None,
         host_interval: None,
         overall_interval: None,
+        tokens_per_second: None,
+        server_limits: false,
     };
 }
 
@@ -91,6 +101,8 @@ pub struct Origin {
     /// the table's epoch (0: not paused). Relaxed: a request that reads an
     /// old value starts as it would have a moment before the pause.
     paused_until: AtomicU64,
+    /// The copies of the budgets its server announces.
+    pacing: Pacing,
 }
 
 impl Origin {
@@ -110,7 +122,15 @@ impl Origin {
             next: Mutex::new(Instant::now()),
             probe_failed: std::sync::atomic::AtomicBool::new(false),
             paused_until: AtomicU64::new(0),
+            pacing: Pacing::new(rules.server_limits, rules.per_host_h1),
         }
+    }
+
+    /// An answer arrived from this origin, announcing `announced`;
+    /// `refused`: a 429 to a request of that weight.
+    pub fn answered(&self, announced: Option<&Announced>, refused: Option<u32>) {
+        self.pacing
+            .answered(announced, refused.map(|weight| Taken { weight }));
     }
 
     /// Its `host:port`.
@@ -206,6 +226,10 @@ pub struct Turn {
     /// `HELD_H1`, `HELD_H2` or 0: whose permit this turn holds.
     permit: u8,
     probe: bool,
+    /// It took its weight from the origin's pacing (given back on drop).
+    paced: bool,
+    /// Its weight in tokens.
+    weight: u32,
 }
 
 const HELD_H1: u8 = 1;
@@ -267,6 +291,11 @@ impl Turn {
 impl Drop for Turn {
     fn drop(&mut self) {
         self.end_probe();
+        if self.paced {
+            self.origin.pacing.end(Taken {
+                weight: self.weight,
+            });
+        }
         if let Some(permits) = self.origin.permits(self.permit) {
             permits.add_permits(1);
         }
@@ -279,6 +308,8 @@ pub struct Origins {
     rules: Politeness,
     /// When the next request of the run may start, under `--rate`.
     overall_next: Mutex<Instant>,
+    /// `--tokens-per-minute`'s budget.
+    overall_tokens: Option<Mutex<Bucket>>,
     epoch: Instant,
 }
 
@@ -309,6 +340,9 @@ impl Origins {
             }),
             rules,
             overall_next: Mutex::new(now),
+            overall_tokens: rules
+                .tokens_per_second
+                .map(|t| Mutex::new(Bucket::per_second(t))),
             epoch: now,
         }
     }
@@ -340,9 +374,15 @@ impl Origins {
     /// A request's turn at `authority` if it can go at once (the usual
     /// case: the protocol known, a permit free, no rate or pause), without
     /// the state of a future that waits.
-    pub fn turn_now(&self, tls: bool, authority: &str, may_h2: bool) -> Result<Turn, Arc<Origin>> {
+    pub fn turn_now(
+        &self,
+        tls: bool,
+        authority: &str,
+        may_h2: bool,
+        weight: u32,
+    ) -> Result<Turn, Arc<Origin>> {
         let origin = self.origin(tls, authority, may_h2);
-        if self.must_pace(&origin) {
+        if self.must_pace(&origin, weight) {
             return Err(origin);
         }
         let Some(held) = origin.known_permits() else {
@@ -360,6 +400,8 @@ impl Origins {
                 origin,
                 permit,
                 probe: false,
+                paced: false,
+                weight,
             }),
             None => Err(origin),
         }
@@ -374,7 +416,7 @@ impl Origins {
     #[cfg(test)]
     pub async fn turn(&self, tls: bool, authority: &str, may_h2: bool) -> Turn {
         let origin = self.origin(tls, authority, may_h2);
-        self.turn_at(origin).await
+        self.turn_at(origin, 0).await
     }
 
     /// Waits for a request's turn at `origin`: a permit under `--per-host`,
@@ -382,7 +424,7 @@ impl Origins {
     /// under `--rate`, `--rate-per-host` and a pause. For the origin
     /// [`turn_now`](Origins::turn_now) gives back when a request cannot go
     /// at once.
-    pub async fn turn_at(&self, origin: Arc<Origin>) -> Turn {
+    pub async fn turn_at(&self, origin: Arc<Origin>, weight: u32) -> Turn {
         let mut probe = false;
         let held = loop {
             if let Some(held) = origin.known_permits() {
@@ -422,6 +464,8 @@ impl Origins {
             origin,
             permit: 0,
             probe,
+            paced: false,
+            weight,
         };
         if let Some(permits) = turn.origin.permits(held) {
             if let Ok(permit) = permits.acquire().await {
@@ -429,22 +473,43 @@ impl Origins {
                 turn.permit = held;
             }
         }
-        if self.must_pace(&turn.origin) {
-            Box::pin(self.pace(&turn.origin)).await;
+        if self.must_pace(&turn.origin, weight) {
+            Box::pin(self.pace(&turn.origin, weight)).await;
+            // The server's budgets last: their copy is taken from as the
+            // request goes.
+            turn.paced = turn.origin.pacing.take(weight).await.is_some();
         }
         turn
     }
 
     /// A request to `origin` may have to wait for its time: a rate is set,
     /// or the origin was paused (perhaps in the past: `pace` finds out).
-    fn must_pace(&self, origin: &Origin) -> bool {
+    fn must_pace(&self, origin: &Origin, weight: u32) -> bool {
         self.rules.host_interval.is_some()
             || self.rules.overall_interval.is_some()
             || origin.paused_until.load(Ordering::Relaxed) != 0
+            || !origin.pacing.is_unlimited()
+            || (weight > 0 && self.overall_tokens.is_some())
     }
 
-    /// Waits until `origin` and the run may start another request.
-    async fn pace(&self, origin: &Origin) {
+    /// Waits until `origin` and the run may start another request (of
+    /// `weight` tokens).
+    async fn pace(&self, origin: &Origin, weight: u32) {
+        if let (Some(tokens), true) = (&self.overall_tokens, weight > 0) {
+            loop {
+                let wait = {
+                    let mut tokens = lock(tokens);
+                    match tokens.wait_for(weight as f64, Instant::now()) {
+                        Some(wait) => wait,
+                        None => {
+                            tokens.take(weight as f64);
+                            break;
+                        }
+                    }
+                };
+                tokio::time::sleep(wait).await;
+            }
+        }
         loop {
             let now = Instant::now();
             let mut at = now;
@@ -472,6 +537,25 @@ impl Origins {
             {
                 return;
             }
+        }
+    }
+
+    /// An answer from `authority` announced `announced` (or no limits);
+    /// `refused`: it was a 429 to a request of that weight.
+    pub fn answered(
+        &self,
+        tls: bool,
+        authority: &str,
+        announced: Option<&Announced>,
+        refused: Option<u32>,
+    ) {
+        // Looked up, not made: an origin swept since its request started
+        // has nothing in flight to pace.
+        let origin = lock(&self.table).by_scheme[tls as usize]
+            .get(authority)
+            .cloned();
+        if let Some(origin) = origin {
+            origin.answered(announced, refused);
         }
     }
 

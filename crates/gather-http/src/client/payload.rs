@@ -33,6 +33,19 @@ pub struct Payload {
     /// Sent after the run's fields, replacing those of the same name.
     headers: HeaderMap,
     body: Option<Bytes>,
+    /// Its tokens, for a budget that counts them (see [`weight`](Payload::weight)).
+    weight: u32,
+}
+
+/// A request's body as its fields give it (`json`/`body` as JSON, or
+/// `body_text`/`body_base64` as bytes).
+#[derive(Debug, Clone)]
+pub enum BodyField {
+    /// JSON text: sent with `Content-Type: application/json` unless the
+    /// request's own fields name another type.
+    Json(Vec<u8>),
+    /// Bytes sent as they are.
+    Raw(Vec<u8>),
 }
 
 /// `Idempotency-Key`: a request that carries it may be sent again.
@@ -47,11 +60,75 @@ impl Payload {
         if method == Method::CONNECT {
             return Err("method CONNECT opens a tunnel; it is not a request for a page".to_owned());
         }
+        // A token is about four bytes of English text: the body's size
+        // stands for the prompt until the front door knows better.
+        let weight = body.as_ref().map_or(0, |b| b.len().div_ceil(4)) as u32;
         Ok(Payload {
             method,
             headers,
             body,
+            weight,
         })
+    }
+
+    /// Its weight in tokens, for the budgets that count tokens (the one a
+    /// server announces, `--tokens-per-minute`): by default a quarter of
+    /// the body's size in bytes (about a token per four bytes of text).
+    /// A front door that knows better (a `max_tokens` in the body, a
+    /// weight given with the request) sets it with
+    /// [`with_weight`](Payload::with_weight).
+    pub fn weight(&self) -> u32 {
+        self.weight
+    }
+
+    /// The same request, weighing `weight` tokens.
+    #[must_use = "with_weight returns the payload with its weight; the original is unchanged"]
+    pub fn with_weight(mut self, weight: u32) -> Payload {
+        self.weight = weight;
+        self
+    }
+
+    /// What a request's fields say, by the rules every front door shares
+    /// (JSON Lines, Python dicts): the method defaults to GET, or POST when
+    /// a body is given; a JSON body says so in `Content-Type` unless
+    /// `headers` does. `None` for a plain GET with nothing of its own.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gather_http::client::{BodyField, Payload};
+    /// let p = Payload::from_fields(None, Default::default(), Some(BodyField::Json(b"{}".to_vec())))
+    ///     .unwrap()
+    ///     .unwrap();
+    /// assert_eq!(p.method(), "POST");
+    /// assert_eq!(p.headers()["content-type"], "application/json");
+    /// assert!(Payload::from_fields(Some("get"), Default::default(), None).unwrap().is_none());
+    /// ```
+    pub fn from_fields(
+        method: Option<&str>,
+        mut headers: HeaderMap,
+        body: Option<BodyField>,
+    ) -> Result<Option<Payload>, String> {
+        let method = method.map(str::to_ascii_uppercase);
+        let body = body.map(|body| match body {
+            BodyField::Json(text) => {
+                if !headers.contains_key(http::header::CONTENT_TYPE) {
+                    headers.insert(
+                        http::header::CONTENT_TYPE,
+                        http::HeaderValue::from_static("application/json"),
+                    );
+                }
+                Bytes::from(text)
+            }
+            BodyField::Raw(bytes) => Bytes::from(bytes),
+        });
+        match (method.as_deref(), &body) {
+            (None | Some("GET"), None) if headers.is_empty() => Ok(None),
+            (method, _) => {
+                let method = method.unwrap_or(if body.is_some() { "POST" } else { "GET" });
+                Payload::new(method, headers, body).map(Some)
+            }
+        }
     }
 
     pub fn method(&self) -> &Method {
@@ -111,6 +188,7 @@ impl Payload {
             method: Method::GET,
             headers,
             body: None,
+            weight: 0,
         })
     }
 }
@@ -118,6 +196,11 @@ impl Payload {
 /// `payload` may be sent again (no payload: a GET).
 pub(crate) fn resendable(payload: Option<&Payload>) -> bool {
     payload.is_none_or(Payload::resendable)
+}
+
+/// `payload`'s weight in tokens (no payload: a GET, none).
+pub(crate) fn weight(payload: Option<&Payload>) -> u32 {
+    payload.map_or(0, Payload::weight)
 }
 
 /// The method's name on the wire.

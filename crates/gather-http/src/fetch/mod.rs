@@ -253,7 +253,7 @@ impl Fetcher {
                 url,
                 payload,
                 waits
-                    .queue(self.client.turn(url))
+                    .queue(self.client.turn(url, client::weight(payload)))
                     .await
                     .map_err(fetch_error)?,
                 waits,

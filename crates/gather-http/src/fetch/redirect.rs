@@ -110,7 +110,10 @@ impl Fetcher {
                         // A later hop waits for its own turn; the
                         // attempt's timer does not count the wait.
                         None => waits
-                            .during(self.client.turn(&url))
+                            .during(
+                                self.client
+                                    .turn(&url, crate::client::weight(payload.as_deref())),
+                            )
                             .await
                             .map_err(fetch_error)?,
                     };
@@ -120,6 +123,12 @@ impl Fetcher {
                         .map_err(fetch_error)?
                 }
             };
+            // What the answer says of the server's budgets, for the
+            // requests after this one (every hop's, each for its origin).
+            let refused =
+                (resp.head.status == 429).then(|| crate::client::weight(payload.as_deref()));
+            self.client
+                .answered(&url, resp.head.announced.as_deref(), refused);
             let location = match &resp.head.location {
                 Some(location) if is_redirect(&resp.head) => location,
                 _ => return Ok((resp, url)),

@@ -16,8 +16,12 @@ pub(super) fn retryable_status(status: u16) -> bool {
     status == StatusCode::TOO_MANY_REQUESTS.as_u16() || (500..600).contains(&status)
 }
 
-/// `Retry-After` in seconds (an HTTP date falls back to backoff), capped.
+/// `retry-after-ms` (OpenAI's, finer), or `Retry-After` in seconds (an
+/// HTTP date falls back to backoff), capped.
 pub(super) fn retry_after(head: &Head) -> Option<Duration> {
+    if let Some(ms) = head.announced.as_ref().and_then(|a| a.retry_after_ms) {
+        return Some(Duration::from_millis(ms).min(MAX_BACKOFF));
+    }
     let secs: u64 = std::str::from_utf8(head.retry_after.as_deref()?)
         .ok()?
         .trim()

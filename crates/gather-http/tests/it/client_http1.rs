@@ -107,7 +107,7 @@ async fn get(client: &Client, url: &Url) -> Result<(u16, Vec<u8>), (ErrorKind, S
         .get(
             url,
             &HeaderMap::new(),
-            client.turn(url).await.map_err(fail)?,
+            client.turn(url, 0).await.map_err(fail)?,
         )
         .await
         .map_err(fail)?;
@@ -238,7 +238,7 @@ async fn a_body_dropped_part_way_closes_its_connection() {
     .await;
     let client = client(4);
     let url = server.url("/");
-    let turn = client.turn(&url).await.unwrap();
+    let turn = client.turn(&url, 0).await.unwrap();
     let mut resp = client.get(&url, &HeaderMap::new(), turn).await.unwrap();
     assert_eq!(resp.body.length(), Some(10));
     let first = resp.body.chunk().await.unwrap().unwrap().to_vec();

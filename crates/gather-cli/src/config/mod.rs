@@ -5,12 +5,14 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use http::header::{HeaderMap, HeaderName, HeaderValue};
-
 use gather_http::{FetchConfig, Politeness, Proxies, Versions};
 
 use crate::args::FetchArgs;
+use crate::input::Rules;
+use crate::output::Shape;
 use crate::shard::Shard;
+
+mod requests;
 
 /// More threads than this is a typo, not a plan: tokio starts each one.
 const MAX_THREADS: usize = 1024;
@@ -43,6 +45,11 @@ pub(crate) struct Config {
     pub(crate) shard: Shard,
     /// `--shard` was given: the output gets a manifest (`OUT.shard`).
     pub(crate) shard_given: bool,
+    /// How lines become requests (`--base-url`, `--jsonl`, `-X`, `-d`,
+    /// `--json`).
+    pub(crate) requests: Rules,
+    /// What a page's record holds besides its status and timings.
+    pub(crate) record: Shape,
     pub(crate) fetch: FetchConfig,
 }
 
@@ -65,17 +72,9 @@ impl Config {
             .map_err(|e| format!("--retry-delay {:?}: {e}", a.retry_delay))?;
         let max_bytes =
             parse_size(&a.max_bytes).map_err(|e| format!("--max-bytes {:?}: {e}", a.max_bytes))?;
-        let mut headers = HeaderMap::new();
-        for h in &a.headers {
-            let (name, value) = h
-                .split_once(':')
-                .ok_or_else(|| format!("-H {h:?}: expected \"Name: value\""))?;
-            let name = HeaderName::from_bytes(name.trim().as_bytes())
-                .map_err(|e| format!("-H {h:?}: bad header name: {e}"))?;
-            let value = HeaderValue::from_str(value.trim())
-                .map_err(|e| format!("-H {h:?}: bad header value: {e}"))?;
-            headers.append(name, value);
-        }
+        let headers = requests::headers(&a, |name| std::env::var(name).ok())?;
+        let requests = requests::rules(&a, &headers)?;
+        let keep_headers = requests::kept(&a)?;
         let cacert = match &a.cacert {
             Some(path) => {
                 let pem =
@@ -114,6 +113,14 @@ impl Config {
                 .as_deref()
                 .map(|r| parse_rate(r).map_err(|e| format!("--rate-per-host {r:?}: {e}")))
                 .transpose()?,
+            tokens_per_second: a
+                .tokens_per_minute
+                .map(|t| match t {
+                    0 => Err("--tokens-per-minute must be at least 1".to_owned()),
+                    t => Ok(t as f64 / 60.0),
+                })
+                .transpose()?,
+            server_limits: !a.no_server_limits,
         };
         let versions = match (a.http1_1, a.http2_prior_knowledge) {
             (true, _) => Versions::Http1Only,
@@ -136,6 +143,10 @@ impl Config {
             threads: (a.threads > 0).then_some(a.threads),
             shard,
             shard_given: a.shard.is_some(),
+            requests,
+            record: Shape {
+                keep_headers: keep_headers.clone(),
+            },
             fetch: FetchConfig {
                 limit: a.limit,
                 timeout,
@@ -153,7 +164,9 @@ impl Config {
                 proxies,
                 versions,
                 politeness,
-                headers_kept: false,
+                // The kept fields, and the Content-Type that says whether a
+                // body is embedded as JSON.
+                headers_kept: a.body || !keep_headers.is_empty(),
             },
         })
     }

@@ -1,10 +1,15 @@
-//! Reading the URL list: one URL per line, blank lines and `#` comments
-//! skipped. A line that is not a usable URL is kept as a job whose URL is an
-//! error, so it gets its own error record instead of vanishing.
+//! Reading the input: one URL or JSON request per line, blank lines and
+//! `#` comments skipped. A line that is not a usable request is kept as a
+//! job whose request is an error, so it gets its own error record instead
+//! of vanishing.
 //!
-//! A line is parsed as a URL only when its request is about to be made
-//! ([`UrlParser`]): the counting pass and `--resume`'s skipped lines never
-//! need the parse.
+//! A line is read into its request ([`Rules::read`]) only when the request
+//! is about to be made: the counting pass and `--resume`'s skipped lines
+//! never need the parse.
+
+mod request;
+
+pub(crate) use request::{weight, Request, Rules};
 
 use std::borrow::Cow;
 use std::fs::File;
@@ -25,8 +30,12 @@ pub(crate) struct Job {
     pub(crate) index: usize,
     /// 1-based line number in the input, for messages.
     pub(crate) line: usize,
-    /// The line as written (trimmed).
+    /// The line as written (trimmed); a request line's `url` once it is
+    /// read.
     pub(crate) raw: String,
+    /// A request line's `id` (or `custom_id`), as compact JSON, once it is
+    /// read: echoed in its record and checked by `--resume`.
+    pub(crate) id: Option<Box<str>>,
 }
 
 #[cfg(test)]
@@ -190,6 +199,7 @@ impl Iterator for Lines {
             index: self.index - 1,
             line: self.line,
             raw,
+            id: None,
         }))
     }
 }
