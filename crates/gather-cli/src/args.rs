@@ -336,6 +336,15 @@ pub(crate) struct DemoArgs {
     /// Requests in flight at once in the gathered run.
     #[arg(long, default_value_t = 64, value_name = "N")]
     pub(crate) limit: usize,
+
+    /// POSTs to the demo's rate-limited API, sent twice: paced by the limits its answers announce,
+    /// then as a flood. 0 skips that part.
+    #[arg(long, default_value_t = 500, value_name = "N")]
+    pub(crate) api_requests: usize,
+
+    /// Requests a second the demo's API allows (a second's worth at once).
+    #[arg(long, default_value_t = 100, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) api_rate: u32,
 }
 
 #[cfg(test)]

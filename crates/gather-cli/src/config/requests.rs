@@ -179,13 +179,13 @@ pub(crate) fn rules(a: &FetchArgs, run: &HeaderMap) -> Result<Rules, String> {
         (Some(_), Some(_)) => return Err("-d and --json: give one body".to_owned()),
     };
     let json = match &body {
-        Some(BodyField::Json(text)) => serde_json::from_slice(text).ok(),
+        Some(BodyField::Json(text)) => std::str::from_utf8(text).ok().map(str::to_owned),
         _ => None,
     };
     let url_lines = Payload::from_fields(a.method.as_deref(), headers, body)
         .map_err(|e| format!("-X: {e}"))?
         .map(|p| {
-            let weight = crate::input::weight(json.as_ref(), &p);
+            let weight = crate::input::weight(json.as_deref(), &p);
             Arc::new(p.with_weight(weight))
         });
     Ok(Rules {

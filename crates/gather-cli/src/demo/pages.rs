@@ -1,16 +1,19 @@
 //! The demo's own page server: `GET /page/N` on 127.0.0.1, answered after
-//! a fixed latency, over HTTP/1.1 keep-alive connections; anything else is
-//! a 404. Just what the demo shows and no more: the fault-injecting
-//! server the tests use (`gather-pageserver`) is not in the installed
-//! binary.
+//! a fixed latency, and `POST /v1/...`, a rate-limited API (see `api`),
+//! over HTTP/1.1 keep-alive connections; anything else is a 404. Just what
+//! the demo shows and no more: the fault-injecting server the tests use
+//! (`gather-pageserver`) is not in the installed binary.
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
+
+use super::api::Api;
 
 /// A request head longer than this closes its connection.
 const MAX_HEAD: usize = 8 * 1024;
@@ -18,28 +21,38 @@ const MAX_HEAD: usize = 8 * 1024;
 /// The server, stopped (its listener and every connection) when dropped.
 pub(crate) struct Pages {
     addr: SocketAddr,
+    api: Arc<Api>,
     _tasks: JoinSet<()>,
 }
 
 impl Pages {
-    /// Listens on a free port of 127.0.0.1.
-    pub(crate) async fn start(latency: Duration) -> io::Result<Pages> {
+    /// Listens on a free port of 127.0.0.1; its API allows `per_second`
+    /// requests a second.
+    pub(crate) async fn start(latency: Duration, per_second: f64) -> io::Result<Pages> {
         let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
+        let api = Arc::new(Api::new(per_second));
         let mut tasks = JoinSet::new();
+        let served = api.clone();
         tasks.spawn(async move {
             // Connections end with the accept loop: a JoinSet aborts its
             // tasks when dropped.
             let mut connections = JoinSet::new();
             while let Ok((stream, _)) = listener.accept().await {
-                connections.spawn(serve(stream, latency));
+                connections.spawn(serve(stream, latency, served.clone()));
                 while connections.try_join_next().is_some() {}
             }
         });
         Ok(Pages {
             addr,
+            api,
             _tasks: tasks,
         })
+    }
+
+    /// Its rate-limited API.
+    pub(crate) fn api(&self) -> &Api {
+        &self.api
     }
 
     pub(crate) fn addr(&self) -> SocketAddr {
@@ -52,8 +65,8 @@ impl Pages {
 }
 
 /// Answers the requests of one connection until the client closes it or
-/// sends something that is not a plain GET head.
-async fn serve(mut stream: TcpStream, latency: Duration) {
+/// sends something that is not a GET, or a POST to the API.
+async fn serve(mut stream: TcpStream, latency: Duration, api: Arc<Api>) {
     let _ = stream.set_nodelay(true);
     let mut buf = Vec::with_capacity(1024);
     loop {
@@ -73,9 +86,43 @@ async fn serve(mut stream: TcpStream, latency: Duration) {
         let head = String::from_utf8_lossy(&buf[..end]).into_owned();
         buf.drain(..end);
         let mut words = head.split_whitespace();
-        let (Some("GET"), Some(target)) = (words.next(), words.next()) else {
+        let (Some(method), Some(target)) = (words.next(), words.next()) else {
             return;
         };
+        if method == "POST" && target.starts_with("/v1/") {
+            // The body is read and let go: the API answers by its budget.
+            let length: usize = head
+                .lines()
+                .filter_map(|l| l.split_once(':'))
+                .find(|(n, _)| n.trim().eq_ignore_ascii_case("content-length"))
+                .and_then(|(_, v)| v.trim().parse().ok())
+                .unwrap_or(0);
+            while buf.len() < length {
+                let mut chunk = [0u8; 4096];
+                match stream.read(&mut chunk).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                }
+            }
+            buf.drain(..length);
+            let (status, fields, body) = api.answer();
+            let reason = if status == 200 {
+                "OK"
+            } else {
+                "Too Many Requests"
+            };
+            let answer = format!(
+                "HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n{fields}\r\n{body}",
+                body.len()
+            );
+            if stream.write_all(answer.as_bytes()).await.is_err() {
+                return;
+            }
+            continue;
+        }
+        if method != "GET" {
+            return;
+        }
         let answer = match target.strip_prefix("/page/") {
             Some(n) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => {
                 tokio::time::sleep(latency).await;
@@ -128,7 +175,7 @@ mod tests {
 
     #[tokio::test]
     async fn pages_are_served_on_one_connection_and_the_rest_is_404() {
-        let pages = Pages::start(Duration::from_millis(1)).await.unwrap();
+        let pages = Pages::start(Duration::from_millis(1), 10.0).await.unwrap();
         let page = get(&pages, "/page/7").await;
         assert_eq!(page.matches("HTTP/1.1 200 OK").count(), 2, "{page}");
         assert!(page.contains("This is page 7."), "{page}");

@@ -44,7 +44,11 @@ use gather_http::client::{BodyField, Payload};
 use gather_http::urls::UrlParser;
 use gather_http::{FetchError, Kind};
 use http::header::{HeaderMap, HeaderName, HeaderValue};
-use serde_json::{Map, Value};
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use serde_json::value::RawValue;
+use serde_json::Value;
 use url::Url;
 
 use super::Job;
@@ -100,17 +104,38 @@ impl Rules {
                 payload: self.url_lines.clone(),
             });
         }
-        let fields = match serde_json::from_str::<Value>(&job.raw) {
-            Ok(Value::Object(fields)) => fields,
-            Ok(_) => return Err(refused("not a JSON object".to_owned())),
+        // The line is taken out while its values are borrowed from it; a
+        // line whose url is not reached stays the record's url.
+        let line = std::mem::take(&mut job.raw);
+        let read = self.read_object(&line, job, urls);
+        if job.raw.is_empty() {
+            job.raw = line;
+        }
+        read
+    }
+
+    fn read_object(
+        &self,
+        line: &str,
+        job: &mut Job,
+        urls: &mut UrlParser,
+    ) -> Result<Request, FetchError> {
+        // The values are borrowed as their JSON text, not built into a
+        // tree: a line is read once per request, and building every value
+        // (a chat body's messages) was most of what a request line cost
+        // over a URL line.
+        let fields = match serde_json::from_str::<BTreeMap<String, &RawValue>>(line) {
+            Ok(fields) => fields,
+            Err(e) if e.is_data() => return Err(refused("not a JSON object".to_owned())),
             Err(e) => return Err(refused(format!("not JSON: {e}"))),
         };
-        if let Some(id) = fields.get("id").or_else(|| fields.get("custom_id")) {
-            job.id = Some(id.to_string().into_boxed_str());
+        let given = |name: &str| fields.get(name).copied().filter(|v| v.get() != "null");
+        if let Some(id) = given("id").or_else(|| given("custom_id")) {
+            job.id = Some(canonical(id));
         }
-        match fields.get("url") {
-            Some(Value::String(url)) => job.raw = url.clone(),
-            Some(_) => return Err(refused("\"url\" must be a string".to_owned())),
+        match given("url").map(|u| serde_json::from_str::<Cow<'_, str>>(u.get())) {
+            Some(Ok(url)) => job.raw = url.into_owned(),
+            Some(Err(_)) => return Err(refused("\"url\" must be a string".to_owned())),
             None => return Err(refused("no \"url\"".to_owned())),
         }
         let payload = payload(&fields)?;
@@ -124,30 +149,37 @@ impl Rules {
     }
 }
 
+/// `value`'s compact JSON, as a record writes an id and `--resume` reads
+/// it back: a string without escapes is already that; anything else is
+/// written again.
+fn canonical(value: &RawValue) -> Box<str> {
+    let text = value.get();
+    if text.starts_with('"') && !text.contains('\\') {
+        return text.into();
+    }
+    serde_json::from_str::<Value>(text)
+        .map_or_else(|_| text.into(), |v| v.to_string().into_boxed_str())
+}
+
 fn refused(message: String) -> FetchError {
     FetchError::immediate(Kind::InvalidRequest, message)
 }
 
 /// The method, fields and body a request line gives.
-fn payload(fields: &Map<String, Value>) -> Result<Option<Payload>, FetchError> {
+fn payload(fields: &BTreeMap<String, &RawValue>) -> Result<Option<Payload>, FetchError> {
     if let Some(unknown) = fields.keys().find(|k| !FIELDS.contains(&k.as_str())) {
         return Err(refused(format!(
             "unknown field {unknown:?} (a request has {})",
             FIELDS.join(", ")
         )));
     }
-    let given = |name: &str| fields.get(name).filter(|v| !v.is_null());
+    let given = |name: &str| fields.get(name).copied().filter(|v| v.get() != "null");
     let mut headers = HeaderMap::new();
     if let Some(given) = given("headers") {
-        let Value::Object(map) = given else {
-            return Err(refused(
-                "\"headers\" must be an object of names and string values".to_owned(),
-            ));
-        };
+        let map = serde_json::from_str::<BTreeMap<String, String>>(given.get()).map_err(|_| {
+            refused("\"headers\" must be an object of names and string values".to_owned())
+        })?;
         for (name, value) in map {
-            let Value::String(value) = value else {
-                return Err(refused(format!("\"headers\"[{name:?}] must be a string")));
-            };
             let name = HeaderName::from_bytes(name.trim().as_bytes())
                 .map_err(|_| refused(format!("\"headers\": {name:?} is not a header name")))?;
             let value = HeaderValue::from_str(value.trim()).map_err(|_| {
@@ -168,54 +200,57 @@ fn payload(fields: &Map<String, Value>) -> Result<Option<Payload>, FetchError> {
             bodies.join(" and ")
         )));
     }
+    let string = |name: &str, raw: &RawValue| {
+        serde_json::from_str::<String>(raw.get())
+            .map_err(|_| refused(format!("{name:?} must be a string")))
+    };
+    let json_body = ["body", "json"].into_iter().find_map(given);
     let body = match bodies.first().copied() {
         None => None,
-        Some(name @ ("body_text" | "body_base64")) => {
-            let Some(Value::String(text)) = given(name) else {
-                return Err(refused(format!("{name:?} must be a string")));
-            };
-            Some(BodyField::Raw(if name == "body_text" {
-                text.clone().into_bytes()
-            } else {
+        Some(name @ "body_text") => Some(BodyField::Raw(
+            string(name, given(name).expect("present"))?.into_bytes(),
+        )),
+        Some(name @ "body_base64") => {
+            let text = string(name, given(name).expect("present"))?;
+            Some(BodyField::Raw(
                 base64::engine::general_purpose::STANDARD
                     .decode(text.trim())
-                    .map_err(|e| refused(format!("\"body_base64\" is not base64: {e}")))?
-            }))
+                    .map_err(|e| refused(format!("\"body_base64\" is not base64: {e}")))?,
+            ))
         }
-        Some(name) => Some(BodyField::Json(
-            given(name).expect("present").to_string().into_bytes(),
-        )),
+        // Sent as written in the line (JSON either way; curl's --json
+        // sends its text as given too).
+        Some(_) => json_body.map(|raw| BodyField::Json(raw.get().as_bytes().to_vec())),
     };
     let method = match given("method") {
         None => None,
-        Some(Value::String(m)) => Some(m.as_str()),
-        Some(_) => return Err(refused("\"method\" must be a string".to_owned())),
+        Some(m) => Some(string("method", m)?),
     };
     let tokens = match given("tokens") {
         None => None,
         Some(t) => Some(
-            t.as_u64()
-                .and_then(|t| u32::try_from(t).ok())
-                .ok_or_else(|| refused("\"tokens\" must be a whole number of tokens".to_owned()))?,
+            serde_json::from_str::<u32>(t.get())
+                .map_err(|_| refused("\"tokens\" must be a whole number of tokens".to_owned()))?,
         ),
     };
-    let body_json = ["body", "json"].into_iter().find_map(given);
-    let payload = Payload::from_fields(method, headers, body)
+    let payload = Payload::from_fields(method.as_deref(), headers, body)
         .map_err(|e| refused(format!("\"method\": {e}")))?;
     Ok(payload.map(|p| {
-        let weight = tokens.unwrap_or_else(|| weight(body_json, &p));
+        let weight = tokens.unwrap_or_else(|| weight(json_body.map(RawValue::get), &p));
         p.with_weight(weight)
     }))
 }
 
-/// A request's token estimate: what its JSON body asks to generate at
-/// most, plus a token per four bytes of body.
-pub(crate) fn weight(body: Option<&Value>, payload: &Payload) -> u32 {
+/// A request's token estimate: what its JSON body (`body`, as text) asks
+/// to generate at most, plus a token per four bytes of body.
+pub(crate) fn weight(body: Option<&str>, payload: &Payload) -> u32 {
     let asked = body
+        .filter(|b| b.contains("\"max_"))
+        .and_then(|b| serde_json::from_str::<BTreeMap<String, &RawValue>>(b).ok())
         .and_then(|b| {
             ["max_tokens", "max_completion_tokens", "max_output_tokens"]
                 .into_iter()
-                .find_map(|k| b.get(k)?.as_u64())
+                .find_map(|k| serde_json::from_str::<u64>(b.get(k)?.get()).ok())
         })
         .unwrap_or(0);
     let sent = payload.body().map_or(0, |b| b.len().div_ceil(4)) as u64;
@@ -266,9 +301,10 @@ mod tests {
         assert_eq!(payload.headers()["content-type"], "application/json");
         assert_eq!(
             payload.body().unwrap().as_ref(),
-            br#"{"model":"m","max_tokens":5}"#
+            br#"{"model": "m", "max_tokens": 5}"#,
+            "as written in the line"
         );
-        assert_eq!(payload.weight(), 5 + 7, "max_tokens, and 28 bytes / 4");
+        assert_eq!(payload.weight(), 5 + 8, "max_tokens, and 31 bytes / 4");
         let (_, read) = read_line(&rules, r#"{"url": "/x", "body": {"a": 1}, "tokens": 70}"#);
         assert_eq!(read.unwrap().payload.unwrap().weight(), 70, "given");
     }

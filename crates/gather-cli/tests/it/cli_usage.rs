@@ -106,13 +106,31 @@ fn help_documents_every_flag_the_exit_codes_and_examples() {
 
 #[test]
 fn demo_serves_pages_locally_and_shows_the_speed_up() {
-    let out = run(&["demo", "--pages", "10", "--latency-ms", "20"]);
+    let out = run(&[
+        "demo",
+        "--pages",
+        "10",
+        "--latency-ms",
+        "20",
+        "--api-requests",
+        "100",
+        "--api-rate",
+        "50",
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("one after the other"), "{text}");
     assert!(text.contains("with gather"), "{text}");
     assert!(text.contains("x faster"), "{text}");
     assert!(text.contains("[0] 200"), "{text}");
+    // The API section: paced, every request answered with no 429.
+    let paced = text
+        .lines()
+        .find(|l| l.contains("paced by the server's fields"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(paced.contains("100 of 100 answered"), "{paced}");
+    assert!(paced.trim_end().ends_with(" 0 refused (429)"), "{paced}");
+    assert!(text.contains("a flood (--no-server-limits)"), "{text}");
 }
 
 #[test]
