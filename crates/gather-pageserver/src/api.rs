@@ -17,8 +17,12 @@
 //! reserve them; one that does not fit takes nothing and gets a 429 saying
 //! when it would.
 //!
-//! **Processed twice** is judged by the body: each request of a test's
-//! file has a body of its own, so a body processed again was sent again.
+//! A request without a body (a GET, as a geocoding or search API takes
+//! them) is a lookup: it costs one request and no tokens.
+//!
+//! **Processed twice** is judged by the body (each request of a test's
+//! file has a body of its own, so a body processed again was sent again),
+//! or for a request without one by its path and query.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -185,9 +189,10 @@ impl Api {
         self.state.lock().unwrap_or_else(|e| e.into_inner()).stats
     }
 
-    /// Answers a request to `path` with `head` (its request line and
-    /// fields) and `body`.
-    pub(crate) fn answer(&self, head: &str, path: &str, body: &[u8]) -> Answer {
+    /// Answers a request for `target` (path and query) with `head` (its
+    /// request line and fields) and `body`.
+    pub(crate) fn answer(&self, head: &str, target: &str, body: &[u8]) -> Answer {
+        let path = target.split('?').next().unwrap_or(target);
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         if path == "/v1/stats" {
             let s = state.stats;
@@ -216,6 +221,7 @@ impl Api {
             }
         }
         let request: Value = match serde_json::from_slice(body) {
+            _ if body.is_empty() => Value::Null,
             Ok(v) => v,
             Err(e) => {
                 let error = json!({"error": {"type": "invalid_request_error", "message": format!("body is not JSON: {e}")}});
@@ -227,6 +233,12 @@ impl Api {
             .find_map(|k| request.get(k)?.as_u64())
             .unwrap_or(0);
         let prompt = body.len().div_ceil(4) as u64;
+        // What makes the request the one it is, for "processed twice".
+        let request_key = if body.is_empty() {
+            fnv(target.as_bytes())
+        } else {
+            fnv(body)
+        };
         let cost = (asked + prompt) as f64;
         let now = Instant::now();
         let State {
@@ -268,7 +280,7 @@ impl Api {
         }
         let n = state.stats.processed;
         state.stats.processed += 1;
-        let times = state.seen.entry(fnv(body)).or_insert(0);
+        let times = state.seen.entry(request_key).or_insert(0);
         *times += 1;
         if *times > 1 {
             state.stats.duplicates += 1;

@@ -405,7 +405,7 @@ async fn answer(
     }
     let path = target.split('?').next().unwrap_or("/");
     if let (Some(api), true) = (&state.api, path.starts_with("/v1/")) {
-        let answer = api.answer(head, path, body);
+        let answer = api.answer(head, target, body);
         tokio::time::sleep(answer.delay).await;
         respond_with(
             stream,

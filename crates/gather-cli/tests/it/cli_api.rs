@@ -364,3 +364,45 @@ fn a_post_lost_after_it_was_written_is_not_sent_again() {
     let out = run_with(cmd, &env.url("/count/k1"), Duration::from_secs(30));
     assert_eq!(records(&out.stdout)[0]["body"], "1", "processed once");
 }
+
+/// A list of GETs (a geocoding or search API's lookups) is paced by the
+/// limits the answers announce, as a batch of POSTs is: every answer
+/// tells the origin's pacing, not only those of requests with a body.
+/// (Until this test, a GET that was not redirected never did, and a URL
+/// list ran into the limit as a flood does.)
+#[test]
+fn a_list_of_gets_is_paced_by_the_announced_limits_too() {
+    let env = Env::with_api(
+        "api-gets",
+        ApiLimits {
+            requests_per_minute: 3000,
+            burst_seconds: 1.0,
+            ..ApiLimits::default()
+        },
+    );
+    let n = 150;
+    let lines: Vec<String> = (0..n)
+        .map(|i| env.server.url(&format!("/v1/geocode?q={i}")))
+        .collect();
+    let input = env.input("lookups.txt", &lines);
+    let out_path = env.path("answers.jsonl");
+    let mut cmd = gather_cmd();
+    cmd.args(["fetch", input.to_str().unwrap(), "-o"])
+        .arg(&out_path);
+    let out = run_with(cmd, "", Duration::from_secs(120));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let records = records(&std::fs::read(&out_path).unwrap());
+    assert_eq!(records.len(), n);
+    assert!(
+        records.iter().all(|r| r["status"] == 200),
+        "every lookup answered"
+    );
+    let stats = env.server.api_stats();
+    assert_eq!(stats.processed, n as u64);
+    assert_eq!(stats.duplicates, 0);
+    assert!(
+        stats.limited * 50 <= n as u64,
+        "{} 429s for {n} GETs (at most 2%)",
+        stats.limited
+    );
+}

@@ -374,8 +374,9 @@ async fn tunnel(mut tcp: TcpStream, target: &str, proxy: &Proxy) -> Result<TcpSt
     }
 }
 
-/// A GET's head: `GET target HTTP/1.1`, `Host` (unless `headers` has
-/// one), the headers, and `Proxy-Authorization` when given.
+/// A request's head: `METHOD target HTTP/1.1`, `Host` (unless a field
+/// names one), the run's `headers` with `payload`'s own over them, and
+/// `Proxy-Authorization` when given.
 ///
 /// Names and values come from a `HeaderMap`, which holds no CR or LF, so
 /// nothing here can split the head.
@@ -391,12 +392,14 @@ fn encode(
     out.push(b' ');
     out.extend_from_slice(target.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
-    if !headers.contains_key(http::header::HOST) {
+    let host_given = headers.contains_key(http::header::HOST)
+        || payload.is_some_and(|p| p.headers().contains_key(http::header::HOST));
+    if !host_given {
         out.extend_from_slice(b"Host: ");
         out.extend_from_slice(authority.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
-    for (name, value) in headers {
+    for (name, value) in payload::fields(headers, payload) {
         // The body's framing is this client's to say.
         if payload.is_some()
             && (name == http::header::CONTENT_LENGTH || name == http::header::TRANSFER_ENCODING)

@@ -148,10 +148,7 @@ pub async fn send(
     keep_fields: bool,
 ) -> Result<(Head, Body), Unanswered> {
     let seen = &connection.seen;
-    let mut request = request(uri, headers).map_err(Unanswered::Failed)?;
-    if let Some(payload) = payload {
-        *request.method_mut() = payload.method().clone();
-    }
+    let request = request(uri, headers, payload).map_err(Unanswered::Failed)?;
     let body = payload.and_then(Payload::body);
     let ready = connection.send.clone().ready();
     // `ready` waits for a stream the server allows: with none, for ever.
@@ -281,10 +278,15 @@ fn frame_name(kind: u8) -> &'static str {
     }
 }
 
-/// The request `h2` sends: `GET uri` with `headers`, less the fields
-/// HTTP/2 has no place for.
-fn request(uri: http::Uri, headers: &HeaderMap) -> Result<http::Request<()>, Error> {
-    let uri = match headers.get(header::HOST).map(|h| h.to_str()) {
+/// The request `h2` sends: `METHOD uri` with the run's `headers` and
+/// `payload`'s own over them, less the fields HTTP/2 has no place for.
+fn request(
+    uri: http::Uri,
+    headers: &HeaderMap,
+    payload: Option<&Payload>,
+) -> Result<http::Request<()>, Error> {
+    let host = super::payload::fields(headers, payload).find(|(name, _)| *name == header::HOST);
+    let uri = match host.map(|(_, h)| h.to_str()) {
         // A Host given with -H names the authority, as curl sends it.
         Some(Ok(host)) => {
             let mut parts = uri.into_parts();
@@ -300,8 +302,11 @@ fn request(uri: http::Uri, headers: &HeaderMap) -> Result<http::Request<()>, Err
     let mut request = http::Request::new(());
     *request.uri_mut() = uri;
     *request.version_mut() = http::Version::HTTP_2;
+    if let Some(payload) = payload {
+        *request.method_mut() = payload.method().clone();
+    }
     let fields = request.headers_mut();
-    for (name, value) in headers {
+    for (name, value) in super::payload::fields(headers, payload) {
         if !connection_specific(name, value) {
             fields.append(name, value.clone());
         }
@@ -431,14 +436,14 @@ mod tests {
         headers.insert("keep-alive", HeaderValue::from_static("timeout=5"));
         headers.insert(header::TE, HeaderValue::from_static("gzip"));
         headers.insert(header::USER_AGENT, HeaderValue::from_static("gather"));
-        let r = request("https://a.test/x?y".parse().unwrap(), &headers).unwrap();
+        let r = request("https://a.test/x?y".parse().unwrap(), &headers, None).unwrap();
         assert_eq!(r.uri(), "https://a.test/x?y");
         assert_eq!(r.headers().len(), 1, "{:?}", r.headers());
         assert_eq!(r.headers()[header::USER_AGENT], "gather");
 
         headers.insert(header::HOST, HeaderValue::from_static("b.test:8443"));
         headers.insert(header::TE, HeaderValue::from_static("trailers"));
-        let r = request("https://a.test/x".parse().unwrap(), &headers).unwrap();
+        let r = request("https://a.test/x".parse().unwrap(), &headers, None).unwrap();
         assert_eq!(r.uri(), "https://b.test:8443/x");
         assert_eq!(r.headers()[header::TE], "trailers");
         assert!(!r.headers().contains_key(header::HOST));

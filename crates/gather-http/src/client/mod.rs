@@ -190,21 +190,6 @@ impl Client {
         }
     }
 
-    /// An answer from `url`'s origin announced `announced` (or no limits):
-    /// the requests after it are paced by what it said (see `pacing`).
-    /// `refused`: the answer was a 429 to a request of that weight in
-    /// tokens, which the server did not count.
-    pub fn answered(
-        &self,
-        url: &Url,
-        announced: Option<&ratelimit::Announced>,
-        refused: Option<u32>,
-    ) {
-        if let Ok((tls, authority, _)) = self.route(url) {
-            self.origins.answered(tls, authority, announced, refused);
-        }
-    }
-
     /// Holds every request to `url`'s origin for `wait` (its server said
     /// `Retry-After`).
     pub fn pause(&self, url: &Url, wait: Duration) {
@@ -393,7 +378,7 @@ impl Client {
                         head,
                         body: Body {
                             wire: Wire::H2 { body, length },
-                            _turn: turn,
+                            turn,
                         },
                     });
                 }
@@ -434,7 +419,7 @@ impl Client {
                 conn: Some(conn),
                 pool: &self.pool,
             },
-            _turn: turn,
+            turn,
         };
         Response { head, body }
     }
@@ -446,6 +431,18 @@ pub struct Response<'c> {
     pub body: Body<'c>,
 }
 
+impl Response<'_> {
+    /// Tells its origin's pacing what the answer says of the server's
+    /// budgets (the limits it announced, or none; a 429 gives the
+    /// request's weight back): the requests after it are paced by it.
+    /// Called once per answer, redirects and GETs included.
+    pub fn answered(&self) {
+        self.body
+            .turn
+            .answered(self.head.announced.as_deref(), self.head.status == 429);
+    }
+}
+
 /// The body of an answer, read in pieces as they arrive.
 ///
 /// Read to the end, an HTTP/1.1 connection goes back to the pool (if the
@@ -453,7 +450,7 @@ pub struct Response<'c> {
 /// HTTP/2 stream is reset). The request's turn is held until then.
 pub struct Body<'c> {
     wire: Wire<'c>,
-    _turn: Turn,
+    turn: Turn,
 }
 
 enum Wire<'c> {

@@ -126,13 +126,6 @@ impl Origin {
         }
     }
 
-    /// An answer arrived from this origin, announcing `announced`;
-    /// `refused`: a 429 to a request of that weight.
-    pub fn answered(&self, announced: Option<&Announced>, refused: Option<u32>) {
-        self.pacing
-            .answered(announced, refused.map(|weight| Taken { weight }));
-    }
-
     /// Its `host:port`.
     pub fn authority(&self) -> &str {
         &self.authority
@@ -236,6 +229,16 @@ const HELD_H1: u8 = 1;
 const HELD_H2: u8 = 2;
 
 impl Turn {
+    /// Its origin answered it with `announced` (or no limits), a 429 when
+    /// `refused`: the requests after it are paced by what the answer said
+    /// (see `pacing`), and a refused request's weight is given back.
+    pub fn answered(&self, announced: Option<&Announced>, refused: bool) {
+        let refused = refused.then_some(Taken {
+            weight: self.weight,
+        });
+        self.origin.pacing.answered(announced, refused);
+    }
+
     /// This request finds out the origin's protocol: the others wait.
     #[cfg(test)]
     pub(crate) fn is_probe(&self) -> bool {
@@ -537,25 +540,6 @@ impl Origins {
             {
                 return;
             }
-        }
-    }
-
-    /// An answer from `authority` announced `announced` (or no limits);
-    /// `refused`: it was a 429 to a request of that weight.
-    pub fn answered(
-        &self,
-        tls: bool,
-        authority: &str,
-        announced: Option<&Announced>,
-        refused: Option<u32>,
-    ) {
-        // Looked up, not made: an origin swept since its request started
-        // has nothing in flight to pace.
-        let origin = lock(&self.table).by_scheme[tls as usize]
-            .get(authority)
-            .cloned();
-        if let Some(origin) = origin {
-            origin.answered(announced, refused);
         }
     }
 

@@ -46,6 +46,7 @@ impl Fetcher {
                     .get(url, &self.headers, turn)
                     .await
                     .map_err(fetch_error)?;
+                resp.answered();
                 if !is_redirect(&resp.head) {
                     return Ok((resp, Cow::Borrowed(url)));
                 }
@@ -77,16 +78,13 @@ impl Fetcher {
         let mut crossed = false;
         let mut hops = 0;
         loop {
+            let from_first = first.is_some();
             let resp = match first.take() {
                 Some(resp) => resp,
                 None => {
-                    // The run's fields, with the request's own over them.
-                    let mut sent = match payload.as_deref() {
-                        Some(p) if !p.headers().is_empty() => {
-                            Cow::Owned(p.fields_over(&self.headers))
-                        }
-                        _ => Cow::Borrowed(&self.headers),
-                    };
+                    // The run's fields; the request's own go over them as
+                    // they are written.
+                    let mut sent = Cow::Borrowed(&self.headers);
                     if crossed {
                         for name in [
                             header::AUTHORIZATION,
@@ -94,14 +92,27 @@ impl Fetcher {
                             header::PROXY_AUTHORIZATION,
                         ] {
                             if sent.contains_key(&name) {
-                                sent.to_mut().remove(name);
+                                sent.to_mut().remove(&name);
+                            }
+                            if payload
+                                .as_ref()
+                                .is_some_and(|p| p.headers().contains_key(&name))
+                            {
+                                if let Some(p) = payload.as_mut() {
+                                    p.to_mut().remove_field(&name);
+                                }
                             }
                         }
                     }
                     // Credentials in the URL itself, as curl and browsers
-                    // send them; an Authorization given with -H wins.
+                    // send them; an Authorization given with -H (or the
+                    // request's own) wins.
                     if let Some(credentials) = basic_auth(&url) {
-                        if !sent.contains_key(header::AUTHORIZATION) {
+                        let given = sent.contains_key(header::AUTHORIZATION)
+                            || payload
+                                .as_ref()
+                                .is_some_and(|p| p.headers().contains_key(header::AUTHORIZATION));
+                        if !given {
                             sent.to_mut().insert(header::AUTHORIZATION, credentials);
                         }
                     }
@@ -125,10 +136,10 @@ impl Fetcher {
             };
             // What the answer says of the server's budgets, for the
             // requests after this one (every hop's, each for its origin).
-            let refused =
-                (resp.head.status == 429).then(|| crate::client::weight(payload.as_deref()));
-            self.client
-                .answered(&url, resp.head.announced.as_deref(), refused);
+            // The first answer of a GET without credentials told it already.
+            if !from_first {
+                resp.answered();
+            }
             let location = match &resp.head.location {
                 Some(location) if is_redirect(&resp.head) => location,
                 _ => return Ok((resp, url)),
