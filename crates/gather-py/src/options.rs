@@ -46,9 +46,14 @@ pub fn read(args: &Bound<'_, PyDict>) -> PyResult<Options> {
         per_host_h2: per_host.filter(|&n| n > 0),
         overall_interval: rate(args, "rate")?,
         host_interval: rate(args, "rate_per_host")?,
-        tokens_per_second: None,
+        tokens_per_second: match number(args, "tokens_per_minute", "tokens per minute (a number)")?
+        {
+            None => None,
+            Some(t) if t.is_finite() && t >= 1.0 => Some(t / 60.0),
+            Some(t) => return Err(value_error("tokens_per_minute", "1 or more", t)),
+        },
         // As the command line: what a server announces is honoured.
-        server_limits: true,
+        server_limits: flag(args, "server_limits")?.unwrap_or(true),
     };
     // No timeout: a year, as good as none and far from the clock's end.
     let timeout = seconds(args, "timeout")?.unwrap_or(Duration::from_secs(365 * 86_400));
@@ -275,8 +280,8 @@ fn headers(args: &Bound<'_, PyDict>) -> PyResult<HeaderMap> {
         let (name, field) = pair
             .extract::<(String, String)>()
             .map_err(|_| type_error("headers", "a mapping of str names to str values", &pair))?;
-        let (name, value) = crate::requests::field(&name, &field)
-            .map_err(|e| PyValueError::new_err(format!("headers{e}")))?;
+        let (name, value) = gather_http::client::header_field(&name, &field)
+            .map_err(|e| PyValueError::new_err(format!("headers: {e}")))?;
         map.append(name, value);
     }
     Ok(map)

@@ -21,9 +21,9 @@
 //! `session.get()` whose URL is bad. So a list with one bad line still gets
 //! every other result, and `return_exceptions=True` shows which.
 
-use gather_http::client::{BodyField, Payload};
+use gather_http::client::{header_field, BodyField, Payload, MAX_TOKENS_FIELDS};
 use gather_http::urls::UrlParser;
-use http::header::{HeaderMap, HeaderName, HeaderValue};
+use http::header::HeaderMap;
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyMapping, PyString};
 use url::Url;
@@ -47,7 +47,7 @@ pub struct Request {
 #[pymethods]
 impl Request {
     #[new]
-    #[pyo3(signature = (url, *, method = None, headers = None, json = None, body = None, body_text = None, body_base64 = None, id = None))]
+    #[pyo3(signature = (url, *, method = None, headers = None, json = None, body = None, body_text = None, body_base64 = None, id = None, tokens = None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -59,6 +59,7 @@ impl Request {
         body_text: Option<Bound<'_, PyAny>>,
         body_base64: Option<Bound<'_, PyAny>>,
         id: Option<Bound<'_, PyAny>>,
+        tokens: Option<Bound<'_, PyAny>>,
     ) -> PyResult<Request> {
         if !url.is_instance_of::<PyString>() {
             return Err(pyo3::exceptions::PyTypeError::new_err(format!(
@@ -76,6 +77,7 @@ impl Request {
             ("body_text", body_text),
             ("body_base64", body_base64),
             ("id", id),
+            ("tokens", tokens),
         ] {
             if let Some(value) = value {
                 fields.set_item(name, value)?;
@@ -148,7 +150,7 @@ pub struct Item {
 }
 
 /// The dict keys an item may have.
-const KEYS: [&str; 9] = [
+const KEYS: [&str; 10] = [
     "url",
     "id",
     "custom_id",
@@ -158,6 +160,7 @@ const KEYS: [&str; 9] = [
     "body",
     "body_text",
     "body_base64",
+    "tokens",
 ];
 
 /// What a dict (or a `Request`'s fields) says.
@@ -165,16 +168,6 @@ struct Read {
     url: String,
     id: Option<Py<PyAny>>,
     payload: Option<Payload>,
-}
-
-/// A header field as given in Python, checked; the error says which part
-/// is wrong (`: "x y" is not a header name`), for the caller to prefix.
-pub fn field(name: &str, value: &str) -> Result<(HeaderName, HeaderValue), String> {
-    let parsed_name = HeaderName::from_bytes(name.trim().as_bytes())
-        .map_err(|e| format!(": {name:?} is not a header name: {e}"))?;
-    let parsed_value = HeaderValue::from_str(value.trim())
-        .map_err(|e| format!("[{name:?}]: {value:?} is not a header value: {e}"))?;
-    Ok((parsed_name, parsed_value))
 }
 
 /// Reads one item of `requests`.
@@ -287,7 +280,7 @@ fn read_dict(dict: &Bound<'_, PyDict>) -> Result<Read, Refused> {
                 .extract::<(String, String)>()
                 .map_err(|_| refused("\"headers\" must map str names to str values".to_owned()))?;
             let (name, value) =
-                field(&name, &value).map_err(|e| refused(format!("\"headers\"{e}")))?;
+                header_field(&name, &value).map_err(|e| refused(format!("\"headers\": {e}")))?;
             headers.append(name, value);
         }
     }
@@ -316,9 +309,40 @@ fn read_dict(dict: &Bound<'_, PyDict>) -> Result<Read, Refused> {
                 .to_ascii_uppercase(),
         ),
     };
+    let tokens = match get("tokens") {
+        None => None,
+        Some(t) => Some(
+            t.extract::<u32>()
+                .ok()
+                .filter(|_| !t.is_instance_of::<pyo3::types::PyBool>())
+                .ok_or_else(|| {
+                    refused(format!(
+                        "\"tokens\" must be a whole number of tokens, not {}",
+                        t.repr().map_or_else(|_| type_name(&t), |r| r.to_string())
+                    ))
+                })?,
+        ),
+    };
     let payload = Payload::from_fields(method.as_deref(), headers, body)
-        .map_err(|e| refused(format!("\"method\": {e}")))?;
+        .map_err(|e| refused(format!("\"method\": {e}")))?
+        .map(|p| match tokens {
+            Some(tokens) => p.with_weight(tokens),
+            None => p.with_asked_tokens(asked_tokens(get("json").or_else(|| get("body")))),
+        });
     Ok(Read { url, id, payload })
+}
+
+/// What a JSON body (a dict) asks to generate at most: its first of
+/// [`MAX_TOKENS_FIELDS`] that is a whole number, else 0.
+fn asked_tokens(body: Option<Bound<'_, PyAny>>) -> u64 {
+    let Some(body) = body else { return 0 };
+    let Ok(body) = body.cast::<PyDict>() else {
+        return 0;
+    };
+    MAX_TOKENS_FIELDS
+        .into_iter()
+        .find_map(|name| body.get_item(name).ok()??.extract::<u64>().ok())
+        .unwrap_or(0)
 }
 
 /// The body given as `name`.

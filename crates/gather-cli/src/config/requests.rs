@@ -60,12 +60,7 @@ fn field(text: &str) -> Result<(HeaderName, HeaderValue), String> {
     let (name, value) = text
         .split_once(':')
         .ok_or_else(|| "expected \"Name: value\"".to_owned())?;
-    let name = HeaderName::from_bytes(name.trim().as_bytes())
-        .map_err(|_| format!("{:?} is not a header name", name.trim()))?;
-    let value = HeaderValue::from_str(value.trim()).map_err(|_| {
-        format!("the value of {name} is not a header value (a control character or a newline?)")
-    })?;
-    Ok((name, value))
+    gather_http::client::header_field(name, value)
 }
 
 /// `text` with each `$NAME` and `${NAME}` replaced by that environment
@@ -184,10 +179,7 @@ pub(crate) fn rules(a: &FetchArgs, run: &HeaderMap) -> Result<Rules, String> {
     };
     let url_lines = Payload::from_fields(a.method.as_deref(), headers, body)
         .map_err(|e| format!("-X: {e}"))?
-        .map(|p| {
-            let weight = crate::input::weight(json.as_deref(), &p);
-            Arc::new(p.with_weight(weight))
-        });
+        .map(|p| Arc::new(crate::input::weight(json.as_deref(), p)));
     Ok(Rules {
         base,
         jsonl: a.jsonl,

@@ -40,10 +40,10 @@
 use std::sync::Arc;
 
 use base64::Engine;
-use gather_http::client::{BodyField, Payload};
+use gather_http::client::{header_field, BodyField, Payload, MAX_TOKENS_FIELDS};
 use gather_http::urls::UrlParser;
 use gather_http::{FetchError, Kind};
-use http::header::{HeaderMap, HeaderName, HeaderValue};
+use http::header::HeaderMap;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
@@ -276,13 +276,8 @@ fn payload(fields: &Fields<'_>) -> Result<Option<Payload>, FetchError> {
             refused("\"headers\" must be an object of names and string values".to_owned())
         })?;
         for (name, value) in map {
-            let name = HeaderName::from_bytes(name.trim().as_bytes())
-                .map_err(|_| refused(format!("\"headers\": {name:?} is not a header name")))?;
-            let value = HeaderValue::from_str(value.trim()).map_err(|_| {
-                refused(format!(
-                    "\"headers\"[{name:?}]: {value:?} is not a header value"
-                ))
-            })?;
+            let (name, value) = header_field(&name, &value)
+                .map_err(|why| refused(format!("\"headers\": {why}")))?;
             headers.append(name, value);
         }
     }
@@ -332,26 +327,47 @@ fn payload(fields: &Fields<'_>) -> Result<Option<Payload>, FetchError> {
     };
     let payload = Payload::from_fields(method.as_deref(), headers, body)
         .map_err(|e| refused(format!("\"method\": {e}")))?;
-    Ok(payload.map(|p| {
-        let weight = tokens.unwrap_or_else(|| weight(json_body.map(RawValue::get), &p));
-        p.with_weight(weight)
+    Ok(payload.map(|p| match tokens {
+        Some(tokens) => p.with_weight(tokens),
+        None => weight(json_body.map(RawValue::get), p),
     }))
 }
 
-/// A request's token estimate: what its JSON body (`body`, as text) asks
-/// to generate at most, plus a token per four bytes of body.
-pub(crate) fn weight(body: Option<&str>, payload: &Payload) -> u32 {
+/// A request's token estimate: the engine's (a token per four bytes of
+/// body), plus what its JSON body (`body`, as text) asks to generate at
+/// most.
+pub(crate) fn weight(body: Option<&str>, payload: Payload) -> Payload {
     let asked = body
         .filter(|b| b.contains("\"max_"))
-        .and_then(|b| serde_json::from_str::<BTreeMap<String, &RawValue>>(b).ok())
         .and_then(|b| {
-            ["max_tokens", "max_completion_tokens", "max_output_tokens"]
-                .into_iter()
-                .find_map(|k| serde_json::from_str::<u64>(b.get(k)?.get()).ok())
+            let mut de = serde_json::Deserializer::from_str(b);
+            serde::Deserializer::deserialize_map(&mut de, AskedVisitor).ok()
         })
         .unwrap_or(0);
-    let sent = payload.body().map_or(0, |b| b.len().div_ceil(4)) as u64;
-    u32::try_from(asked + sent).unwrap_or(u32::MAX)
+    payload.with_asked_tokens(asked)
+}
+
+/// Reads a JSON body's tokens asked for: the value of the first of
+/// [`MAX_TOKENS_FIELDS`] (in their order) that is a whole number, else 0.
+struct AskedVisitor;
+
+impl<'de> serde::de::Visitor<'de> for AskedVisitor {
+    type Value = u64;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<M: serde::de::MapAccess<'de>>(self, mut map: M) -> Result<u64, M::Error> {
+        let mut found: [Option<u64>; MAX_TOKENS_FIELDS.len()] = [None; MAX_TOKENS_FIELDS.len()];
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            let value = map.next_value::<&'de RawValue>()?;
+            if let Some(at) = MAX_TOKENS_FIELDS.iter().position(|f| *f == key.0) {
+                found[at] = serde_json::from_str(value.get()).ok();
+            }
+        }
+        Ok(found.into_iter().flatten().next().unwrap_or(0))
+    }
 }
 
 #[cfg(test)]

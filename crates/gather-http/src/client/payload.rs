@@ -48,6 +48,14 @@ pub enum BodyField {
     Raw(Vec<u8>),
 }
 
+/// The fields of a JSON body that say how many tokens a request may
+/// generate at most: OpenAI's Chat Completions (`max_tokens`, and its newer
+/// `max_completion_tokens`), Anthropic's Messages (`max_tokens`) and
+/// OpenAI's Responses (`max_output_tokens`). The first found counts (see
+/// [`Payload::with_asked_tokens`]).
+pub const MAX_TOKENS_FIELDS: [&str; 3] =
+    ["max_tokens", "max_completion_tokens", "max_output_tokens"];
+
 /// `Idempotency-Key`: a request that carries it may be sent again.
 const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 
@@ -79,6 +87,16 @@ impl Payload {
     /// [`with_weight`](Payload::with_weight).
     pub fn weight(&self) -> u32 {
         self.weight
+    }
+
+    /// The same request, weighing also the `asked` tokens its body asks to
+    /// generate at most (the value of one of [`MAX_TOKENS_FIELDS`]): what a
+    /// provider reserves for a request when it arrives is its prompt and
+    /// that, so the estimate is the body's size in tokens plus `asked`.
+    #[must_use = "with_asked_tokens returns the payload with its weight; the original is unchanged"]
+    pub fn with_asked_tokens(mut self, asked: u64) -> Payload {
+        self.weight = u32::try_from(self.weight as u64 + asked).unwrap_or(u32::MAX);
+        self
     }
 
     /// The same request, weighing `weight` tokens.
@@ -184,6 +202,32 @@ impl Payload {
             weight: 0,
         })
     }
+}
+
+/// A header field given as text (`-H`, a request line's `headers`, a
+/// Python dict), trimmed and checked: every front door takes the same
+/// fields and words the refusal alike.
+///
+/// The error names the field but never repeats its value, which may be a
+/// secret (an API key); the caller says where the field came from.
+///
+/// # Examples
+///
+/// ```
+/// use gather_http::client::header_field;
+/// let (name, value) = header_field(" X-Api-Key ", " k1 ").unwrap();
+/// assert_eq!((name.as_str(), value.to_str().unwrap()), ("x-api-key", "k1"));
+/// assert_eq!(header_field("a b", "1").unwrap_err(), r#""a b" is not a header name"#);
+/// assert!(!header_field("a", "k1\nx").unwrap_err().contains("k1"));
+/// ```
+pub fn header_field(name: &str, value: &str) -> Result<(HeaderName, http::HeaderValue), String> {
+    let name = name.trim();
+    let parsed = HeaderName::from_bytes(name.as_bytes())
+        .map_err(|_| format!("{name:?} is not a header name"))?;
+    let value = http::HeaderValue::from_str(value.trim()).map_err(|_| {
+        format!("the value of {parsed} is not a header value (a control character or a newline?)")
+    })?;
+    Ok((parsed, value))
 }
 
 /// `payload` may be sent again (no payload: a GET).

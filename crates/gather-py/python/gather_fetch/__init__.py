@@ -264,6 +264,8 @@ _DEFAULTS: dict = dict(
     per_host=None,
     rate=None,
     rate_per_host=None,
+    tokens_per_minute=None,
+    server_limits=True,
     timeout=30.0,
     retries=0,
     retry_delay=0.2,
@@ -291,6 +293,8 @@ async def fetch(
     per_host: Optional[int] = None,
     rate: Optional[float] = None,
     rate_per_host: Optional[float] = None,
+    tokens_per_minute: Optional[float] = None,
+    server_limits: bool = True,
     timeout: Optional[float] = 30.0,
     retries: int = 0,
     retry_delay: float = 0.2,
@@ -318,8 +322,11 @@ async def fetch(
             has the fields of a ``gather fetch`` JSON Lines request:
             ``url``, ``id`` (or ``custom_id``), ``method`` (GET, or POST
             when a body is given), ``headers`` (its own, over the run's),
-            and one body: ``json`` or ``body`` (sent as JSON; ``bytes`` as
-            they are), ``body_text`` or ``body_base64``. A POST whose
+            one body: ``json`` or ``body`` (sent as JSON; ``bytes`` as
+            they are), ``body_text`` or ``body_base64``; and ``tokens``,
+            its weight for a token budget (default: the body's
+            ``max_tokens``, ``max_completion_tokens`` or
+            ``max_output_tokens`` plus a token per 4 bytes of body). A POST whose
             connection is lost after it was sent is not sent again (it may
             have been processed) unless it has an ``Idempotency-Key``.
         limit: requests in flight at once, over all hosts.
@@ -328,6 +335,14 @@ async def fetch(
             streams over HTTP/2. ``0``: no limit but ``limit``.
         rate: at most this many requests per second, overall.
         rate_per_host: at most this many requests per second per host.
+        tokens_per_minute: at most this many tokens a minute per host
+            (each request weighs its ``tokens``), for an API that limits
+            tokens without saying so in its answers.
+        server_limits: pace each host by the limits its answers announce
+            (OpenAI's ``x-ratelimit-*``, Anthropic's
+            ``anthropic-ratelimit-*``, the IETF ``RateLimit`` fields), so
+            a rate-limited API is used at its limit without a storm of
+            429s. ``False`` ignores them.
         timeout: seconds for each request's complete answer (time queued
             for a turn is not counted); ``None`` for none. Use
             ``asyncio.timeout()`` around the call for an overall deadline.
@@ -373,6 +388,7 @@ async def fetch(
         False,
         _options(
             limit=limit, per_host=per_host, rate=rate, rate_per_host=rate_per_host,
+            tokens_per_minute=tokens_per_minute, server_limits=server_limits,
             timeout=timeout, retries=retries, retry_delay=retry_delay, headers=headers,
             user_agent=user_agent, max_bytes=max_bytes, max_redirects=max_redirects,
             http_version=http_version, proxy=proxy, no_proxy=no_proxy, trust_env=trust_env,

@@ -27,6 +27,7 @@ class Request:
         body_text: Optional[str] = None,
         body_base64: Optional[str] = None,
         id: Any = None,
+        tokens: Optional[int] = None,
     ) -> None: ...
 
 class Headers(Mapping[str, str]):
