@@ -255,7 +255,7 @@ impl Report {
         let elapsed = self.start.elapsed().as_secs_f64();
         let pct = |p: f64| self.latencies.quantile_ms(p);
         format!(
-            "{} of {} URLs in {elapsed:.2} s: {} ok, {} http_error, {} failed, {} retried; {:.0} req/s; latency p50 {:.1} ms, p99 {:.1} ms",
+            "{} of {} requests in {elapsed:.2} s: {} ok, {} http_error, {} failed, {} retried; {:.0} req/s; latency p50 {:.1} ms, p99 {:.1} ms",
             self.done(),
             self.total,
             self.ok,

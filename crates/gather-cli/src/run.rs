@@ -277,9 +277,9 @@ fn plan(config: &Config, input: &Input, records: &output::Records) -> Result<usi
     let (total, checked) = (counted.mine, counted.checked);
     if total == 0 && !config.quiet {
         match config.shard.count {
-            1 => report::note(&format!("no URLs in {}: nothing to fetch", input.name)),
+            1 => report::note(&format!("no requests in {}: nothing to fetch", input.name)),
             n => report::note(&format!(
-                "no URLs for shard {} of {n} in {}: nothing to fetch",
+                "no requests for shard {} of {n} in {}: nothing to fetch",
                 config.shard.index, input.name
             )),
         }
@@ -287,7 +287,7 @@ fn plan(config: &Config, input: &Input, records: &output::Records) -> Result<usi
     let todo = total - checked;
     if config.resume && !config.quiet {
         report::note(&format!(
-            "{checked} of {total} URLs already done; fetching {todo}"
+            "{checked} of {total} requests already done; fetching {todo}"
         ));
     }
     Ok(todo)
@@ -562,7 +562,7 @@ fn conclude(
             Exit::new(
                 status_code,
                 format!(
-                    "{} of {todo} URLs failed{kept}; their lines carry \"error\"{status}",
+                    "{} of {todo} requests failed{kept}; their lines carry \"error\"{status}",
                     report.failed
                 ),
             )

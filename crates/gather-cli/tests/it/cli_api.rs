@@ -283,7 +283,7 @@ fn resume_checks_each_lines_id() {
     let out = fetch_batch(&env, &lines, &["--resume"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("10 of 30 URLs already done"),
+        stderr(&out).contains("10 of 30 requests already done"),
         "{}",
         stderr(&out)
     );

@@ -181,7 +181,7 @@ fn an_http_error_status_is_a_result_unless_fail_on_status() {
     );
     assert_eq!(recs[1]["status"], 200, "every URL gets a line");
     assert!(
-        stderr(&out).contains("1 of 2 URLs failed"),
+        stderr(&out).contains("1 of 2 requests failed"),
         "{}",
         stderr(&out)
     );
@@ -312,7 +312,7 @@ fn output_goes_to_a_file_with_o_and_a_summary_to_stderr() {
     assert!(out.stdout.is_empty(), "data goes to the file only");
     assert_eq!(records(&std::fs::read(&out_file).unwrap()).len(), 2);
     let err = stderr(&out);
-    assert!(err.contains("2 of 2 URLs"), "{err}");
+    assert!(err.contains("2 of 2 requests"), "{err}");
     assert!(
         err.contains("2 ok, 0 http_error, 0 failed, 1 retried"),
         "{err}"

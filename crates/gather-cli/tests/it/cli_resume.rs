@@ -49,7 +49,7 @@ fn resume_skips_the_lines_already_written_and_appends_the_rest() {
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("3 of 8 URLs already done"),
+        stderr(&out).contains("3 of 8 requests already done"),
         "{}",
         stderr(&out)
     );
@@ -134,7 +134,7 @@ fn ctrl_c_keeps_the_ordered_prefix_exits_130_and_resume_finishes_the_run() {
         "{}",
         stderr(&out)
     );
-    assert!(stderr(&out).contains("URLs in"), "the summary is printed");
+    assert!(stderr(&out).contains("requests in"), "the summary is printed");
     assert_eq!(
         indexes(&records(&std::fs::read(&out_file).unwrap())),
         (0..10).collect::<Vec<_>>()

@@ -386,7 +386,7 @@ fn failed_lines_count_until_retried_and_ok_if_complete_says_done() {
     ];
     let (code, err) = fetch_with(&[&base[..], &["--ok-if-complete"]].concat(), &[]);
     assert_eq!(code, Some(0), "every line written: {err}");
-    assert!(err.contains("2 of 6 URLs failed"), "{err}");
+    assert!(err.contains("2 of 6 requests failed"), "{err}");
     // Resumed without retrying: nothing left to fetch, but the output
     // still holds two errors.
     let (code, err) = fetch_with(&[&base[..], &["--resume"]].concat(), &[]);

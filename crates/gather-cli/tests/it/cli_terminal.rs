@@ -117,7 +117,7 @@ fn reading_urls_from_a_terminal_says_so_instead_of_waiting_without_a_word() {
         "{screen:?}"
     );
     assert!(
-        screen.contains("note: no URLs in stdin: nothing to fetch"),
+        screen.contains("note: no requests in stdin: nothing to fetch"),
         "{screen:?}"
     );
 }
@@ -131,7 +131,7 @@ fn an_input_with_no_url_says_there_is_nothing_to_fetch() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains(&format!(
-            "note: no URLs in {}: nothing to fetch",
+            "note: no requests in {}: nothing to fetch",
             input.display()
         )),
         "{err}"

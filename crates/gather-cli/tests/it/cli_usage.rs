@@ -163,7 +163,7 @@ fn a_progress_bar_with_rate_and_eta_is_drawn_when_stderr_is_a_terminal() {
         "no progress bar on the terminal: {screen:?}"
     );
     assert!(
-        screen.contains("40 of 40 URLs"),
+        screen.contains("40 of 40 requests"),
         "the summary follows the bar: {screen:?}"
     );
 
