@@ -13,12 +13,19 @@
 //! `gather()`'s default: the first failure ends the run, but only once the
 //! lines before it are written, so that no finished (or nearly finished)
 //! work ahead of the failure is lost; the requests after it are dropped.
-//! Ctrl-C and `--total-timeout` end the run at once, keeping the ordered
-//! prefix.
+//! `--total-timeout` ends the run at once, keeping the ordered prefix.
+//!
+//! Ctrl-C stops the run without losing what was done: nothing new starts
+//! (the input is not read further), a request that may be sent again (a
+//! GET) is dropped where it is, and one that may not (a POST, perhaps
+//! written already) is waited for, so that its answer is written and
+//! `--resume` does not send it a second time. The lines finished past a
+//! gap (a request dropped or never sent) are written too, out of order,
+//! each with its `index`. A second Ctrl-C ends the run at once.
 
 use std::future::Future;
 use std::io::{IsTerminal, Write};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use gather::future::{AsCompleted, InPlace, Launch, Spawned};
@@ -81,6 +88,9 @@ enum End {
     Failed(Job, FetchError),
     TimedOut,
     Interrupted,
+    /// Stopped by Ctrl-C, every request that may not be sent twice
+    /// answered: the lines past a gap are written.
+    Stopped,
     /// Standard output's reader went away (`| head -2`).
     ReaderGone,
 }
@@ -113,9 +123,9 @@ async fn run(config: &Config) -> Result<Exit, Exit> {
     }
     // Failures kept from the earlier run: part of this output's outcome.
     let kept_failures = records.failed();
-    let rewrite = !records.in_order;
+    let rewrite = !records.in_order || records.has_gap(config.shard);
     let todo = plan(config, &input, &records)?;
-    let fetcher = Fetcher::new(config.fetch.clone()).map_err(Exit::usage)?;
+    let fetcher = Arc::new(Fetcher::new(config.fetch.clone()).map_err(Exit::usage)?);
     let mut report = Report::new(todo, config.quiet);
     let sink = sink.unwrap_or_else(|| report.stdout_beside_bar(std::io::stdout()));
     let mut writer = OrderedWriter::new(sink);
@@ -136,10 +146,10 @@ async fn run(config: &Config) -> Result<Exit, Exit> {
             }
         }
     });
-    let (requests, started) = start(jobs, records, Arc::new(fetcher), &writer, config);
+    let (requests, started) = start(jobs, records, fetcher.clone(), &writer, config);
     let results = if config.threads == Some(1) {
         // Boxed: a request's future is most of a kilobyte (gather-http's
-        // `a_request_future_stays_under_a_kilobyte`), moved once into its box
+        // `a_request_future_fits_mallocs_thread_cache`), moved once into its box
         // rather than into the stream's slots.
         Results::InPlace(bounded(
             gather::as_completed(requests.map(Box::pin)),
@@ -149,7 +159,15 @@ async fn run(config: &Config) -> Result<Exit, Exit> {
         // Each request a task; aborted if the stream is dropped.
         Results::Spawned(bounded(gather::as_completed(requests).spawn(), config))
     };
-    let (end, discarded) = collect(results, &started, &mut writer, &mut report, config).await?;
+    let (end, discarded) = collect(
+        results,
+        &started,
+        &fetcher,
+        &mut writer,
+        &mut report,
+        config,
+    )
+    .await?;
     let read_failed = lock(&read_error).take();
     if let (Some(e), false) = (read_failed, matches!(end, End::ReaderGone)) {
         return Err(Exit::usage(format!(
@@ -300,6 +318,8 @@ struct Started {
     /// `--fail-fast`: the position of the earliest failure so far; a
     /// request after it is not started.
     cutoff: Arc<AtomicUsize>,
+    /// Ctrl-C: the input is not read further.
+    stopping: Arc<AtomicBool>,
 }
 
 /// Step 4: the second pass, read as requests start (lazily, under the
@@ -319,14 +339,19 @@ fn start(
     let started = Started {
         in_flight: Arc::default(),
         cutoff: Arc::new(AtomicUsize::new(usize::MAX)),
+        stopping: Arc::default(),
     };
     let (in_flight, cutoff) = (started.in_flight.clone(), started.cutoff.clone());
+    let stopping = started.stopping.clone();
     let written = writer.written();
     let window = config.reorder_window;
     let mut urls = gather_http::urls::UrlParser::default();
     let rules = config.requests.clone();
     let shard = config.shard;
     let children = lines
+        // Relaxed: the flag orders nothing else; a line read just after it
+        // is set starts nothing (the fetcher stopped first).
+        .take_while(move |_| !stopping.load(Ordering::Relaxed))
         .filter(move |job| shard.keeps(job.index) && !records.contains(job.index))
         .enumerate()
         .map(move |(pos, mut job)| {
@@ -369,6 +394,7 @@ fn start(
 async fn collect<I, J>(
     mut results: Results<AsCompleted<I, InPlace>, AsCompleted<J, Spawned>>,
     started: &Started,
+    fetcher: &Fetcher,
     writer: &mut OrderedWriter,
     report: &mut Report,
     config: &Config,
@@ -379,8 +405,14 @@ where
     J: Iterator,
     Spawned: Launch<J::Item, Ok = Page, Err = FetchError>,
 {
-    let interrupt = tokio::signal::ctrl_c();
-    tokio::pin!(interrupt);
+    // Boxed to be made again after a first Ctrl-C, which starts the stop:
+    // what is in flight and may not be sent twice is finished, and a
+    // second one ends the run at once.
+    let ctrl_c = || -> std::pin::Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>> {
+        Box::pin(tokio::signal::ctrl_c())
+    };
+    let mut interrupt = ctrl_c();
+    let mut stopping = false;
     let mut timed_out = false;
     // `--fail-fast`: the earliest failure so far (its position, job and
     // error), and the results after it that finished and were dropped.
@@ -394,7 +426,12 @@ where
         // Checked on every result too: a long burst of ready results must
         // not hold back Ctrl-C.
         if poll_once(&mut interrupt).await.is_some() {
-            break End::Interrupted;
+            if stopping {
+                break End::Interrupted;
+            }
+            stopping = true;
+            interrupt = ctrl_c();
+            begin_stopping(fetcher, started, report);
         }
         // A result that is ready now is taken without flushing; otherwise
         // what was written goes out before waiting.
@@ -409,13 +446,23 @@ where
                 }
                 tokio::select! {
                     biased;
-                    _ = &mut interrupt => break End::Interrupted,
+                    _ = &mut interrupt => {
+                        if stopping {
+                            break End::Interrupted;
+                        }
+                        stopping = true;
+                        interrupt = ctrl_c();
+                        begin_stopping(fetcher, started, report);
+                        continue;
+                    }
                     next = results.next() => next,
                 }
             }
         };
         let Some((pos, outcome)) = next else {
-            break if timed_out {
+            break if stopping {
+                End::Stopped
+            } else if timed_out {
                 End::TimedOut
             } else {
                 End::Complete
@@ -430,6 +477,11 @@ where
         let Some(job) = job else {
             continue; // every position is registered when its child is made
         };
+        if stopping && matches!(&outcome, Outcome::Err(e) if e.kind == Kind::Cancelled) {
+            // Not sent (or dropped, and may be sent again): its line is
+            // left for `--resume`.
+            continue;
+        }
         if failure.as_ref().is_some_and(|(cut, ..)| pos > *cut) {
             // After the failure that ends the run: not written.
             if outcome.is_ok() {
@@ -496,6 +548,19 @@ where
     Ok((end, discarded))
 }
 
+/// A first Ctrl-C: nothing new starts (the input is not read further,
+/// and the fetcher takes no new turn), and the user is told what the run
+/// is waiting for.
+fn begin_stopping(fetcher: &Fetcher, started: &Started, report: &Report) {
+    fetcher.stop_starting();
+    started.stopping.store(true, Ordering::Relaxed);
+    report.clear();
+    report::note(
+        "interrupted: finishing the requests in flight that may not be sent twice \
+         (Ctrl-C again to stop at once)",
+    );
+}
+
 /// Step 6: the last lines out, the summary, and the exit status with the
 /// line that explains it.
 #[allow(clippy::too_many_arguments)]
@@ -513,6 +578,18 @@ fn conclude(
         report.clear();
         return Ok(Exit::OK);
     }
+    let past_gaps = match end {
+        End::Stopped => writer.finish_past_gaps(),
+        _ => Ok(0),
+    };
+    let past_gaps = match past_gaps {
+        Ok(n) => n,
+        Err(e) if reader_gone(&e, config) => {
+            report.clear();
+            return Ok(Exit::OK);
+        }
+        Err(e) => return Err(Exit::usage(format!("cannot write output: {e}"))),
+    };
     let dropped = match writer.finish() {
         Ok(n) => n,
         Err(e) if reader_gone(&e, config) => {
@@ -590,6 +667,18 @@ fn conclude(
             exit::INTERRUPTED,
             format!("interrupted; {written} lines written in order{resume_hint}"),
         ),
+        End::Stopped => {
+            let past = match past_gaps {
+                0 => String::new(),
+                n => format!(
+                    ", and {n} finished after a request left for --resume (each with its index)"
+                ),
+            };
+            Exit::new(
+                exit::INTERRUPTED,
+                format!("interrupted; {written} lines written in order{past}{resume_hint}"),
+            )
+        }
         End::ReaderGone => Exit::OK, // returned above
     })
 }

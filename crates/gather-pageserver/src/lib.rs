@@ -544,7 +544,10 @@ async fn answer(
         }
         ["echo"] => {
             let method = head.split_whitespace().next().unwrap_or("");
-            if let Some(key) = target.split_once("key=").map(|(_, k)| k) {
+            if let Some(key) = target
+                .split_once("key=")
+                .map(|(_, k)| k.split('&').next().unwrap_or(k))
+            {
                 bump(state, &format!("processed/{key}"));
             }
             let mut echoed = format!("{method}\n").into_bytes();

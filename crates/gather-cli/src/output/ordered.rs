@@ -73,6 +73,23 @@ impl OrderedWriter {
         self.out.flush()?;
         Ok(std::mem::take(&mut self.waiting).len())
     }
+
+    /// Flushes, writing the lines still waiting after the gaps too (in
+    /// order among themselves): for a run that stopped with answers that
+    /// must not be lost, since `--resume` would send their requests again.
+    /// Each line carries its `index`, which is how `--resume` reads a file
+    /// out of order (and puts it back in order once every line is in).
+    /// Returns how many were written past a gap.
+    pub(crate) fn finish_past_gaps(&mut self) -> io::Result<usize> {
+        let mut past = 0;
+        for line in std::mem::take(&mut self.waiting).into_values() {
+            self.out.write_all(line.as_bytes())?;
+            self.out.write_all(b"\n")?;
+            past += 1;
+        }
+        self.out.flush()?;
+        Ok(past)
+    }
 }
 
 #[cfg(test)]

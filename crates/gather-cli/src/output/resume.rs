@@ -93,6 +93,22 @@ impl Records {
         self.done.is_empty()
     }
 
+    /// `true` if an index of `shard`'s is missing before the last one
+    /// recorded (a run stopped by Ctrl-C writes the lines that finished
+    /// after a request it left for `--resume`): the lines a resumed run
+    /// appends then come after later ones, and the file is put back in
+    /// order once every line is in.
+    pub(crate) fn has_gap(&self, shard: crate::shard::Shard) -> bool {
+        let Some(&last) = self.done.keys().max() else {
+            return false;
+        };
+        let up_to_last = match last.checked_sub(shard.index) {
+            Some(d) => d / shard.count + 1,
+            None => 0,
+        };
+        self.done.len() < up_to_last
+    }
+
     /// `true` if the job at `index` is already done.
     pub(crate) fn contains(&self, index: usize) -> bool {
         self.done.contains_key(&index)
@@ -258,6 +274,26 @@ mod tests {
         assert_eq!(r.indexes(), HashSet::from([0]));
         assert_eq!(r.valid_len, 35);
     }
+    #[test]
+    fn a_gap_before_the_last_index_is_seen_in_each_shard() {
+        use crate::shard::Shard;
+        let lines = |indexes: &[usize]| {
+            let text: String = indexes
+                .iter()
+                .map(|i| format!("{{\"index\":{i},\"url\":\"http://a.test/\"}}\n"))
+                .collect();
+            parse_records(text.as_bytes()).unwrap()
+        };
+        let whole = Shard { index: 0, count: 1 };
+        assert!(!lines(&[]).has_gap(whole));
+        assert!(!lines(&[0, 1, 2]).has_gap(whole));
+        assert!(lines(&[0, 1, 3]).has_gap(whole), "2 is missing");
+        assert!(lines(&[1]).has_gap(whole), "0 is missing");
+        let second = Shard { index: 1, count: 3 };
+        assert!(!lines(&[1, 4, 7]).has_gap(second));
+        assert!(lines(&[1, 7]).has_gap(second), "4 is missing");
+    }
+
     #[test]
     fn resume_refuses_a_file_from_another_input() {
         let jobs = parse("http://a.test/\n");

@@ -406,3 +406,161 @@ fn a_list_of_gets_is_paced_by_the_announced_limits_too() {
         stats.limited
     );
 }
+
+/// A request file far larger than what is in flight is read as requests
+/// start: peak memory for 500,000 chat requests (~140 MB of JSON Lines)
+/// is that of 50,000. Half of each run is sent (to `/echo`, every body
+/// answered), half is cut by `--total-timeout` and written as read, each
+/// line with its id, so both the sending and the deadline's paths read the
+/// file without holding it.
+#[test]
+#[ignore = "needs GNU time (/usr/bin/time)"]
+fn a_request_file_is_read_as_it_is_sent_in_flat_memory() {
+    require("/usr/bin/time");
+    let env = Env::new("jsonl-flat");
+    let echo = env.url("/echo");
+    let hang = env.url("/hang");
+    let run = |n: usize| -> u64 {
+        let input = env.path(&format!("requests-{n}.jsonl"));
+        {
+            use std::io::Write;
+            let mut f = std::io::BufWriter::new(std::fs::File::create(&input).unwrap());
+            // 2,000 answered, then the rest to a server that never
+            // answers, cut by the deadline.
+            for i in 0..n {
+                let url = if i < 2_000 { &echo } else { &hang };
+                let body = json!({"model": "m", "max_tokens": 40, "messages": [{"role": "user", "content": format!("question {i} {}", "x".repeat(120))}]});
+                writeln!(
+                    f,
+                    "{}",
+                    json!({"custom_id": format!("r{i}"), "url": url, "body": body})
+                )
+                .unwrap();
+            }
+        }
+        let output = env.path(&format!("out-{n}.jsonl"));
+        let args = ["fetch", "-q", "--total-timeout", "3s", "-o"].map(std::ffi::OsStr::new);
+        let (out, peak) =
+            run_peak_kb(&[&args[..], &[output.as_os_str(), input.as_os_str()]].concat());
+        assert_eq!(out.status.code(), Some(124), "{}", stderr(&out));
+        let text = std::fs::read_to_string(&output).unwrap();
+        let mut lines = 0;
+        for (i, line) in text.lines().enumerate() {
+            let want = if i < 2_000 {
+                "\"status\":200"
+            } else {
+                "\"total_timeout\""
+            };
+            assert!(
+                line.starts_with(&format!("{{\"index\":{i},"))
+                    && line.contains(&format!("\"id\":\"r{i}\""))
+                    && line.contains(want),
+                "line {i}: {line}"
+            );
+            lines += 1;
+        }
+        assert_eq!(lines, n);
+        std::fs::remove_file(&input).unwrap();
+        std::fs::remove_file(&output).unwrap();
+        peak
+    };
+    let small = run(50_000);
+    let large = run(500_000);
+    eprintln!("peak memory: {small} KiB for 50,000 requests, {large} KiB for 500,000");
+    assert!(
+        large * 10 <= small * 13,
+        "peak memory {large} KiB for 500,000 requests against {small} KiB for 50,000"
+    );
+}
+
+/// Ctrl-C in the middle of a batch of POSTs, then `--resume`, as a user
+/// would: the API has processed every request exactly once. The POSTs in
+/// flight at the interrupt (each taking the API 400 ms) are waited for and
+/// written, so the resumed run does not send them again. (Before, they
+/// were dropped unrecorded, and `--resume` sent every one of them a
+/// second time.)
+#[test]
+fn ctrl_c_then_resume_processes_every_post_once() {
+    let env = Env::with_api(
+        "api-sigint",
+        ApiLimits {
+            requests_per_minute: 1_000_000,
+            latency: Duration::from_millis(400),
+            ..ApiLimits::default()
+        },
+    );
+    let n = 60;
+    let input = env.input("batch.jsonl", &batch(n));
+    let out = env.path("answers.jsonl");
+    let base = env.server.url("");
+    let args = |resume: bool| {
+        let mut cmd = gather_cmd();
+        cmd.args([
+            "fetch",
+            input.to_str().unwrap(),
+            "--base-url",
+            &base,
+            "--limit",
+            "8",
+        ])
+        .arg("-o")
+        .arg(&out);
+        if resume {
+            cmd.arg("--resume");
+        }
+        cmd
+    };
+    let mut first = args(false);
+    first
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = first.spawn().unwrap();
+    // Interrupted while a batch of 8 is in flight: after the first
+    // answers are written, before the last.
+    for _ in 0..500 {
+        let written = std::fs::read_to_string(&out).map_or(0, |t| t.lines().count());
+        if written >= 8 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(150));
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let interrupted = wait_bounded(child, Duration::from_secs(30));
+    assert_eq!(
+        interrupted.status.code(),
+        Some(130),
+        "{}",
+        stderr(&interrupted)
+    );
+    let err = stderr(&interrupted);
+    assert!(err.contains("finishing the requests in flight"), "{err}");
+    let processed = env.server.api_stats().processed;
+    let written = records(&std::fs::read(&out).unwrap()).len() as u64;
+    assert!(processed < n as u64, "stopped before the end: {processed}");
+    assert_eq!(
+        written, processed,
+        "every request the API processed has its line"
+    );
+
+    let resumed = run_with(args(true), "", Duration::from_secs(60));
+    assert_eq!(resumed.status.code(), Some(0), "{}", stderr(&resumed));
+    let stats = env.server.api_stats();
+    assert_eq!(stats.processed, n as u64);
+    assert_eq!(stats.duplicates, 0, "no POST processed twice");
+    let records = records(&std::fs::read(&out).unwrap());
+    let ids: Vec<String> = records
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        ids,
+        (0..n).map(|i| format!("req-{i}")).collect::<Vec<_>>(),
+        "in input order"
+    );
+}

@@ -86,7 +86,7 @@ fn resume_refuses_an_output_file_from_another_input() {
 }
 
 #[test]
-fn ctrl_c_keeps_the_ordered_prefix_exits_130_and_resume_finishes_the_run() {
+fn ctrl_c_keeps_what_was_done_exits_130_and_resume_finishes_the_run() {
     let env = Env::new("sigint");
     // The first 10 answer at once, then one slow URL holds the rest back.
     let urls: Vec<String> = (0..20)
@@ -127,18 +127,37 @@ fn ctrl_c_keeps_the_ordered_prefix_exits_130_and_resume_finishes_the_run() {
         .status()
         .unwrap();
     assert!(status.success());
+    let interrupted = std::time::Instant::now();
     let out = wait_bounded(child, Duration::from_secs(30));
+    // The slow GET is dropped where it is, not waited for (it may be sent
+    // again at no cost).
+    assert!(interrupted.elapsed() < Duration::from_secs(2));
     assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    let err = stderr(&out);
     assert!(
-        stderr(&out).contains("interrupted; 10 lines written in order"),
-        "{}",
-        stderr(&out)
+        err.contains("interrupted; 10 lines written in order"),
+        "{err}"
     );
-    assert!(stderr(&out).contains("requests in"), "the summary is printed");
-    assert_eq!(
-        indexes(&records(&std::fs::read(&out_file).unwrap())),
-        (0..10).collect::<Vec<_>>()
+    assert!(err.contains("requests in"), "the summary is printed");
+    // The ten before the slow one in order, then those after it that had
+    // finished (how many, the machine's speed decides): nothing that was
+    // done is lost, and the message counts them.
+    let written = indexes(&records(&std::fs::read(&out_file).unwrap()));
+    assert_eq!(written[..10], (0..10).collect::<Vec<_>>());
+    let past = &written[10..];
+    assert!(
+        past.windows(2).all(|w| w[0] < w[1]) && past.iter().all(|&i| i > 10),
+        "{written:?}"
     );
+    if !past.is_empty() {
+        assert!(
+            err.contains(&format!(
+                "and {} finished after a request left for --resume",
+                past.len()
+            )),
+            "{err}"
+        );
+    }
 
     let out = run(&[
         "fetch",

@@ -24,7 +24,7 @@ impl Fetcher {
     // arguments twice in its state. Every request's future holds this
     // one, and is allocated and moved with it (as an async fn, the request
     // future was 176 bytes larger when measured; its size now is pinned by
-    // `a_request_future_stays_under_a_kilobyte` in `fetch/mod.rs`).
+    // `a_request_future_fits_mallocs_thread_cache` in `fetch/mod.rs`).
     #[allow(clippy::manual_async_fn)]
     pub(super) fn read<'a>(
         &'a self,

@@ -64,6 +64,11 @@ impl<T> ByPosition<T> {
         }
     }
 
+    /// Every value held, in position order, gaps skipped.
+    pub fn into_values(self) -> impl Iterator<Item = T> {
+        self.slots.into_iter().flatten()
+    }
+
     /// Values held.
     pub fn len(&self) -> usize {
         self.slots.iter().filter(|s| s.is_some()).count()

@@ -229,3 +229,73 @@ async fn a_requests_own_credentials_do_not_follow_it_to_another_origin() {
         "{seen}"
     );
 }
+
+/// `stop_starting` (a first Ctrl-C): a POST in flight goes on to its
+/// answer (it may have been processed; only the answer says), a GET in
+/// flight is dropped at once (sending it again costs nothing), a request
+/// waiting for its turn and one waiting to retry are never sent. None of
+/// those that end unsent carries a kind a record would.
+#[tokio::test]
+async fn stopping_finishes_a_post_in_flight_and_sends_nothing_new() {
+    let server = Server::start(Duration::ZERO).await.unwrap();
+    let elsewhere = Server::start(Duration::ZERO).await.unwrap();
+    let mut stopping = config(5, Versions::Http1Only);
+    stopping.retry_base = Duration::from_secs(30);
+    stopping.politeness.per_host_h1 = Some(2);
+    let fetcher = std::sync::Arc::new(Fetcher::new(stopping).unwrap());
+    let post = std::sync::Arc::new(payload("POST", &[], b"{\"n\":1}"));
+    let go = |url: String, payload: Option<std::sync::Arc<Payload>>| {
+        let (fetcher, url) = (fetcher.clone(), Url::parse(&url).unwrap());
+        tokio::spawn(async move {
+            match payload {
+                Some(p) => fetcher.send(0, &url, &p).await,
+                None => fetcher.fetch(0, &url).await,
+            }
+        })
+    };
+    let posted = go(
+        server.url("/echo?key=stop-post&delay_ms=700"),
+        Some(post.clone()),
+    );
+    let hung = go(server.url("/hang"), None);
+    // Answered 503 at once, then waits 30 s to try again.
+    let retrying = go(elsewhere.url("/status/503"), None);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The third to the host: waits for one of its two turns.
+    let queued = go(server.url("/echo?key=stop-queued"), Some(post));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let stopped = std::time::Instant::now();
+    fetcher.stop_starting();
+    let hung = tokio::time::timeout(Duration::from_secs(5), hung)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(hung.unwrap_err().kind, Kind::Cancelled, "a GET is dropped");
+    assert!(
+        stopped.elapsed() < Duration::from_secs(2),
+        "at once, not at its timeout"
+    );
+    for (name, ended) in [("retrying", retrying), ("queued", queued)] {
+        let e = tokio::time::timeout(Duration::from_secs(5), ended)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(e.kind, Kind::Cancelled, "{name}: {e:?}");
+        assert!(!Kind::WRITTEN.contains(&e.kind));
+    }
+    let page = tokio::time::timeout(Duration::from_secs(5), posted)
+        .await
+        .unwrap()
+        .unwrap()
+        .expect("the POST in flight is answered");
+    assert_eq!(page.body.as_deref(), Some(&b"POST\n{\"n\":1}"[..]));
+    // Looked at with a fetcher of its own: this one starts nothing now.
+    let other = Fetcher::new(config(0, Versions::Http1Only)).unwrap();
+    assert_eq!(count(&other, &server, "stop-post").await, "1");
+    assert_eq!(
+        count(&other, &server, "stop-queued").await,
+        "0",
+        "never sent"
+    );
+}
