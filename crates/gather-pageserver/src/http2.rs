@@ -14,6 +14,10 @@
 //! `/encoded/CODING` (the [`fixtures`](crate::fixtures) page in `gzip`,
 //! `deflate`, `br` or `zstd`), `/redirect/N` (N redirects, then
 //! `/page/0`), `/limited/KEY` (429 with `Retry-After: 1`, every time).
+//! Started with [`Http2Server::start_api`], every path under `/v1/` is
+//! the rate-limited API of [`api`](crate::api), as the HTTP/1.1 server's
+//! is: providers serve theirs over HTTP/2, where many requests share one
+//! connection and a client's pacing cannot lean on its connection count.
 
 use std::collections::{HashMap, HashSet};
 use std::future::{poll_fn, Future};
@@ -121,15 +125,39 @@ struct Shared {
     faults: Faults,
     stats: Stats,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    api: Option<crate::api::Api>,
 }
 
 impl Http2Server {
     /// Starts an h2c (prior knowledge) server on `127.0.0.1:0`. Must be
     /// called inside a tokio runtime.
     pub async fn start(faults: Faults) -> io::Result<Http2Server> {
+        Http2Server::listen(Shared::new(faults, None)).await
+    }
+
+    /// Starts an h2c server whose `/v1/` paths are the rate-limited API
+    /// `limits` describe (see [`api`](crate::api)); the other paths are
+    /// as [`start`](Http2Server::start)'s.
+    pub async fn start_api(limits: crate::api::ApiLimits) -> io::Result<Http2Server> {
+        Http2Server::listen(Shared::new(
+            Faults::default(),
+            Some(crate::api::Api::new(limits)),
+        ))
+        .await
+    }
+
+    /// What the API counted (zeros for a server without one).
+    pub fn api_stats(&self) -> crate::api::ApiStats {
+        self.shared
+            .api
+            .as_ref()
+            .map(crate::api::Api::stats)
+            .unwrap_or_default()
+    }
+
+    async fn listen(shared: Arc<Shared>) -> io::Result<Http2Server> {
         let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
-        let shared = Shared::new(faults);
         let s = shared.clone();
         let accept = tokio::spawn(async move {
             loop {
@@ -153,7 +181,7 @@ impl Http2Server {
         Http2Server {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             accept: None,
-            shared: Shared::new(faults),
+            shared: Shared::new(faults, None),
         }
     }
 
@@ -178,11 +206,12 @@ impl Http2Server {
 }
 
 impl Shared {
-    fn new(faults: Faults) -> Arc<Shared> {
+    fn new(faults: Faults, api: Option<crate::api::Api>) -> Arc<Shared> {
         Arc::new(Shared {
             faults,
             stats: Stats::default(),
             tasks: Mutex::new(Vec::new()),
+            api,
         })
     }
 
@@ -240,8 +269,12 @@ where
             continue;
         }
         let (parts, body) = request.into_parts();
-        let echo = (parts.method.to_string(), body);
-        shared.spawn(answer(target, echo, respond, shared.clone()));
+        if shared.api.is_some() && target.starts_with("/v1/") {
+            shared.spawn(answer_api(target, parts, body, respond, shared.clone()));
+        } else {
+            let echo = (parts.method.to_string(), body);
+            shared.spawn(answer(target, echo, respond, shared.clone()));
+        }
         if faults.goaway_after == Some(on_this_connection) {
             connection.graceful_shutdown();
         }
@@ -370,6 +403,58 @@ async fn answer(
         }
     }
     drop(open);
+}
+
+/// A request to the API: its body read whole, its fields written as the
+/// head the API reads (for the key), and the API's answer sent back with
+/// its limit fields, after its latency.
+async fn answer_api(
+    target: String,
+    parts: http::request::Parts,
+    mut request_body: h2::RecvStream,
+    mut respond: SendResponse<Bytes>,
+    shared: Arc<Shared>,
+) {
+    let Some(api) = &shared.api else { return };
+    let mut open = Some(OpenStream::new(&shared.stats));
+    let mut body = Vec::new();
+    while let Some(data) = request_body.data().await {
+        let Ok(data) = data else { return };
+        let _ = request_body.flow_control().release_capacity(data.len());
+        body.extend_from_slice(&data);
+    }
+    let mut head = format!("{} {target} HTTP/2\r\n", parts.method);
+    for (name, value) in &parts.headers {
+        head.push_str(&format!(
+            "{name}: {}\r\n",
+            String::from_utf8_lossy(value.as_bytes())
+        ));
+    }
+    let answer = api.answer(&head, &target, &body);
+    if !answer.delay.is_zero() {
+        tokio::time::sleep(answer.delay).await;
+    }
+    let mut response = http::Response::builder()
+        .status(answer.status)
+        .header("content-type", "application/json")
+        .header("content-length", answer.body.len());
+    for line in answer.fields.split("\r\n") {
+        if let Some((name, value)) = line.split_once(':') {
+            response = response.header(name.trim(), value.trim());
+        }
+    }
+    let Ok(response) = response.body(()) else {
+        return;
+    };
+    if let Ok(send) = respond.send_response(response, answer.body.is_empty()) {
+        if send_body(send, Bytes::from(answer.body), &mut open)
+            .await
+            .is_ok()
+        {
+            let mut answered = lock(&shared.stats.answered);
+            *answered.entry(target).or_default() += 1;
+        }
+    }
 }
 
 /// Sends `body` as the client's flow-control windows allow; `open` is

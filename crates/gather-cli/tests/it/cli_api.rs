@@ -564,3 +564,59 @@ fn ctrl_c_then_resume_processes_every_post_once() {
         "in input order"
     );
 }
+
+/// The same batch over HTTP/2 (h2c, as providers serve their APIs over
+/// h2): every request shares one connection, so only the announced
+/// limits hold the client back; they must, as over HTTP/1.1.
+#[test]
+fn a_batch_over_http2_is_paced_as_over_http1() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let server = rt
+        .block_on(gather_pageserver::http2::Http2Server::start_api(binding(
+            Family::OpenAi,
+        )))
+        .unwrap();
+    let env = Env::new("api-h2");
+    let n = 200;
+    let input = env.input("batch.jsonl", &batch(n));
+    let out = env.path("answers.jsonl");
+    let mut cmd = gather_cmd();
+    cmd.args([
+        "fetch",
+        input.to_str().unwrap(),
+        "--base-url",
+        &server.url(""),
+    ])
+    .args([
+        "--http2-prior-knowledge",
+        "--limit",
+        "64",
+        "--body",
+        "--retries",
+        "8",
+        "-o",
+    ])
+    .arg(&out);
+    let run = run_with(cmd, "", Duration::from_secs(120));
+    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+    let records = records(&std::fs::read(&out).unwrap());
+    assert_eq!(records.len(), n);
+    for (i, r) in records.iter().enumerate() {
+        assert_eq!(r["id"], format!("req-{i}"));
+        assert_eq!(r["status"], 200, "{r}");
+        assert_eq!(r["http_version"], "2");
+    }
+    let stats = server.api_stats();
+    assert_eq!(stats.processed, n as u64);
+    assert_eq!(stats.duplicates, 0);
+    assert!(
+        stats.limited * 50 <= n as u64,
+        "{} 429s for {n} requests over HTTP/2 (at most 2%)",
+        stats.limited
+    );
+    drop(server);
+}
