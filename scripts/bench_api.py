@@ -21,8 +21,11 @@ limits may be enforced, and a token budget.
 - `curl --parallel --json` from a config file (curl's --rate is ignored
   while parallel; no retries).
 
-Then, without limits that bind: POSTs from a request file against GETs of
-the same URL list, requests per second, for the cost of bodies and ids.
+Then `gather fetch` alone on 2,000 requests (the size the issue's target
+names: within 1.2x of the limits' optimum, 429s on at most 2%, none
+processed twice), once; and, without limits that bind, POSTs from a
+request file against GETs of the same URL list, requests per second, for
+the cost of bodies and ids.
 
 --write puts the table in docs/benchmarks.md (between bench_api markers).
 """
@@ -147,6 +150,22 @@ def main():
             results[name].append((secs, peak_kb, s))
             print(f"round {round_ + 1} {name}: {secs:.1f} s, {s}", file=sys.stderr, flush=True)
 
+    # The target's own size: 2,000 requests, gather alone, once.
+    big_n = 500 if QUICK else 2_000
+    big = WORK / "requests-big.jsonl"
+    requests_file(big, big_n)
+    big_best = optimum(big)
+    p, base = start_server(server)
+    try:
+        big_secs, big_peak, _ = bench_cli.timed(
+            [str(gather), "fetch", "-q", str(big), "--base-url", base, "--retries", "10",
+             "-o", str(WORK / "gather-big.jsonl")], timeout=900)
+        big_stats = stats(base)
+    finally:
+        p.terminate()
+        p.wait()
+    print(f"{big_n} requests: {big_secs:.1f} s, {big_stats}", file=sys.stderr, flush=True)
+
     # Without limits that bind: POSTs with ids against plain GETs.
     p, base = start_server(server, rpm=10**9, tpm=10**12)
     try:
@@ -186,6 +205,11 @@ def main():
         ratio = f"{secs / best:.2f}x" if done == N else "(incomplete)"
         say(f"| {name} | {done:.0f} of {N} | {secs:.1f} s | {ratio} | {limited:.0f} | "
             f"{limited / N:.2f} | {dup} | {peak / 1024:.0f} MiB |")
+    say("")
+    say(f"The issue's target, at its size: {big_n:,} requests in **{big_secs:.1f} s against an optimum of "
+        f"{big_best:.1f} s ({big_secs / big_best:.2f}x**, target 1.2x), {big_stats['limited']} 429s "
+        f"({big_stats['limited'] / big_n:.1%} of requests, target 2%), {big_stats['duplicates']} processed twice, "
+        f"{big_stats['processed']} of {big_n} processed, peak RSS {big_peak / 1024:.0f} MiB (one run).")
     say("")
     g, q = statistics.median(rates["GET"]), statistics.median(rates["POST"])
     say(f"Without limits that bind, {n:,} requests to `/echo`: GETs from a URL list {g:,.0f} req/s, POSTs from a "

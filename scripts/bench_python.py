@@ -22,6 +22,11 @@ have (its default is 8 per host).
     python3 scripts/bench_python.py [--quick] [--write]
 
 --write records the table in docs/benchmarks.md (its own section).
+
+One row is not a Python program: `gather fetch --body` (the command line,
+the same engine with no Python around it) over the same URL list, timed
+the same way. It is the ceiling the package can approach on this machine:
+what the engine does when nothing has to become a Python object.
 """
 import os
 import re
@@ -101,6 +106,8 @@ pages = asyncio.run(main(urls))
 assert len(pages) == len(urls) and all("lorem ipsum" in p for p in pages)
 print(len(pages))
 """
+# The engine alone, for reference (see the module's docs).
+ENGINE = "gather fetch --body --per-host 64 (the engine without Python; reference)"
 SLOW = "httpx.AsyncClient + asyncio.gather, Semaphore(64)"
 GATHER = "gather_fetch.fetch (per_host=64)"
 ARTICLE = "aiohttp + asyncio.gather (the article's program)"
@@ -132,6 +139,8 @@ def versions(py):
 def main():
     bench_cli.ensure_tools()
     py = venv_python()
+    subprocess.run(["cargo", "build", "--release", "-q", "-p", "gather-cli"], cwd=ROOT, check=True)
+    gather = ROOT / "target" / "release" / "gather"
     work = bench_cli.WORK
     work.mkdir(parents=True, exist_ok=True)
     scripts = {}
@@ -167,6 +176,9 @@ def main():
                     secs, rss, out = bench_cli.timed([str(py), str(script), str(urls)], timeout=1800)
                     assert out.strip() == str(n), (name, out)
                     runs.setdefault(name, []).append((n / secs, rss))
+                secs, rss, _ = bench_cli.timed([str(gather), "fetch", "-q", "--body", "--per-host", "64",
+                                                str(urls), "-o", "/dev/null"], timeout=1800)
+                runs.setdefault(ENGINE, []).append((n / secs, rss))
             rows = {k: (statistics.median(r for r, _ in v), statistics.median(m for _, m in v)) for k, v in runs.items()}
             g_rate, g_rss = rows[GATHER]
             for name, (rate, rss) in rows.items():
@@ -174,14 +186,18 @@ def main():
                 ratio = "" if name == GATHER else f"**{g_rate / rate:.1f}x**"
                 mem = "" if name == GATHER else f"{g_rss / rss:.2f}x"
                 say(f"| {n:,} | {name} | {rate:,.0f} | {spread} | {rss / 1024:.0f} MiB | {ratio} | {mem} |")
-            best_name, (best_rate, _) = max(((k, v) for k, v in rows.items() if k != GATHER),
-                                            key=lambda kv: kv[1][0])
-            headline[n] = (g_rate / rows[ARTICLE][0], g_rss / rows[ARTICLE][1], best_name, g_rate / best_rate)
-        for n, (speed, memory, best_name, lead) in headline.items():
+            peers = {k: v for k, v in rows.items() if k not in (GATHER, ENGINE)}
+            best_name, (best_rate, _) = max(peers.items(), key=lambda kv: kv[1][0])
+            article = rows[ARTICLE][0]
+            headline[n] = (g_rate / article, g_rss / rows[ARTICLE][1], best_name, g_rate / best_rate,
+                           rows[ENGINE][0] / article, g_rate / rows[ENGINE][0])
+        for n, (speed, memory, best_name, lead, ceiling, of_engine) in headline.items():
             ahead = "ahead of" if lead > 1 else "behind"
             say(f"\nAt {n:,} pages `gather_fetch.fetch` does **{speed:.1f}x the requests per second of the "
                 f"article's aiohttp program** in {memory:.2f}x its peak memory (targets: at least 10x, at most 1x), "
-                f"and is {ahead} every other program measured: {lead:.1f}x the fastest of them ({best_name}).")
+                f"and is {ahead} every other program measured: {lead:.1f}x the fastest of them ({best_name}). "
+                f"The engine itself, with no Python around it (`gather fetch --body`), does {ceiling:.1f}x "
+                f"the article's program on the same pages; the package keeps {of_engine:.2f}x of its rate.")
         say(END)
     finally:
         bench_cli.stop_nginx(nginx)

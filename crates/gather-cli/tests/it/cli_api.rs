@@ -526,11 +526,7 @@ fn ctrl_c_then_resume_processes_every_post_once() {
         std::thread::sleep(Duration::from_millis(10));
     }
     std::thread::sleep(Duration::from_millis(150));
-    let sent = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(sent.success());
+    interrupt(&child);
     let interrupted = wait_bounded(child, Duration::from_secs(30));
     assert_eq!(
         interrupted.status.code(),
@@ -570,17 +566,13 @@ fn ctrl_c_then_resume_processes_every_post_once() {
 /// limits hold the client back; they must, as over HTTP/1.1.
 #[test]
 fn a_batch_over_http2_is_paced_as_over_http1() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let server = rt
+    let env = Env::new("api-h2");
+    let server = env
+        .rt
         .block_on(gather_pageserver::http2::Http2Server::start_api(binding(
             Family::OpenAi,
         )))
         .unwrap();
-    let env = Env::new("api-h2");
     let n = 200;
     let input = env.input("batch.jsonl", &batch(n));
     let out = env.path("answers.jsonl");

@@ -122,11 +122,7 @@ fn ctrl_c_keeps_what_was_done_exits_130_and_resume_finishes_the_run() {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    let status = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    interrupt(&child);
     let interrupted = std::time::Instant::now();
     let out = wait_bounded(child, Duration::from_secs(30));
     // The slow GET is dropped where it is, not waited for (it may be sent

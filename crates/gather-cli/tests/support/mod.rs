@@ -129,6 +129,15 @@ pub fn run(args: &[&str]) -> Output {
     run_with(cmd, "", Duration::from_secs(60))
 }
 
+/// Sends `child` SIGINT, as Ctrl-C in its terminal would.
+pub fn interrupt(child: &Child) {
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success(), "kill -INT {}", child.id());
+}
+
 /// Waits for `child` (killed after `limit`), reading its output as it
 /// comes: a child that writes more than a pipe holds (64 KiB) would
 /// otherwise block on its write while we wait for it to exit.
