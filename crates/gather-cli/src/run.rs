@@ -87,7 +87,11 @@ enum End {
     Complete,
     Failed(Job, FetchError),
     TimedOut,
-    Interrupted,
+    /// A second Ctrl-C: the requests still in flight (this many) were
+    /// dropped.
+    Interrupted {
+        in_flight: usize,
+    },
     /// Stopped by Ctrl-C, every request that may not be sent twice
     /// answered: the lines past a gap are written.
     Stopped,
@@ -427,7 +431,9 @@ where
         // not hold back Ctrl-C.
         if poll_once(&mut interrupt).await.is_some() {
             if stopping {
-                break End::Interrupted;
+                break End::Interrupted {
+                    in_flight: lock(&started.in_flight).len(),
+                };
             }
             stopping = true;
             interrupt = ctrl_c();
@@ -448,7 +454,9 @@ where
                     biased;
                     _ = &mut interrupt => {
                         if stopping {
-                            break End::Interrupted;
+                            break End::Interrupted {
+                    in_flight: lock(&started.in_flight).len(),
+                };
                         }
                         stopping = true;
                         interrupt = ctrl_c();
@@ -578,8 +586,10 @@ fn conclude(
         report.clear();
         return Ok(Exit::OK);
     }
+    // After Ctrl-C every answer is written, those past a gap too: a POST's
+    // line left out would be sent again by --resume.
     let past_gaps = match end {
-        End::Stopped => writer.finish_past_gaps(),
+        End::Stopped | End::Interrupted { .. } => writer.finish_past_gaps(),
         _ => Ok(0),
     };
     let past_gaps = match past_gaps {
@@ -663,24 +673,44 @@ fn conclude(
             exit::TIMED_OUT,
             format!("--total-timeout expired; {written} lines written in order{resume_hint}"),
         ),
-        End::Interrupted => Exit::new(
-            exit::INTERRUPTED,
-            format!("interrupted; {written} lines written in order{resume_hint}"),
-        ),
-        End::Stopped => {
-            let past = match past_gaps {
+        End::Interrupted { in_flight } => {
+            // Those left were the ones the first Ctrl-C waited for: they
+            // may have been processed.
+            let dropped = match in_flight {
                 0 => String::new(),
+                1 => "; 1 request in flight was dropped, which the server may have \
+                      processed: --resume sends it again"
+                    .to_owned(),
                 n => format!(
-                    ", and {n} finished after a request left for --resume (each with its index)"
+                    "; {n} requests in flight were dropped, which the server may have \
+                     processed: --resume sends them again"
                 ),
             };
             Exit::new(
                 exit::INTERRUPTED,
-                format!("interrupted; {written} lines written in order{past}{resume_hint}"),
+                format!(
+                    "interrupted; {written} lines written in order{}{dropped}{resume_hint}",
+                    past_gaps_said(past_gaps)
+                ),
             )
         }
+        End::Stopped => Exit::new(
+            exit::INTERRUPTED,
+            format!(
+                "interrupted; {written} lines written in order{}{resume_hint}",
+                past_gaps_said(past_gaps)
+            ),
+        ),
         End::ReaderGone => Exit::OK, // returned above
     })
+}
+
+/// The lines written after a gap, said after those written in order.
+fn past_gaps_said(n: usize) -> String {
+    match n {
+        0 => String::new(),
+        n => format!(", and {n} finished after a request left for --resume (each with its index)"),
+    }
 }
 
 /// What the first pass found.

@@ -174,3 +174,58 @@ fn ctrl_c_keeps_what_was_done_exits_130_and_resume_finishes_the_run() {
         assert_eq!(r["url"], urls[i]);
     }
 }
+
+/// A second Ctrl-C stops at once, even with a POST still in flight (here
+/// one the server never answers), and says that it may have been
+/// processed; the POSTs that had finished after it are written all the
+/// same, so that `--resume` sends only the one dropped.
+#[test]
+fn a_second_ctrl_c_drops_the_post_in_flight_and_says_so() {
+    let env = Env::new("sigint-twice");
+    let urls = [
+        env.url("/echo?key=twice-0"),
+        env.url("/hang"),
+        env.url("/echo?key=twice-2"),
+        env.url("/echo?key=twice-3"),
+    ];
+    let input = env.input("urls.txt", &urls);
+    let out_file = env.path("out.jsonl");
+    let mut cmd = gather_cmd();
+    cmd.args([
+        "fetch",
+        "-X",
+        "POST",
+        "-d",
+        "{}",
+        input.to_str().unwrap(),
+        "-o",
+    ])
+    .arg(&out_file)
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    // Bounded: until all four have arrived (three are answered at once).
+    for _ in 0..250 {
+        if env.server.arrivals().len() >= 4 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    interrupt(&child);
+    std::thread::sleep(Duration::from_millis(300));
+    interrupt(&child);
+    let out = wait_bounded(child, Duration::from_secs(30));
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("1 lines written in order, and 2 finished after a request left for --resume")
+            && err.contains("1 request in flight was dropped, which the server may have processed"),
+        "{err}"
+    );
+    assert_eq!(
+        indexes(&records(&std::fs::read(&out_file).unwrap())),
+        [0, 2, 3]
+    );
+}
