@@ -14,8 +14,8 @@ Exit status:
        failure stopped the run
   2    bad usage, unreadable input, unwritable output, or an --resume file that does not match the input
   124  --total-timeout expired (every line is written; with --fail-fast the ordered prefix)
-  130  interrupted by Ctrl-C (nothing new starts; the POSTs in flight are waited for and every
-       answer is written, GETs in flight are left for --resume; a second Ctrl-C stops at once)";
+  130  interrupted by Ctrl-C (nothing new starts, the requests in flight are waited for and every
+       answer is written; finish with --resume; a second Ctrl-C stops at once)";
 
 pub(crate) const ERROR_KINDS: &str = "\
 Error kinds (\"error\": {\"kind\": ...} in a line):

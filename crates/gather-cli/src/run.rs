@@ -16,12 +16,12 @@
 //! `--total-timeout` ends the run at once, keeping the ordered prefix.
 //!
 //! Ctrl-C stops the run without losing what was done: nothing new starts
-//! (the input is not read further), a request that may be sent again (a
-//! GET) is dropped where it is, and one that may not (a POST, perhaps
-//! written already) is waited for, so that its answer is written and
-//! `--resume` does not send it a second time. The lines finished past a
-//! gap (a request dropped or never sent) are written too, out of order,
-//! each with its `index`. A second Ctrl-C ends the run at once.
+//! (the input is not read further), and the requests in flight are waited
+//! for (within `--timeout`), so that every answer is written and `--resume`
+//! does not send a POST a second time. The lines finished past a gap (a
+//! request that was waiting for its turn, never sent) are written too, out
+//! of order, each with its `index`. A second Ctrl-C ends the run at once,
+//! writing what finished and saying how many requests it dropped.
 
 use std::future::Future;
 use std::io::{IsTerminal, Write};
@@ -563,10 +563,7 @@ fn begin_stopping(fetcher: &Fetcher, started: &Started, report: &Report) {
     fetcher.stop_starting();
     started.stopping.store(true, Ordering::Relaxed);
     report.clear();
-    report::note(
-        "interrupted: finishing the requests in flight that may not be sent twice \
-         (Ctrl-C again to stop at once)",
-    );
+    report::note("interrupted: finishing the requests in flight (Ctrl-C again to stop at once)");
 }
 
 /// Step 6: the last lines out, the summary, and the exit status with the

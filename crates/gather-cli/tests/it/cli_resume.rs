@@ -123,37 +123,24 @@ fn ctrl_c_keeps_what_was_done_exits_130_and_resume_finishes_the_run() {
         std::thread::sleep(Duration::from_millis(20));
     }
     interrupt(&child);
-    let interrupted = std::time::Instant::now();
     let out = wait_bounded(child, Duration::from_secs(30));
-    // The slow GET is dropped where it is, not waited for (it may be sent
-    // again at no cost).
-    assert!(interrupted.elapsed() < Duration::from_secs(2));
     assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(
-        err.contains("interrupted; 10 lines written in order"),
+        err.contains("interrupted: finishing the requests in flight"),
         "{err}"
     );
     assert!(err.contains("requests in"), "the summary is printed");
-    // The ten before the slow one in order, then those after it that had
-    // finished (how many, the machine's speed decides): nothing that was
-    // done is lost, and the message counts them.
+    // The slow one was in flight: it is waited for, and written with the
+    // ten before it. Those not started yet are left for --resume (how
+    // many had started, the machine's speed decides), and any that
+    // finished past a gap are written too: nothing done is lost.
     let written = indexes(&records(&std::fs::read(&out_file).unwrap()));
-    assert_eq!(written[..10], (0..10).collect::<Vec<_>>());
-    let past = &written[10..];
     assert!(
-        past.windows(2).all(|w| w[0] < w[1]) && past.iter().all(|&i| i > 10),
+        written.len() >= 11 && written[..11] == (0..11).collect::<Vec<_>>(),
         "{written:?}"
     );
-    if !past.is_empty() {
-        assert!(
-            err.contains(&format!(
-                "and {} finished after a request left for --resume",
-                past.len()
-            )),
-            "{err}"
-        );
-    }
+    assert!(written.windows(2).all(|w| w[0] < w[1]), "{written:?}");
 
     let out = run(&[
         "fetch",

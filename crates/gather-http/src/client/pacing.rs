@@ -313,6 +313,13 @@ impl Pacing {
         if !self.enabled {
             return;
         }
+        let announces = announced.is_some_and(|a| a.requests.is_some() || a.tokens.is_some());
+        if !announces && self.is_unlimited() {
+            // The common case, every answer of a server without limits:
+            // nothing to change (unlimited means nothing is known, and an
+            // answer without limits leaves it so), and no lock to take.
+            return;
+        }
         let changed = {
             let mut state = lock(&self.state);
             match announced.filter(|a| a.requests.is_some() || a.tokens.is_some()) {

@@ -129,13 +129,9 @@ impl Fetcher {
 
     /// Stops starting requests, for a run that ends without losing what
     /// was done (a first Ctrl-C): a request waiting for its turn, a rate
-    /// or a retry ends unsent, as does one in flight that may be sent
-    /// again (a GET); one that may not ([`Payload::resendable`]: a POST,
-    /// perhaps written already) goes on to its answer. Each that ends
-    /// unsent fails with [`Kind::Cancelled`], which is never a record's:
-    /// `--resume` sends it. Cannot be undone.
-    ///
-    /// [`Payload::resendable`]: crate::client::Payload::resendable
+    /// or a retry ends unsent, and fails with [`Kind::Cancelled`], which
+    /// is never a record's (`--resume` sends it); those in flight go on to
+    /// their answer (within `--timeout`). Cannot be undone.
     ///
     /// # Examples
     ///
@@ -294,7 +290,7 @@ impl Fetcher {
                 url,
                 payload,
                 self.stop
-                    .unless_stopping(waits.queue(self.client.turn(url, client::weight(payload))))
+                    .unless_stopped(waits.queue(self.client.turn(url, client::weight(payload))))
                     .await
                     .ok_or_else(stop::not_sent)?
                     .map_err(fetch_error)?,
@@ -302,15 +298,9 @@ impl Fetcher {
             );
             let mut untimed = std::pin::pin!(untimed);
             let mut timer = std::pin::pin!(tokio::time::sleep(self.config.timeout));
-            // Watched only by a request that may be sent again: once the
-            // run stops, it is dropped where it is (see `stop`).
-            let mut waiter: stop::Waiter<'_> = None;
             let finished = std::future::poll_fn(|cx| {
                 if let std::task::Poll::Ready(result) = untimed.as_mut().poll(cx) {
                     return std::task::Poll::Ready(Some(result));
-                }
-                if client::resendable(payload) && self.stop.poll_stopping(&mut waiter, cx) {
-                    return std::task::Poll::Ready(Some(Err(stop::not_sent())));
                 }
                 while timer.as_mut().poll(cx).is_ready() {
                     let waited = waits.take();
@@ -436,7 +426,7 @@ mod tests {
     /// its per-thread cache (1,032), and its allocation and copies showed
     /// in the profile of a run against nginx. This catches a change that
     /// brings the state of a rare path back inline (1,032 bytes is the
-    /// largest size that cache serves).
+    /// largest size that cache serves; a kilobyte leaves a word or two).
     #[test]
     fn a_request_future_fits_mallocs_thread_cache() {
         let config = config(
@@ -447,14 +437,13 @@ mod tests {
         let fetcher = Fetcher::new(config).unwrap();
         let url = Url::parse("http://127.0.0.1:1/").unwrap();
         let size = std::mem::size_of_val(&fetcher.fetch(0, &url));
-        // The one place this size is written down: 1,008 bytes in a
-        // release build, 1,024 in a debug one (2026-12-06, rustc 1.95; the
-        // turn, the hops' waits and the HTTP/2 body are in every request's
-        // future, and since requests may carry a payload, a pointer to it
-        // at each step: 56 bytes more than GETs alone took; a GET in
-        // flight watches for the run stopping (`stop.rs`): 32 more). The
-        // CLI's future around it adds ~220 more.
-        assert!(size <= 1032, "Fetcher::fetch's future is {size} bytes");
+        // The one place this size is written down: 976 bytes in a release
+        // build, 992 in a debug one (2026-12-06, rustc 1.95; the turn, the
+        // hops' waits and the HTTP/2 body are in every request's future,
+        // and since requests may carry a payload, a pointer to it at each
+        // step: 56 bytes more than GETs alone took). The CLI's future
+        // around it adds ~220 more.
+        assert!(size < 1024, "Fetcher::fetch's future is {size} bytes");
     }
 
     /// `elapsed_ms` is measured on tokio's clock, as every wait and timeout
