@@ -33,11 +33,11 @@ use gather::Outcome;
 
 use crate::config::Config;
 use crate::exit::{self, Exit};
-use crate::input::{self, Job, Request};
+use crate::input::{self, Job};
 use crate::output::{self, OrderedWriter};
 use crate::report::{self, Report, Tally};
 use crate::shard::Manifest;
-use gather_http::order::ByPosition;
+use gather_http::jobs;
 use gather_http::{FetchError, Kind};
 use gather_http::{Fetcher, Page};
 
@@ -318,7 +318,7 @@ fn plan(config: &Config, input: &Input, records: &output::Records) -> Result<usi
 /// What the loop over results shares with the requests it started.
 struct Started {
     /// The job of each position started and not yet written.
-    in_flight: Arc<Mutex<ByPosition<Job>>>,
+    in_flight: jobs::Started<Job>,
     /// `--fail-fast`: the position of the earliest failure so far; a
     /// request after it is not started.
     cutoff: Arc<AtomicUsize>,
@@ -328,6 +328,8 @@ struct Started {
 
 /// Step 4: the second pass, read as requests start (lazily, under the
 /// limit): jobs started and not yet written are the only ones in memory.
+/// The engine's [`jobs::children`] makes each request's future (the
+/// reorder window's wait, the `--fail-fast` cutoff, the send).
 fn start(
     lines: impl Iterator<Item = Job> + Send + 'static,
     records: output::Records,
@@ -340,54 +342,34 @@ fn start(
         + 'static,
     Started,
 ) {
-    let started = Started {
-        in_flight: Arc::default(),
-        cutoff: Arc::new(AtomicUsize::new(usize::MAX)),
-        stopping: Arc::default(),
-    };
-    let (in_flight, cutoff) = (started.in_flight.clone(), started.cutoff.clone());
-    let stopping = started.stopping.clone();
-    let written = writer.written();
-    let window = config.reorder_window;
+    let cutoff = Arc::new(AtomicUsize::new(usize::MAX));
+    let stopping: Arc<AtomicBool> = Arc::default();
     let mut urls = gather_http::urls::UrlParser::default();
     let rules = config.requests.clone();
     let shard = config.shard;
-    let children = lines
+    let jobs = lines
         // Relaxed: the flag orders nothing else; a line read just after it
         // is set starts nothing (the fetcher stopped first).
-        .take_while(move |_| !stopping.load(Ordering::Relaxed))
+        .take_while({
+            let stopping = stopping.clone();
+            move |_| !stopping.load(Ordering::Relaxed)
+        })
         .filter(move |job| shard.keeps(job.index) && !records.contains(job.index))
-        .enumerate()
-        .map(move |(pos, mut job)| {
-            let request = rules.read(&mut job, &mut urls);
-            let index = job.index;
-            lock(&in_flight).insert(pos, job);
-            let fetcher = fetcher.clone();
-            let written = written.clone();
-            let cutoff = cutoff.clone();
-            // Made only when the stream starts it (lazily, under the limit).
-            async move {
-                // Not started while too far ahead of the next line to write:
-                // this is what bounds the reorder buffer.
-                written.wait_until(|w| pos < w + window).await;
-                // Relaxed: a stale read only starts a request whose line
-                // will be dropped.
-                if pos > cutoff.load(Ordering::Relaxed) {
-                    return Err(FetchError::immediate(
-                        Kind::Cancelled,
-                        "cancelled".to_owned(),
-                    ));
-                }
-                match request {
-                    Ok(Request {
-                        url,
-                        payload: Some(payload),
-                    }) => fetcher.send(index, &url, &payload).await,
-                    Ok(Request { url, payload: None }) => fetcher.fetch(index, &url).await,
-                    Err(e) => Err(e),
-                }
-            }
+        .map(move |mut job| jobs::Job {
+            index: job.index,
+            request: rules.read(&mut job, &mut urls),
+            meta: job,
         });
+    let window = jobs::Window {
+        handed_on: writer.written(),
+        size: config.reorder_window,
+    };
+    let (children, in_flight) = jobs::children(fetcher, jobs, window, Some(cutoff.clone()));
+    let started = Started {
+        in_flight,
+        cutoff,
+        stopping,
+    };
     (children, started)
 }
 
@@ -432,7 +414,7 @@ where
         if poll_once(&mut interrupt).await.is_some() {
             if stopping {
                 break End::Interrupted {
-                    in_flight: lock(&started.in_flight).len(),
+                    in_flight: started.in_flight.len(),
                 };
             }
             stopping = true;
@@ -455,7 +437,7 @@ where
                     _ = &mut interrupt => {
                         if stopping {
                             break End::Interrupted {
-                    in_flight: lock(&started.in_flight).len(),
+                    in_flight: started.in_flight.len(),
                 };
                         }
                         stopping = true;
@@ -476,12 +458,7 @@ where
                 End::Complete
             };
         };
-        let job = {
-            let mut in_flight = lock(&started.in_flight);
-            let job = in_flight.take(pos);
-            in_flight.skip_empty();
-            job
-        };
+        let job = started.in_flight.take(pos);
         let Some(job) = job else {
             continue; // every position is registered when its child is made
         };

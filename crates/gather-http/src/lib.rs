@@ -20,6 +20,7 @@
 //! | methods, bodies, never sending a POST twice | `client/payload.rs` |
 //! | HTTP/1.1 framing; HTTP/2 resends and fault blame | `client/head.rs`, `client/body.rs`, `client/http2.rs` |
 //! | proxies (curl's variables and rules) | `client/proxy.rs` |
+//! | a run's requests as children: window, cutoff, what each came with | [`jobs`] |
 //! | results back in input order, in a bounded buffer | [`order`] |
 //! | which URLs are fetched, and their error kinds | [`urls`] |
 //! | what HTTPS trusts | [`tls`] |
@@ -46,6 +47,7 @@ mod decode;
 pub mod error;
 mod fetch;
 pub mod fnv;
+pub mod jobs;
 pub mod order;
 pub mod tls;
 pub mod urls;

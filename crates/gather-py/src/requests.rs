@@ -23,6 +23,7 @@
 
 use gather_http::client::{header_field, BodyField, Payload, MAX_TOKENS_FIELDS};
 use gather_http::urls::UrlParser;
+use gather_http::FetchError;
 use http::header::HeaderMap;
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyMapping, PyString};
@@ -124,23 +125,14 @@ impl Request {
     }
 }
 
-/// Why an item is not sent: its failure's kind and message.
-#[derive(Debug, Clone)]
-pub struct Refused {
-    pub kind: &'static str,
-    pub message: String,
-}
-
-fn refused(message: String) -> Refused {
-    Refused {
-        kind: gather_http::Kind::InvalidRequest.as_str(),
-        message,
-    }
+/// Why an item is not sent: an `invalid_request` failure at its index.
+fn refused(message: String) -> FetchError {
+    FetchError::immediate(gather_http::Kind::InvalidRequest, message)
 }
 
 /// An item, read.
 pub struct Item {
-    pub url: Result<Url, Refused>,
+    pub url: Result<Url, FetchError>,
     /// The method, fields and body, unless it is a plain GET.
     pub payload: Option<Payload>,
     /// The URL as given (or the item's `repr`, when it has none), for the
@@ -224,11 +216,9 @@ pub fn read(item: &Bound<'_, PyAny>, urls: &mut UrlParser, base: Option<&Url>) -
 }
 
 /// `text`'s URL, relative to `base_url` when one is given.
-fn parse(urls: &mut UrlParser, text: &str, base: Option<&Url>) -> Result<Url, Refused> {
-    urls.parse_from(text, base).map_err(|e| Refused {
-        kind: e.kind().as_str(),
-        message: e.message(),
-    })
+fn parse(urls: &mut UrlParser, text: &str, base: Option<&Url>) -> Result<Url, FetchError> {
+    urls.parse_from(text, base)
+        .map_err(|e| FetchError::immediate(e.kind(), e.message()))
 }
 
 fn type_name(value: &Bound<'_, PyAny>) -> String {
@@ -239,7 +229,7 @@ fn type_name(value: &Bound<'_, PyAny>) -> String {
 }
 
 /// The fields of a dict item.
-fn read_dict(dict: &Bound<'_, PyDict>) -> Result<Read, Refused> {
+fn read_dict(dict: &Bound<'_, PyDict>) -> Result<Read, FetchError> {
     let py = dict.py();
     for key in dict.keys() {
         let known = key
@@ -346,7 +336,7 @@ fn asked_tokens(body: Option<Bound<'_, PyAny>>) -> u64 {
 }
 
 /// The body given as `name`.
-fn body(py: Python<'_>, name: &str, value: &Bound<'_, PyAny>) -> Result<BodyField, Refused> {
+fn body(py: Python<'_>, name: &str, value: &Bound<'_, PyAny>) -> Result<BodyField, FetchError> {
     let raw = |v: &Bound<'_, PyAny>| -> Option<Vec<u8>> {
         if let Ok(b) = v.cast::<PyBytes>() {
             return Some(b.as_bytes().to_vec());

@@ -11,9 +11,10 @@
 //!   channel when it has room ([`Run::pump`]: a generator of a million
 //!   items is read as requests start, never held whole), and takes the
 //!   results ready, a batch at a time ([`Run::take`]).
-//! - The **collector** (a task on the runtime) starts requests through
-//!   `gather::as_completed` with `limit`, and puts each result in the
-//!   mailbox, in input order when the run is ordered.
+//! - The **collector** (a task on the runtime) makes the requests the
+//!   engine's way (`gather_http::jobs`, as the command line does), runs
+//!   them through `gather::as_completed` with `limit`, and puts each result
+//!   in the mailbox, in input order when the run is ordered.
 //! - They meet at a **pipe**: the collector writes a byte when the mailbox
 //!   gets a result, ends, or the input channel has room; the event loop
 //!   watches its other end (`loop.add_reader`), as asyncio's own
@@ -36,6 +37,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 use gather::Outcome;
+use gather_http::jobs;
 use gather_http::order::{ByPosition, Written};
 use gather_http::urls::UrlParser;
 use gather_http::{FetchError, Fetcher, Kind, Page};
@@ -44,7 +46,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyIterator, PyList, PyString, PyTuple};
 
 use crate::options;
-use crate::requests::{self, Item, Refused};
+use crate::requests::{self, Item};
 use crate::response::{Failure, Response};
 use crate::runtime::runtime;
 
@@ -59,14 +61,8 @@ const BATCH: usize = 2048;
 /// A finished request, with what Python needs to report it.
 struct Finished {
     index: usize,
-    result: Result<Page, Failed>,
+    result: Result<Page, FetchError>,
     meta: Meta,
-}
-
-/// Why a request has no page.
-enum Failed {
-    Fetch(FetchError),
-    Refused(Refused),
 }
 
 /// What the request was, for its response or its error.
@@ -100,7 +96,7 @@ struct Shared {
     /// than [`CHUNKS_AHEAD`]).
     queued: AtomicUsize,
     /// Results taken by Python: requests wait to be within the window of it.
-    taken: Written,
+    taken: Arc<Written>,
 }
 
 impl Shared {
@@ -183,7 +179,7 @@ impl Run {
             pipe: Mutex::new(writer),
             signalled: AtomicBool::new(false),
             queued: AtomicUsize::new(0),
-            taken: Written::default(),
+            taken: Arc::default(),
         });
         let (tx, rx) = sync_channel(CHUNKS_AHEAD);
         let collector = runtime.spawn(collect(
@@ -282,19 +278,15 @@ impl Run {
                 Ok(page) => {
                     Py::new(py, Response::new(py, done.index, done.meta.id, page))?.into_any()
                 }
-                Err(failed) => {
-                    let (kind, message, elapsed, retries) = match failed {
-                        Failed::Fetch(e) => (e.kind.as_str(), e.message, e.elapsed, e.retries),
-                        Failed::Refused(r) => (r.kind, r.message, Duration::ZERO, 0),
-                    };
+                Err(e) => {
                     let failure = Failure {
-                        kind,
-                        message,
+                        kind: e.kind.as_str(),
+                        message: e.message,
                         index: done.index,
                         url: done.meta.given,
                         id: done.meta.id,
-                        elapsed: elapsed.as_secs_f64(),
-                        retries,
+                        elapsed: e.elapsed.as_secs_f64(),
+                        retries: e.retries,
                     };
                     Py::new(py, failure)?.into_any()
                 }
@@ -355,8 +347,9 @@ impl Drop for Run {
     }
 }
 
-/// The collector: starts the requests under `limit` and `window`, and
-/// puts each result in the mailbox.
+/// The collector: starts the requests under `limit` and `window` (the
+/// engine's [`jobs::children`], as the command line's), and puts each
+/// result in the mailbox.
 async fn collect(
     rx: Receiver<Vec<Item>>,
     fetcher: Arc<Fetcher>,
@@ -365,17 +358,29 @@ async fn collect(
     ordered: bool,
     shared: Arc<Shared>,
 ) {
-    let meta: Arc<Mutex<ByPosition<Meta>>> = Arc::default();
     let mut pending: VecDeque<Item> = VecDeque::new();
     let mut ended = false;
     let mut index = 0usize;
-    let items = {
+    let jobs = {
         let shared = shared.clone();
         std::iter::from_fn(move || loop {
             if let Some(item) = pending.pop_front() {
+                let Item {
+                    url,
+                    payload,
+                    given,
+                    id,
+                } = item;
                 let at = index;
                 index += 1;
-                return Some((at, item));
+                return Some(jobs::Job {
+                    index: at,
+                    request: url.map(|url| jobs::Request {
+                        url,
+                        payload: payload.map(Arc::new),
+                    }),
+                    meta: Meta { given, id },
+                });
             }
             if ended {
                 return None;
@@ -394,58 +399,31 @@ async fn collect(
             }
         })
     };
-    let requests = {
-        let meta = meta.clone();
-        let shared = shared.clone();
-        items.map(move |(index, item)| {
-            let Item {
-                url,
-                payload,
-                given,
-                id,
-            } = item;
-            lock(&meta).insert(index, Meta { given, id });
-            let (fetcher, shared) = (fetcher.clone(), shared.clone());
-            async move {
-                // Not started while too far ahead of what Python took.
-                shared
-                    .taken
-                    .wait_until(|taken| index < taken + window)
-                    .await;
-                let url = url.map_err(Failed::Refused)?;
-                let page = match &payload {
-                    None => fetcher.fetch(index, &url).await,
-                    Some(payload) => fetcher.send(index, &url, payload).await,
-                };
-                page.map_err(Failed::Fetch)
-            }
-        })
+    // Not started while too far ahead of what Python took.
+    let window = jobs::Window {
+        handed_on: shared.taken.clone(),
+        size: window,
     };
+    let (requests, started) = jobs::children(fetcher, jobs, window, None);
     let mut results = gather::as_completed(requests).limit(limit).spawn();
     let mut reorder: ByPosition<Finished> = ByPosition::default();
     while let Some((index, outcome)) = results.next().await {
         let result = match outcome {
             Outcome::Ok(page) => Ok(page),
-            Outcome::Err(failed) => Err(failed),
-            Outcome::Panicked(panic) => Err(Failed::Fetch(FetchError::immediate(
+            Outcome::Err(e) => Err(e),
+            Outcome::Panicked(panic) => Err(FetchError::immediate(
                 Kind::Internal,
                 format!("a bug in gather-fetch: {panic}"),
-            ))),
-            Outcome::TimedOut | Outcome::Cancelled => Err(Failed::Fetch(FetchError::immediate(
+            )),
+            Outcome::TimedOut | Outcome::Cancelled => Err(FetchError::immediate(
                 Kind::Cancelled,
                 "cancelled".to_owned(),
-            ))),
-        };
-        let meta = {
-            let mut meta = lock(&meta);
-            let taken = meta.take(index).unwrap_or_default();
-            meta.skip_empty();
-            taken
+            )),
         };
         let finished = Finished {
             index,
             result,
-            meta,
+            meta: started.take(index).unwrap_or_default(),
         };
         let mut mailbox = shared.lock();
         let was_empty = mailbox.ready.is_empty();

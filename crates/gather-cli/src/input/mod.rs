@@ -9,7 +9,7 @@
 
 mod request;
 
-pub(crate) use request::{weight, Request, Rules};
+pub(crate) use request::{weight, Rules};
 
 use std::borrow::Cow;
 use std::fs::File;

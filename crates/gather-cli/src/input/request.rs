@@ -41,6 +41,7 @@ use std::sync::Arc;
 
 use base64::Engine;
 use gather_http::client::{header_field, BodyField, Payload, MAX_TOKENS_FIELDS};
+use gather_http::jobs::Request;
 use gather_http::urls::UrlParser;
 use gather_http::{FetchError, Kind};
 use http::header::HeaderMap;
@@ -63,12 +64,6 @@ pub(crate) struct Rules {
     pub(crate) jsonl: bool,
     /// `-X`, `-d`, `--json`: what every URL line sends (`None`: a GET).
     pub(crate) url_lines: Option<Arc<Payload>>,
-}
-
-/// A line, read: where it goes and what it sends.
-pub(crate) struct Request {
-    pub(crate) url: Url,
-    pub(crate) payload: Option<Arc<Payload>>,
 }
 
 /// The fields a request line may have.
@@ -502,18 +497,17 @@ mod tests {
             &rules,
             r#"{"url": "http://a.test/", "url": "http://b.test/"}"#,
         );
-        let e = read.err().expect("refused");
+        let e = read.expect_err("refused");
         assert_eq!(e.kind, Kind::InvalidRequest);
         assert_eq!(e.message, r#"field "url" is given twice"#);
         let (_, read) = read_line(&rules, r#"{"url": "http://a.test/"} {}"#);
         assert!(read
-            .err()
-            .expect("refused")
+            .expect_err("refused")
             .message
             .starts_with("not JSON: trailing"));
         let (_, read) = read_line(&rules, r#"{"url": "http://a.test/", "bdy": 1}"#);
         assert_eq!(
-            read.err().expect("refused").message,
+            read.expect_err("refused").message,
             r#"unknown field "bdy" (a request has url, id, custom_id, method, headers, body, json, body_text, body_base64, tokens)"#
         );
     }

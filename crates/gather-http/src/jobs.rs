@@ -1,0 +1,273 @@
+//! A run's requests as the children a front door hands to
+//! `gather::as_completed`: every front door's run is this, around its own
+//! input and output.
+//!
+//! [`children`] turns [`Job`]s (a request, or why it cannot be sent, and
+//! what the front door attaches to it: the CLI its input line, the Python
+//! package the item's `id`) into futures, made lazily in input order as
+//! the operation pulls them under its limit. Each one:
+//!
+//! - waits until it is within the reorder window of the results handed on
+//!   ([`Window`]), which is what bounds the buffer that puts results back
+//!   in input order ([`order`](crate::order));
+//! - is not started past a cutoff, when one is given (`--fail-fast`: the
+//!   position of the first failure);
+//! - sends its request as its payload says ([`Fetcher::send`], or
+//!   [`Fetcher::fetch`] for a plain GET).
+//!
+//! What the front door attached is kept aside, in [`Started`], by
+//! position, not carried through the future: a child's result may be a
+//! panic or a cancellation, which carries nothing, and the front door
+//! still owes that position its line.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use url::Url;
+
+use crate::client::Payload;
+use crate::error::{FetchError, Kind};
+use crate::fetch::{Fetcher, Page};
+use crate::order::{ByPosition, Written};
+
+/// Where a request goes and what it sends (no payload: a GET).
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub url: Url,
+    pub payload: Option<Arc<Payload>>,
+}
+
+/// One request of a run, as a front door read it: the request, or why it
+/// cannot be sent (its failure, at its position), and `M`, what the front
+/// door keeps with it until its result comes back.
+#[derive(Debug)]
+pub struct Job<M> {
+    /// Its place in the whole input (a shard's jobs skip others'): what
+    /// names a body saved under `save_dir`.
+    pub index: usize,
+    pub request: Result<Request, FetchError>,
+    pub meta: M,
+}
+
+/// The reorder window: a request at position `p` starts only once
+/// `p < handed_on + size`.
+#[derive(Debug, Clone)]
+pub struct Window {
+    /// Results handed on in order (lines written, items taken).
+    pub handed_on: Arc<Written>,
+    pub size: usize,
+}
+
+/// What the front door attached to each request started and not yet
+/// taken back, by position.
+#[derive(Debug)]
+pub struct Started<M> {
+    by_position: Arc<Mutex<ByPosition<M>>>,
+}
+
+impl<M> Clone for Started<M> {
+    fn clone(&self) -> Self {
+        Started {
+            by_position: self.by_position.clone(),
+        }
+    }
+}
+
+impl<M> Started<M> {
+    /// What the request at `pos` came with, once its result is in (`None`
+    /// if it was taken already).
+    pub fn take(&self, pos: usize) -> Option<M> {
+        let mut held = self.lock();
+        let meta = held.take(pos);
+        held.skip_empty();
+        meta
+    }
+
+    /// Requests started and not yet taken back.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// No request is started and not taken back.
+    pub fn is_empty(&self) -> bool {
+        self.lock().is_empty()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, ByPosition<M>> {
+        // A panic in a request is its result: the table goes on.
+        self.by_position.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// `jobs` as children for `gather::as_completed`, in input order (each
+/// one's position is its place in `jobs`), and the table of what they
+/// came with. `cutoff`: a request at a position after it is not started
+/// (it ends [`Kind::Cancelled`], which no record carries).
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use gather_http::jobs::{children, Job, Request, Window};
+/// use gather_http::{FetchConfig, FetchError, Fetcher, Kind};
+/// # async fn run(config: FetchConfig) {
+/// let fetcher = Arc::new(Fetcher::new(config).unwrap());
+/// let refused = FetchError::immediate(Kind::InvalidUrl, "no host".into());
+/// let bad = Job { index: 0, request: Err(refused), meta: "line 1" };
+/// let window = Window { handed_on: Arc::default(), size: 64 };
+/// let (requests, started) = children(fetcher, [bad].into_iter(), window, None);
+/// let mut results = gather::as_completed(requests).limit(8);
+/// while let Some((pos, outcome)) = results.next().await {
+///     assert_eq!(started.take(pos), Some("line 1"));
+///     assert!(!outcome.is_ok());
+/// }
+/// # }
+/// ```
+pub fn children<M, I>(
+    fetcher: Arc<Fetcher>,
+    jobs: I,
+    window: Window,
+    cutoff: Option<Arc<AtomicUsize>>,
+) -> (
+    impl Iterator<Item = impl Future<Output = Result<Page, FetchError>> + Send + 'static>
+        + Send
+        + 'static,
+    Started<M>,
+)
+where
+    I: Iterator<Item = Job<M>> + Send + 'static,
+    M: Send + 'static,
+{
+    let started = Started {
+        by_position: Arc::default(),
+    };
+    let table = started.clone();
+    let children = jobs.enumerate().map(move |(pos, job)| {
+        table.lock().insert(pos, job.meta);
+        let (index, request) = (job.index, job.request);
+        let (fetcher, window, cutoff) = (fetcher.clone(), window.clone(), cutoff.clone());
+        // Made only when the operation starts it (lazily, under its limit).
+        async move {
+            // Not started while too far ahead of the next result to hand
+            // on: this is what bounds the reorder buffer.
+            let Window { handed_on, size } = window;
+            handed_on.wait_until(|n| pos < n + size).await;
+            // Relaxed: a stale read only starts a request whose line will
+            // be dropped.
+            if cutoff.is_some_and(|c| pos > c.load(Ordering::Relaxed)) {
+                return Err(FetchError::immediate(
+                    Kind::Cancelled,
+                    "cancelled".to_owned(),
+                ));
+            }
+            match request? {
+                Request {
+                    url,
+                    payload: Some(payload),
+                } => fetcher.send(index, &url, &payload).await,
+                Request { url, payload: None } => fetcher.fetch(index, &url).await,
+            }
+        }
+    });
+    (children, started)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn fetcher() -> Arc<Fetcher> {
+        let config = crate::FetchConfig {
+            limit: 4,
+            timeout: Duration::from_secs(5),
+            retries: 0,
+            retry_base: Duration::from_millis(1),
+            max_bytes: 1 << 20,
+            max_redirects: 0,
+            headers: Default::default(),
+            user_agent: "test".into(),
+            cacert: None,
+            fail_on_status: false,
+            body: true,
+            save_dir: None,
+            decode: true,
+            proxies: crate::Proxies::none(),
+            versions: crate::Versions::Http1Only,
+            politeness: crate::Politeness::NONE,
+            headers_kept: false,
+        };
+        Arc::new(Fetcher::new(config).unwrap())
+    }
+
+    fn get(
+        server: &gather_pageserver::Server,
+        path: &str,
+        meta: &'static str,
+    ) -> Job<&'static str> {
+        let url = Url::parse(&server.url(path)).unwrap();
+        Job {
+            index: 0,
+            request: Ok(Request { url, payload: None }),
+            meta,
+        }
+    }
+
+    /// Each result comes back with what its job came with, a request
+    /// refused before it was sent included; one past the window waits for
+    /// the results before it to be handed on; one past the cutoff is not
+    /// sent.
+    #[tokio::test]
+    async fn results_come_back_with_their_jobs_within_the_window_and_cutoff() {
+        let server = gather_pageserver::Server::start(Duration::ZERO)
+            .await
+            .unwrap();
+        let refused = Job {
+            index: 1,
+            request: Err(FetchError::immediate(Kind::InvalidUrl, "no host".into())),
+            meta: "refused",
+        };
+        let jobs = vec![
+            get(&server, "/page/0", "first"),
+            refused,
+            get(&server, "/page/2", "third"),
+            get(&server, "/page/3", "past the cutoff"),
+        ];
+        let handed_on = Arc::new(Written::default());
+        let window = Window {
+            handed_on: handed_on.clone(),
+            size: 2,
+        };
+        let cutoff = Arc::new(AtomicUsize::new(2));
+        let (requests, started) = children(fetcher(), jobs.into_iter(), window, Some(cutoff));
+        let mut results = gather::as_completed(requests).limit(4);
+        let mut seen = Vec::new();
+        // Positions 0 and 1 are within the window; 2 and 3 wait for them.
+        for _ in 0..2 {
+            let (pos, outcome) = results.next().await.unwrap();
+            seen.push((pos, started.take(pos).unwrap(), outcome.is_ok()));
+        }
+        seen.sort();
+        assert_eq!(seen, [(0, "first", true), (1, "refused", false)]);
+        assert_eq!(started.len(), 2, "the two waiting are held");
+        handed_on.set(2);
+        let mut rest = Vec::new();
+        while let Some((pos, outcome)) = results.next().await {
+            let kind = match outcome {
+                gather::Outcome::Err(e) => Some(e.kind),
+                _ => None,
+            };
+            rest.push((pos, started.take(pos).unwrap(), kind));
+        }
+        rest.sort_by_key(|(pos, ..)| *pos);
+        assert_eq!(
+            rest,
+            [
+                (2, "third", None),
+                (3, "past the cutoff", Some(Kind::Cancelled))
+            ]
+        );
+        assert!(started.is_empty());
+    }
+}
