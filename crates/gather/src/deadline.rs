@@ -14,6 +14,19 @@
 //!
 //! The clock is tokio's, so a test with a paused clock sees the same time
 //! as the timer.
+//!
+//! # Why each operation holds one, not the driver
+//!
+//! How the deadline is kept is written once, here; what it *means* is
+//! each operation's, and that is why the operation consults it rather
+//! than the shared `Driver`: `gather` ends with `TimedOut` (or its partial
+//! results) and is read before a turn, so children that keep being ready
+//! cannot run it past the deadline; `as_completed` goes on yielding, the
+//! children running then as `TimedOut` and the rest of the input one per
+//! item pulled; `wait` reads it only after its turn, since Python's
+//! `asyncio.wait` counts in `done` every child that finished by the time
+//! it returns. A driver that owned it would need a mode for each of the
+//! three.
 
 use std::future::Future;
 use std::pin::Pin;

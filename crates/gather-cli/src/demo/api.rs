@@ -42,9 +42,15 @@ impl Api {
         }
     }
 
+    /// The state, even if a thread panicked holding it (the demo's server
+    /// goes on answering).
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Counts, and starts them again with a full budget (for the next run).
     pub(crate) fn reset(&self) -> Counts {
-        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut s = self.state();
         let counts = Counts {
             processed: s.processed,
             refused: s.refused,
@@ -60,7 +66,7 @@ impl Api {
 
     /// The answer to one request: status, extra header lines, body.
     pub(crate) fn answer(&self) -> (u16, String, String) {
-        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut s = self.state();
         let now = Instant::now();
         let cap = self.per_second;
         s.level = (s.level + self.per_second * (now - s.at).as_secs_f64()).min(cap);
