@@ -412,14 +412,10 @@ where
         // Checked on every result too: a long burst of ready results must
         // not hold back Ctrl-C.
         if poll_once(&mut interrupt).await.is_some() {
-            if stopping {
-                break End::Interrupted {
-                    in_flight: started.in_flight.len(),
-                };
+            if let Some(end) = interrupted(&mut stopping, fetcher, started, report) {
+                break end;
             }
-            stopping = true;
             interrupt = ctrl_c();
-            begin_stopping(fetcher, started, report);
         }
         // A result that is ready now is taken without flushing; otherwise
         // what was written goes out before waiting.
@@ -435,14 +431,10 @@ where
                 tokio::select! {
                     biased;
                     _ = &mut interrupt => {
-                        if stopping {
-                            break End::Interrupted {
-                    in_flight: started.in_flight.len(),
-                };
+                        if let Some(end) = interrupted(&mut stopping, fetcher, started, report) {
+                            break end;
                         }
-                        stopping = true;
                         interrupt = ctrl_c();
-                        begin_stopping(fetcher, started, report);
                         continue;
                     }
                     next = results.next() => next,
@@ -533,14 +525,25 @@ where
     Ok((end, discarded))
 }
 
-/// A first Ctrl-C: nothing new starts (the input is not read further,
-/// and the fetcher takes no new turn), and the user is told what the run
-/// is waiting for.
-fn begin_stopping(fetcher: &Fetcher, started: &Started, report: &Report) {
+/// A Ctrl-C. The first starts the stop: nothing new starts (the input is
+/// not read further, and the fetcher takes no new turn), and the user is
+/// told what the run is waiting for. A second ends the run now (its end).
+fn interrupted(
+    stopping: &mut bool,
+    fetcher: &Fetcher,
+    started: &Started,
+    report: &Report,
+) -> Option<End> {
+    if std::mem::replace(stopping, true) {
+        return Some(End::Interrupted {
+            in_flight: started.in_flight.len(),
+        });
+    }
     fetcher.stop_starting();
     started.stopping.store(true, Ordering::Relaxed);
     report.clear();
     report::note("interrupted: finishing the requests in flight (Ctrl-C again to stop at once)");
+    None
 }
 
 /// Step 6: the last lines out, the summary, and the exit status with the
