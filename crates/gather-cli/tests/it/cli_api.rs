@@ -439,38 +439,18 @@ fn a_request_file_is_read_as_it_is_sent_in_flat_memory() {
             }
         }
         let output = env.path(&format!("out-{n}.jsonl"));
-        let args = ["fetch", "-q", "--total-timeout", "3s", "-o"].map(std::ffi::OsStr::new);
-        let (out, peak) =
-            run_peak_kb(&[&args[..], &[output.as_os_str(), input.as_os_str()]].concat());
-        assert_eq!(out.status.code(), Some(124), "{}", stderr(&out));
-        let text = std::fs::read_to_string(&output).unwrap();
-        let mut lines = 0;
-        for (i, line) in text.lines().enumerate() {
+        peak_kb_at_a_deadline(&input, &output, "3s", n, |i, line| {
             let want = if i < 2_000 {
                 "\"status\":200"
             } else {
                 "\"total_timeout\""
             };
-            assert!(
-                line.starts_with(&format!("{{\"index\":{i},"))
-                    && line.contains(&format!("\"id\":\"r{i}\""))
-                    && line.contains(want),
-                "line {i}: {line}"
-            );
-            lines += 1;
-        }
-        assert_eq!(lines, n);
-        std::fs::remove_file(&input).unwrap();
-        std::fs::remove_file(&output).unwrap();
-        peak
+            line.starts_with(&format!("{{\"index\":{i},"))
+                && line.contains(&format!("\"id\":\"r{i}\""))
+                && line.contains(want)
+        })
     };
-    let small = run(50_000);
-    let large = run(500_000);
-    eprintln!("peak memory: {small} KiB for 50,000 requests, {large} KiB for 500,000");
-    assert!(
-        large * 10 <= small * 13,
-        "peak memory {large} KiB for 500,000 requests against {small} KiB for 50,000"
-    );
+    assert_flat_peak(run(50_000), run(500_000), "requests (50,000 and 500,000)");
 }
 
 /// Ctrl-C in the middle of a batch of POSTs, then `--resume`, as a user

@@ -188,6 +188,43 @@ pub fn require(path: &str) {
     );
 }
 
+/// Runs `gather fetch -q --total-timeout DEADLINE -o OUTPUT INPUT` under
+/// GNU time, for a test of memory at a deadline: checks that it ended at
+/// the deadline (status 124) with one line per input line (`n`), each as
+/// `line_ok(index, line)` wants; removes both files; returns its peak
+/// memory in KiB.
+pub fn peak_kb_at_a_deadline(
+    input: &std::path::Path,
+    output: &std::path::Path,
+    deadline: &str,
+    n: usize,
+    line_ok: impl Fn(usize, &str) -> bool,
+) -> u64 {
+    let args = ["fetch", "-q", "--total-timeout", deadline, "-o"].map(std::ffi::OsStr::new);
+    let (out, peak) = run_peak_kb(&[&args[..], &[output.as_os_str(), input.as_os_str()]].concat());
+    assert_eq!(out.status.code(), Some(124), "{}", stderr(&out));
+    let text = std::fs::read_to_string(output).unwrap();
+    let mut lines = 0;
+    for (i, line) in text.lines().enumerate() {
+        assert!(line_ok(i, line), "line {i}: {line}");
+        lines += 1;
+    }
+    assert_eq!(lines, n);
+    std::fs::remove_file(input).unwrap();
+    std::fs::remove_file(output).unwrap();
+    peak
+}
+
+/// Peak memory that does not grow with the input: `large` (KiB, for ten
+/// times the input) within 1.3x of `small`.
+pub fn assert_flat_peak(small: u64, large: u64, what: &str) {
+    eprintln!("peak memory: {small} KiB, and {large} KiB for ten times the {what}");
+    assert!(
+        large * 10 <= small * 13,
+        "peak memory {large} KiB for ten times the {what}, against {small} KiB"
+    );
+}
+
 /// Runs `gather` with `args` under GNU time: its output, and its peak
 /// memory in KiB. (Measured by GNU time, not from here: a child forked from
 /// the test would keep the test's own size as its high-water mark.)
