@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::defaults;
+
 const EXIT_CODES: &str = "\
 Exit status:
   0    every URL was fetched (HTTP error statuses count as fetched unless --fail-on-status),
@@ -111,7 +113,7 @@ pub(crate) struct FetchArgs {
     pub(crate) output: Option<PathBuf>,
 
     /// Requests in flight at once.
-    #[arg(long, default_value_t = 64, value_name = "N")]
+    #[arg(long, default_value_t = gather_http::FetchConfig::LIMIT, value_name = "N")]
     pub(crate) limit: usize,
 
     /// Requests at once to one origin (scheme, host and port): connections over HTTP/1.1, streams
@@ -184,7 +186,7 @@ pub(crate) struct FetchArgs {
     pub(crate) fail_on_status: bool,
 
     /// Timeout for each request attempt, e.g. 10s, 500ms, 1.5 (seconds).
-    #[arg(long, default_value = "30s", value_name = "DURATION")]
+    #[arg(long, default_value = defaults::TIMEOUT.as_str(), value_name = "DURATION")]
     pub(crate) timeout: String,
 
     /// Timeout for the whole run; results finished by then are kept.
@@ -197,15 +199,15 @@ pub(crate) struct FetchArgs {
     pub(crate) retries: u32,
 
     /// First retry delay; each further retry doubles it.
-    #[arg(long, default_value = "200ms", value_name = "DURATION")]
+    #[arg(long, default_value = defaults::RETRY_DELAY.as_str(), value_name = "DURATION")]
     pub(crate) retry_delay: String,
 
     /// Largest body accepted, e.g. 10MiB, 500k, 1048576; a larger body is an error for that URL.
-    #[arg(long, default_value = "10MiB", value_name = "SIZE")]
+    #[arg(long, default_value = defaults::MAX_BYTES.as_str(), value_name = "SIZE")]
     pub(crate) max_bytes: String,
 
     /// Redirects followed at most; more is an error (a redirect loop ends here).
-    #[arg(long, default_value_t = 10, value_name = "N")]
+    #[arg(long, default_value_t = gather_http::FetchConfig::MAX_REDIRECTS, value_name = "N")]
     pub(crate) max_redirects: usize,
 
     /// Extra request header, "Name: value"; repeat for more. @FILE reads one per line from FILE
@@ -277,7 +279,7 @@ pub(crate) struct FetchArgs {
     pub(crate) noproxy: Option<String>,
 
     /// The User-Agent header (a -H "User-Agent: ..." takes precedence).
-    #[arg(long, default_value = concat!("gather/", env!("CARGO_PKG_VERSION")), value_name = "TEXT")]
+    #[arg(long, default_value = defaults::USER_AGENT.as_str(), value_name = "TEXT")]
     pub(crate) user_agent: String,
 
     /// Ask for no compression and keep each body as sent: no Accept-Encoding, nothing decoded.
@@ -335,7 +337,7 @@ pub(crate) struct DemoArgs {
     pub(crate) latency_ms: u64,
 
     /// Requests in flight at once in the gathered run.
-    #[arg(long, default_value_t = 64, value_name = "N")]
+    #[arg(long, default_value_t = gather_http::FetchConfig::LIMIT, value_name = "N")]
     pub(crate) limit: usize,
 
     /// POSTs to the demo's rate-limited API, sent twice: paced by the limits its answers announce,

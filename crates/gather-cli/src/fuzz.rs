@@ -10,8 +10,8 @@ use std::time::Duration;
 use crate::input::parse;
 use crate::output::{error_line, page_line, parse_records};
 use gather_http::client::request_target;
-use gather_http::urls::UrlParser;
 use gather_http::Page;
+use gather_http::UrlParser;
 use gather_http::{FetchError, Kind};
 use proptest::prelude::*;
 

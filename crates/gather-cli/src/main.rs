@@ -10,6 +10,7 @@
 
 mod args;
 mod config;
+mod defaults;
 mod demo;
 mod exit;
 #[cfg(test)]

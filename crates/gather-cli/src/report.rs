@@ -11,6 +11,8 @@ use std::time::Duration;
 // the paused time in tests).
 use tokio::time::Instant;
 
+use gather_http::Counts;
+
 /// Latencies, in buckets 2% apart: fixed memory whatever the number of
 /// requests, percentiles within 2%.
 struct Latencies {
@@ -58,12 +60,10 @@ impl Latencies {
 pub(crate) struct Report {
     start: Instant,
     total: usize,
-    pub(crate) ok: usize,
-    /// Fetched, but with an HTTP error status (400 or more): neither ok nor
-    /// a failure to fetch (with `--fail-on-status` they are failures).
-    pub(crate) http_error: usize,
-    pub(crate) failed: usize,
-    pub(crate) retried: usize,
+    /// The run's counts (the engine keeps them): an HTTP error status (400
+    /// or more) is neither ok nor a failure to fetch, unless
+    /// `--fail-on-status`.
+    pub(crate) counts: Counts,
     latencies: Latencies,
     /// Tokens the answers reported (`--body` with JSON answers).
     pub(crate) usage: Usage,
@@ -135,17 +135,6 @@ impl Usage {
     }
 }
 
-/// How a URL's line counts in the summary.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Tally {
-    /// Fetched, with a status under 400.
-    Ok,
-    /// Fetched, with a status of 400 or more.
-    HttpError,
-    /// Not fetched: the line is an error.
-    Failed,
-}
-
 /// How often the bar is redrawn at most.
 const REDRAW: Duration = Duration::from_millis(100);
 
@@ -155,10 +144,7 @@ impl Report {
         Report {
             start: Instant::now(),
             total,
-            ok: 0,
-            http_error: 0,
-            failed: 0,
-            retried: 0,
+            counts: Counts::default(),
             latencies: Latencies::new(),
             usage: Usage::default(),
             bar: !quiet && std::io::stderr().is_terminal(),
@@ -181,21 +167,16 @@ impl Report {
         }
     }
 
-    pub(crate) fn record(&mut self, tally: Tally, elapsed: Duration, retries: u32) {
-        match tally {
-            Tally::Ok => self.ok += 1,
-            Tally::HttpError => self.http_error += 1,
-            Tally::Failed => self.failed += 1,
-        }
-        if retries > 0 {
-            self.retried += 1;
-        }
+    /// A result handed back, which took `elapsed`; `counts` are the run's
+    /// with it.
+    pub(crate) fn record(&mut self, counts: Counts, elapsed: Duration) {
+        self.counts = counts;
         self.latencies.record(elapsed);
         self.draw(false);
     }
 
     fn done(&self) -> usize {
-        self.ok + self.http_error + self.failed
+        self.counts.done()
     }
 
     fn draw(&mut self, force: bool) {
@@ -234,9 +215,9 @@ impl Report {
             ".".repeat(width - filled),
             self.total,
             frac * 100.0,
-            self.ok,
-            self.http_error,
-            self.failed,
+            self.counts.ok,
+            self.counts.http_errors,
+            self.counts.failed,
         );
         let _ = err.flush();
         self.shown.store(true, Ordering::Relaxed);
@@ -258,10 +239,10 @@ impl Report {
             "{} of {} requests in {elapsed:.2} s: {} ok, {} http_error, {} failed, {} retried; {:.0} req/s; latency p50 {:.1} ms, p99 {:.1} ms",
             self.done(),
             self.total,
-            self.ok,
-            self.http_error,
-            self.failed,
-            self.retried,
+            self.counts.ok,
+            self.counts.http_errors,
+            self.counts.failed,
+            self.counts.retried,
             if elapsed > 0.0 { self.done() as f64 / elapsed } else { 0.0 },
             pct(0.50),
             pct(0.99),

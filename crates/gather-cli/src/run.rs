@@ -5,15 +5,16 @@
 //! requests, collect their lines in order, conclude (summary and exit
 //! status). Each step that cannot go on says why and gives the status.
 //!
-//! Built on the library's `as_completed` with a `limit`: children start
-//! lazily in input order, each finished one comes back with its index, and
-//! the [`OrderedWriter`] puts the lines back in input order. By default
-//! every URL gets its line, as `gather(return_exceptions=True)` and as curl
-//! `--parallel`, wget and xargs users expect. `--fail-fast` follows
-//! `gather()`'s default: the first failure ends the run, but only once the
-//! lines before it are written, so that no finished (or nearly finished)
-//! work ahead of the failure is lost; the requests after it are dropped.
-//! `--total-timeout` ends the run at once, keeping the ordered prefix.
+//! The requests are the engine's [`Run`]: started lazily in input order
+//! under `--limit`, within the reorder window of the lines written, each
+//! result handed back with its input line; the [`OrderedWriter`] puts the
+//! lines back in input order. By default every URL gets its line, as
+//! `gather(return_exceptions=True)` and as curl `--parallel`, wget and xargs
+//! users expect. `--fail-fast` follows `gather()`'s default: the first
+//! failure ends the run, but only once the lines before it are written, so
+//! that no finished (or nearly finished) work ahead of the failure is lost;
+//! the requests after it are dropped. `--total-timeout` ends the run at
+//! once, keeping the ordered prefix.
 //!
 //! Ctrl-C stops the run without losing what was done: nothing new starts
 //! (the input is not read further), and the requests in flight are waited
@@ -25,62 +26,15 @@
 
 use std::future::Future;
 use std::io::{IsTerminal, Write};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use gather::future::{AsCompleted, InPlace, Launch, Spawned};
-use gather::Outcome;
-
-use crate::config::Config;
+use crate::config::{refused, Config};
 use crate::exit::{self, Exit};
 use crate::input::{self, Job};
 use crate::output::{self, OrderedWriter};
-use crate::report::{self, Report, Tally};
+use crate::report::{self, Report};
 use crate::shard::Manifest;
-use gather_http::jobs;
-use gather_http::{FetchError, Kind};
-use gather_http::{Fetcher, Page};
-
-/// The run's stream of results.
-///
-/// On one thread the requests are polled in place, where the results are
-/// collected: a task of its own would only add an allocation, a trip
-/// through the scheduler and a wake-up per request (about 5% of the CPU
-/// per request against a local nginx). On a pool they are the library's
-/// spawned children, so that they spread over the workers.
-enum Results<A, B> {
-    InPlace(A),
-    Spawned(B),
-}
-
-impl<I, J> Results<AsCompleted<I, InPlace>, AsCompleted<J, Spawned>>
-where
-    I: Iterator,
-    I::Item: Future<Output = Result<Page, FetchError>>,
-    J: Iterator,
-    Spawned: Launch<J::Item, Ok = Page, Err = FetchError>,
-{
-    /// The next finished request, with its position; see
-    /// [`AsCompleted::next`] (cancel safe).
-    async fn next(&mut self) -> Option<(usize, Outcome<Page, FetchError>)> {
-        match self {
-            Results::InPlace(s) => s.next().await,
-            Results::Spawned(s) => s.next().await,
-        }
-    }
-}
-
-/// `--limit` and `--total-timeout`, on either kind of stream.
-fn bounded<I: Iterator, L: Launch<I::Item>>(
-    s: AsCompleted<I, L>,
-    config: &Config,
-) -> AsCompleted<I, L> {
-    let s = s.limit(config.fetch.limit);
-    match config.total_timeout {
-        Some(t) => s.timeout(t),
-        None => s,
-    }
-}
+use gather_http::{FetchError, Fetcher, Finished, Kind, Run, UrlParser};
 
 /// How the loop over results ended.
 enum End {
@@ -129,7 +83,7 @@ async fn run(config: &Config) -> Result<Exit, Exit> {
     let kept_failures = records.failed();
     let rewrite = !records.in_order || records.has_gap(config.shard);
     let todo = plan(config, &input, &records)?;
-    let fetcher = Arc::new(Fetcher::new(config.fetch.clone()).map_err(Exit::usage)?);
+    let fetcher = Fetcher::new(config.fetch.clone()).map_err(|e| Exit::usage(refused(e)))?;
     let mut report = Report::new(todo, config.quiet);
     let sink = sink.unwrap_or_else(|| report.stdout_beside_bar(std::io::stdout()));
     let mut writer = OrderedWriter::new(sink);
@@ -150,28 +104,11 @@ async fn run(config: &Config) -> Result<Exit, Exit> {
             }
         }
     });
-    let (requests, started) = start(jobs, records, fetcher.clone(), &writer, config);
-    let results = if config.threads == Some(1) {
-        // Boxed: a request's future is most of a kilobyte (gather-http's
-        // `a_request_future_fits_mallocs_thread_cache`), moved once into its box
-        // rather than into the stream's slots.
-        Results::InPlace(bounded(
-            gather::as_completed(requests.map(Box::pin)),
-            config,
-        ))
-    } else {
-        // Each request a task; aborted if the stream is dropped.
-        Results::Spawned(bounded(gather::as_completed(requests).spawn(), config))
-    };
-    let (end, discarded) = collect(
-        results,
-        &started,
-        &fetcher,
-        &mut writer,
-        &mut report,
-        config,
-    )
-    .await?;
+    let mut run = start(jobs, records, Arc::new(fetcher), &writer, config);
+    let end = collect(&mut run, &mut writer, &mut report, config).await?;
+    let discarded = run.counts().discarded;
+    // Dropping the run cancels every request still in flight.
+    drop(run);
     let read_failed = lock(&read_error).take();
     if let (Some(e), false) = (read_failed, matches!(end, End::ReaderGone)) {
         return Err(Exit::usage(format!(
@@ -315,82 +252,44 @@ fn plan(config: &Config, input: &Input, records: &output::Records) -> Result<usi
     Ok(todo)
 }
 
-/// What the loop over results shares with the requests it started.
-struct Started {
-    /// The job of each position started and not yet written.
-    in_flight: jobs::Started<Job>,
-    /// `--fail-fast`: the position of the earliest failure so far; a
-    /// request after it is not started.
-    cutoff: Arc<AtomicUsize>,
-    /// Ctrl-C: the input is not read further.
-    stopping: Arc<AtomicBool>,
-}
-
 /// Step 4: the second pass, read as requests start (lazily, under the
 /// limit): jobs started and not yet written are the only ones in memory.
-/// The engine's [`jobs::children`] makes each request's future (the
-/// reorder window's wait, the `--fail-fast` cutoff, the send).
+/// The engine's [`Run`] starts each (within the reorder window of the
+/// lines written, not past a `--fail-fast` failure).
 fn start(
     lines: impl Iterator<Item = Job> + Send + 'static,
     records: output::Records,
     fetcher: Arc<Fetcher>,
     writer: &OrderedWriter,
     config: &Config,
-) -> (
-    impl Iterator<Item = impl Future<Output = Result<Page, FetchError>> + Send + 'static>
-        + Send
-        + 'static,
-    Started,
-) {
-    let cutoff = Arc::new(AtomicUsize::new(usize::MAX));
-    let stopping: Arc<AtomicBool> = Arc::default();
-    let mut urls = gather_http::urls::UrlParser::default();
+) -> Run<Job> {
+    let mut urls = UrlParser::default();
     let rules = config.requests.clone();
     let shard = config.shard;
     let jobs = lines
-        // Relaxed: the flag orders nothing else; a line read just after it
-        // is set starts nothing (the fetcher stopped first).
-        .take_while({
-            let stopping = stopping.clone();
-            move |_| !stopping.load(Ordering::Relaxed)
-        })
         .filter(move |job| shard.keeps(job.index) && !records.contains(job.index))
-        .map(move |mut job| jobs::Job {
+        .map(move |mut job| gather_http::Job {
             index: job.index,
             request: rules.read(&mut job, &mut urls),
             meta: job,
         });
-    let window = jobs::Window {
-        handed_on: writer.written(),
-        size: config.reorder_window,
-    };
-    let (children, in_flight) = jobs::children(fetcher, jobs, window, Some(cutoff.clone()));
-    let started = Started {
-        in_flight,
-        cutoff,
-        stopping,
-    };
-    (children, started)
+    Run::builder(fetcher)
+        .reorder(writer.written())
+        .reorder_window(config.reorder_window)
+        .fail_fast(config.fail_fast)
+        .total_timeout(config.total_timeout)
+        .in_place(config.threads == Some(1))
+        .start(jobs)
 }
 
 /// Step 5: results as they finish, each line handed to the writer in
-/// its place, until every URL has its line or the run ends early. Returns
-/// how it ended, and how many finished results after a `--fail-fast`
-/// failure were dropped.
-async fn collect<I, J>(
-    mut results: Results<AsCompleted<I, InPlace>, AsCompleted<J, Spawned>>,
-    started: &Started,
-    fetcher: &Fetcher,
+/// its place, until every URL has its line or the run ends early.
+async fn collect(
+    run: &mut Run<Job>,
     writer: &mut OrderedWriter,
     report: &mut Report,
     config: &Config,
-) -> Result<(End, usize), Exit>
-where
-    I: Iterator,
-    I::Item: Future<Output = Result<Page, FetchError>>,
-    J: Iterator,
-    Spawned: Launch<J::Item, Ok = Page, Err = FetchError>,
-{
+) -> Result<End, Exit> {
     // Boxed to be made again after a first Ctrl-C, which starts the stop:
     // what is in flight and may not be sent twice is finished, and a
     // second one ends the run at once.
@@ -398,12 +297,9 @@ where
         Box::pin(tokio::signal::ctrl_c())
     };
     let mut interrupt = ctrl_c();
-    let mut stopping = false;
-    let mut timed_out = false;
-    // `--fail-fast`: the earliest failure so far (its position, job and
-    // error), and the results after it that finished and were dropped.
-    let mut failure: Option<(usize, Job, FetchError)> = None;
-    let mut discarded = 0usize;
+    // `--fail-fast`: the earliest failure so far (its job and error), the
+    // run's `failed_at`.
+    let mut failure: Option<(Job, FetchError)> = None;
     let cannot_write = |report: &mut Report, e: std::io::Error| {
         report.clear();
         Exit::usage(format!("cannot write output: {e}"))
@@ -412,14 +308,14 @@ where
         // Checked on every result too: a long burst of ready results must
         // not hold back Ctrl-C.
         if poll_once(&mut interrupt).await.is_some() {
-            if let Some(end) = interrupted(&mut stopping, fetcher, started, report) {
+            if let Some(end) = interrupted(run, report) {
                 break end;
             }
             interrupt = ctrl_c();
         }
         // A result that is ready now is taken without flushing; otherwise
         // what was written goes out before waiting.
-        let next = match poll_once(results.next()).await {
+        let next = match poll_once(run.next()).await {
             Some(next) => next,
             None => {
                 if let Err(e) = writer.flush() {
@@ -431,78 +327,45 @@ where
                 tokio::select! {
                     biased;
                     _ = &mut interrupt => {
-                        if let Some(end) = interrupted(&mut stopping, fetcher, started, report) {
+                        if let Some(end) = interrupted(run, report) {
                             break end;
                         }
                         interrupt = ctrl_c();
                         continue;
                     }
-                    next = results.next() => next,
+                    next = run.next() => next,
                 }
             }
         };
-        let Some((pos, outcome)) = next else {
-            break if stopping {
+        let Some(Finished {
+            position: pos,
+            meta: job,
+            result,
+        }) = next
+        else {
+            break if run.is_stopping() {
                 End::Stopped
-            } else if timed_out {
+            } else if run.timed_out() {
                 End::TimedOut
             } else {
                 End::Complete
             };
         };
-        let job = started.in_flight.take(pos);
-        let Some(job) = job else {
-            continue; // every position is registered when its child is made
-        };
-        if stopping && matches!(&outcome, Outcome::Err(e) if e.kind == Kind::Cancelled) {
-            // Not sent (or dropped, and may be sent again): its line is
-            // left for `--resume`.
-            continue;
-        }
-        if failure.as_ref().is_some_and(|(cut, ..)| pos > *cut) {
-            // After the failure that ends the run: not written.
-            if outcome.is_ok() {
-                discarded += 1;
+        let line = match result {
+            Ok(page) => {
+                report.record(run.counts(), page.elapsed);
+                output::page_line(&job, &page, &config.record, &mut report.usage)
             }
-            continue;
-        }
-        let job = &job;
-        let line = match outcome {
-            Outcome::Ok(page) => {
-                let tally = if page.status >= 400 {
-                    Tally::HttpError
-                } else {
-                    Tally::Ok
-                };
-                report.record(tally, page.elapsed, page.retries);
-                output::page_line(job, &page, &config.record, &mut report.usage)
-            }
-            other => {
-                let error = match other {
-                    Outcome::Err(e) => e,
-                    Outcome::TimedOut => {
-                        timed_out = true;
-                        FetchError::immediate(
-                            Kind::TotalTimeout,
-                            "--total-timeout expired before this URL was fetched".to_owned(),
-                        )
-                    }
-                    Outcome::Panicked(p) => FetchError::immediate(
-                        Kind::Internal,
-                        format!("internal error: {}", p.message()),
-                    ),
-                    _ => FetchError::immediate(Kind::Cancelled, "cancelled".to_owned()),
-                };
+            Err(error) => {
                 if config.fail_fast && error.kind == Kind::TotalTimeout {
                     break End::TimedOut;
                 }
-                report.record(Tally::Failed, error.elapsed, error.retries);
-                let line = output::error_line(job, &error);
-                if config.fail_fast && failure.as_ref().is_none_or(|(cut, ..)| pos < *cut) {
+                report.record(run.counts(), error.elapsed);
+                let line = output::error_line(&job, &error);
+                if run.failed_at() == Some(pos) {
                     // The run ends here once every line before this one is
                     // written; nothing after it starts.
-                    started.cutoff.store(pos, Ordering::Relaxed);
-                    failure = Some((pos, job.clone(), error));
+                    failure = Some((job, error));
                 }
                 line
             }
@@ -513,34 +376,26 @@ where
             }
             return Err(cannot_write(report, e));
         }
-        if let Some((cut, ..)) = &failure {
-            if writer.count() > *cut {
-                let (_, job, error) = failure.take().expect("checked above");
+        if let (Some(cut), Some(_)) = (run.failed_at(), &failure) {
+            if writer.count() > cut {
+                let (job, error) = failure.take().expect("checked above");
                 break End::Failed(job, error);
             }
         }
     };
-    // Dropping the stream cancels every request still in flight.
-    drop(results);
-    Ok((end, discarded))
+    Ok(end)
 }
 
 /// A Ctrl-C. The first starts the stop: nothing new starts (the input is
 /// not read further, and the fetcher takes no new turn), and the user is
 /// told what the run is waiting for. A second ends the run now (its end).
-fn interrupted(
-    stopping: &mut bool,
-    fetcher: &Fetcher,
-    started: &Started,
-    report: &Report,
-) -> Option<End> {
-    if std::mem::replace(stopping, true) {
+fn interrupted(run: &Run<Job>, report: &Report) -> Option<End> {
+    if run.is_stopping() {
         return Some(End::Interrupted {
-            in_flight: started.in_flight.len(),
+            in_flight: run.in_flight(),
         });
     }
-    fetcher.stop_starting();
-    started.stopping.store(true, Ordering::Relaxed);
+    run.stop_starting();
     report.clear();
     report::note("interrupted: finishing the requests in flight (Ctrl-C again to stop at once)");
     None
@@ -604,7 +459,7 @@ fn conclude(
         None => String::new(),
     };
     Ok(match end {
-        End::Complete if report.failed + kept_failures == 0 => Exit::OK,
+        End::Complete if report.counts.failed + kept_failures == 0 => Exit::OK,
         End::Complete => {
             // Said even with -q: the exit status alone would not say which.
             let kept = match kept_failures {
@@ -627,7 +482,7 @@ fn conclude(
                 status_code,
                 format!(
                     "{} of {todo} requests failed{kept}; their lines carry \"error\"{status}",
-                    report.failed
+                    report.counts.failed
                 ),
             )
         }
@@ -638,7 +493,7 @@ fn conclude(
                 "URL {index} (line {}) {}: {}; --fail-fast stopped the run there: {written} lines written in order, the last one its error{}",
                 job.line,
                 job.raw,
-                error,
+                crate::config::said(&error),
                 if dropped > 0 {
                     format!(" ({dropped} finished later lines not written)")
                 } else {
@@ -711,7 +566,7 @@ fn count_and_check(
     config: &Config,
 ) -> Result<Counted, String> {
     let shard = config.shard;
-    let mut urls = gather_http::urls::UrlParser::default();
+    let mut urls = UrlParser::default();
     let unreadable = |e: std::io::Error| format!("cannot read input {}: {e}", input.name);
     let mut lines = input.source.lines().map_err(unreadable)?.fingerprinted();
     let (mut total, mut checked) = (0, 0);

@@ -1,9 +1,16 @@
-//! What every request of a run shares: limits, timeouts, retries, headers,
-//! trust, proxies, protocol versions and politeness. Built and validated
-//! by the front door (the CLI checks each flag once, naming it); the engine
-//! takes it as it is.
+//! What every request of a run shares, with **every default of a run in one
+//! place**, and the checks a front door runs on what a user gave.
+//!
+//! The front doors (the command line, the Python package) translate their
+//! users' words into a [`FetchConfig`], starting from
+//! [`FetchConfig::default()`]: a value the user did not give is the
+//! engine's, so `gather fetch` and `gather_fetch.fetch()` cannot drift
+//! apart. The files a configuration names are checked here too
+//! ([`FetchConfig::ca_file`], [`FetchConfig::save_dir`]), each failure a
+//! [`ConfigError`] naming its [`Setting`], which each door says in its own
+//! words (`--cacert` on the command line, `ca_file` in Python).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use http::header::HeaderMap;
@@ -11,31 +18,146 @@ use http::header::HeaderMap;
 use crate::client::origin::Politeness;
 use crate::client::proxy::Proxies;
 use crate::client::Versions;
+use crate::error::{ConfigError, Setting};
 
 /// What each request needs.
+///
+/// # Examples
+///
+/// Every field not given is the engine's default:
+///
+/// ```
+/// use std::time::Duration;
+/// use gather_http::FetchConfig;
+///
+/// let config = FetchConfig {
+///     timeout: Duration::from_secs(5),
+///     retries: 3,
+///     ..FetchConfig::default()
+/// };
+/// assert_eq!(config.limit, FetchConfig::LIMIT);
+/// ```
 #[derive(Debug, Clone)]
 pub struct FetchConfig {
+    /// Requests in flight at once, over all origins.
     pub limit: usize,
+    /// A request's time for its complete answer (time queued for a turn is
+    /// not counted).
     pub timeout: Duration,
+    /// Retries after a connection failure, a 429 or a 5xx.
     pub retries: u32,
+    /// The first retry's wait, doubled each time (with jitter).
     pub retry_base: Duration,
+    /// A body over this many bytes (decoded) is an error.
     pub max_bytes: u64,
     pub max_redirects: usize,
+    /// Sent with every request.
     pub headers: HeaderMap,
     pub user_agent: String,
-    /// Extra trusted roots, PEM (`--cacert`).
+    /// Extra trusted roots, PEM ([`FetchConfig::ca_file`] reads them).
     pub cacert: Option<Vec<u8>>,
+    /// An HTTP status of 400 or more is a [`Kind::Status`](crate::Kind) error.
     pub fail_on_status: bool,
+    /// Keep each body in [`Page::body`](crate::Page).
     pub body: bool,
+    /// Write each body to a file here instead ([`FetchConfig::save_dir`]).
     pub save_dir: Option<PathBuf>,
-    /// Ask for compressed bodies and decode them (not `--raw`).
+    /// Ask for compressed bodies and decode them.
     pub decode: bool,
-    /// `--proxy`, `--noproxy` and the environment, by curl's rules.
+    /// Proxies, by curl's rules ([`Proxies::configure`]).
     pub proxies: Proxies,
-    /// `--http1.1`, `--http2-prior-knowledge`, or negotiated.
+    /// HTTP/1.1 only, HTTP/2 by prior knowledge, or negotiated.
     pub versions: Versions,
-    /// `--per-host`, `--rate`, `--rate-per-host`.
+    /// Per-origin limits and rates.
     pub politeness: Politeness,
     /// Keep each answer's header fields in [`Page::headers`](crate::Page).
     pub headers_kept: bool,
+}
+
+impl FetchConfig {
+    /// Requests in flight at once, over all origins.
+    pub const LIMIT: usize = 64;
+    /// A request's time for its complete answer.
+    pub const TIMEOUT: Duration = Duration::from_secs(30);
+    /// The first retry's wait.
+    pub const RETRY_BASE: Duration = Duration::from_millis(200);
+    /// The largest body kept or saved: 10 MiB.
+    pub const MAX_BYTES: u64 = 10 << 20;
+    /// Redirects followed.
+    pub const MAX_REDIRECTS: usize = 10;
+    /// Connections to one HTTP/1.1 origin at once: what browsers hold to
+    /// (6) and a little more, so that a limit of 64 over one host is not 64
+    /// connections to it.
+    pub const PER_HOST_H1: usize = 8;
+    /// A run's reorder window, in multiples of [`limit`](Self::limit): how
+    /// far ahead of the next result to hand on a request may start.
+    pub const WINDOW_PER_LIMIT: usize = 4;
+
+    /// The reorder window for this configuration's limit.
+    pub fn window(&self) -> usize {
+        self.limit.saturating_mul(Self::WINDOW_PER_LIMIT).max(1)
+    }
+
+    /// Reads and checks a file of trusted roots (PEM): it must hold at
+    /// least one certificate.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gather_http::{FetchConfig, Setting};
+    ///
+    /// let e = FetchConfig::ca_file("/no/such/ca.pem".as_ref()).unwrap_err();
+    /// assert_eq!(e.setting(), Setting::CaFile);
+    /// assert!(e.to_string().starts_with("CA file /no/such/ca.pem: "));
+    /// ```
+    pub fn ca_file(path: &Path) -> Result<Vec<u8>, ConfigError> {
+        let refused = |reason: String| ConfigError::new(Setting::CaFile, path.display(), reason);
+        let pem = std::fs::read(path).map_err(|e| refused(e.to_string()))?;
+        let certs = crate::tls::pem_certificates(&pem).map_err(refused)?;
+        if certs.is_empty() {
+            return Err(refused("no PEM certificate in the file".to_owned()));
+        }
+        Ok(pem)
+    }
+
+    /// Makes the folder bodies are saved in (and its parents), so that a
+    /// folder that cannot be made is said before anything is fetched.
+    pub fn save_dir(dir: &Path) -> Result<PathBuf, ConfigError> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| ConfigError::new(Setting::SaveDir, dir.display(), e.to_string()))?;
+        Ok(dir.to_owned())
+    }
+}
+
+impl Default for FetchConfig {
+    /// The engine's defaults: 64 at once, 8 per HTTP/1.1 origin, 30 s a
+    /// request, no retries, 10 MiB bodies, 10 redirects, decoded, bodies not
+    /// kept, proxies off (front doors read the environment's with
+    /// [`Proxies::configure`]), HTTP/2 where TLS agrees on it, and the limits
+    /// servers announce honoured.
+    fn default() -> FetchConfig {
+        FetchConfig {
+            limit: Self::LIMIT,
+            timeout: Self::TIMEOUT,
+            retries: 0,
+            retry_base: Self::RETRY_BASE,
+            max_bytes: Self::MAX_BYTES,
+            max_redirects: Self::MAX_REDIRECTS,
+            headers: HeaderMap::new(),
+            user_agent: concat!("gather/", env!("CARGO_PKG_VERSION")).to_owned(),
+            cacert: None,
+            fail_on_status: false,
+            body: false,
+            save_dir: None,
+            decode: true,
+            proxies: Proxies::none(),
+            versions: Versions::Negotiate,
+            politeness: Politeness {
+                per_host_h1: Some(Self::PER_HOST_H1),
+                server_limits: true,
+                ..Politeness::NONE
+            },
+            headers_kept: false,
+        }
+    }
 }

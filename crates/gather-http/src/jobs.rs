@@ -1,6 +1,5 @@
-//! A run's requests as the children a front door hands to
-//! `gather::as_completed`: every front door's run is this, around its own
-//! input and output.
+//! A run's requests as the children [`Run`](crate::Run) hands to
+//! `gather::as_completed`.
 //!
 //! [`children`] turns [`Job`]s (a request, or why it cannot be sent, and
 //! what the front door attaches to it: the CLI its input line, the Python
@@ -90,6 +89,7 @@ impl<M> Started<M> {
     }
 
     /// No request is started and not taken back.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.lock().is_empty()
     }
@@ -105,25 +105,6 @@ impl<M> Started<M> {
 /// came with. `cutoff`: a request at a position after it is not started
 /// (it ends [`Kind::Cancelled`], which no record carries).
 ///
-/// # Examples
-///
-/// ```
-/// use std::sync::Arc;
-/// use gather_http::jobs::{children, Job, Request, Window};
-/// use gather_http::{FetchConfig, FetchError, Fetcher, Kind};
-/// # async fn run(config: FetchConfig) {
-/// let fetcher = Arc::new(Fetcher::new(config).unwrap());
-/// let refused = FetchError::immediate(Kind::InvalidUrl, "no host".into());
-/// let bad = Job { index: 0, request: Err(refused), meta: "line 1" };
-/// let window = Window { handed_on: Arc::default(), size: 64 };
-/// let (requests, started) = children(fetcher, [bad].into_iter(), window, None);
-/// let mut results = gather::as_completed(requests).limit(8);
-/// while let Some((pos, outcome)) = results.next().await {
-///     assert_eq!(started.take(pos), Some("line 1"));
-///     assert!(!outcome.is_ok());
-/// }
-/// # }
-/// ```
 pub fn children<M, I>(
     fetcher: Arc<Fetcher>,
     jobs: I,
@@ -182,21 +163,10 @@ mod tests {
         let config = crate::FetchConfig {
             limit: 4,
             timeout: Duration::from_secs(5),
-            retries: 0,
-            retry_base: Duration::from_millis(1),
-            max_bytes: 1 << 20,
-            max_redirects: 0,
-            headers: Default::default(),
-            user_agent: "test".into(),
-            cacert: None,
-            fail_on_status: false,
             body: true,
-            save_dir: None,
-            decode: true,
-            proxies: crate::Proxies::none(),
             versions: crate::Versions::Http1Only,
             politeness: crate::Politeness::NONE,
-            headers_kept: false,
+            ..Default::default()
         };
         Arc::new(Fetcher::new(config).unwrap())
     }

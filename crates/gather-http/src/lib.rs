@@ -1,37 +1,46 @@
 //! The fetch engine under `gather fetch`, shared by every front door (the
-//! command line, the Python package): connections, HTTP/1.1 and HTTP/2,
-//! TLS, proxies, per-origin politeness, content decoding, and the
-//! per-request rules (retries, redirects, timeouts, reading or saving the
-//! body). A front door builds a [`FetchConfig`], makes one [`Fetcher`]
-//! for the run, and calls [`Fetcher::fetch`] for each request; running
-//! many at once and keeping their order is the `gather` library's job.
+//! command line, the Python package): a whole run of requests, and under
+//! it connections, HTTP/1.1 and HTTP/2, TLS, proxies, per-origin
+//! politeness, content decoding, and the per-request rules (retries,
+//! redirects, timeouts, reading or saving the body).
+//!
+//! A front door only translates. It builds a [`FetchConfig`] from its
+//! users' words, starting from [`FetchConfig::default()`] (every default
+//! lives there), makes one [`Fetcher`] for the run, and starts a [`Run`]
+//! over its [`Job`]s: the limit, the reorder window, fail-fast, the overall
+//! deadline, a stop that loses nothing, panics and timeouts as errors, and
+//! the counts of a summary are the run's. Errors are in the engine's words
+//! and name the [`Setting`] that governs them, for each door to say in its
+//! own ([`ConfigError`], [`FetchError::setting`]).
 //!
 //! Where each decision lives:
 //!
 //! | decision | module |
 //! |---|---|
+//! | a run: limit, window, fail-fast, deadline, stop, counts | [`run`](Run) (`run.rs`), on `jobs.rs` |
+//! | every default of a run, and the checks of files it names | [`FetchConfig`] (`config.rs`) |
 //! | retries: which answers, how long between | `fetch/retry.rs` |
 //! | redirects and their credential rules | `fetch/redirect.rs` |
-//! | the body: `--max-bytes`, decoding, keeping, saving | `fetch/read.rs`, `fetch/save.rs`, `decode.rs` |
+//! | the body: the size limit, decoding, keeping, saving | `fetch/read.rs`, `fetch/save.rs`, `decode.rs` |
 //! | queue time kept out of timings and timeouts | `fetch/waits.rs` |
+//! | a stop that loses nothing | `fetch/stop.rs` |
 //! | per-host limits, rates, `Retry-After` pauses, ALPN | `client/origin.rs` |
-//! | the limits servers announce (`x-ratelimit-*`, `RateLimit`), read | [`client::ratelimit`] |
-//! | staying under them, and `--tokens-per-minute` | `client/pacing.rs` |
+//! | the limits servers announce (`x-ratelimit-*`, `RateLimit`), read | `client/ratelimit.rs` |
+//! | staying under them, and a token budget | `client/pacing.rs` |
 //! | methods, bodies, never sending a POST twice | `client/payload.rs` |
 //! | HTTP/1.1 framing; HTTP/2 resends and fault blame | `client/head.rs`, `client/body.rs`, `client/http2.rs` |
 //! | proxies (curl's variables and rules) | `client/proxy.rs` |
-//! | a run's requests as children: window, cutoff, what each came with | [`jobs`] |
-//! | results back in input order, in a bounded buffer | [`order`] |
-//! | which URLs are fetched, and their error kinds | [`urls`] |
+//! | results back in input order, in a bounded buffer | `order/` ([`ByPosition`], [`Written`]) |
+//! | which URLs are fetched, and their error kinds | `urls.rs` ([`UrlParser`]) |
 //! | what HTTPS trusts | [`tls`] |
-//! | error kinds a record carries | [`error`] |
+//! | error kinds | `error.rs` ([`Kind`]) |
 //!
 //! # Examples
 //!
 //! ```no_run
 //! use gather_http::{FetchConfig, Fetcher};
-//! # async fn run(config: FetchConfig) -> Result<(), String> {
-//! let fetcher = Fetcher::new(config)?;
+//! # async fn run() -> Result<(), gather_http::ConfigError> {
+//! let fetcher = Fetcher::new(FetchConfig::default())?;
 //! let url = url::Url::parse("http://127.0.0.1:8080/").unwrap();
 //! match fetcher.fetch(0, &url).await {
 //!     Ok(page) => println!("{} {} bytes", page.status, page.bytes),
@@ -44,15 +53,19 @@
 pub mod client;
 mod config;
 mod decode;
-pub mod error;
+mod error;
 mod fetch;
 pub mod fnv;
-pub mod jobs;
-pub mod order;
+mod jobs;
+mod order;
+mod run;
 pub mod tls;
-pub mod urls;
+mod urls;
 
 pub use client::{Politeness, Proxies, Version, Versions};
 pub use config::FetchConfig;
-pub use error::{FetchError, Kind};
+pub use error::{ConfigError, FetchError, Kind, Setting};
 pub use fetch::{Encoding, Fetcher, Page};
+pub use order::{ByPosition, Written};
+pub use run::{Counts, Finished, Job, Request, Run, RunBuilder};
+pub use urls::{parse as parse_url, InvalidUrl, UrlParser};

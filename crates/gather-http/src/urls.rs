@@ -142,10 +142,10 @@ fn origin_text(raw: &str) -> Option<&str> {
 /// # Examples
 ///
 /// ```
-/// use gather_http::{urls, Kind};
-/// assert_eq!(urls::parse("https://example.com/a").unwrap().path(), "/a");
-/// assert_eq!(urls::parse("ftp://example.com/").unwrap_err().kind(), Kind::UnsupportedScheme);
-/// assert_eq!(urls::parse("example.com").unwrap_err().kind(), Kind::InvalidUrl);
+/// use gather_http::{parse_url, Kind};
+/// assert_eq!(parse_url("https://example.com/a").unwrap().path(), "/a");
+/// assert_eq!(parse_url("ftp://example.com/").unwrap_err().kind(), Kind::UnsupportedScheme);
+/// assert_eq!(parse_url("example.com").unwrap_err().kind(), Kind::InvalidUrl);
 /// ```
 pub fn parse(raw: &str) -> Result<Url, InvalidUrl> {
     let url = Url::parse(raw).map_err(|e| InvalidUrl::Syntax(e.to_string()))?;

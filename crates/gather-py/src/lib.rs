@@ -32,5 +32,6 @@ fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<response::Headers>()?;
     m.add_class::<response::Failure>()?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("DEFAULTS", options::defaults(m.py())?)?;
     Ok(())
 }

@@ -3,22 +3,58 @@
 //! `TypeError` for a value of the wrong type, a `ValueError` for one out
 //! of range, raised before anything is sent.
 //!
-//! The defaults live in one place, the Python signatures
-//! (`python/gather_fetch/__init__.py`), where `help()` shows them; this
-//! file reads every argument from the dict those signatures pass.
+//! The defaults are the engine's ([`FetchConfig::default()`]): an argument
+//! not given (or `None` where that means "the default") leaves the
+//! engine's value, and the Python signatures show the same values, read
+//! from [`defaults`] (`_engine.DEFAULTS`) when the module is imported.
+//! What the engine refuses names a [`Setting`], which [`argument`] turns
+//! into the keyword argument's name.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use gather_http::{FetchConfig, Politeness, Proxies, Versions};
+use gather_http::{ConfigError, FetchConfig, Politeness, Proxies, Setting, Versions};
 use http::header::HeaderMap;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyMapping, PyString};
 
-/// Requests at once per origin over HTTP/1.1 when `per_host` is not
-/// given: the CLI's default, polite to one server.
-const PER_HOST_H1: usize = 8;
+/// `_engine.DEFAULTS`: the engine's defaults in Python's units (seconds,
+/// bytes), for the signatures of `fetch()` and its siblings.
+pub fn defaults(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("limit", FetchConfig::LIMIT)?;
+    d.set_item("timeout", FetchConfig::TIMEOUT.as_secs_f64())?;
+    d.set_item("retry_delay", FetchConfig::RETRY_BASE.as_secs_f64())?;
+    d.set_item("max_bytes", FetchConfig::MAX_BYTES)?;
+    d.set_item("max_redirects", FetchConfig::MAX_REDIRECTS)?;
+    d.set_item("per_host", FetchConfig::PER_HOST_H1)?;
+    d.set_item("window_per_limit", FetchConfig::WINDOW_PER_LIMIT)?;
+    Ok(d)
+}
+
+/// Python's word for an engine setting: its keyword argument.
+pub fn argument(setting: Setting) -> &'static str {
+    match setting {
+        Setting::Limit => "limit",
+        Setting::Timeout => "timeout",
+        Setting::TotalTimeout => "asyncio.timeout()",
+        Setting::MaxBytes => "max_bytes",
+        Setting::MaxRedirects => "max_redirects",
+        Setting::UserAgent => "user_agent",
+        Setting::CaFile => "ca_file",
+        Setting::SaveDir => "save_dir",
+        Setting::Proxy => "proxy",
+        Setting::FailOnStatus => "raise_for_status",
+        _ => "an option",
+    }
+}
+
+/// A configuration the engine refused, as a `ValueError` naming the
+/// argument it came from.
+pub fn refused(e: ConfigError) -> PyErr {
+    PyValueError::new_err(format!("{} {}", argument(e.setting()), e.detail()))
+}
 
 /// What a run is asked to do, besides its requests.
 pub struct Options {
@@ -31,7 +67,7 @@ pub struct Options {
 
 /// Reads and checks every argument in `args` (the Python signature's).
 pub fn read(args: &Bound<'_, PyDict>) -> PyResult<Options> {
-    let limit = positive(args, "limit")?.unwrap_or(64);
+    let limit = positive(args, "limit")?.unwrap_or(FetchConfig::LIMIT);
     let per_host = match int(args, "per_host")? {
         None => None,
         Some(n) if n < 0 => return Err(value_error("per_host", "0 (no limit) or more", n)),
@@ -39,7 +75,7 @@ pub fn read(args: &Bound<'_, PyDict>) -> PyResult<Options> {
     };
     let politeness = Politeness {
         per_host_h1: match per_host {
-            None => Some(PER_HOST_H1),
+            None => Some(FetchConfig::PER_HOST_H1),
             Some(0) => None,
             Some(n) => Some(n),
         },
@@ -62,10 +98,10 @@ pub fn read(args: &Bound<'_, PyDict>) -> PyResult<Options> {
         Some(n) if (0..=1000).contains(&n) => n as u32,
         Some(n) => return Err(value_error("retries", "0 to 1000", n)),
     };
-    let retry_base = seconds(args, "retry_delay")?.unwrap_or(Duration::from_millis(200));
-    let max_bytes = positive(args, "max_bytes")?.map_or(10 << 20, |n| n as u64);
+    let retry_base = seconds(args, "retry_delay")?.unwrap_or(FetchConfig::RETRY_BASE);
+    let max_bytes = positive(args, "max_bytes")?.map_or(FetchConfig::MAX_BYTES, |n| n as u64);
     let max_redirects = match int(args, "max_redirects")? {
-        None => 10,
+        None => FetchConfig::MAX_REDIRECTS,
         Some(n) if n >= 0 => n as usize,
         Some(n) => return Err(value_error("max_redirects", "0 or more", n)),
     };
@@ -84,59 +120,47 @@ pub fn read(args: &Bound<'_, PyDict>) -> PyResult<Options> {
     let proxies = Proxies::configure(proxy.as_deref(), no_proxy.as_deref(), |name| {
         trust_env.then(|| std::env::var(name).ok()).flatten()
     })
-    .map_err(|e| PyValueError::new_err(format!("proxy: {e}")))?;
+    .map_err(refused)?;
     let cacert = match path(args, "ca_file")? {
         None => None,
-        Some(path) => {
-            let shown = path.display();
-            let pem = std::fs::read(&path)
-                .map_err(|e| PyValueError::new_err(format!("ca_file {shown}: {e}")))?;
-            let certs = gather_http::tls::pem_certificates(&pem)
-                .map_err(|e| PyValueError::new_err(format!("ca_file {shown}: {e}")))?;
-            if certs.is_empty() {
-                return Err(PyValueError::new_err(format!(
-                    "ca_file {shown}: no PEM certificate in the file"
-                )));
-            }
-            Some(pem)
-        }
+        Some(path) => Some(FetchConfig::ca_file(&path).map_err(refused)?),
     };
-    let save_dir = path(args, "save_dir")?;
-    if let Some(dir) = &save_dir {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| PyValueError::new_err(format!("save_dir {}: {e}", dir.display())))?;
-    }
+    let save_dir = match path(args, "save_dir")? {
+        None => None,
+        Some(dir) => Some(FetchConfig::save_dir(&dir).map_err(refused)?),
+    };
     let user_agent = string(args, "user_agent")?
         .unwrap_or_else(|| concat!("gather-fetch/", env!("CARGO_PKG_VERSION")).to_owned());
-    let window = positive(args, "window")?.unwrap_or(4 * limit);
+    let window = positive(args, "window")?;
     let base_url =
         match string(args, "base_url")? {
             None => None,
-            Some(text) => Some(gather_http::urls::parse(&text).map_err(|e| {
+            Some(text) => Some(gather_http::parse_url(&text).map_err(|e| {
                 PyValueError::new_err(format!("base_url {text:?}: {}", e.message()))
             })?),
         };
+    let config = FetchConfig {
+        limit,
+        timeout,
+        retries,
+        retry_base,
+        max_bytes,
+        max_redirects,
+        headers: headers(args)?,
+        user_agent,
+        cacert,
+        fail_on_status: flag(args, "raise_for_status")?.unwrap_or(false),
+        body: save_dir.is_none(),
+        save_dir,
+        decode: flag(args, "decompress")?.unwrap_or(true),
+        proxies,
+        versions,
+        politeness,
+        headers_kept: true,
+    };
     Ok(Options {
-        config: FetchConfig {
-            limit,
-            timeout,
-            retries,
-            retry_base,
-            max_bytes,
-            max_redirects,
-            headers: headers(args)?,
-            user_agent,
-            cacert,
-            fail_on_status: flag(args, "raise_for_status")?.unwrap_or(false),
-            body: save_dir.is_none(),
-            save_dir,
-            decode: flag(args, "decompress")?.unwrap_or(true),
-            proxies,
-            versions,
-            politeness,
-            headers_kept: true,
-        },
-        window,
+        window: window.unwrap_or_else(|| config.window()),
+        config,
         base_url,
     })
 }

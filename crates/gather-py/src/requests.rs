@@ -22,8 +22,8 @@
 //! every other result, and `return_exceptions=True` shows which.
 
 use gather_http::client::{header_field, BodyField, Payload, MAX_TOKENS_FIELDS};
-use gather_http::urls::UrlParser;
 use gather_http::FetchError;
+use gather_http::UrlParser;
 use http::header::HeaderMap;
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyMapping, PyString};

@@ -11,10 +11,9 @@
 //!   channel when it has room ([`Run::pump`]: a generator of a million
 //!   items is read as requests start, never held whole), and takes the
 //!   results ready, a batch at a time ([`Run::take`]).
-//! - The **collector** (a task on the runtime) makes the requests the
-//!   engine's way (`gather_http::jobs`, as the command line does), runs
-//!   them through `gather::as_completed` with `limit`, and puts each result
-//!   in the mailbox, in input order when the run is ordered.
+//! - The **collector** (a task on the runtime) runs the requests as the
+//!   engine's [`gather_http::Run`] (as the command line does) and puts each result in
+//!   the mailbox, in input order when the run is ordered.
 //! - They meet at a **pipe**: the collector writes a byte when the mailbox
 //!   gets a result, ends, or the input channel has room; the event loop
 //!   watches its other end (`loop.add_reader`), as asyncio's own
@@ -36,11 +35,8 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
-use gather::Outcome;
-use gather_http::jobs;
-use gather_http::order::{ByPosition, Written};
-use gather_http::urls::UrlParser;
-use gather_http::{FetchError, Fetcher, Kind, Page};
+use gather_http::{ByPosition, FetchError, Fetcher, Finished, Job, Page, Request};
+use gather_http::{UrlParser, Written};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyIterator, PyList, PyString, PyTuple};
@@ -59,7 +55,7 @@ const CHUNKS_AHEAD: usize = 2;
 const BATCH: usize = 2048;
 
 /// A finished request, with what Python needs to report it.
-struct Finished {
+struct Done {
     index: usize,
     result: Result<Page, FetchError>,
     meta: Meta,
@@ -75,7 +71,7 @@ struct Meta {
 /// The mailbox between the collector and Python.
 #[derive(Default)]
 struct Mailbox {
-    ready: VecDeque<Finished>,
+    ready: VecDeque<Done>,
     /// Every result is in `ready` (or was taken).
     complete: bool,
     /// Times the collector said something happened, for [`Run::wait`].
@@ -168,7 +164,7 @@ impl Run {
         let runtime = runtime()?;
         let fetcher = {
             let _enter = runtime.enter();
-            Fetcher::new(options.config.clone()).map_err(pyo3::exceptions::PyValueError::new_err)?
+            Fetcher::new(options.config.clone()).map_err(options::refused)?
         };
         let (reader, writer) = std::io::pipe().map_err(|e| {
             pyo3::exceptions::PyRuntimeError::new_err(format!("cannot make a pipe: {e}"))
@@ -185,7 +181,6 @@ impl Run {
         let collector = runtime.spawn(collect(
             rx,
             Arc::new(fetcher),
-            options.config.limit,
             options.window,
             ordered,
             shared.clone(),
@@ -262,7 +257,7 @@ impl Run {
         let (batch, complete) = {
             let mut mailbox = self.shared.lock();
             let n = mailbox.ready.len().min(BATCH);
-            let batch: Vec<Finished> = mailbox.ready.drain(..n).collect();
+            let batch: Vec<Done> = mailbox.ready.drain(..n).collect();
             (batch, mailbox.complete && mailbox.ready.is_empty())
         };
         if batch.is_empty() && complete {
@@ -279,9 +274,13 @@ impl Run {
                     Py::new(py, Response::new(py, done.index, done.meta.id, page))?.into_any()
                 }
                 Err(e) => {
+                    let message = match e.setting {
+                        Some(setting) => format!("{} ({})", e.message, options::argument(setting)),
+                        None => e.message,
+                    };
                     let failure = Failure {
                         kind: e.kind.as_str(),
-                        message: e.message,
+                        message,
                         index: done.index,
                         url: done.meta.given,
                         id: done.meta.id,
@@ -347,13 +346,12 @@ impl Drop for Run {
     }
 }
 
-/// The collector: starts the requests under `limit` and `window` (the
-/// engine's [`jobs::children`], as the command line's), and puts each
-/// result in the mailbox.
+/// The collector: runs the requests as the engine's [`gather_http::Run`] (within
+/// `window` of the results Python took, as the command line's within its
+/// window of the lines written), and puts each result in the mailbox.
 async fn collect(
     rx: Receiver<Vec<Item>>,
     fetcher: Arc<Fetcher>,
-    limit: usize,
     window: usize,
     ordered: bool,
     shared: Arc<Shared>,
@@ -373,9 +371,9 @@ async fn collect(
                 } = item;
                 let at = index;
                 index += 1;
-                return Some(jobs::Job {
+                return Some(Job {
                     index: at,
-                    request: url.map(|url| jobs::Request {
+                    request: url.map(|url| Request {
                         url,
                         payload: payload.map(Arc::new),
                     }),
@@ -400,40 +398,31 @@ async fn collect(
         })
     };
     // Not started while too far ahead of what Python took.
-    let window = jobs::Window {
-        handed_on: shared.taken.clone(),
-        size: window,
-    };
-    let (requests, started) = jobs::children(fetcher, jobs, window, None);
-    let mut results = gather::as_completed(requests).limit(limit).spawn();
-    let mut reorder: ByPosition<Finished> = ByPosition::default();
-    while let Some((index, outcome)) = results.next().await {
-        let result = match outcome {
-            Outcome::Ok(page) => Ok(page),
-            Outcome::Err(e) => Err(e),
-            Outcome::Panicked(panic) => Err(FetchError::immediate(
-                Kind::Internal,
-                format!("a bug in gather-fetch: {panic}"),
-            )),
-            Outcome::TimedOut | Outcome::Cancelled => Err(FetchError::immediate(
-                Kind::Cancelled,
-                "cancelled".to_owned(),
-            )),
-        };
-        let finished = Finished {
-            index,
+    let mut run = gather_http::Run::builder(fetcher)
+        .reorder(shared.taken.clone())
+        .reorder_window(window)
+        .start(jobs);
+    let mut reorder: ByPosition<Done> = ByPosition::default();
+    while let Some(Finished {
+        position,
+        meta,
+        result,
+    }) = run.next().await
+    {
+        let done = Done {
+            index: position,
             result,
-            meta: started.take(index).unwrap_or_default(),
+            meta,
         };
         let mut mailbox = shared.lock();
         let was_empty = mailbox.ready.is_empty();
         if ordered {
-            reorder.insert(index, finished);
+            reorder.insert(position, done);
             while let Some(next) = reorder.pop_first() {
                 mailbox.ready.push_back(next);
             }
         } else {
-            mailbox.ready.push_back(finished);
+            mailbox.ready.push_back(done);
         }
         if was_empty && !mailbox.ready.is_empty() {
             shared.wake(mailbox);

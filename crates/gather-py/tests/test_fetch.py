@@ -227,7 +227,7 @@ async def test_headers_are_sent_with_every_request(server):
         ({"headers": {"bad name": "x"}}, ValueError, "headers"),
         ({"headers": "X-A: 1"}, TypeError, "headers must be a mapping"),
         ({"ca_file": "/nonexistent/ca.pem"}, ValueError, "ca_file /nonexistent/ca.pem"),
-        ({"proxy": "ftp://proxy:1"}, ValueError, "proxy"),
+        ({"proxy": "ftp://proxy:1"}, ValueError, "proxy \"ftp://proxy:1\": only http://"),
         ({"return_exceptions": "yes"}, TypeError, "return_exceptions"),
     ],
 )
@@ -242,6 +242,29 @@ async def test_bad_arguments_raise_naming_the_argument_before_anything_is_sent(
             await gather_fetch.fetch([holding.base + "/"], **kwargs)
     await asyncio.sleep(0.05)
     assert holding.requests == []
+
+
+async def test_the_defaults_are_the_engines_shared_with_the_command_line():
+    import inspect
+
+    engine = gather_fetch._engine.DEFAULTS
+    signature = inspect.signature(gather_fetch.fetch).parameters
+    for name in ("limit", "timeout", "retry_delay", "max_bytes", "max_redirects"):
+        assert signature[name].default == engine[name], name
+    assert (engine["limit"], engine["timeout"], engine["max_bytes"]) == (64, 30.0, 10 << 20)
+
+
+async def test_errors_name_the_keyword_argument_not_a_command_line_flag(server):
+    slow, big = await gather_fetch.fetch(
+        [server.url("/page/0?delay_ms=2000"), server.url("/big?bytes=5000")],
+        timeout=0.2, max_bytes=1000, return_exceptions=True,
+    )
+    assert isinstance(slow, gather_fetch.FetchTimeout)
+    assert slow.message == "no complete answer within the request timeout of 200ms (timeout)"
+    assert isinstance(big, gather_fetch.BodyTooLarge)
+    assert big.message.endswith("over the size limit of 1000 bytes (max_bytes)"), big.message
+    for error in (slow, big):
+        assert "--" not in str(error), str(error)
 
 
 async def test_a_single_url_string_is_refused_not_iterated_by_character():

@@ -1,11 +1,16 @@
 //! The validated configuration the rest of the program uses. Each value is
 //! checked once here, with an error that names the flag, so the fetching
 //! code never sees a bad value.
+//!
+//! The defaults are the engine's ([`FetchConfig::default()`] and its
+//! constants): a flag not given leaves the engine's value, and `--help`
+//! shows the engine's value ([`crate::defaults`]). What the engine refuses names a
+//! [`Setting`], which [`flag`] turns into this program's word for it.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use gather_http::{FetchConfig, Politeness, Proxies, Versions};
+use gather_http::{ConfigError, FetchConfig, FetchError, Politeness, Proxies, Setting, Versions};
 
 use crate::args::FetchArgs;
 use crate::input::Rules;
@@ -17,10 +22,45 @@ mod requests;
 /// More threads than this is a typo, not a plan: tokio starts each one.
 const MAX_THREADS: usize = 1024;
 
-/// Connections to one HTTP/1.1 origin at once, unless `--per-host` says:
-/// what browsers hold to (6) and a little more, so that `--limit 64` over
-/// one host is not 64 connections to it.
-pub(crate) const PER_HOST_H1: usize = 8;
+/// This program's word for an engine setting: its flag.
+pub(crate) fn flag(setting: Setting) -> &'static str {
+    match setting {
+        Setting::Limit => "--limit",
+        Setting::Timeout => "--timeout",
+        Setting::TotalTimeout => "--total-timeout",
+        Setting::MaxBytes => "--max-bytes",
+        Setting::MaxRedirects => "--max-redirects",
+        Setting::UserAgent => "--user-agent",
+        Setting::CaFile => "--cacert",
+        Setting::SaveDir => "--save-dir",
+        Setting::Proxy => "--proxy",
+        Setting::FailOnStatus => "--fail-on-status",
+        _ => "an option",
+    }
+}
+
+/// A configuration the engine refused, with the flag it came from.
+pub(crate) fn refused(e: ConfigError) -> String {
+    format!("{} {}", flag(e.setting()), e.detail())
+}
+
+/// A request's error as a summary says it: its message and kind, and the
+/// flag that governs it (`... of 500ms (timeout, --timeout)`).
+pub(crate) fn said(e: &FetchError) -> String {
+    match e.setting {
+        Some(setting) => format!("{} ({}, {})", e.message, e.kind, flag(setting)),
+        None => e.to_string(),
+    }
+}
+
+/// A request's error message, with the flag that governs it when one does
+/// (`... the request timeout of 500ms (--timeout)`).
+pub(crate) fn message(e: &FetchError) -> std::borrow::Cow<'_, str> {
+    match e.setting {
+        Some(setting) => format!("{} ({})", e.message, flag(setting)).into(),
+        None => e.message.as_str().into(),
+    }
+}
 
 /// The whole `fetch` run.
 #[derive(Debug, Clone)]
@@ -76,32 +116,20 @@ impl Config {
         let requests = requests::rules(&a, &headers)?;
         let keep_headers = requests::kept(&a)?;
         let cacert = match &a.cacert {
-            Some(path) => {
-                let pem =
-                    std::fs::read(path).map_err(|e| format!("--cacert {}: {e}", path.display()))?;
-                let certs = gather_http::tls::pem_certificates(&pem)
-                    .map_err(|e| format!("--cacert {}: {e}", path.display()))?;
-                if certs.is_empty() {
-                    return Err(format!(
-                        "--cacert {}: no PEM certificate in the file",
-                        path.display()
-                    ));
-                }
-                Some(pem)
-            }
+            Some(path) => Some(FetchConfig::ca_file(path).map_err(refused)?),
             None => None,
         };
-        if let Some(dir) = &a.save_dir {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| format!("--save-dir {}: {e}", dir.display()))?;
-        }
+        let save_dir = match &a.save_dir {
+            Some(dir) => Some(FetchConfig::save_dir(dir).map_err(refused)?),
+            None => None,
+        };
         let shard = match &a.shard {
             Some(flag) => Shard::parse(flag, |name| std::env::var(name).ok())?,
             None => Shard::ALL,
         };
         let per_host = a.per_host.map(|n| (n > 0).then_some(n));
         let politeness = Politeness {
-            per_host_h1: per_host.unwrap_or(Some(PER_HOST_H1)),
+            per_host_h1: per_host.unwrap_or(Some(FetchConfig::PER_HOST_H1)),
             per_host_h2: per_host.flatten(),
             overall_interval: a
                 .rate
@@ -129,7 +157,29 @@ impl Config {
         };
         let proxies = Proxies::configure(a.proxy.as_deref(), a.noproxy.as_deref(), |name| {
             std::env::var(name).ok()
-        })?;
+        })
+        .map_err(refused)?;
+        let fetch = FetchConfig {
+            limit: a.limit,
+            timeout,
+            retries: a.retries,
+            retry_base,
+            max_bytes,
+            max_redirects: a.max_redirects,
+            headers,
+            user_agent: a.user_agent,
+            cacert,
+            fail_on_status: a.fail_on_status,
+            body: a.body,
+            save_dir,
+            decode: !a.raw,
+            proxies,
+            versions,
+            politeness,
+            // The kept fields, and the Content-Type that says whether a
+            // body is embedded as JSON.
+            headers_kept: a.body || !keep_headers.is_empty(),
+        };
         Ok(Config {
             input: a.file,
             output: a.output,
@@ -138,7 +188,7 @@ impl Config {
             ok_if_complete: a.ok_if_complete,
             fail_fast: a.fail_fast,
             total_timeout,
-            reorder_window: a.reorder_window.unwrap_or(4 * a.limit).max(1),
+            reorder_window: a.reorder_window.unwrap_or(fetch.window()).max(1),
             quiet: a.quiet,
             threads: (a.threads > 0).then_some(a.threads),
             shard,
@@ -147,27 +197,7 @@ impl Config {
             record: Shape {
                 keep_headers: keep_headers.clone(),
             },
-            fetch: FetchConfig {
-                limit: a.limit,
-                timeout,
-                retries: a.retries,
-                retry_base,
-                max_bytes,
-                max_redirects: a.max_redirects,
-                headers,
-                user_agent: a.user_agent,
-                cacert,
-                fail_on_status: a.fail_on_status,
-                body: a.body,
-                save_dir: a.save_dir,
-                decode: !a.raw,
-                proxies,
-                versions,
-                politeness,
-                // The kept fields, and the Content-Type that says whether a
-                // body is embedded as JSON.
-                headers_kept: a.body || !keep_headers.is_empty(),
-            },
+            fetch,
         })
     }
 }
@@ -245,6 +275,7 @@ fn split_unit(t: &str) -> (&str, &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::defaults::{self, show_duration, show_size};
 
     #[test]
     fn durations_with_and_without_units() {
@@ -267,6 +298,27 @@ mod tests {
         for bad in ["0", "-1/s", "fast", "10/d", "inf", "1e-12/s"] {
             assert!(parse_rate(bad).is_err(), "{bad}");
         }
+    }
+
+    /// What `--help` shows as a default reads back as the engine's value.
+    #[test]
+    fn defaults_shown_are_the_engines() {
+        assert_eq!(*defaults::TIMEOUT, "30s");
+        assert_eq!(*defaults::MAX_BYTES, "10MiB");
+        assert_eq!(
+            parse_duration(&defaults::TIMEOUT).unwrap(),
+            FetchConfig::TIMEOUT
+        );
+        assert_eq!(
+            parse_duration(&defaults::RETRY_DELAY).unwrap(),
+            FetchConfig::RETRY_BASE
+        );
+        assert_eq!(
+            parse_size(&defaults::MAX_BYTES).unwrap(),
+            FetchConfig::MAX_BYTES
+        );
+        assert_eq!(show_size(1000), "1000");
+        assert_eq!(show_duration(Duration::from_millis(1500)), "1500ms");
     }
 
     #[test]

@@ -18,6 +18,7 @@ use gather_http::client::{BodyField, Payload};
 use gather_http::{FetchConfig, Fetcher};
 
 use crate::args::DemoArgs;
+use crate::config::refused;
 use crate::exit::{self, Exit};
 use pages::Pages;
 
@@ -31,7 +32,7 @@ pub(crate) async fn demo(a: DemoArgs) -> Exit {
     };
     let fetcher = match Fetcher::new(config(&a)) {
         Ok(f) => f,
-        Err(e) => return Exit::usage(e),
+        Err(e) => return Exit::usage(refused(e)),
     };
     let urls: Vec<url::Url> = (0..pages)
         .map(|i| {
@@ -61,26 +62,18 @@ pub(crate) async fn demo(a: DemoArgs) -> Exit {
 /// The demo's fetch configuration: its own server on 127.0.0.1, no proxy,
 /// no host limit (the demo shows what --limit does).
 fn config(a: &DemoArgs) -> FetchConfig {
+    // The engine's defaults otherwise: no proxy (its server is on
+    // 127.0.0.1), HTTP/2 where TLS agrees on it.
     FetchConfig {
         limit: a.limit.max(1),
-        timeout: Duration::from_secs(30),
-        retries: 0,
         retry_base: Duration::from_millis(100),
         max_bytes: 1 << 20,
-        max_redirects: 10,
-        headers: Default::default(),
         user_agent: concat!("gather-demo/", env!("CARGO_PKG_VERSION")).to_owned(),
-        cacert: None,
         fail_on_status: true,
         body: true,
-        save_dir: None,
-        decode: true,
-        // The demo's server is on 127.0.0.1: never through a proxy.
-        proxies: gather_http::Proxies::none(),
-        versions: gather_http::Versions::Negotiate,
         // The demo shows what --limit does: its own server, no host limit.
         politeness: gather_http::Politeness::NONE,
-        headers_kept: false,
+        ..FetchConfig::default()
     }
 }
 
@@ -167,8 +160,8 @@ async fn api_section(a: &DemoArgs, server: &Pages) -> Result<(), Exit> {
         // the first burst to 8 until the server's first answer says its
         // limits (without it, a limit under --limit a second would
         // refuse the first burst's excess).
-        config.politeness.per_host_h1 = Some(crate::config::PER_HOST_H1);
-        let fetcher = Fetcher::new(config).map_err(Exit::usage)?;
+        config.politeness.per_host_h1 = Some(FetchConfig::PER_HOST_H1);
+        let fetcher = Fetcher::new(config).map_err(|e| Exit::usage(refused(e)))?;
         server.api().reset();
         let start = Instant::now();
         let results = gather::gather(

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 #[cfg(test)]
-use gather_http::urls::InvalidUrl;
+use gather_http::InvalidUrl;
 #[cfg(test)]
 use url::Url;
 
@@ -42,7 +42,7 @@ pub(crate) struct Job {
 impl Job {
     /// The line's URL, or why it cannot be fetched.
     pub(crate) fn url(&self) -> Result<Url, InvalidUrl> {
-        gather_http::urls::parse(&self.raw)
+        gather_http::parse_url(&self.raw)
     }
 }
 

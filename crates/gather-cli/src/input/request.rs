@@ -41,8 +41,8 @@ use std::sync::Arc;
 
 use base64::Engine;
 use gather_http::client::{header_field, BodyField, Payload, MAX_TOKENS_FIELDS};
-use gather_http::jobs::Request;
-use gather_http::urls::UrlParser;
+use gather_http::Request;
+use gather_http::UrlParser;
 use gather_http::{FetchError, Kind};
 use http::header::HeaderMap;
 use std::borrow::Cow;

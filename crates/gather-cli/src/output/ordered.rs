@@ -4,7 +4,7 @@
 use std::io::{self, BufWriter, Write};
 use std::sync::Arc;
 
-use gather_http::order::{ByPosition, Written};
+use gather_http::{ByPosition, Written};
 
 /// Writes lines in the order of their positions (0, 1, 2, ...: the order
 /// the requests were started in, which is input order), whatever order

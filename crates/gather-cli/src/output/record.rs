@@ -119,7 +119,7 @@ pub(crate) fn error_line(job: &Job, error: &FetchError) -> String {
     line.0.extend_from_slice(b"{\"kind\":");
     line.str(error.kind.as_str());
     line.0.extend_from_slice(b",\"message\":");
-    line.str(&error.message);
+    line.str(&crate::config::message(error));
     line.0.push(b'}');
     line.millis("elapsed_ms", error.elapsed);
     line.number("retries", error.retries);

@@ -26,7 +26,7 @@ use super::{Error, ErrorKind};
 const CA_AS_LEAF_HINT: &str = "; the server's certificate is a CA certificate (CA:TRUE) used as its own, \
 which is refused: make it with -addext basicConstraints=critical,CA:FALSE \
 (openssl req -x509 ... -addext basicConstraints=critical,CA:FALSE -addext subjectAltName=IP:127.0.0.1), \
-or sign a server certificate with your CA and pass the CA with --cacert";
+or sign a server certificate with your CA and add the CA to the trusted roots";
 
 /// What a connection's buffer starts with; a 2 KiB page and its head
 /// arrive in one read.

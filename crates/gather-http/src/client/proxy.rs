@@ -21,6 +21,8 @@ use std::sync::Arc;
 use http::HeaderValue;
 use url::{Host, Url};
 
+use crate::error::{ConfigError, Setting};
+
 /// An HTTP proxy.
 #[derive(Debug)]
 pub struct Proxy {
@@ -90,19 +92,23 @@ impl Proxies {
 
     /// From `--proxy` and `--noproxy` (`None`: not given) and the
     /// environment (`env(name)`), by the rules in the module docs. The
-    /// error names the flag or variable that is wrong.
+    /// error says which value is wrong: the one given, or the variable it
+    /// came from.
     pub fn configure(
         proxy: Option<&str>,
         noproxy: Option<&str>,
         env: impl Fn(&str) -> Option<String>,
-    ) -> Result<Proxies, String> {
-        let from_env = |names: &[&str]| -> Result<Option<Arc<Proxy>>, String> {
+    ) -> Result<Proxies, ConfigError> {
+        let from_env = |names: &[&str]| -> Result<Option<Arc<Proxy>>, ConfigError> {
             for name in names {
                 match env(name) {
                     Some(v) if !v.trim().is_empty() => {
                         return Proxy::parse(v.trim())
                             .map(|p| Some(Arc::new(p)))
-                            .map_err(|e| format!("{name}={e}"))
+                            .map_err(|e| {
+                                let from = format!("(from the environment) {name}=");
+                                ConfigError::new(Setting::Proxy, "", format!("{from}{e}"))
+                            })
                     }
                     _ => {}
                 }
@@ -112,7 +118,9 @@ impl Proxies {
         let (http, https) = match proxy {
             Some(p) if p.trim().is_empty() => (None, None),
             Some(p) => {
-                let p = Arc::new(Proxy::parse(p.trim()).map_err(|e| format!("--proxy {e}"))?);
+                let p = Arc::new(
+                    Proxy::parse(p.trim()).map_err(|e| ConfigError::new(Setting::Proxy, "", e))?,
+                );
                 (Some(p.clone()), Some(p))
             }
             None => {
@@ -344,6 +352,11 @@ mod tests {
             (k == "https_proxy").then(|| "ftp://x".to_owned())
         })
         .unwrap_err();
-        assert!(e.starts_with("https_proxy="), "{e}");
+        assert_eq!(e.setting(), Setting::Proxy);
+        assert!(
+            e.detail()
+                .starts_with("(from the environment) https_proxy="),
+            "{e}"
+        );
     }
 }

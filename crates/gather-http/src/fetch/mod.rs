@@ -33,6 +33,7 @@ use crate::client::origin::Turn;
 use crate::client::{self, Client, ErrorKind, Payload, Response, Version};
 use crate::config::FetchConfig;
 use crate::decode::{Coding, ACCEPT_ENCODING};
+use crate::error::{ConfigError, Setting};
 use crate::error::{FetchError, Kind};
 use crate::tls::tls_config;
 use retry::{retry_after, retryable_status, Backoff};
@@ -95,11 +96,21 @@ pub struct Fetcher {
 }
 
 impl Fetcher {
-    pub fn new(config: FetchConfig) -> Result<Fetcher, String> {
+    /// A fetcher for requests that share `config` (its connection pools,
+    /// per-origin state and trusted roots).
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] naming the [`Setting`](crate::Setting) that cannot
+    /// be used: a `User-Agent` that is not a header value, trusted roots
+    /// that are not certificates.
+    pub fn new(config: FetchConfig) -> Result<Fetcher, ConfigError> {
         let mut headers = config.headers.clone();
         if !headers.contains_key(header::USER_AGENT) {
-            let agent = HeaderValue::from_str(&config.user_agent)
-                .map_err(|e| format!("--user-agent {:?}: {e}", config.user_agent))?;
+            let agent = HeaderValue::from_str(&config.user_agent).map_err(|e| {
+                let value = format!("{:?}", config.user_agent);
+                ConfigError::new(Setting::UserAgent, value, e.to_string())
+            })?;
             headers.insert(header::USER_AGENT, agent);
         }
         if !headers.contains_key(header::ACCEPT) {
@@ -125,6 +136,11 @@ impl Fetcher {
             config,
             stop: Stop::default(),
         })
+    }
+
+    /// The configuration its requests share.
+    pub fn config(&self) -> &FetchConfig {
+        &self.config
     }
 
     /// Stops starting requests, for a run that ends without losing what
@@ -252,6 +268,7 @@ impl Fetcher {
                 elapsed,
                 retries,
                 ..FetchError::immediate(Kind::Status, format!("HTTP status {}", page.status))
+                    .about(Setting::FailOnStatus)
             }),
             Ok((page, _)) => Ok(Page {
                 elapsed,
@@ -317,10 +334,11 @@ impl Fetcher {
                 None => Err(FetchError::immediate(
                     Kind::Timeout,
                     format!(
-                        "no complete answer within --timeout {:?}",
+                        "no complete answer within the request timeout of {:?}",
                         self.config.timeout
                     ),
-                )),
+                )
+                .about(Setting::Timeout)),
             }
         }
     }
@@ -386,9 +404,14 @@ fn fetch_error(e: client::Error) -> FetchError {
         ErrorKind::Body => Kind::Body,
         ErrorKind::Proxy => Kind::Proxy,
     };
-    FetchError {
+    let error = FetchError {
         maybe_processed,
         ..FetchError::immediate(kind, e.message)
+    };
+    // A certificate refused is mended by trusting its CA.
+    match kind == Kind::Tls && error.message.contains("certificate") {
+        true => error.about(Setting::CaFile),
+        false => error,
     }
 }
 
@@ -402,21 +425,13 @@ mod tests {
         FetchConfig {
             limit: 1,
             timeout,
-            retries: 0,
             retry_base: Duration::from_millis(1),
             max_bytes,
             max_redirects: 0,
-            headers: HeaderMap::new(),
             user_agent: "test".into(),
-            cacert: None,
-            fail_on_status: false,
-            body: false,
-            save_dir: None,
-            decode: true,
-            proxies: crate::client::proxy::Proxies::none(),
             versions,
             politeness: crate::client::origin::Politeness::NONE,
-            headers_kept: false,
+            ..FetchConfig::default()
         }
     }
 

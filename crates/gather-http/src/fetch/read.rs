@@ -1,4 +1,4 @@
-//! Reading an answer's body into a page: `--max-bytes` while it streams,
+//! Reading an answer's body into a page: the size limit while it streams,
 //! decoding, and keeping or saving it.
 
 use std::borrow::Cow;
@@ -12,11 +12,11 @@ use super::save::SaveFile;
 use super::{fetch_error, Encoding, Fetcher, Page, Sent};
 use crate::client::{Body, Version};
 use crate::decode::{decode, DecodeError};
-use crate::error::{FetchError, Kind};
+use crate::error::{FetchError, Kind, Setting};
 
 impl Fetcher {
     /// Reads the body of the answer `final_url` gave (checking
-    /// `--max-bytes`, keeping it if it is printed or saved) into a page.
+    /// the size limit, keeping it if it is printed or saved) into a page.
     //
     // Apart from `attempt_untimed`, and a plain fn returning an async
     // block: in one async fn with `follow`, the reads' state was laid out
@@ -41,8 +41,9 @@ impl Fetcher {
                 if len > max {
                     return Err(fail(
                         Kind::BodyTooLarge,
-                        format!("body of {len} bytes is over --max-bytes {max}"),
-                    ));
+                        format!("body of {len} bytes is over the size limit of {max} bytes"),
+                    )
+                    .about(Setting::MaxBytes));
                 }
             }
             let wanted = self.config.body || self.config.save_dir.is_some();
@@ -76,8 +77,9 @@ impl Fetcher {
                 if bytes > max {
                     return Err(fail(
                         Kind::BodyTooLarge,
-                        format!("body is over --max-bytes {max}"),
-                    ));
+                        format!("body is over the size limit of {max} bytes"),
+                    )
+                    .about(Setting::MaxBytes));
                 }
                 if let Some(file) = &mut streamed {
                     Box::pin(file.write(chunk)).await?;
@@ -95,11 +97,12 @@ impl Fetcher {
                             DecodeError::TooLarge => fail(
                                 Kind::BodyTooLarge,
                                 format!(
-                                    "decoded body is over --max-bytes {max} ({} {} bytes on the wire)",
+                                    "decoded body is over the size limit of {max} bytes ({} {} bytes on the wire)",
                                     wire.len(),
                                     coding.name()
                                 ),
-                            ),
+                            )
+                            .about(Setting::MaxBytes),
                             DecodeError::Corrupt(message) => fail(Kind::Body, message),
                         },
                     )?;

@@ -11,7 +11,7 @@ use super::waits::Waits;
 use super::{fetch_error, Fetcher};
 use crate::client::origin::Turn;
 use crate::client::{basic_auth, has_credentials, Head, Payload, Response};
-use crate::error::{FetchError, Kind};
+use crate::error::{FetchError, Kind, Setting};
 
 impl Fetcher {
     /// Sends a GET for `url` (or the request `payload` describes) and
@@ -175,10 +175,11 @@ impl Fetcher {
                 return Err(fail(
                     Kind::Redirect,
                     format!(
-                        "more than --max-redirects {} redirects (the last to {next})",
+                        "more than the redirect limit of {} (the last to {next})",
                         self.config.max_redirects
                     ),
-                ));
+                )
+                .about(Setting::MaxRedirects));
             }
             // Read to its end, a redirect's (small) body leaves its
             // connection free for the next hop, often to the same server.

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use gather_http::client::Payload;
-use gather_http::{FetchConfig, Fetcher, Kind, Politeness, Proxies, Versions};
+use gather_http::{FetchConfig, Fetcher, Kind, Politeness, Versions};
 use gather_pageserver::http2::Http2Server;
 use gather_pageserver::Server;
 use http::{HeaderMap, HeaderValue};
@@ -22,17 +22,10 @@ fn config(retries: u32, versions: Versions) -> FetchConfig {
         retry_base: Duration::from_millis(1),
         max_bytes: 1 << 20,
         max_redirects: 5,
-        headers: HeaderMap::new(),
-        user_agent: "test".into(),
-        cacert: None,
-        fail_on_status: false,
         body: true,
-        save_dir: None,
-        decode: true,
-        proxies: Proxies::none(),
         versions,
         politeness: Politeness::NONE,
-        headers_kept: false,
+        ..FetchConfig::default()
     }
 }
 

@@ -257,22 +257,26 @@ async def _batches(run: Any) -> AsyncIterator[list]:
         run.cancel()
 
 
+# The engine's defaults (one place for the command line and Python alike:
+# gather_http's FetchConfig), in seconds and bytes.
+_ENGINE: Mapping[str, Any] = _engine.DEFAULTS
+
 # The keyword arguments every form takes, with their defaults; documented
 # once, on ``fetch``.
 _DEFAULTS: dict = dict(
-    limit=64,
+    limit=_ENGINE["limit"],
     per_host=None,
     rate=None,
     rate_per_host=None,
     tokens_per_minute=None,
     server_limits=True,
-    timeout=30.0,
+    timeout=_ENGINE["timeout"],
     retries=0,
-    retry_delay=0.2,
+    retry_delay=_ENGINE["retry_delay"],
     headers=None,
     user_agent=None,
-    max_bytes=10 * 1024 * 1024,
-    max_redirects=10,
+    max_bytes=_ENGINE["max_bytes"],
+    max_redirects=_ENGINE["max_redirects"],
     http_version="auto",
     proxy=None,
     no_proxy=None,
@@ -289,19 +293,19 @@ _DEFAULTS: dict = dict(
 async def fetch(
     requests: Iterable[RequestLike],
     *,
-    limit: int = 64,
+    limit: int = _ENGINE["limit"],
     per_host: Optional[int] = None,
     rate: Optional[float] = None,
     rate_per_host: Optional[float] = None,
     tokens_per_minute: Optional[float] = None,
     server_limits: bool = True,
-    timeout: Optional[float] = 30.0,
+    timeout: Optional[float] = _ENGINE["timeout"],
     retries: int = 0,
-    retry_delay: float = 0.2,
+    retry_delay: float = _ENGINE["retry_delay"],
     headers: Optional[HeadersLike] = None,
     user_agent: Optional[str] = None,
-    max_bytes: int = 10 * 1024 * 1024,
-    max_redirects: int = 10,
+    max_bytes: int = _ENGINE["max_bytes"],
+    max_redirects: int = _ENGINE["max_redirects"],
     http_version: str = "auto",
     proxy: Optional[str] = None,
     no_proxy: Optional[str] = None,

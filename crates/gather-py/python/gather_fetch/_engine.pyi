@@ -5,6 +5,9 @@ import datetime
 from typing import Any, Iterable, Iterator, List, Mapping, Optional, Tuple, Union
 
 __version__: str
+# The engine's defaults, in seconds and bytes (limit, timeout, retry_delay,
+# max_bytes, max_redirects, per_host, window_per_limit).
+DEFAULTS: Mapping[str, Any]
 
 class Request:
     """One request: a URL, a method, fields and a body of its own, and an
