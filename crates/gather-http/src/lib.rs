@@ -27,6 +27,7 @@
 //! | per-host limits, rates, `Retry-After` pauses, ALPN | `client/origin.rs` |
 //! | the limits servers announce (`x-ratelimit-*`, `RateLimit`), read | `client/ratelimit.rs` |
 //! | staying under them, and a token budget | `client/pacing.rs` |
+//! | the request format (JSON Lines, Python dicts) and its rules | `request_fields.rs` ([`RequestFields`]) |
 //! | methods, bodies, never sending a POST twice | `client/payload.rs` |
 //! | HTTP/1.1 framing; HTTP/2 resends and fault blame | `client/head.rs`, `client/body.rs`, `client/http2.rs` |
 //! | proxies (curl's variables and rules) | `client/proxy.rs` |
@@ -58,6 +59,7 @@ mod fetch;
 pub mod fnv;
 mod jobs;
 mod order;
+mod request_fields;
 mod run;
 pub mod tls;
 mod urls;
@@ -67,5 +69,6 @@ pub use config::FetchConfig;
 pub use error::{ConfigError, FetchError, Kind, Setting};
 pub use fetch::{Encoding, Fetcher, Page};
 pub use order::{ByPosition, Written};
+pub use request_fields::{BodyGiven, RequestFields, REQUEST_FIELDS};
 pub use run::{Counts, Finished, Job, Request, Run, RunBuilder};
 pub use urls::{parse as parse_url, InvalidUrl, UrlParser};

@@ -1,19 +1,13 @@
 //! The items of `requests`: a URL string, a dict of request fields, or a
 //! [`Request`], each read into what the engine sends.
 //!
-//! A dict has the fields of a `gather fetch` JSON Lines request, so a
-//! line of such a file (an OpenAI Batch API input, say) loaded with
-//! `json.loads` is an item as it is:
-//!
-//! | field | meaning |
-//! |---|---|
-//! | `url` | absolute, http or https (required) |
-//! | `id` (or `custom_id`) | handed back as `Response.id` and the error's `id` |
-//! | `method` | default GET, or POST when a body is given |
-//! | `headers` | this request's own fields, over the run's |
-//! | `json` or `body` | a body sent as JSON (`Content-Type: application/json` unless given); a `bytes` `body` is sent as it is |
-//! | `body_text` | a body sent as the text's UTF-8 |
-//! | `body_base64` | a body given in base64, sent decoded |
+//! A dict has the fields of a `gather fetch` JSON Lines request (the
+//! engine's request format, `gather_http::RequestFields`, whose docs list
+//! them), so a line of such a file (an OpenAI Batch API input, say) loaded
+//! with `json.loads` is an item as it is. This file reads a dict's values
+//! into those fields (a `json` or `body` value encoded with `json.dumps`,
+//! a `bytes` body sent as it is); the rules, and every message of a
+//! refusal, are the engine's, shared with the command line.
 //!
 //! An item that cannot be sent (not a URL, not http or https, an unknown
 //! field, two bodies) is not an error of the whole call: it is that item's
@@ -21,12 +15,12 @@
 //! `session.get()` whose URL is bad. So a list with one bad line still gets
 //! every other result, and `return_exceptions=True` shows which.
 
-use gather_http::client::{header_field, BodyField, Payload, MAX_TOKENS_FIELDS};
-use gather_http::FetchError;
-use gather_http::UrlParser;
-use http::header::HeaderMap;
+use std::borrow::Cow;
+
+use gather_http::client::Payload;
+use gather_http::{BodyGiven, FetchError, RequestFields, UrlParser};
 use pyo3::prelude::*;
-use pyo3::types::{PyByteArray, PyBytes, PyDict, PyMapping, PyString};
+use pyo3::types::{PyBool, PyByteArray, PyBytes, PyDict, PyMapping, PyString};
 use url::Url;
 
 /// One request, as `fetch()` takes it besides a URL string or a dict.
@@ -141,20 +135,6 @@ pub struct Item {
     pub id: Option<Py<PyAny>>,
 }
 
-/// The dict keys an item may have.
-const KEYS: [&str; 10] = [
-    "url",
-    "id",
-    "custom_id",
-    "method",
-    "headers",
-    "json",
-    "body",
-    "body_text",
-    "body_base64",
-    "tokens",
-];
-
 /// What a dict (or a `Request`'s fields) says.
 struct Read {
     url: String,
@@ -228,154 +208,93 @@ fn type_name(value: &Bound<'_, PyAny>) -> String {
         .map_or_else(|_| "?".to_owned(), |n| n.to_string())
 }
 
-/// The fields of a dict item.
+/// The fields of a dict item, read into the engine's.
 fn read_dict(dict: &Bound<'_, PyDict>) -> Result<Read, FetchError> {
-    let py = dict.py();
     for key in dict.keys() {
         let known = key
             .extract::<String>()
-            .is_ok_and(|k| KEYS.contains(&k.as_str()));
-        if !known {
-            return Err(refused(format!(
-                "unknown field {key} (a request has {})",
-                KEYS.join(", ")
-            )));
+            .ok()
+            .and_then(|k| RequestFields::known(&k));
+        if known.is_none() {
+            let name = key
+                .str()
+                .map_or_else(|_| type_name(&key), |k| k.to_string());
+            return Err(RequestFields::unknown(&name));
         }
     }
     let get = |name: &str| dict.get_item(name).ok().flatten().filter(|v| !v.is_none());
-    let url = match get("url") {
-        Some(url) if url.is_instance_of::<PyString>() => url.to_string(),
-        Some(url) => {
-            return Err(refused(format!(
-                "\"url\" must be a str, not {}",
-                type_name(&url)
-            )))
+    let string = |name: &str| -> Result<Option<String>, FetchError> {
+        match get(name) {
+            None => Ok(None),
+            Some(v) if v.is_instance_of::<PyString>() => Ok(Some(v.to_string())),
+            Some(_) => Err(RequestFields::wrong_type(name)),
         }
-        None => return Err(refused("no \"url\"".to_owned())),
     };
+    let mut fields = RequestFields::default();
+    fields.url = string("url")?.map(Cow::Owned);
     let id = get("id").or_else(|| get("custom_id")).map(Bound::unbind);
-    let mut headers = HeaderMap::new();
     if let Some(given) = get("headers") {
-        let mapping = given.cast::<PyMapping>().map_err(|_| {
-            refused(format!(
-                "\"headers\" must be a dict, not {}",
-                type_name(&given)
-            ))
-        })?;
+        let mapping = given
+            .cast::<PyMapping>()
+            .map_err(|_| RequestFields::wrong_type("headers"))?;
         let items = mapping
             .items()
-            .map_err(|e| refused(format!("\"headers\": {e}")))?;
+            .map_err(|_| RequestFields::wrong_type("headers"))?;
         for pair in items.iter() {
             let (name, value) = pair
                 .extract::<(String, String)>()
-                .map_err(|_| refused("\"headers\" must map str names to str values".to_owned()))?;
-            let (name, value) =
-                header_field(&name, &value).map_err(|e| refused(format!("\"headers\": {e}")))?;
-            headers.append(name, value);
+                .map_err(|_| RequestFields::wrong_type("headers"))?;
+            fields.headers.push((name.into(), value.into()));
         }
     }
-    let bodies: Vec<&str> = ["json", "body", "body_text", "body_base64"]
-        .into_iter()
-        .filter(|name| get(name).is_some())
-        .collect();
-    if bodies.len() > 1 {
-        return Err(refused(format!(
-            "two bodies ({}): give one of json, body, body_text, body_base64",
-            bodies.join(" and ")
-        )));
+    for name in ["body", "json", "body_text", "body_base64"] {
+        if let Some(value) = get(name) {
+            let body = body(dict.py(), name, &value)?;
+            fields.give_body(name, body);
+        }
     }
-    let body = match bodies.first().copied() {
-        None => None,
-        Some(name) => {
-            let value = get(name).expect("present");
-            Some(body(py, name, &value)?)
-        }
-    };
-    let method = match get("method") {
-        None => None,
-        Some(m) => Some(
-            m.extract::<String>()
-                .map_err(|_| refused(format!("\"method\" must be a str, not {}", type_name(&m))))?
-                .to_ascii_uppercase(),
-        ),
-    };
-    let tokens = match get("tokens") {
-        None => None,
-        Some(t) => Some(
-            t.extract::<u32>()
-                .ok()
-                .filter(|_| !t.is_instance_of::<pyo3::types::PyBool>())
-                .ok_or_else(|| {
-                    refused(format!(
-                        "\"tokens\" must be a whole number of tokens, not {}",
-                        t.repr().map_or_else(|_| type_name(&t), |r| r.to_string())
-                    ))
-                })?,
-        ),
-    };
-    let payload = Payload::from_fields(method.as_deref(), headers, body)
-        .map_err(|e| refused(format!("\"method\": {e}")))?
-        .map(|p| match tokens {
-            Some(tokens) => p.with_weight(tokens),
-            None => p.with_asked_tokens(asked_tokens(get("json").or_else(|| get("body")))),
-        });
-    Ok(Read { url, id, payload })
+    fields.method = string("method")?.map(Cow::Owned);
+    if let Some(t) = get("tokens") {
+        let tokens = t
+            .extract::<u32>()
+            .ok()
+            .filter(|_| !t.is_instance_of::<PyBool>())
+            .ok_or_else(|| RequestFields::wrong_type("tokens"))?;
+        fields.tokens = Some(tokens);
+    }
+    let (url, payload) = fields.into_parts()?;
+    Ok(Read {
+        url: url.into_owned(),
+        id,
+        payload,
+    })
 }
 
-/// What a JSON body (a dict) asks to generate at most: its first of
-/// [`MAX_TOKENS_FIELDS`] that is a whole number, else 0.
-fn asked_tokens(body: Option<Bound<'_, PyAny>>) -> u64 {
-    let Some(body) = body else { return 0 };
-    let Ok(body) = body.cast::<PyDict>() else {
-        return 0;
-    };
-    MAX_TOKENS_FIELDS
-        .into_iter()
-        .find_map(|name| body.get_item(name).ok()??.extract::<u64>().ok())
-        .unwrap_or(0)
-}
-
-/// The body given as `name`.
-fn body(py: Python<'_>, name: &str, value: &Bound<'_, PyAny>) -> Result<BodyField, FetchError> {
-    let raw = |v: &Bound<'_, PyAny>| -> Option<Vec<u8>> {
-        if let Ok(b) = v.cast::<PyBytes>() {
-            return Some(b.as_bytes().to_vec());
-        }
-        v.cast::<PyByteArray>().ok().map(|b| b.to_vec())
-    };
+/// The body given as `name`, in the engine's words: `json` (and a `body`
+/// that is not bytes) as the JSON text `json.dumps` makes of it.
+fn body(
+    py: Python<'_>,
+    name: &str,
+    value: &Bound<'_, PyAny>,
+) -> Result<BodyGiven<'static>, FetchError> {
     match name {
-        "body_text" => value
-            .extract::<String>()
-            .map(|text| BodyField::Raw(text.into_bytes()))
-            .map_err(|_| {
-                refused(format!(
-                    "\"body_text\" must be a str, not {}",
-                    type_name(value)
-                ))
-            }),
-        "body_base64" => {
-            let text = value.extract::<String>().map_err(|_| {
-                refused(format!(
-                    "\"body_base64\" must be a str, not {}",
-                    type_name(value)
-                ))
-            })?;
-            let decoded = py
-                .import("base64")
-                .and_then(|b| {
-                    let kwargs = PyDict::new(py);
-                    kwargs.set_item("validate", true)?;
-                    b.call_method("b64decode", (text,), Some(&kwargs))
-                })
-                .map_err(|e| refused(format!("\"body_base64\" is not base64: {e}")))?;
-            raw(&decoded)
-                .map(BodyField::Raw)
-                .ok_or_else(|| refused("\"body_base64\" did not decode to bytes".to_owned()))
+        "body_text" | "body_base64" => {
+            let text = value
+                .cast::<PyString>()
+                .map_err(|_| RequestFields::wrong_type(name))?;
+            let text = Cow::Owned(text.to_string());
+            Ok(match name {
+                "body_text" => BodyGiven::Text(text),
+                _ => BodyGiven::Base64(text),
+            })
         }
         _ => {
             if name == "body" {
-                if let Some(bytes) = raw(value) {
-                    return Ok(BodyField::Raw(bytes));
+                if let Ok(b) = value.cast::<PyBytes>() {
+                    return Ok(BodyGiven::Bytes(b.as_bytes().to_vec()));
+                }
+                if let Ok(b) = value.cast::<PyByteArray>() {
+                    return Ok(BodyGiven::Bytes(b.to_vec()));
                 }
             }
             let text: String = py
@@ -387,7 +306,7 @@ fn body(py: Python<'_>, name: &str, value: &Bound<'_, PyAny>) -> Result<BodyFiel
                     j.call_method("dumps", (value,), Some(&kwargs))?.extract()
                 })
                 .map_err(|e| refused(format!("{name:?} cannot be sent as JSON: {e}")))?;
-            Ok(BodyField::Json(text.into_bytes()))
+            Ok(BodyGiven::Json(Cow::Owned(text)))
         }
     }
 }

@@ -108,7 +108,7 @@ async def test_a_bad_item_fails_at_its_index_and_the_others_are_fetched(server):
     assert 'no "url"' in str(results[2]) and results[2].id == 7
     assert "two bodies" in str(results[3])
     assert "CONNECT" in str(results[4])
-    assert "unknown field headres" in str(results[5])
+    assert 'unknown field "headres"' in str(results[5])
     assert "base64" in str(results[6])
 
 

@@ -6,12 +6,38 @@ from __future__ import annotations
 
 import base64
 import json
+from pathlib import Path
 
 import pytest
 
 import gather_fetch
 
 pytestmark = pytest.mark.asyncio
+
+
+# The request format's table of cases, shared with the command line's
+# tests (crates/gather-cli/tests/it/cli_request_cases.rs): the same request
+# is sent, or refused with the same kind and message, through either door.
+CASES = json.loads(
+    (Path(__file__).resolve().parents[2] / "gather-http/tests/fixtures/request_cases.json").read_text()
+)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["why"] for c in CASES])
+async def test_every_case_of_the_request_format_as_the_command_line_has_it(server, case):
+    [result] = await gather_fetch.fetch(
+        [case["request"]], base_url=server.url(""), return_exceptions=True
+    )
+    if "sent" in case:
+        assert result.status == 200, result
+        assert result.text == case["sent"]
+    else:
+        kind, message = case["error"]
+        assert isinstance(result, gather_fetch.FetchError), result
+        assert (result.kind, result.message) == (kind, message)
+        assert isinstance(result, gather_fetch.InvalidRequest)
+    if "custom_id" in case["request"]:
+        assert result.id == case["request"]["custom_id"]
 
 
 async def test_a_json_body_is_posted_as_json(server):

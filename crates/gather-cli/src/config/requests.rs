@@ -179,7 +179,7 @@ pub(crate) fn rules(a: &FetchArgs, run: &HeaderMap) -> Result<Rules, String> {
     };
     let url_lines = Payload::from_fields(a.method.as_deref(), headers, body)
         .map_err(|e| format!("-X: {e}"))?
-        .map(|p| Arc::new(crate::input::weight(json.as_deref(), p)));
+        .map(|p| Arc::new(p.with_tokens_asked_in(json.as_deref().unwrap_or(""))));
     Ok(Rules {
         base,
         jsonl: a.jsonl,

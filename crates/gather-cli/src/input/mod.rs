@@ -9,7 +9,7 @@
 
 mod request;
 
-pub(crate) use request::{weight, Rules};
+pub(crate) use request::Rules;
 
 use std::borrow::Cow;
 use std::fs::File;

@@ -1,37 +1,18 @@
 //! What a line asks for: a URL line (a GET, or what `-X`, `-d` and
 //! `--json` say for every URL line), or a JSON Lines request.
 //!
-//! A request line is one JSON object:
+//! A request line is one JSON object, in the engine's request format
+//! ([`RequestFields`], whose docs list the fields and the rules):
 //!
 //! ```text
 //! {"id": "a1", "method": "POST", "url": "/v1/embeddings", "headers": {"x-a": "1"}, "body": {"input": "hi"}}
 //! ```
 //!
-//! | field | meaning |
-//! |---|---|
-//! | `url` | absolute, or relative to `--base-url` (required) |
-//! | `id` (or `custom_id`) | any JSON, echoed in the line's record |
-//! | `method` | default GET, or POST when a body is given |
-//! | `headers` | an object of this request's own fields, over the run's `-H` |
-//! | `body` (or `json`) | any JSON, sent as JSON (`Content-Type: application/json` unless given) |
-//! | `body_text` | a string, sent as its UTF-8 |
-//! | `body_base64` | bytes in base64, sent decoded |
-//! | `tokens` | its weight for a token budget (see below) |
-//!
-//! **Weight.** A budget of tokens per minute (one a server announces, or
-//! `--tokens-per-minute`) counts each request as its `tokens`, or else as
-//! a JSON body's `max_tokens` (`max_completion_tokens`,
-//! `max_output_tokens`) plus a token per four bytes of body: what a
-//! provider reserves for it when it arrives, estimated without a
-//! tokenizer. The estimate errs high for most text, so the run waits a
-//! little rather than collecting 429s.
-//!
-//! These are the fields of an OpenAI Batch API input file (`custom_id`,
-//! `method`, `url`, `body`), which therefore runs as it is with
-//! `--base-url`, and those a Python `fetch()` dict has (the rules both
-//! apply are the engine's [`Payload::from_fields`]). Unknown fields are
-//! refused rather than ignored: a typo (`"bdy"`) would otherwise send a
-//! request without its body.
+//! This file reads a line into those fields, in place: a JSON body is
+//! sent as written in the line (curl's `--json` sends its text as given
+//! too), and the `id` is kept as its compact JSON for the record. The
+//! rules, and every message of a refusal, are the engine's, shared with
+//! the Python package.
 //!
 //! A line that cannot be sent is not an error of the run: it becomes that
 //! line's error record (`invalid_request`, or `invalid_url`), at its
@@ -39,14 +20,12 @@
 
 use std::sync::Arc;
 
-use base64::Engine;
-use gather_http::client::{header_field, BodyField, Payload, MAX_TOKENS_FIELDS};
-use gather_http::Request;
-use gather_http::UrlParser;
-use gather_http::{FetchError, Kind};
-use http::header::HeaderMap;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+
+use gather_http::client::Payload;
+use gather_http::REQUEST_FIELDS as FIELDS;
+use gather_http::{BodyGiven, FetchError, Kind, Request, RequestFields, UrlParser};
 
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -65,20 +44,6 @@ pub(crate) struct Rules {
     /// `-X`, `-d`, `--json`: what every URL line sends (`None`: a GET).
     pub(crate) url_lines: Option<Arc<Payload>>,
 }
-
-/// The fields a request line may have.
-const FIELDS: [&str; 10] = [
-    "url",
-    "id",
-    "custom_id",
-    "method",
-    "headers",
-    "body",
-    "json",
-    "body_text",
-    "body_base64",
-    "tokens",
-];
 
 impl Rules {
     /// Reads `job`'s line. A request line's `url` (as given) replaces the
@@ -119,25 +84,18 @@ impl Rules {
         if let Some(id) = fields.given(ID).or_else(|| fields.given(CUSTOM_ID)) {
             job.id = Some(canonical(id));
         }
-        match fields
-            .given(URL)
-            .map(|u| serde_json::from_str::<Cow<'_, str>>(u.get()))
-        {
-            Some(Ok(url)) => job.raw = url.into_owned(),
-            Some(Err(_)) => return Err(refused("\"url\" must be a string".to_owned())),
-            None => return Err(refused("no \"url\"".to_owned())),
+        if let Some(url) = fields.given(URL) {
+            match serde_json::from_str::<Cow<'_, str>>(url.get()) {
+                Ok(url) => job.raw = url.into_owned(),
+                Err(_) => return Err(RequestFields::wrong_type("url")),
+            }
         }
         if let Some(problem) = fields.problem {
-            return Err(refused(problem));
+            return Err(problem);
         }
-        let payload = payload(&fields)?;
-        let url = urls
-            .parse_from(&job.raw, self.base.as_ref())
-            .map_err(|e| FetchError::immediate(e.kind(), e.message()))?;
-        Ok(Request {
-            url,
-            payload: payload.map(Arc::new),
-        })
+        let mut request = fields.request()?;
+        request.url = fields.given(URL).map(|_| Cow::Borrowed(job.raw.as_str()));
+        request.into_request(urls, self.base.as_ref())
     }
 }
 
@@ -166,7 +124,7 @@ const TOKENS: usize = 9;
 /// so that the error record still carries it.
 struct Fields<'a> {
     given: [Option<&'a RawValue>; FIELDS.len()],
-    problem: Option<String>,
+    problem: Option<FetchError>,
 }
 
 impl<'a> Fields<'a> {
@@ -184,6 +142,45 @@ impl<'a> Fields<'a> {
     /// The field at `at` (a position in `FIELDS`), unless absent or `null`.
     fn given(&self, at: usize) -> Option<&'a RawValue> {
         self.given[at].filter(|v| v.get() != "null")
+    }
+
+    /// The engine's fields of the request, but its url (whose text the
+    /// caller keeps): each value checked to be of its field's type.
+    fn request(&self) -> Result<RequestFields<'a>, FetchError> {
+        let string = |at: usize| -> Result<Option<Cow<'a, str>>, FetchError> {
+            self.given(at)
+                .map(|raw| {
+                    serde_json::from_str::<Cow<'a, str>>(raw.get())
+                        .map_err(|_| RequestFields::wrong_type(FIELDS[at]))
+                })
+                .transpose()
+        };
+        let mut request = RequestFields::default();
+        request.method = string(METHOD)?;
+        if let Some(given) = self.given(HEADERS) {
+            let map = serde_json::from_str::<BTreeMap<String, String>>(given.get())
+                .map_err(|_| RequestFields::wrong_type("headers"))?;
+            request.headers = map
+                .into_iter()
+                .map(|(name, value)| (name.into(), value.into()))
+                .collect();
+        }
+        for at in [BODY, JSON, BODY_TEXT, BODY_BASE64] {
+            let Some(raw) = self.given(at) else { continue };
+            let body = match at {
+                BODY_TEXT => BodyGiven::Text(string(at)?.unwrap_or_default()),
+                BODY_BASE64 => BodyGiven::Base64(string(at)?.unwrap_or_default()),
+                // Sent as written in the line.
+                _ => BodyGiven::Json(raw.get().into()),
+            };
+            request.give_body(FIELDS[at], body);
+        }
+        if let Some(tokens) = self.given(TOKENS) {
+            let tokens = serde_json::from_str::<u32>(tokens.get())
+                .map_err(|_| RequestFields::wrong_type("tokens"))?;
+            request.tokens = Some(tokens);
+        }
+        Ok(request)
     }
 }
 
@@ -210,12 +207,8 @@ impl<'de> serde::de::Visitor<'de> for FieldsVisitor {
                 }
                 // serde_json would keep the last; which one was meant is
                 // not ours to guess.
-                Some(_) => format!("field {:?} is given twice", key.0),
-                None => format!(
-                    "unknown field {:?} (a request has {})",
-                    key.0,
-                    FIELDS.join(", ")
-                ),
+                Some(_) => RequestFields::twice(&key.0),
+                None => RequestFields::unknown(&key.0),
             };
             fields.problem.get_or_insert(problem);
         }
@@ -263,111 +256,11 @@ fn refused(message: String) -> FetchError {
     FetchError::immediate(Kind::InvalidRequest, message)
 }
 
-/// The method, fields and body a request line gives.
-fn payload(fields: &Fields<'_>) -> Result<Option<Payload>, FetchError> {
-    let mut headers = HeaderMap::new();
-    if let Some(given) = fields.given(HEADERS) {
-        let map = serde_json::from_str::<BTreeMap<String, String>>(given.get()).map_err(|_| {
-            refused("\"headers\" must be an object of names and string values".to_owned())
-        })?;
-        for (name, value) in map {
-            let (name, value) = header_field(&name, &value)
-                .map_err(|why| refused(format!("\"headers\": {why}")))?;
-            headers.append(name, value);
-        }
-    }
-    let mut bodies = [BODY, JSON, BODY_TEXT, BODY_BASE64]
-        .into_iter()
-        .filter(|&at| fields.given(at).is_some());
-    let body_at = bodies.next();
-    if let Some(second) = bodies.next() {
-        return Err(refused(format!(
-            "two bodies ({} and {}): give one of body, json, body_text, body_base64",
-            FIELDS[body_at.expect("a first")],
-            FIELDS[second]
-        )));
-    }
-    let string = |at: usize, raw: &RawValue| {
-        serde_json::from_str::<String>(raw.get())
-            .map_err(|_| refused(format!("{:?} must be a string", FIELDS[at])))
-    };
-    let json_body = fields.given(BODY).or_else(|| fields.given(JSON));
-    let body = match body_at {
-        None => None,
-        Some(BODY_TEXT) => Some(BodyField::Raw(
-            string(BODY_TEXT, fields.given(BODY_TEXT).expect("present"))?.into_bytes(),
-        )),
-        Some(BODY_BASE64) => {
-            let text = string(BODY_BASE64, fields.given(BODY_BASE64).expect("present"))?;
-            Some(BodyField::Raw(
-                base64::engine::general_purpose::STANDARD
-                    .decode(text.trim())
-                    .map_err(|e| refused(format!("\"body_base64\" is not base64: {e}")))?,
-            ))
-        }
-        // Sent as written in the line (JSON either way; curl's --json
-        // sends its text as given too).
-        Some(_) => json_body.map(|raw| BodyField::Json(raw.get().as_bytes().to_vec())),
-    };
-    let method = match fields.given(METHOD) {
-        None => None,
-        Some(m) => Some(string(METHOD, m)?),
-    };
-    let tokens = match fields.given(TOKENS) {
-        None => None,
-        Some(t) => Some(
-            serde_json::from_str::<u32>(t.get())
-                .map_err(|_| refused("\"tokens\" must be a whole number of tokens".to_owned()))?,
-        ),
-    };
-    let payload = Payload::from_fields(method.as_deref(), headers, body)
-        .map_err(|e| refused(format!("\"method\": {e}")))?;
-    Ok(payload.map(|p| match tokens {
-        Some(tokens) => p.with_weight(tokens),
-        None => weight(json_body.map(RawValue::get), p),
-    }))
-}
-
-/// A request's token estimate: the engine's (a token per four bytes of
-/// body), plus what its JSON body (`body`, as text) asks to generate at
-/// most.
-pub(crate) fn weight(body: Option<&str>, payload: Payload) -> Payload {
-    let asked = body
-        .filter(|b| b.contains("\"max_"))
-        .and_then(|b| {
-            let mut de = serde_json::Deserializer::from_str(b);
-            serde::Deserializer::deserialize_map(&mut de, AskedVisitor).ok()
-        })
-        .unwrap_or(0);
-    payload.with_asked_tokens(asked)
-}
-
-/// Reads a JSON body's tokens asked for: the value of the first of
-/// [`MAX_TOKENS_FIELDS`] (in their order) that is a whole number, else 0.
-struct AskedVisitor;
-
-impl<'de> serde::de::Visitor<'de> for AskedVisitor {
-    type Value = u64;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a JSON object")
-    }
-
-    fn visit_map<M: serde::de::MapAccess<'de>>(self, mut map: M) -> Result<u64, M::Error> {
-        let mut found: [Option<u64>; MAX_TOKENS_FIELDS.len()] = [None; MAX_TOKENS_FIELDS.len()];
-        while let Some(key) = map.next_key::<Key<'de>>()? {
-            let value = map.next_value::<&'de RawValue>()?;
-            if let Some(at) = MAX_TOKENS_FIELDS.iter().position(|f| *f == key.0) {
-                found[at] = serde_json::from_str(value.get()).ok();
-            }
-        }
-        Ok(found.into_iter().flatten().next().unwrap_or(0))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::header::HeaderMap;
+    use std::sync::Arc;
 
     fn job(line: &str) -> Job {
         Job {

@@ -16,6 +16,7 @@ mod cli_https;
 mod cli_nginx;
 mod cli_politeness;
 mod cli_proxy;
+mod cli_request_cases;
 mod cli_resume;
 mod cli_shard;
 mod cli_slurm;

@@ -14,8 +14,11 @@
 //! Stripe, OpenAI and others honour) says the server will not apply it
 //! twice: such a request is resent like a GET.
 
+use std::borrow::Cow;
+
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, Method};
+use serde_json::value::RawValue;
 
 /// A request's method, its own header fields and its body.
 ///
@@ -97,6 +100,23 @@ impl Payload {
     pub fn with_asked_tokens(mut self, asked: u64) -> Payload {
         self.weight = u32::try_from(self.weight as u64 + asked).unwrap_or(u32::MAX);
         self
+    }
+
+    /// The same request, weighing also the tokens its JSON body
+    /// (`json_body`, as text) asks to generate at most: the value of the
+    /// first of [`MAX_TOKENS_FIELDS`] (in their order) that is a whole
+    /// number at its top level (see
+    /// [`with_asked_tokens`](Payload::with_asked_tokens)). Read without
+    /// building the body's value tree (a chat body's messages are only
+    /// skipped), and only when the text names such a field.
+    #[must_use = "with_tokens_asked_in returns the payload with its weight; the original is unchanged"]
+    pub fn with_tokens_asked_in(self, json_body: &str) -> Payload {
+        if !json_body.contains("\"max_") {
+            return self;
+        }
+        let mut de = serde_json::Deserializer::from_str(json_body);
+        let asked = serde::Deserializer::deserialize_map(&mut de, AskedVisitor).unwrap_or(0);
+        self.with_asked_tokens(asked)
     }
 
     /// The same request, weighing `weight` tokens.
@@ -264,6 +284,29 @@ pub(crate) fn fields<'a>(
 /// The answer to `payload` has no body whatever its head says (a HEAD).
 pub(crate) fn bodiless(payload: Option<&Payload>) -> bool {
     payload.is_some_and(|p| p.method == Method::HEAD)
+}
+
+/// Reads a JSON body's tokens asked for (see
+/// [`Payload::with_tokens_asked_in`]).
+struct AskedVisitor;
+
+impl<'de> serde::de::Visitor<'de> for AskedVisitor {
+    type Value = u64;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<M: serde::de::MapAccess<'de>>(self, mut map: M) -> Result<u64, M::Error> {
+        let mut found: [Option<u64>; MAX_TOKENS_FIELDS.len()] = [None; MAX_TOKENS_FIELDS.len()];
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            let value = map.next_value::<&'de RawValue>()?;
+            if let Some(at) = MAX_TOKENS_FIELDS.iter().position(|f| *f == key) {
+                found[at] = serde_json::from_str(value.get()).ok();
+            }
+        }
+        Ok(found.into_iter().flatten().next().unwrap_or(0))
+    }
 }
 
 #[cfg(test)]
