@@ -13,8 +13,6 @@ mod config;
 mod defaults;
 mod demo;
 mod exit;
-#[cfg(test)]
-mod fuzz;
 mod input;
 mod merge;
 mod output;

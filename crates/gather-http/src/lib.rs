@@ -56,12 +56,13 @@ mod config;
 mod decode;
 mod error;
 mod fetch;
-pub mod fnv;
 mod jobs;
 mod order;
 mod request_fields;
 mod run;
 pub mod tls;
+#[cfg(test)]
+mod url_properties;
 mod urls;
 
 pub use client::{Politeness, Proxies, Version, Versions};

@@ -7,6 +7,8 @@
 //! is about to be made: the counting pass and `--resume`'s skipped lines
 //! never need the parse.
 
+#[cfg(test)]
+pub(crate) mod properties;
 mod request;
 
 pub(crate) use request::Rules;
@@ -16,11 +18,6 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-
-#[cfg(test)]
-use gather_http::InvalidUrl;
-#[cfg(test)]
-use url::Url;
 
 /// One URL to fetch.
 #[derive(Debug, Clone)]
@@ -36,14 +33,6 @@ pub(crate) struct Job {
     /// A request line's `id` (or `custom_id`), as compact JSON, once it is
     /// read: echoed in its record and checked by `--resume`.
     pub(crate) id: Option<Box<str>>,
-}
-
-#[cfg(test)]
-impl Job {
-    /// The line's URL, or why it cannot be fetched.
-    pub(crate) fn url(&self) -> Result<Url, InvalidUrl> {
-        gather_http::parse_url(&self.raw)
-    }
 }
 
 /// Where the URLs come from. Read in passes (one to count and check, one
@@ -101,7 +90,7 @@ pub(crate) struct Lines {
     /// A read failed: the pass is over.
     failed: bool,
     /// FNV-1a of every byte read so far, when asked for.
-    fingerprint: Option<gather_http::fnv::Fnv>,
+    fingerprint: Option<fnv::FnvHasher>,
 }
 
 impl Lines {
@@ -120,13 +109,16 @@ impl Lines {
     /// [`fingerprint`](Lines::fingerprint)). Only the counting pass asks:
     /// hashing costs about a nanosecond a byte.
     pub(crate) fn fingerprinted(mut self) -> Lines {
-        self.fingerprint = Some(gather_http::fnv::Fnv::default());
+        self.fingerprint = Some(fnv::FnvHasher::default());
         self
     }
 
     /// FNV-1a (64 bits) of every byte read so far, blank and comment lines
     /// included: once the pass has ended, of the whole input. `None` unless
-    /// [`fingerprinted`](Lines::fingerprinted).
+    /// [`fingerprinted`](Lines::fingerprinted). A hash fixed by its
+    /// definition (the `fnv` crate): a shard's manifest records it, and a
+    /// later run or `gather merge`, perhaps by another build, compares it
+    /// (std's hashers may change between Rust versions).
     pub(crate) fn fingerprint(&self) -> Option<u64> {
         use std::hash::Hasher;
         self.fingerprint.as_ref().map(Hasher::finish)
@@ -220,6 +212,21 @@ pub(crate) fn parse(text: &str) -> Vec<Job> {
 
 #[cfg(test)]
 mod tests {
+    /// The fingerprint is FNV-1a, 64 bits (its published vectors): a
+    /// manifest written by one build is compared by another, so its value
+    /// must never change.
+    #[test]
+    fn the_fingerprint_is_fnv_1a_64() {
+        use std::hash::Hasher;
+        let hash = |bytes: &[u8]| {
+            let mut h = fnv::FnvHasher::default();
+            h.write(bytes);
+            h.finish()
+        };
+        assert_eq!(hash(b"a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(hash(b"foobar"), 0x8594_4171_f739_67e8);
+    }
+
     use super::*;
     use gather_http::Kind;
 
@@ -263,13 +270,14 @@ mod tests {
     fn bad_lines_become_jobs_with_an_error_not_dropped() {
         let jobs = parse("not a url\nftp://files.test/a\nhttp://\nhttps://ok.test/");
         assert_eq!(jobs.len(), 4);
-        assert_eq!(jobs[0].url().unwrap_err().kind(), Kind::InvalidUrl);
+        let url = |at: usize| gather_http::parse_url(&jobs[at].raw);
+        assert_eq!(url(0).unwrap_err().kind(), Kind::InvalidUrl);
         assert_eq!(
-            jobs[1].url().unwrap_err(),
-            InvalidUrl::UnsupportedScheme("ftp".into())
+            url(1).unwrap_err(),
+            gather_http::InvalidUrl::UnsupportedScheme("ftp".into())
         );
-        assert!(jobs[2].url().is_err());
-        assert!(jobs[3].url().is_ok());
+        assert!(url(2).is_err());
+        assert!(url(3).is_ok());
     }
 
     /// A read that fails mid-way is the pass's last item, after the jobs

@@ -10,6 +10,8 @@
 //! ahead of the next line to write (see [`OrderedWriter::written`]).
 
 mod ordered;
+#[cfg(test)]
+mod properties;
 mod record;
 mod resume;
 

@@ -71,7 +71,7 @@ pub use payload::{header_field, BodyField, Payload, MAX_TOKENS_FIELDS};
 pub(crate) use payload::{resendable, weight};
 use pool::Pool;
 pub use proxy::Proxies;
-pub use target::request_target;
+pub(crate) use target::request_target;
 
 /// Which HTTP versions the client speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -328,7 +328,7 @@ struct Table {
 // (callgrind). Flooding is no concern: the keys are the user's own URLs,
 // and the table holds about as many entries as there are requests in
 // flight.
-type ByAuthority = HashMap<Box<str>, Arc<Origin>, std::hash::BuildHasherDefault<crate::fnv::Fnv>>;
+type ByAuthority = HashMap<Box<str>, Arc<Origin>, fnv::FnvBuildHasher>;
 
 /// The table is never swept below this many entries.
 const SWEEP_FLOOR: usize = 256;

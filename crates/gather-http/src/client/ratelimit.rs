@@ -122,26 +122,19 @@ impl Reader {
             };
             self.vendor(budget, what, value, until_rfc3339);
         } else if name == "ratelimit-policy" {
-            self.policies
-                .extend(items(value).filter_map(|(name, params)| {
-                    Some((name, param(&params, "q")?, param(&params, "w").unwrap_or(1)))
-                }));
-            if let Ok(q) = value
-                .split(';')
-                .next()
-                .unwrap_or_default()
-                .trim()
-                .parse::<u64>()
-            {
-                // The earlier drafts' `100;w=60`.
-                let w = param(value, "w").unwrap_or(1);
-                self.policies.push((String::new(), q, w));
-            }
+            // `"name";q=100;w=60`, or the earlier drafts' `100;w=60`.
+            self.policies.extend(list(value).iter().filter_map(|item| {
+                let w = param(item, "w").unwrap_or(1);
+                match name_of(item) {
+                    Some(name) => Some((name, param(item, "q")?, w)),
+                    None => Some((String::new(), integer(&item.bare_item)?, w)),
+                }
+            }));
         } else if name == "ratelimit" {
-            self.states
-                .extend(items(value).filter_map(|(name, params)| {
-                    Some((name, param(&params, "r")?, param(&params, "t").unwrap_or(0)))
-                }));
+            self.states.extend(list(value).iter().filter_map(|item| {
+                let r = param(item, "r")?;
+                Some((name_of(item)?, r, param(item, "t").unwrap_or(0)))
+            }));
         } else if name == "ratelimit-remaining" {
             let w = self.announced.requests.get_or_insert_with(Window::default);
             w.remaining = value.parse().ok();
@@ -149,15 +142,12 @@ impl Reader {
             let w = self.announced.requests.get_or_insert_with(Window::default);
             w.reset = value.parse().ok().map(Duration::from_secs);
         } else if name == "ratelimit-limit" {
-            if let Ok(q) = value
-                .split([',', ';'])
-                .next()
-                .unwrap_or_default()
-                .trim()
-                .parse::<u64>()
-            {
-                let w = param(value, "w");
-                self.policies.push((String::new(), q, w.unwrap_or(60)));
+            // The earlier drafts' `10, 10;w=1, 50;w=60`: the first quota,
+            // in the first window given (a minute if none is).
+            let items = list(value);
+            if let Some(q) = items.first().and_then(|i| integer(&i.bare_item)) {
+                let w = items.iter().find_map(|i| param(i, "w")).unwrap_or(60);
+                self.policies.push((String::new(), q, w));
             }
         }
     }
@@ -247,24 +237,39 @@ impl Reader {
     }
 }
 
-/// The items of a structured-field list: `"name";a=1;b=2, "other";a=3`,
-/// each as its name (unquoted) and its parameters' text.
-fn items(value: &str) -> impl Iterator<Item = (String, String)> + '_ {
-    value.split(',').filter_map(|item| {
-        let item = item.trim();
-        let (name, params) = item.split_once(';').unwrap_or((item, ""));
-        let name = name.trim();
-        let name = name.strip_prefix('"')?.strip_suffix('"')?;
-        Some((name.to_owned(), params.to_owned()))
-    })
+/// The items of a structured-field list (RFC 9651, by `sfv`), inner lists
+/// left out; none when the value is not one (a broken field is ignored).
+fn list(value: &str) -> Vec<sfv::Item> {
+    sfv::Parser::new(value)
+        .parse_list::<sfv::List>()
+        .map(|list| {
+            list.into_iter()
+                .filter_map(|entry| match entry {
+                    sfv::ListEntry::Item(item) => Some(item),
+                    sfv::ListEntry::InnerList(_) => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
-/// Parameter `key`'s integer in `a=1;key=2`.
-fn param(params: &str, key: &str) -> Option<u64> {
-    params.split(';').find_map(|p| {
-        let (k, v) = p.split_once('=')?;
-        (k.trim() == key).then(|| v.trim().parse().ok()).flatten()
-    })
+/// A policy's or a state's name: the item's string or token.
+fn name_of(item: &sfv::Item) -> Option<String> {
+    match &item.bare_item {
+        sfv::BareItem::String(s) => Some(s.as_str().to_owned()),
+        sfv::BareItem::Token(t) => Some(t.as_str().to_owned()),
+        _ => None,
+    }
+}
+
+/// A bare item's value as a count (an integer, 0 or more).
+fn integer(bare: &sfv::BareItem) -> Option<u64> {
+    u64::try_from(i64::from(bare.as_integer()?)).ok()
+}
+
+/// Parameter `key`'s count: `w` in `"name";q=100;w=60`.
+fn param(item: &sfv::Item, key: &str) -> Option<u64> {
+    integer(item.params.get(key)?)
 }
 
 /// A Go duration as OpenAI writes resets: `1s`, `6m0s`, `20ms`, `1h2m3.5s`.
@@ -309,50 +314,12 @@ fn until_rfc3339(text: &str) -> Option<Duration> {
     Some(Duration::from_secs_f64((at - now).clamp(0.0, 1e9)))
 }
 
-/// Seconds since 1970 of an RFC 3339 time.
+/// Seconds since 1970 of an RFC 3339 time (by the `time` crate).
 fn rfc3339_unix(text: &str) -> Option<f64> {
-    let b = text.trim().as_bytes();
-    let num = |range: std::ops::Range<usize>| -> Option<i64> {
-        std::str::from_utf8(b.get(range)?).ok()?.parse().ok()
-    };
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
-        return None;
-    }
-    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (h, mi, s) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
-        return None;
-    }
-    let mut i = 19;
-    let mut fraction = 0.0;
-    if b.get(i) == Some(&b'.') {
-        let end = b[i + 1..].iter().position(|c| !c.is_ascii_digit())? + i + 1;
-        fraction = format!("0{}", std::str::from_utf8(&b[i..end]).ok()?)
-            .parse()
+    let at =
+        time::OffsetDateTime::parse(text.trim(), &time::format_description::well_known::Rfc3339)
             .ok()?;
-        i = end;
-    }
-    let offset = match b.get(i)? {
-        b'Z' | b'z' => 0,
-        sign @ (b'+' | b'-') => {
-            let o = num(i + 1..i + 3)? * 3600 + num(i + 4..i + 6)? * 60;
-            if *sign == b'+' {
-                o
-            } else {
-                -o
-            }
-        }
-        _ => return None,
-    };
-    // Days from the civil date (Howard Hinnant's algorithm).
-    let y = if mo <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (mo + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some((days * 86_400 + h * 3600 + mi * 60 + s - offset) as f64 + fraction)
+    Some(at.unix_timestamp_nanos() as f64 / 1e9)
 }
 
 #[cfg(test)]
@@ -463,6 +430,34 @@ mod tests {
             (Some(3), Some(Duration::from_secs(7)))
         );
         assert!(r.rate.is_some());
+    }
+
+    /// The fields are structured fields (RFC 9651), read as such: a quoted
+    /// name may hold a comma or a semicolon, and a token is a name too.
+    /// (Split on `,` and `;`, as they were before, neither the policy nor
+    /// the state below was read.)
+    #[test]
+    fn ietf_fields_are_read_as_structured_fields() {
+        let a = read(&[
+            (
+                "RateLimit-Policy",
+                "\"per-key, daily\";q=1000;w=86400, tokens;q=6000;w=60",
+            ),
+            ("RateLimit", "\"per-key, daily\";r=999;t=60"),
+        ])
+        .unwrap();
+        let r = a.requests.unwrap();
+        assert_eq!((r.remaining, r.rate), (Some(999), Some(1000.0 / 86400.0)));
+        assert!(read(&[("RateLimit", "\"unterminated;r=1")]).is_none());
+        // The earlier drafts' forms.
+        let old = read(&[("RateLimit-Policy", "100;w=10"), ("RateLimit", "\"x\";r=4")]).unwrap();
+        assert_eq!(old.requests.unwrap().rate, Some(10.0));
+        let limit = read(&[
+            ("RateLimit-Limit", "10, 10;w=1, 50;w=60"),
+            ("RateLimit-Remaining", "3"),
+        ])
+        .unwrap();
+        assert_eq!(limit.requests.unwrap().rate, Some(10.0));
     }
 
     #[test]

@@ -22,12 +22,21 @@ pub(super) fn retry_after(head: &Head) -> Option<Duration> {
     if let Some(ms) = head.announced.as_ref().and_then(|a| a.retry_after_ms) {
         return Some(Duration::from_millis(ms).min(MAX_BACKOFF));
     }
-    let secs: u64 = std::str::from_utf8(head.retry_after.as_deref()?)
+    let value = std::str::from_utf8(head.retry_after.as_deref()?)
         .ok()?
-        .trim()
-        .parse()
-        .ok()?;
-    Some(Duration::from_secs(secs).min(MAX_BACKOFF))
+        .trim();
+    after(value, std::time::SystemTime::now()).map(|wait| wait.min(MAX_BACKOFF))
+}
+
+/// A `Retry-After` value (RFC 9110 section 10.2.3) as a wait from `now`:
+/// seconds, or an HTTP date (`Wed, 21 Oct 2026 07:28:00 GMT`, by the
+/// `httpdate` crate; a date past is no wait).
+fn after(value: &str, now: std::time::SystemTime) -> Option<Duration> {
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
 /// Backoff between attempts: `base` doubled each retry, times a jitter
@@ -68,5 +77,29 @@ impl Backoff {
     pub(super) fn wait(&self, attempt: u32) -> Duration {
         let base = self.base.as_secs_f64() * 2f64.powi(attempt as i32);
         Duration::from_secs_f64((base * self.jitter_factor()).min(MAX_BACKOFF.as_secs_f64()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// `Retry-After` is seconds or an HTTP date (RFC 9110 section 10.2.3):
+    /// a date is a wait until it, and one past is no wait.
+    #[test]
+    fn retry_after_is_seconds_or_an_http_date() {
+        let now = httpdate::parse_http_date("Sun, 06 Dec 2026 07:00:00 GMT").unwrap();
+        assert_eq!(after("120", now), Some(Duration::from_secs(120)));
+        assert_eq!(
+            after("Sun, 06 Dec 2026 07:00:30 GMT", now),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            after("Sun, 06 Dec 2026 06:59:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(after("soon", now), None);
+        assert_eq!(after("-1", now), None);
     }
 }

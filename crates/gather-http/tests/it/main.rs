@@ -4,4 +4,5 @@
 
 mod client_http1;
 mod payloads;
+mod retries;
 mod run;
