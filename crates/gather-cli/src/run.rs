@@ -79,12 +79,14 @@ async fn run(config: &Config) -> Result<Exit, Exit> {
             report::note(&format!("{again} lines with an error are fetched again"));
         }
     }
-    // Failures kept from the earlier run: part of this output's outcome.
-    let kept_failures = records.failed();
-    let rewrite = !records.in_order || records.has_gap(config.shard);
-    let todo = plan(config, &input, &records)?;
+    let planned = Planned {
+        // Failures kept from the earlier run: part of this output's outcome.
+        kept_failures: records.failed(),
+        rewrite: !records.in_order || records.has_gap(config.shard),
+        todo: plan(config, &input, &records)?,
+    };
     let fetcher = Fetcher::new(config.fetch.clone()).map_err(|e| Exit::usage(refused(e)))?;
-    let mut report = Report::new(todo, config.quiet);
+    let mut report = Report::new(planned.todo, config.quiet);
     let sink = sink.unwrap_or_else(|| report.stdout_beside_bar(std::io::stdout()));
     let mut writer = OrderedWriter::new(sink);
     let lines = input
@@ -117,16 +119,18 @@ async fn run(config: &Config) -> Result<Exit, Exit> {
             writer.count()
         )));
     }
-    conclude(
-        end,
-        discarded,
-        writer,
-        report,
-        todo,
-        kept_failures,
-        rewrite,
-        config,
-    )
+    conclude(end, discarded, writer, report, &planned, config)
+}
+
+/// What the plan found, for the conclusion.
+struct Planned {
+    /// Requests this run fetches.
+    todo: usize,
+    /// Failures an earlier run left in the output (`--resume`).
+    kept_failures: usize,
+    /// A resumed output out of index order, or with a gap: written again in
+    /// order once every line is in.
+    rewrite: bool,
 }
 
 /// The mutex's data, even if a thread panicked holding it: a panic in a
@@ -354,7 +358,8 @@ async fn collect(
         let line = match result {
             Ok(page) => {
                 report.record(run.counts(), page.elapsed);
-                output::page_line(&job, &page, &config.record, &mut report.usage)
+                report.usage.add_answer(&page);
+                output::page_line(&job, &page, &config.record)
             }
             Err(error) => {
                 if config.fail_fast && error.kind == Kind::TotalTimeout {
@@ -403,54 +408,83 @@ fn interrupted(run: &Run<Job>, report: &Report) -> Option<End> {
 
 /// Step 6: the last lines out, the summary, and the exit status with the
 /// line that explains it.
-#[allow(clippy::too_many_arguments)]
 fn conclude(
     end: End,
     discarded: usize,
     mut writer: OrderedWriter,
     mut report: Report,
-    todo: usize,
-    kept_failures: usize,
-    rewrite: bool,
+    planned: &Planned,
     config: &Config,
 ) -> Result<Exit, Exit> {
-    if let End::ReaderGone = end {
+    let Some(lines) = write_the_rest(&end, &mut writer, config)? else {
+        // The reader went away: it had every line it wanted.
         report.clear();
         return Ok(Exit::OK);
-    }
-    // After Ctrl-C every answer is written, those past a gap too: a POST's
-    // line left out would be sent again by --resume.
-    let past_gaps = match end {
-        End::Stopped | End::Interrupted { .. } => writer.finish_past_gaps(),
-        _ => Ok(0),
-    };
-    let past_gaps = match past_gaps {
-        Ok(n) => n,
-        Err(e) if reader_gone(&e, config) => {
-            report.clear();
-            return Ok(Exit::OK);
-        }
-        Err(e) => return Err(Exit::usage(format!("cannot write output: {e}"))),
-    };
-    let dropped = match writer.finish() {
-        Ok(n) => n,
-        Err(e) if reader_gone(&e, config) => {
-            report.clear();
-            return Ok(Exit::OK);
-        }
-        Err(e) => return Err(Exit::usage(format!("cannot write output: {e}"))),
     };
     report.finish();
-    let written = writer.count();
     // A resumed run that fetched lines again appended them after later
     // ones: once every line is written, the file goes back in index order.
     if let (End::Complete, Some(path), true) = (
         &end,
         &config.output,
-        config.resume && (rewrite || config.retry_failed),
+        config.resume && (planned.rewrite || config.retry_failed),
     ) {
         output::put_in_order(path).map_err(Exit::usage)?;
     }
+    let failed = report.counts.failed;
+    Ok(exit_for(end, &lines, failed, discarded, planned, config))
+}
+
+/// The lines the end of a run wrote.
+struct Lines {
+    /// In input order.
+    in_order: usize,
+    /// After a gap (a request left for `--resume`), each with its index.
+    past_gaps: usize,
+    /// Held for a gap never filled, not written.
+    dropped: usize,
+}
+
+/// Writes what is held: after Ctrl-C every answer, those past a gap too (a
+/// POST's line left out would be sent again by `--resume`); otherwise what
+/// is in order. `None` when standard output's reader went away.
+fn write_the_rest(
+    end: &End,
+    writer: &mut OrderedWriter,
+    config: &Config,
+) -> Result<Option<Lines>, Exit> {
+    if let End::ReaderGone = end {
+        return Ok(None);
+    }
+    let written = (|| {
+        let past_gaps = match end {
+            End::Stopped | End::Interrupted { .. } => writer.finish_past_gaps()?,
+            _ => 0,
+        };
+        let dropped = writer.finish()?;
+        Ok(Lines {
+            in_order: writer.count(),
+            past_gaps,
+            dropped,
+        })
+    })();
+    match written {
+        Ok(lines) => Ok(Some(lines)),
+        Err(e) if reader_gone(&e, config) => Ok(None),
+        Err(e) => Err(Exit::usage(format!("cannot write output: {e}"))),
+    }
+}
+
+/// How the run ended, as its exit status and the line that explains it.
+fn exit_for(
+    end: End,
+    lines: &Lines,
+    failed: usize,
+    discarded: usize,
+    planned: &Planned,
+    config: &Config,
+) -> Exit {
+    let written = lines.in_order;
     let resume_hint = match &config.output {
         Some(p) => format!(
             "; finish with: gather fetch ... -o {} --resume",
@@ -458,37 +492,35 @@ fn conclude(
         ),
         None => String::new(),
     };
-    Ok(match end {
-        End::Complete if report.counts.failed + kept_failures == 0 => Exit::OK,
+    match end {
+        End::Complete if failed + planned.kept_failures == 0 => Exit::OK,
         End::Complete => {
             // Said even with -q: the exit status alone would not say which.
-            let kept = match kept_failures {
+            let kept = match planned.kept_failures {
                 0 => String::new(),
                 n => format!(
                     " (and {n} kept from the earlier run: --retry-failed fetches them again)"
                 ),
             };
-            let status = if config.ok_if_complete {
-                "; every line is written, so the exit status is 0 (--ok-if-complete)"
+            let (status_code, status) = if config.ok_if_complete {
+                (
+                    exit::OK,
+                    "; every line is written, so the exit status is 0 (--ok-if-complete)",
+                )
             } else {
-                " (--fail-fast stops at the first)"
-            };
-            let status_code = if config.ok_if_complete {
-                exit::OK
-            } else {
-                exit::FAILED
+                (exit::FAILED, " (--fail-fast stops at the first)")
             };
             Exit::new(
                 status_code,
                 format!(
-                    "{} of {todo} requests failed{kept}; their lines carry \"error\"{status}",
-                    report.counts.failed
+                    "{failed} of {} requests failed{kept}; their lines carry \"error\"{status}",
+                    planned.todo
                 ),
             )
         }
         End::Failed(job, error) => {
             let index = job.index;
-            let dropped = dropped + discarded;
+            let dropped = lines.dropped + discarded;
             Exit::new(exit::FAILED, format!(
                 "URL {index} (line {}) {}: {}; --fail-fast stopped the run there: {written} lines written in order, the last one its error{}",
                 job.line,
@@ -522,7 +554,7 @@ fn conclude(
                 exit::INTERRUPTED,
                 format!(
                     "interrupted; {written} lines written in order{}{dropped}{resume_hint}",
-                    past_gaps_said(past_gaps)
+                    past_gaps_said(lines.past_gaps)
                 ),
             )
         }
@@ -530,11 +562,11 @@ fn conclude(
             exit::INTERRUPTED,
             format!(
                 "interrupted; {written} lines written in order{}{resume_hint}",
-                past_gaps_said(past_gaps)
+                past_gaps_said(lines.past_gaps)
             ),
         ),
-        End::ReaderGone => Exit::OK, // returned above
-    })
+        End::ReaderGone => Exit::OK,
+    }
 }
 
 /// The lines written after a gap, said after those written in order.

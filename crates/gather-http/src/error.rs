@@ -93,6 +93,48 @@ impl Kind {
     }
 }
 
+#[cfg(test)]
+mod kinds {
+    use super::Kind;
+
+    /// Every kind but `Cancelled` is written. The match is exhaustive: a
+    /// new kind does not compile until it is said here whether a record
+    /// carries it (and then it must be in `WRITTEN`, and in each front
+    /// door's list: `--help`'s, Python's exception classes).
+    #[test]
+    fn written_lists_every_kind_a_record_carries() {
+        fn written(kind: Kind) -> bool {
+            match kind {
+                Kind::InvalidUrl
+                | Kind::InvalidRequest
+                | Kind::UnsupportedScheme
+                | Kind::Connect
+                | Kind::Tls
+                | Kind::Timeout
+                | Kind::Protocol
+                | Kind::Body
+                | Kind::BodyTooLarge
+                | Kind::Redirect
+                | Kind::Proxy
+                | Kind::Status
+                | Kind::Save
+                | Kind::TotalTimeout
+                | Kind::Internal => true,
+                Kind::Cancelled => false,
+            }
+        }
+        // Every kind, as the match above has them (a kind added there and
+        // not here leaves this list one short of the match's arms).
+        let every = [Kind::Cancelled].into_iter().chain(Kind::WRITTEN);
+        let said: Vec<Kind> = every.filter(|&k| written(k)).collect();
+        assert_eq!(said, Kind::WRITTEN);
+        let mut names: Vec<&str> = Kind::WRITTEN.iter().map(|k| k.as_str()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), Kind::WRITTEN.len(), "each once");
+    }
+}
+
 impl std::fmt::Display for Kind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())

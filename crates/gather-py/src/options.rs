@@ -68,29 +68,7 @@ pub struct Options {
 /// Reads and checks every argument in `args` (the Python signature's).
 pub fn read(args: &Bound<'_, PyDict>) -> PyResult<Options> {
     let limit = positive(args, "limit")?.unwrap_or(FetchConfig::LIMIT);
-    let per_host = match int(args, "per_host")? {
-        None => None,
-        Some(n) if n < 0 => return Err(value_error("per_host", "0 (no limit) or more", n)),
-        Some(n) => Some(n as usize),
-    };
-    let politeness = Politeness {
-        per_host_h1: match per_host {
-            None => Some(FetchConfig::PER_HOST_H1),
-            Some(0) => None,
-            Some(n) => Some(n),
-        },
-        per_host_h2: per_host.filter(|&n| n > 0),
-        overall_interval: rate(args, "rate")?,
-        host_interval: rate(args, "rate_per_host")?,
-        tokens_per_second: match number(args, "tokens_per_minute", "tokens per minute (a number)")?
-        {
-            None => None,
-            Some(t) if t.is_finite() && t >= 1.0 => Some(t / 60.0),
-            Some(t) => return Err(value_error("tokens_per_minute", "1 or more", t)),
-        },
-        // As the command line: what a server announces is honoured.
-        server_limits: flag(args, "server_limits")?.unwrap_or(true),
-    };
+    let politeness = politeness(args)?;
     // No timeout: a year, as good as none and far from the clock's end.
     let timeout = seconds(args, "timeout")?.unwrap_or(Duration::from_secs(365 * 86_400));
     let retries = match int(args, "retries")? {
@@ -115,16 +93,7 @@ pub fn read(args: &Bound<'_, PyDict>) -> PyResult<Options> {
             )))
         }
     };
-    let trust_env = flag(args, "trust_env")?.unwrap_or(true);
-    let (proxy, no_proxy) = (string(args, "proxy")?, string(args, "no_proxy")?);
-    let proxies = Proxies::configure(proxy.as_deref(), no_proxy.as_deref(), |name| {
-        trust_env.then(|| std::env::var(name).ok()).flatten()
-    })
-    .map_err(refused)?;
-    let cacert = match path(args, "ca_file")? {
-        None => None,
-        Some(path) => Some(FetchConfig::ca_file(&path).map_err(refused)?),
-    };
+    let (proxies, cacert) = (proxies(args)?, ca_file(args)?);
     let save_dir = match path(args, "save_dir")? {
         None => None,
         Some(dir) => Some(FetchConfig::save_dir(&dir).map_err(refused)?),
@@ -163,6 +132,52 @@ pub fn read(args: &Bound<'_, PyDict>) -> PyResult<Options> {
         config,
         base_url,
     })
+}
+
+/// `per_host`, `rate`, `rate_per_host`, `tokens_per_minute` and
+/// `server_limits`: the engine's politeness.
+fn politeness(args: &Bound<'_, PyDict>) -> PyResult<Politeness> {
+    let per_host = match int(args, "per_host")? {
+        None => None,
+        Some(n) if n < 0 => return Err(value_error("per_host", "0 (no limit) or more", n)),
+        Some(n) => Some(n as usize),
+    };
+    Ok(Politeness {
+        per_host_h1: match per_host {
+            None => Some(FetchConfig::PER_HOST_H1),
+            Some(0) => None,
+            Some(n) => Some(n),
+        },
+        per_host_h2: per_host.filter(|&n| n > 0),
+        overall_interval: rate(args, "rate")?,
+        host_interval: rate(args, "rate_per_host")?,
+        tokens_per_second: match number(args, "tokens_per_minute", "tokens per minute (a number)")?
+        {
+            None => None,
+            Some(t) if t.is_finite() && t >= 1.0 => Some(t / 60.0),
+            Some(t) => return Err(value_error("tokens_per_minute", "1 or more", t)),
+        },
+        // As the command line: what a server announces is honoured.
+        server_limits: flag(args, "server_limits")?.unwrap_or(true),
+    })
+}
+
+/// `proxy`, `no_proxy` and `trust_env` (the environment's proxies, as curl
+/// and httpx read them): the engine's proxies.
+fn proxies(args: &Bound<'_, PyDict>) -> PyResult<Proxies> {
+    let trust_env = flag(args, "trust_env")?.unwrap_or(true);
+    let (proxy, no_proxy) = (string(args, "proxy")?, string(args, "no_proxy")?);
+    Proxies::configure(proxy.as_deref(), no_proxy.as_deref(), |name| {
+        trust_env.then(|| std::env::var(name).ok()).flatten()
+    })
+    .map_err(refused)
+}
+
+/// `ca_file`, read and checked by the engine.
+fn ca_file(args: &Bound<'_, PyDict>) -> PyResult<Option<Vec<u8>>> {
+    path(args, "ca_file")?
+        .map(|path| FetchConfig::ca_file(&path).map_err(refused))
+        .transpose()
 }
 
 /// The argument `name`, unless absent or `None`.

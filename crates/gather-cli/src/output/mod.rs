@@ -16,7 +16,7 @@ mod record;
 mod resume;
 
 pub(crate) use ordered::OrderedWriter;
-pub(crate) use record::{error_line, page_line, Shape};
+pub(crate) use record::{error_line, is_json, page_line, Shape};
 #[cfg(test)]
 pub(crate) use resume::parse_records;
 pub(crate) use resume::{put_in_order, resume, Records};

@@ -3,7 +3,6 @@
 use base64::Engine;
 
 use crate::input::Job;
-use crate::report::Usage;
 use gather_http::FetchError;
 use gather_http::Page;
 use gather_http::Version;
@@ -17,7 +16,7 @@ pub(crate) struct Shape {
 
 /// The answer says its body is JSON: `application/json`, or a type with
 /// the `+json` suffix (RFC 6839: `application/problem+json`).
-fn is_json(page: &Page) -> bool {
+pub(crate) fn is_json(page: &Page) -> bool {
     let Some(value) = page
         .headers
         .as_ref()
@@ -35,14 +34,14 @@ fn is_json(page: &Page) -> bool {
     essence == "application/json" || essence.ends_with("+json")
 }
 
-/// One output line for a page; a JSON answer's `usage` goes into `usage`.
+/// One output line for a page.
 ///
 /// Written field by field rather than through a `serde_json::Value`: this
 /// runs once per URL, and building a map of values first cost more than
 /// the rest of the line's work (a tenth of the client's instructions per
 /// request under callgrind). The fields and their order are the README's;
 /// a unit test checks the bytes against serde_json's own.
-pub(crate) fn page_line(job: &Job, page: &Page, shape: &Shape, usage: &mut Usage) -> String {
+pub(crate) fn page_line(job: &Job, page: &Page, shape: &Shape) -> String {
     let mut line = Record::new(job);
     line.string("final_url", &page.final_url);
     line.number("status", page.status);
@@ -92,9 +91,6 @@ pub(crate) fn page_line(job: &Job, page: &Page, shape: &Shape, usage: &mut Usage
             .flatten();
         match (json, std::str::from_utf8(body)) {
             (Some(json), _) => {
-                if let Some(u) = json.get("usage") {
-                    usage.add(u);
-                }
                 line.key("json");
                 // Writing into a Vec cannot fail.
                 let _ = serde_json::to_writer(&mut line.0, &json);
@@ -316,7 +312,7 @@ mod tests {
             if let Some(s) = saved {
                 m.insert("saved".into(), json!(s));
             }
-            let line = page_line(job, &p, &Shape::default(), &mut Usage::default());
+            let line = page_line(job, &p, &Shape::default());
             assert_eq!(line, want.to_string());
         }
         let mut error =

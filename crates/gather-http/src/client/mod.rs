@@ -49,7 +49,7 @@ mod pacing;
 mod payload;
 mod pool;
 pub(crate) mod proxy;
-pub mod ratelimit;
+pub(crate) mod ratelimit;
 mod target;
 
 use std::borrow::Cow;
@@ -85,7 +85,7 @@ pub enum Versions {
     PriorKnowledge,
 }
 
-/// Sends GETs over HTTP/1.1 connections pooled per origin, or over one
+/// Sends requests over HTTP/1.1 connections pooled per origin, or over one
 /// HTTP/2 connection per origin.
 pub struct Client {
     pool: Pool,

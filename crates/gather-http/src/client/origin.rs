@@ -38,7 +38,7 @@ use super::{http2, lock};
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Politeness {
     /// Requests at once per origin over HTTP/1.1 (connections); `None`
-    /// for no limit but `--limit`.
+    /// for no limit but the run's limit.
     pub per_host_h1: Option<usize>,
     /// Requests at once per origin over HTTP/2 (streams on its one
     /// connection); `None` for the server's own limit.
@@ -47,7 +47,7 @@ pub struct Politeness {
     pub host_interval: Option<Duration>,
     /// The least time between two requests of the whole run.
     pub overall_interval: Option<Duration>,
-    /// Tokens per second over the whole run (`--tokens-per-minute`), each
+    /// Tokens per second over the whole run (a client token budget), each
     /// request weighed by [`Payload::weight`](super::Payload::weight).
     pub tokens_per_second: Option<f64>,
     /// Stay under the limits servers announce (`x-ratelimit-*`,

@@ -7,8 +7,10 @@
 //! The steps of a request live in their own files: [`retry`] (when and
 //! after how long), [`waits`] (queue time kept out of `elapsed` and the
 //! timeout), [`redirect`] (the chain and its credential rules), [`read`]
-//! (the body: cap, decode, keep or save) and [`save`] (`--save-dir`'s
-//! files). The connections under them are [`crate::client`]'s.
+//! (the body: cap, decode, keep or save), [`save`] (the save folder's
+//! files) and [`stop`] (a stop that loses nothing: nothing new starts,
+//! what is in flight finishes). The connections under them are
+//! [`crate::client`]'s.
 
 mod read;
 mod redirect;
@@ -52,9 +54,9 @@ pub struct Page {
     /// The answer's `Content-Encoding`, when it had one. Boxed: rare, and
     /// every request's future holds a `Page`.
     pub encoding: Option<Box<Encoding>>,
-    /// Kept only when the body is printed (`--body`).
+    /// Kept only when the configuration keeps bodies ([`FetchConfig::body`]).
     pub body: Option<Vec<u8>>,
-    /// Where the body was saved (`--save-dir`).
+    /// Where the body was saved ([`FetchConfig::save_dir`]).
     pub saved: Option<PathBuf>,
     /// The answer's header fields, when the configuration keeps them
     /// ([`FetchConfig::headers_kept`]). Boxed, as `encoding` is.
@@ -146,8 +148,8 @@ impl Fetcher {
     /// Stops starting requests, for a run that ends without losing what
     /// was done (a first Ctrl-C): a request waiting for its turn, a rate
     /// or a retry ends unsent, and fails with [`Kind::Cancelled`], which
-    /// is never a record's (`--resume` sends it); those in flight go on to
-    /// their answer (within `--timeout`). Cannot be undone.
+    /// is never a record's (a resumed run sends it); those in flight go on
+    /// to their answer (within the request timeout). Cannot be undone.
     ///
     /// # Examples
     ///
@@ -283,7 +285,7 @@ impl Fetcher {
         }
     }
 
-    /// One request, redirects followed, within `--timeout`: the page, and
+    /// One request, redirects followed, within the request timeout: the page, and
     /// the server's `Retry-After` if it sent one.
     #[allow(clippy::manual_async_fn)]
     fn attempt<'a>(

@@ -1,4 +1,4 @@
-//! Redirects: followed up to `--max-redirects`, with the method each
+//! Redirects: followed up to the redirect limit, with the method each
 //! status asks for, and credentials kept to the origin they were meant for.
 
 use std::borrow::Cow;
@@ -15,7 +15,7 @@ use crate::error::{FetchError, Kind, Setting};
 
 impl Fetcher {
     /// Sends a GET for `url` (or the request `payload` describes) and
-    /// follows redirects, up to `--max-redirects`: the first answer that is
+    /// follows redirects, up to the redirect limit: the first answer that is
     /// not a redirect, and the URL that gave it.
     ///
     /// A GET stays a GET. Another method becomes a GET without its body
@@ -70,7 +70,6 @@ impl Fetcher {
             Ok(resp) => (Some(resp), None),
             Err(turn) => (None, Some(turn)),
         };
-        let fail = FetchError::immediate;
         let first_origin = url.origin();
         let mut url = Cow::Borrowed(url);
         let mut payload = payload.map(Cow::Borrowed);
@@ -82,40 +81,7 @@ impl Fetcher {
             let resp = match first.take() {
                 Some(resp) => resp,
                 None => {
-                    // The run's fields; the request's own go over them as
-                    // they are written.
-                    let mut sent = Cow::Borrowed(&self.headers);
-                    if crossed {
-                        for name in [
-                            header::AUTHORIZATION,
-                            header::COOKIE,
-                            header::PROXY_AUTHORIZATION,
-                        ] {
-                            if sent.contains_key(&name) {
-                                sent.to_mut().remove(&name);
-                            }
-                            if payload
-                                .as_ref()
-                                .is_some_and(|p| p.headers().contains_key(&name))
-                            {
-                                if let Some(p) = payload.as_mut() {
-                                    p.to_mut().remove_field(&name);
-                                }
-                            }
-                        }
-                    }
-                    // Credentials in the URL itself, as curl and browsers
-                    // send them; an Authorization given with -H (or the
-                    // request's own) wins.
-                    if let Some(credentials) = basic_auth(&url) {
-                        let given = sent.contains_key(header::AUTHORIZATION)
-                            || payload
-                                .as_ref()
-                                .is_some_and(|p| p.headers().contains_key(header::AUTHORIZATION));
-                        if !given {
-                            sent.to_mut().insert(header::AUTHORIZATION, credentials);
-                        }
-                    }
+                    let sent = self.fields_for_hop(&url, &mut payload, crossed);
                     let turn = match turn.take() {
                         Some(turn) => turn,
                         // A later hop waits for its own turn; the
@@ -140,47 +106,11 @@ impl Fetcher {
             if !from_first {
                 resp.answered();
             }
-            let location = match &resp.head.location {
-                Some(location) if is_redirect(&resp.head) => location,
-                _ => return Ok((resp, url)),
-            };
-            let mut next = std::str::from_utf8(location)
-                .ok()
-                .and_then(|l| url.join(l).ok())
-                .ok_or_else(|| {
-                    fail(
-                        Kind::Redirect,
-                        format!(
-                            "{} to an unusable Location {:?}",
-                            resp.head.status,
-                            String::from_utf8_lossy(location)
-                        ),
-                    )
-                })?;
-            if !matches!(next.scheme(), "http" | "https") {
-                return Err(fail(
-                    Kind::Redirect,
-                    format!("redirect to {next}: only http and https are followed"),
-                ));
-            }
-            // Credentials in a URL go only to the origin the user named
-            // (curl's rule): a Location carrying its own `user:pass@` for
-            // another origin does not make us send them there.
-            if next.origin() != first_origin && has_credentials(&next) {
-                let _ = next.set_username("");
-                let _ = next.set_password(None);
+            if !is_redirect(&resp.head) {
+                return Ok((resp, url));
             }
             hops += 1;
-            if hops > self.config.max_redirects {
-                return Err(fail(
-                    Kind::Redirect,
-                    format!(
-                        "more than the redirect limit of {} (the last to {next})",
-                        self.config.max_redirects
-                    ),
-                )
-                .about(Setting::MaxRedirects));
-            }
+            let next = self.next_hop(&resp.head, &url, &first_origin, hops)?;
             // Read to its end, a redirect's (small) body leaves its
             // connection free for the next hop, often to the same server.
             let status = resp.head.status;
@@ -189,6 +119,102 @@ impl Fetcher {
             payload = payload.and_then(|p| p.after_redirect(status).map(Cow::Owned));
             url = Cow::Owned(next);
         }
+    }
+}
+
+impl Fetcher {
+    /// The fields a hop sends: the run's (the request's own go over them as
+    /// they are written), without credentials once the chain `crossed` to
+    /// another origin, and with Basic credentials from `url` itself unless
+    /// an `Authorization` is given.
+    fn fields_for_hop<'h>(
+        &'h self,
+        url: &Url,
+        payload: &mut Option<Cow<'_, Payload>>,
+        crossed: bool,
+    ) -> Cow<'h, http::HeaderMap> {
+        let mut sent = Cow::Borrowed(&self.headers);
+        if crossed {
+            for name in [
+                header::AUTHORIZATION,
+                header::COOKIE,
+                header::PROXY_AUTHORIZATION,
+            ] {
+                if sent.contains_key(&name) {
+                    sent.to_mut().remove(&name);
+                }
+                if let Some(p) = payload.as_mut() {
+                    if p.headers().contains_key(&name) {
+                        p.to_mut().remove_field(&name);
+                    }
+                }
+            }
+        }
+        // Credentials in the URL itself, as curl and browsers send them; an
+        // Authorization given with the run's fields (or the request's own)
+        // wins.
+        if let Some(credentials) = basic_auth(url) {
+            let given = sent.contains_key(header::AUTHORIZATION)
+                || payload
+                    .as_ref()
+                    .is_some_and(|p| p.headers().contains_key(header::AUTHORIZATION));
+            if !given {
+                sent.to_mut().insert(header::AUTHORIZATION, credentials);
+            }
+        }
+        sent
+    }
+
+    /// Where a redirect (`head`, the answer `url` gave) goes, as hop `hops`
+    /// of a chain that began at `first_origin`: its `Location` resolved, an
+    /// http or https URL, without credentials of its own for another
+    /// origin, within the redirect limit.
+    fn next_hop(
+        &self,
+        head: &Head,
+        url: &Url,
+        first_origin: &url::Origin,
+        hops: usize,
+    ) -> Result<Url, FetchError> {
+        let fail = FetchError::immediate;
+        let location = head.location.as_deref().unwrap_or_default();
+        let mut next = std::str::from_utf8(location)
+            .ok()
+            .and_then(|l| url.join(l).ok())
+            .ok_or_else(|| {
+                fail(
+                    Kind::Redirect,
+                    format!(
+                        "{} to an unusable Location {:?}",
+                        head.status,
+                        String::from_utf8_lossy(location)
+                    ),
+                )
+            })?;
+        if !matches!(next.scheme(), "http" | "https") {
+            return Err(fail(
+                Kind::Redirect,
+                format!("redirect to {next}: only http and https are followed"),
+            ));
+        }
+        // Credentials in a URL go only to the origin the user named (curl's
+        // rule): a Location carrying its own `user:pass@` for another origin
+        // does not make us send them there.
+        if next.origin() != *first_origin && has_credentials(&next) {
+            let _ = next.set_username("");
+            let _ = next.set_password(None);
+        }
+        if hops > self.config.max_redirects {
+            return Err(fail(
+                Kind::Redirect,
+                format!(
+                    "more than the redirect limit of {} (the last to {next})",
+                    self.config.max_redirects
+                ),
+            )
+            .about(Setting::MaxRedirects));
+        }
+        Ok(next)
     }
 }
 

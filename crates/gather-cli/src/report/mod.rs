@@ -1,5 +1,12 @@
 //! What the user sees on stderr: a progress bar (only on a terminal, not
-//! with `--quiet`), error lines, and the summary at the end.
+//! with `--quiet`), error lines, and the summary at the end. The latency
+//! histogram (`latency.rs`) and token accounting (`usage.rs`) are files of
+//! their own.
+
+mod latency;
+mod usage;
+
+pub(crate) use usage::Usage;
 
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,48 +20,7 @@ use tokio::time::Instant;
 
 use gather_http::Counts;
 
-/// Latencies, in buckets 2% apart: fixed memory whatever the number of
-/// requests, percentiles within 2%.
-struct Latencies {
-    buckets: Vec<u64>,
-    count: u64,
-}
-
-const BUCKET_GROWTH: f64 = 1.02;
-/// 2% buckets from 1 µs up to about 4 hours.
-const BUCKETS: usize = 1200;
-
-impl Latencies {
-    fn new() -> Latencies {
-        Latencies {
-            buckets: vec![0; BUCKETS],
-            count: 0,
-        }
-    }
-
-    fn record(&mut self, d: Duration) {
-        let us = (d.as_secs_f64() * 1e6).max(1.0);
-        let i = ((us.ln() / BUCKET_GROWTH.ln()) as usize).min(BUCKETS - 1);
-        self.buckets[i] += 1;
-        self.count += 1;
-    }
-
-    /// The `p` quantile, in milliseconds (the middle of its bucket).
-    fn quantile_ms(&self, p: f64) -> f64 {
-        if self.count == 0 {
-            return 0.0;
-        }
-        let rank = ((p * self.count as f64).ceil() as u64).clamp(1, self.count);
-        let mut seen = 0;
-        for (i, &n) in self.buckets.iter().enumerate() {
-            seen += n;
-            if seen >= rank {
-                return BUCKET_GROWTH.powf(i as f64 + 0.5) / 1e3;
-            }
-        }
-        0.0
-    }
-}
+use latency::Latencies;
 
 /// Counts, latencies and the progress bar.
 pub(crate) struct Report {
@@ -99,39 +65,6 @@ impl<W: Write> Write for ClearsBar<W> {
 
     fn flush(&mut self) -> std::io::Result<()> {
         self.inner.flush()
-    }
-}
-
-/// Token counts that answers reported in their `usage` (OpenAI's
-/// `prompt_tokens`/`completion_tokens`/`total_tokens`, Anthropic's
-/// `input_tokens`/`output_tokens`), added up for the summary.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct Usage {
-    /// Answers that carried a `usage` object.
-    pub(crate) answers: u64,
-    pub(crate) input: u64,
-    pub(crate) output: u64,
-    pub(crate) total: u64,
-}
-
-impl Usage {
-    pub(crate) fn add(&mut self, usage: &serde_json::Value) {
-        let count = |names: &[&str]| {
-            names
-                .iter()
-                .find_map(|n| usage.get(n).and_then(serde_json::Value::as_u64))
-        };
-        let input = count(&["prompt_tokens", "input_tokens"]);
-        let output = count(&["completion_tokens", "output_tokens"]);
-        let total = count(&["total_tokens"]);
-        if input.is_none() && output.is_none() && total.is_none() {
-            return;
-        }
-        let (input, output) = (input.unwrap_or(0), output.unwrap_or(0));
-        self.answers += 1;
-        self.input += input;
-        self.output += output;
-        self.total += total.unwrap_or(input + output);
     }
 }
 
@@ -295,45 +228,4 @@ pub(crate) fn error(message: &str) {
 /// Prints `note: message` to stderr.
 pub(crate) fn note(message: &str) {
     eprintln!("note: {message}");
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn usage_adds_up_openai_and_anthropic_counts_and_ignores_others() {
-        let mut u = Usage::default();
-        u.add(
-            &serde_json::json!({"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}),
-        );
-        u.add(&serde_json::json!({"input_tokens": 7, "output_tokens": 3}));
-        u.add(&serde_json::json!({"credits": 2}));
-        assert_eq!(
-            u,
-            Usage {
-                answers: 2,
-                input: 17,
-                output: 8,
-                total: 25
-            }
-        );
-    }
-
-    #[test]
-    fn percentiles_come_from_fixed_buckets_within_two_percent() {
-        let mut l = Latencies::new();
-        for ms in 1..=100u64 {
-            l.record(Duration::from_millis(ms));
-        }
-        let p50 = l.quantile_ms(0.5);
-        let p99 = l.quantile_ms(0.99);
-        assert!((p50 - 50.0).abs() / 50.0 < 0.02, "{p50}");
-        assert!((p99 - 99.0).abs() / 99.0 < 0.02, "{p99}");
-        assert_eq!(
-            l.buckets.len(),
-            BUCKETS,
-            "memory does not grow with the requests"
-        );
-    }
 }
