@@ -117,10 +117,13 @@ pub(crate) struct FetchArgs {
     pub(crate) limit: usize,
 
     /// Requests at once to one origin (scheme, host and port): connections over HTTP/1.1, streams
-    /// on its one connection over HTTP/2. Default: 8 over HTTP/1.1, and over HTTP/2 the server's
-    /// own stream limit. 0: no limit but --limit.
-    #[arg(long, value_name = "N")]
-    pub(crate) per_host: Option<usize>,
+    /// on its one connection over HTTP/2. auto (the default): a window per origin that starts at 8
+    /// and adapts to the latency the origin shows, growing while it stays near the least seen (the
+    /// site has room), shrinking when it rises (a queue forms at the server) and halving on 429,
+    /// 503, refused or reset connections and timeouts; at most --limit. N: N at most, always. 0: no
+    /// limit but --limit.
+    #[arg(long, default_value = "auto", value_name = "auto|N")]
+    pub(crate) per_host: String,
 
     /// Requests started per second at most, over the whole run: R, R/s, R/m or R/h (e.g. 10,
     /// 600/m, 0.5/s). Waiting for a turn does not count against --timeout.
@@ -142,7 +145,7 @@ pub(crate) struct FetchArgs {
     /// (OpenAI's x-ratelimit-*, Anthropic's anthropic-ratelimit-*, the IETF RateLimit and
     /// RateLimit-Policy fields) and starts a request to that server only when it has room, so a
     /// rate-limited API is used at its limit without a storm of 429s. Until a server's first
-    /// answer says whether it has limits, --per-host (8 by default) requests at most are in flight to
+    /// answer says whether it has limits, the window's start (8; or --per-host N) requests at most are in flight to
     /// it, over HTTP/2 too.
     #[arg(long)]
     pub(crate) no_server_limits: bool,
@@ -322,8 +325,12 @@ pub(crate) struct FetchArgs {
     pub(crate) ok_if_complete: bool,
 
     /// No progress bar and no summary.
-    #[arg(short, long)]
+    #[arg(short, long, conflicts_with = "verbose")]
     pub(crate) quiet: bool,
+
+    /// Say on stderr when an origin's window (--per-host auto) moves, and why.
+    #[arg(short, long)]
+    pub(crate) verbose: bool,
 }
 
 #[derive(Debug, Args)]

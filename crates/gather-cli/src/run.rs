@@ -86,7 +86,12 @@ async fn run(config: &Config) -> Result<Exit, Exit> {
         todo: plan(config, &input, &records)?,
     };
     let fetcher = Fetcher::new(config.fetch.clone()).map_err(|e| Exit::usage(refused(e)))?;
+    let fetcher = Arc::new(fetcher);
     let mut report = Report::new(planned.todo, config.quiet);
+    report.show_windows(Box::new({
+        let fetcher = fetcher.clone();
+        move || fetcher.windows()
+    }));
     let sink = sink.unwrap_or_else(|| report.stdout_beside_bar(std::io::stdout()));
     let mut writer = OrderedWriter::new(sink);
     let lines = input
@@ -106,7 +111,7 @@ async fn run(config: &Config) -> Result<Exit, Exit> {
             }
         }
     });
-    let mut run = start(jobs, records, Arc::new(fetcher), &writer, config);
+    let mut run = start(jobs, records, fetcher, &writer, config);
     let end = collect(&mut run, &mut writer, &mut report, config).await?;
     let discarded = run.counts().discarded;
     // Dropping the run cancels every request still in flight.

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use http::header::HeaderMap;
 
-use crate::client::origin::Politeness;
+use crate::client::origin::{PerHost, Politeness, WindowLog};
 use crate::client::proxy::Proxies;
 use crate::client::Versions;
 use crate::error::{ConfigError, Setting};
@@ -72,11 +72,17 @@ pub struct FetchConfig {
     pub politeness: Politeness,
     /// Keep each answer's header fields in [`Page::headers`](crate::Page).
     pub headers_kept: bool,
+    /// Told when an origin's window moves, and why (`--verbose`).
+    pub window_log: Option<WindowLog>,
 }
 
 impl FetchConfig {
-    /// Requests in flight at once, over all origins.
-    pub const LIMIT: usize = 64;
+    /// Requests in flight at once, over all origins: the most an origin's
+    /// window grows to. More than aiohttp's pool (100) and curl's
+    /// `--parallel` (50), since the window, not this, is what holds a
+    /// small site to what it can take; enough for a site 100 ms away to
+    /// be fetched at its pace.
+    pub const LIMIT: usize = 256;
     /// A request's time for its complete answer.
     pub const TIMEOUT: Duration = Duration::from_secs(30);
     /// The first retry's wait.
@@ -85,10 +91,10 @@ impl FetchConfig {
     pub const MAX_BYTES: u64 = 10 << 20;
     /// Redirects followed.
     pub const MAX_REDIRECTS: usize = 10;
-    /// Connections to one HTTP/1.1 origin at once: what browsers hold to
-    /// (6) and a little more, so that a limit of 64 over one host is not 64
-    /// connections to it.
-    pub const PER_HOST_H1: usize = 8;
+    /// The window a new origin starts with (connections over HTTP/1.1,
+    /// streams over HTTP/2): what browsers hold to (6) and a little more.
+    /// It adapts from there ([`PerHost::Auto`], the default).
+    pub const PER_HOST_START: usize = crate::client::window::START;
     /// A run's reorder window, in multiples of [`limit`](Self::limit): how
     /// far ahead of the next result to hand on a request may start.
     pub const WINDOW_PER_LIMIT: usize = 4;
@@ -130,8 +136,9 @@ impl FetchConfig {
 }
 
 impl Default for FetchConfig {
-    /// The engine's defaults: 64 at once, 8 per HTTP/1.1 origin, 30 s a
-    /// request, no retries, 10 MiB bodies, 10 redirects, decoded, bodies not
+    /// The engine's defaults: 256 at once, a window per origin that adapts
+    /// from 8, 30 s a request, no retries, 10 MiB bodies, 10 redirects,
+    /// decoded, bodies not
     /// kept, proxies off (front doors read the environment's with
     /// [`Proxies::configure`]), HTTP/2 where TLS agrees on it, and the limits
     /// servers announce honoured.
@@ -153,11 +160,12 @@ impl Default for FetchConfig {
             proxies: Proxies::none(),
             versions: Versions::Negotiate,
             politeness: Politeness {
-                per_host_h1: Some(Self::PER_HOST_H1),
+                per_host: PerHost::Auto,
                 server_limits: true,
                 ..Politeness::NONE
             },
             headers_kept: false,
+            window_log: None,
         }
     }
 }

@@ -24,6 +24,7 @@
 //! | the body: the size limit, decoding, keeping, saving | `fetch/read.rs`, `fetch/save.rs`, `decode.rs` |
 //! | queue time kept out of timings and timeouts | `fetch/waits.rs` |
 //! | a stop that loses nothing | `fetch/stop.rs` |
+//! | per-origin windows that adapt to the latency a site shows | `client/window.rs` |
 //! | per-host limits, rates, `Retry-After` pauses, ALPN | `client/origin.rs` |
 //! | the limits servers announce (`x-ratelimit-*`, `RateLimit`), read | `client/ratelimit.rs` |
 //! | staying under them, and a token budget | `client/pacing.rs` |
@@ -65,7 +66,8 @@ pub mod tls;
 mod url_properties;
 mod urls;
 
-pub use client::{Politeness, Proxies, Version, Versions};
+pub use client::{PerHost, Politeness, Proxies, Version, Versions};
+pub use client::{WindowLog, WindowMove, WindowStatus, WindowWhy};
 pub use config::FetchConfig;
 pub use error::{ConfigError, FetchError, Kind, Setting};
 pub use fetch::{Encoding, Fetcher, Page};

@@ -40,6 +40,7 @@
 #![warn(missing_docs)]
 
 pub mod api;
+pub mod capacity;
 pub mod http2;
 pub mod http2_script;
 
@@ -98,6 +99,8 @@ struct State {
     arrivals: Mutex<Vec<(Instant, String)>>,
     /// The `/v1/` API, when started with one.
     api: Option<api::Api>,
+    /// `/page/N` served by a site of limited capacity, when started with one.
+    capacity: Option<capacity::Capacity>,
 }
 
 /// A connection in the count of those open: its socket, a second handle
@@ -168,6 +171,22 @@ impl Server {
             ..State::default()
         })
         .await
+    }
+
+    /// Starts a server whose `/page/N` answers come from a site of limited
+    /// capacity (see [`capacity`]): `/stats` says what it saw, and
+    /// `/capacity?workers=N` changes its workers.
+    pub async fn start_capacity(config: capacity::CapacityConfig) -> io::Result<Server> {
+        Server::start_with(State {
+            capacity: Some(capacity::Capacity::new(config)),
+            ..State::default()
+        })
+        .await
+    }
+
+    /// The site of limited capacity, when started with one.
+    pub fn capacity(&self) -> Option<&capacity::Capacity> {
+        self.state.capacity.as_ref()
     }
 
     /// What the API has done so far (zeros without one).
@@ -420,6 +439,50 @@ async fn answer(
     }
     let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match parts.as_slice() {
+        ["page", _] if state.capacity.is_some() => {
+            let site = state.capacity.as_ref().expect("matched");
+            if let capacity::Served::Shed = site.serve().await {
+                let extra = "retry-after: 1\r\n";
+                respond_with(stream, 503, "text/plain", b"busy\n", close, extra).await?;
+                return Ok(true);
+            }
+            // A page of the size the benchmarks fetch from nginx.
+            let page = &fixtures::PAGE[..fixtures::PAGE.len().min(5436)];
+            respond(stream, 200, "text/html; charset=utf-8", page, close).await?;
+        }
+        ["stats"] => {
+            let site = state.capacity.as_ref().map(capacity::Capacity::stats_json);
+            let body = format!(
+                "{{\"requests\":{},\"peak_connections\":{},\"capacity\":{}}}",
+                state.requests.load(Ordering::SeqCst),
+                state.peak.load(Ordering::SeqCst),
+                site.as_deref().unwrap_or("null")
+            );
+            respond(stream, 200, "application/json", body.as_bytes(), close).await?;
+        }
+        ["capacity"] => match (&state.capacity, query(target, "workers")) {
+            (Some(site), Some(workers)) => {
+                site.set_workers(workers as usize);
+                respond(stream, 200, "text/plain", b"ok\n", close).await?;
+            }
+            _ => {
+                respond(
+                    stream,
+                    400,
+                    "text/plain",
+                    b"workers=N, with capacity\n",
+                    close,
+                )
+                .await?
+            }
+        },
+        ["reset-stats"] => {
+            if let Some(site) = &state.capacity {
+                site.reset();
+            }
+            state.peak.store(0, Ordering::SeqCst);
+            respond(stream, 200, "text/plain", b"ok\n", close).await?;
+        }
         ["page", n] => {
             tokio::time::sleep(state.page_delay).await;
             let body = format!("<!doctype html><title>page {n}</title><p>This is page {n}.</p>\n");

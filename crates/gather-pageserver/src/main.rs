@@ -5,7 +5,16 @@
 //! gather-pageserver [--latency-ms N] [--for SECONDS] [--http2]
 //!                   [--api-rpm N [--api-tpm N] [--api-burst-s S] [--api-headers openai|anthropic|ietf|none]
 //!                    [--api-key KEY] [--api-fail-every N] [--api-latency-ms MS]]
+//!                   [--workers W --service-ms S [--shed-after Q]]
 //! ```
+//!
+//! With `--workers`, `/page/N` comes from a site of limited capacity (the
+//! crate's `capacity` module): W requests served at once, S ms each, the
+//! rest queued first come first served, and beyond Q waiting refused with
+//! 503. `GET /stats` says what it saw from the server's side,
+//! `GET /capacity?workers=N` changes its workers mid-run, and
+//! `GET /reset-stats` starts the count again. `--latency-ms` is a site of
+//! unlimited capacity whose every page takes that long.
 //!
 //! With `--api-rpm`, `/v1/...` is a rate-limited JSON API (the crate's
 //! `api` module; `GET /v1/stats` says what it has done).
@@ -68,9 +77,17 @@ fn main() {
         }
     };
     rt.block_on(async {
-        let started = match api() {
-            Some(limits) => gather_pageserver::Server::start_api(limits).await,
-            None => gather_pageserver::Server::start(latency).await,
+        let started = match (api(), text_arg("--workers")) {
+            (Some(limits), _) => gather_pageserver::Server::start_api(limits).await,
+            (None, Some(_)) => {
+                let config = gather_pageserver::capacity::CapacityConfig {
+                    workers: arg("--workers", 1).max(1) as usize,
+                    service: Duration::from_millis(arg("--service-ms", 0)),
+                    shed_after: text_arg("--shed-after").map(|_| arg("--shed-after", 0) as usize),
+                };
+                gather_pageserver::Server::start_capacity(config).await
+            }
+            (None, None) => gather_pageserver::Server::start(latency).await,
         };
         let server = match started {
             Ok(s) => s,

@@ -13,7 +13,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use gather_http::{ConfigError, FetchConfig, Politeness, Proxies, Setting, Versions};
+use gather_http::{ConfigError, FetchConfig, PerHost, Politeness, Proxies, Setting, Versions};
 use http::header::HeaderMap;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -28,7 +28,8 @@ pub fn defaults(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     d.set_item("retry_delay", FetchConfig::RETRY_BASE.as_secs_f64())?;
     d.set_item("max_bytes", FetchConfig::MAX_BYTES)?;
     d.set_item("max_redirects", FetchConfig::MAX_REDIRECTS)?;
-    d.set_item("per_host", FetchConfig::PER_HOST_H1)?;
+    d.set_item("per_host", "auto")?;
+    d.set_item("per_host_start", FetchConfig::PER_HOST_START)?;
     d.set_item("window_per_limit", FetchConfig::WINDOW_PER_LIMIT)?;
     Ok(d)
 }
@@ -126,6 +127,7 @@ pub fn read(args: &Bound<'_, PyDict>) -> PyResult<Options> {
         versions,
         politeness,
         headers_kept: true,
+        ..FetchConfig::default()
     };
     Ok(Options {
         window: window.unwrap_or_else(|| config.window()),
@@ -137,18 +139,27 @@ pub fn read(args: &Bound<'_, PyDict>) -> PyResult<Options> {
 /// `per_host`, `rate`, `rate_per_host`, `tokens_per_minute` and
 /// `server_limits`: the engine's politeness.
 fn politeness(args: &Bound<'_, PyDict>) -> PyResult<Politeness> {
-    let per_host = match int(args, "per_host")? {
-        None => None,
-        Some(n) if n < 0 => return Err(value_error("per_host", "0 (no limit) or more", n)),
-        Some(n) => Some(n as usize),
+    let per_host = match given(args, "per_host")? {
+        None => PerHost::Auto,
+        Some(v) if v.is_instance_of::<PyString>() => match v.to_string().as_str() {
+            "auto" => PerHost::Auto,
+            other => {
+                return Err(value_error(
+                    "per_host",
+                    "\"auto\", 0 (no limit) or more",
+                    format!("{other:?}"),
+                ))
+            }
+        },
+        Some(_) => match int(args, "per_host")? {
+            Some(0) => PerHost::Unlimited,
+            Some(n) if n > 0 => PerHost::Fixed(n as usize),
+            Some(n) => return Err(value_error("per_host", "\"auto\", 0 (no limit) or more", n)),
+            None => PerHost::Auto,
+        },
     };
     Ok(Politeness {
-        per_host_h1: match per_host {
-            None => Some(FetchConfig::PER_HOST_H1),
-            Some(0) => None,
-            Some(n) => Some(n),
-        },
-        per_host_h2: per_host.filter(|&n| n > 0),
+        per_host,
         overall_interval: rate(args, "rate")?,
         host_interval: rate(args, "rate_per_host")?,
         tokens_per_second: match number(args, "tokens_per_minute", "tokens per minute (a number)")?

@@ -223,6 +223,8 @@ async def test_headers_are_sent_with_every_request(server):
         ({"timeout": -1}, ValueError, "timeout must be more than 0"),
         ({"rate": 0}, ValueError, "rate must be more than 0"),
         ({"retries": -1}, ValueError, "retries must be 0 to 1000"),
+        ({"per_host": "many"}, ValueError, "per_host must be \"auto\", 0"),
+        ({"per_host": -2}, ValueError, "per_host must be"),
         ({"http_version": "3"}, ValueError, "http_version must be"),
         ({"headers": {"bad name": "x"}}, ValueError, "headers"),
         ({"headers": "X-A: 1"}, TypeError, "headers must be a mapping"),
@@ -249,9 +251,9 @@ async def test_the_defaults_are_the_engines_shared_with_the_command_line():
 
     engine = gather_fetch._engine.DEFAULTS
     signature = inspect.signature(gather_fetch.fetch).parameters
-    for name in ("limit", "timeout", "retry_delay", "max_bytes", "max_redirects"):
+    for name in ("limit", "per_host", "timeout", "retry_delay", "max_bytes", "max_redirects"):
         assert signature[name].default == engine[name], name
-    assert (engine["limit"], engine["timeout"], engine["max_bytes"]) == (64, 30.0, 10 << 20)
+    assert (engine["limit"], engine["per_host"], engine["timeout"]) == (256, "auto", 30.0)
 
 
 async def test_errors_name_the_keyword_argument_not_a_command_line_flag(server):

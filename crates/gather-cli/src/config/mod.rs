@@ -10,7 +10,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use gather_http::{ConfigError, FetchConfig, FetchError, Politeness, Proxies, Setting, Versions};
+use gather_http::{
+    ConfigError, FetchConfig, FetchError, PerHost, Politeness, Proxies, Setting, Versions,
+};
 
 use crate::args::FetchArgs;
 use crate::input::Rules;
@@ -127,10 +129,8 @@ impl Config {
             Some(flag) => Shard::parse(flag, |name| std::env::var(name).ok())?,
             None => Shard::ALL,
         };
-        let per_host = a.per_host.map(|n| (n > 0).then_some(n));
         let politeness = Politeness {
-            per_host_h1: per_host.unwrap_or(Some(FetchConfig::PER_HOST_H1)),
-            per_host_h2: per_host.flatten(),
+            per_host: per_host(&a.per_host)?,
             overall_interval: a
                 .rate
                 .as_deref()
@@ -179,6 +179,7 @@ impl Config {
             // The kept fields, and the Content-Type that says whether a
             // body is embedded as JSON.
             headers_kept: a.body || !keep_headers.is_empty(),
+            window_log: a.verbose.then(crate::report::window_log),
         };
         Ok(Config {
             input: a.file,
@@ -199,6 +200,20 @@ impl Config {
             },
             fetch,
         })
+    }
+}
+
+/// `--per-host`: `auto`, `0` (no limit but `--limit`) or a number.
+fn per_host(text: &str) -> Result<PerHost, String> {
+    match text.trim() {
+        "auto" => Ok(PerHost::Auto),
+        "0" => Ok(PerHost::Unlimited),
+        n => n.parse().map(PerHost::Fixed).map_err(|_| {
+            format!(
+                "--per-host {text:?}: expected auto (the default: a window that adapts), \
+                 0 (no limit but --limit) or a number of requests"
+            )
+        }),
     }
 }
 

@@ -156,11 +156,11 @@ async fn api_section(a: &DemoArgs, server: &Pages) -> Result<(), Exit> {
         config.fail_on_status = false;
         config.body = false;
         config.politeness.server_limits = read;
-        // As `gather fetch`: 8 connections to the host, which also holds
-        // the first burst to 8 until the server's first answer says its
-        // limits (without it, a limit under --limit a second would
-        // refuse the first burst's excess).
-        config.politeness.per_host_h1 = Some(FetchConfig::PER_HOST_H1);
+        // As `gather fetch`: a window per host that adapts from 8, which
+        // also holds the first burst to 8 until the server's first answer
+        // says its limits (without it, a limit under --limit a second
+        // would refuse the first burst's excess).
+        config.politeness.per_host = gather_http::PerHost::Auto;
         let fetcher = Fetcher::new(config).map_err(|e| Exit::usage(refused(e)))?;
         server.api().reset();
         let start = Instant::now();

@@ -18,7 +18,7 @@ use std::time::Duration;
 // the paused time in tests).
 use tokio::time::Instant;
 
-use gather_http::Counts;
+use gather_http::{Counts, WindowStatus};
 
 use latency::Latencies;
 
@@ -39,7 +39,12 @@ pub(crate) struct Report {
     shown: Arc<AtomicBool>,
     last_draw: Option<Instant>,
     quiet: bool,
+    /// The origins' windows (`--per-host auto`), busiest first.
+    windows: Option<Windows>,
 }
+
+/// Where the report reads the origins' windows from.
+pub(crate) type Windows = Box<dyn Fn() -> Vec<(String, WindowStatus)> + Send>;
 
 /// Standard output on the terminal the bar is drawn on: every write first
 /// clears the bar if it is showing, so that a record starts its own line
@@ -84,7 +89,40 @@ impl Report {
             shown: Arc::new(AtomicBool::new(false)),
             last_draw: None,
             quiet,
+            windows: None,
         }
+    }
+
+    /// The bar and the summary show the busiest origins' windows, read
+    /// from `windows`.
+    pub(crate) fn show_windows(&mut self, windows: Windows) {
+        self.windows = Some(windows);
+    }
+
+    /// The busiest origins' windows, as the bar and summary say them: at
+    /// most `most`, with how many more there are.
+    fn windows_said(&self, most: usize) -> Option<String> {
+        let windows = self.windows.as_ref()?();
+        if windows.is_empty() {
+            return None;
+        }
+        let mut said: Vec<String> = windows
+            .iter()
+            .take(most)
+            .map(|(origin, w)| match (w.latency, w.least) {
+                (Some(latency), Some(least)) => format!(
+                    "{origin} {} (latency {}, least {})",
+                    w.window,
+                    millis(latency),
+                    millis(least)
+                ),
+                _ => format!("{origin} {}", w.window),
+            })
+            .collect();
+        if windows.len() > most {
+            said.push(format!("{} more", windows.len() - most));
+        }
+        Some(said.join("; "))
     }
 
     /// `out`, standard output, made safe to write beside the bar: wrapped
@@ -140,10 +178,14 @@ impl Report {
         } else {
             "?".to_owned()
         };
+        let window = self
+            .windows_said(1)
+            .map(|w| format!(" window {w}"))
+            .unwrap_or_default();
         let mut err = std::io::stderr().lock();
         let _ = write!(
             err,
-            "\r\x1b[2K[{}{}] {done}/{} {:>3.0}% {rate:.0} req/s ETA {eta} ok {} http_error {} failed {}",
+            "\r\x1b[2K[{}{}] {done}/{} {:>3.0}% {rate:.0} req/s ETA {eta} ok {} http_error {} failed {}{window}",
             "#".repeat(filled),
             ".".repeat(width - filled),
             self.total,
@@ -209,6 +251,9 @@ impl Report {
             if let Some(tokens) = self.tokens() {
                 eprintln!("gather: {tokens}");
             }
+            if let Some(windows) = self.windows_said(3) {
+                eprintln!("gather: windows per origin: {windows}");
+            }
         }
     }
 }
@@ -222,6 +267,34 @@ pub(crate) fn error(message: &str) {
         eprintln!("\x1b[1;31merror:\x1b[0m {message}");
     } else {
         eprintln!("error: {message}");
+    }
+}
+
+/// `--verbose`: each move of an origin's window, on its own line of
+/// stderr (over the progress bar, which is drawn again after it).
+pub(crate) fn window_log() -> gather_http::WindowLog {
+    gather_http::WindowLog(Arc::new(|origin: &str, m: &gather_http::WindowMove| {
+        let clear = match std::io::stderr().is_terminal() {
+            true => "\r\x1b[2K",
+            false => "",
+        };
+        eprintln!(
+            "{clear}gather: {origin}: window {} -> {} ({}; latency {}, least {})",
+            m.from,
+            m.to,
+            m.why.as_str(),
+            millis(m.latency),
+            millis(m.least)
+        );
+    }))
+}
+
+/// A latency as the summary says it: `21 ms`, `0.4 ms`.
+pub(crate) fn millis(d: Duration) -> String {
+    let ms = d.as_secs_f64() * 1e3;
+    match ms < 10.0 {
+        true => format!("{ms:.1} ms"),
+        false => format!("{ms:.0} ms"),
     }
 }
 

@@ -187,7 +187,7 @@ fn nginx_over_tls_answers_on_one_http2_connection_and_gzip_is_decoded() {
 fn http1_1_to_nginx_keeps_to_eight_connections_or_what_per_host_says() {
     let nginx = Nginx::start("h1");
     let urls = nginx.urls(200);
-    let recs = nginx.fetch(&urls, &["--http1.1", "--limit", "64"]);
+    let recs = nginx.fetch(&urls, &["--http1.1", "--limit", "64", "--per-host", "8"]);
     assert!(recs.iter().all(|r| r["http_version"] == "1.1"));
     let log = nginx.log();
     assert!(log.iter().all(|(_, p)| p == "HTTP/1.1"));

@@ -1,7 +1,8 @@
-//! Politeness over HTTP/1.1, counted by the server: `--per-host` bounds the
-//! connections open to one origin (8 by default) even through resets and
-//! hangs, `--rate` and `--rate-per-host` space the requests, and a
-//! `Retry-After` pauses its own host only.
+//! Politeness over HTTP/1.1, counted by the server: by default a window per
+//! origin that adapts (wide for a site with room, about its capacity for a
+//! small one); `--per-host N` bounds the connections open to one origin
+//! even through resets and hangs, `--rate` and `--rate-per-host` space the
+//! requests, and a `Retry-After` pauses its own host only.
 
 use std::time::{Duration, Instant};
 
@@ -33,12 +34,47 @@ fn pages(env: &Env, n: usize, delay_ms: u64) -> Vec<String> {
 }
 
 #[test]
-fn by_default_a_run_holds_one_host_to_eight_connections() {
+fn by_default_a_site_with_room_gets_more_than_eight_and_at_most_the_limit() {
     let env = Env::new("per-host-default");
-    let out = fetch(&env, &pages(&env, 120, 20), &["--limit", "64"]);
+    let out = fetch(&env, &pages(&env, 400, 20), &["--limit", "64"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let peak = env.server.peak_connections();
+    assert!((9..=64).contains(&peak), "{peak} connections at once");
+}
+
+#[test]
+fn per_host_8_holds_one_host_to_eight_connections() {
+    let env = Env::new("per-host-8");
+    let out = fetch(
+        &env,
+        &pages(&env, 120, 20),
+        &["--limit", "64", "--per-host", "8"],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let peak = env.server.peak_connections();
     assert!((2..=8).contains(&peak), "{peak} connections at once");
+}
+
+/// The summary says each busy origin's window and latency; `--verbose`
+/// says when and why a window moved.
+#[test]
+fn the_summary_shows_the_window_and_verbose_says_why_it_moved() {
+    let env = Env::new("per-host-said");
+    let input = env.input("urls.txt", &pages(&env, 200, 20));
+    let out = run(&["fetch", "--verbose", input.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let err = stderr(&out);
+    let origin = env.server.addr().to_string();
+    assert!(
+        err.contains(&format!(
+            "gather: {origin}: window 8 -> 16 (no queue (slow start)"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("gather: windows per origin: {origin} ")),
+        "{err}"
+    );
 }
 
 #[test]
@@ -190,6 +226,7 @@ fn bad_rates_and_per_host_values_are_usage_errors_naming_the_flag() {
         ("--rate", "0"),
         ("--rate-per-host", "10/d"),
         ("--per-host", "many"),
+        ("--per-host", "1.5"),
     ] {
         let out = run(&["fetch", flag, value, "-"]);
         assert_eq!(out.status.code(), Some(2), "{flag} {value}");

@@ -51,6 +51,7 @@ mod pool;
 pub(crate) mod proxy;
 pub(crate) mod ratelimit;
 mod target;
+pub(crate) mod window;
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -66,12 +67,13 @@ pub use error::{Error, ErrorKind};
 pub use head::{Head, Version};
 use http2::Unanswered;
 use origin::Origins;
-pub use origin::{Politeness, Turn};
+pub use origin::{PerHost, Politeness, Turn, WindowLog};
 pub use payload::{header_field, BodyField, Payload, MAX_TOKENS_FIELDS};
 pub(crate) use payload::{resendable, weight};
 use pool::Pool;
 pub use proxy::Proxies;
 pub(crate) use target::request_target;
+pub use window::{Move as WindowMove, Status as WindowStatus, Why as WindowWhy};
 
 /// Which HTTP versions the client speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,6 +100,9 @@ pub struct Client {
     proxies: Proxies,
     /// Keep every field of each answer's head ([`Head::fields`]).
     keep_fields: bool,
+    /// The run's limit.
+    limit: usize,
+    window_log: Option<WindowLog>,
 }
 
 /// How many times one request is sent again, inside one attempt, after an
@@ -105,21 +110,24 @@ pub struct Client {
 const UNPROCESSED_RESENDS: u32 = 3;
 
 impl Client {
-    /// A client trusting what `tls` trusts and keeping at most `max_idle`
-    /// idle HTTP/1.1 connections.
-    pub fn new(tls: rustls::ClientConfig, max_idle: usize) -> Client {
+    /// A client trusting what `tls` trusts, for a run of at most `limit`
+    /// requests at once: it keeps at most `limit` idle HTTP/1.1
+    /// connections, and an origin's window grows to `limit` at most.
+    pub fn new(tls: rustls::ClientConfig, limit: usize) -> Client {
         let mut h1 = tls.clone();
         h1.alpn_protocols = vec![b"http/1.1".to_vec()];
         let mut any = tls;
         any.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         Client {
-            pool: Pool::new(max_idle),
+            pool: Pool::new(limit),
+            limit,
             tls_h1: tokio_rustls::TlsConnector::from(Arc::new(h1)),
             tls_any: tokio_rustls::TlsConnector::from(Arc::new(any)),
             versions: Versions::Negotiate,
-            origins: Origins::new(Politeness::NONE),
+            origins: Origins::new(Politeness::NONE, limit),
             proxies: Proxies::none(),
             keep_fields: false,
+            window_log: None,
         }
     }
 
@@ -145,8 +153,29 @@ impl Client {
 
     /// The same client, holding to `rules` per origin and overall.
     pub fn with_politeness(mut self, rules: Politeness) -> Client {
-        self.origins = Origins::new(rules);
+        self.origins = Origins::new(rules, self.limit).with_log(self.window_log.clone());
         self
+    }
+
+    /// The same client, telling `log` when an origin's window moves (set
+    /// before [`with_politeness`](Client::with_politeness)).
+    pub fn with_window_log(mut self, log: Option<WindowLog>) -> Client {
+        self.window_log = log;
+        self
+    }
+
+    /// The adaptive windows of the origins it has requests to, busiest
+    /// first.
+    pub fn windows(&self) -> Vec<(String, WindowStatus)> {
+        self.origins.windows()
+    }
+
+    /// `url`'s origin failed a request as an overloaded server fails (a
+    /// connection refused or reset, a timeout): its window halves.
+    pub fn overloaded(&self, url: &Url) {
+        if let Ok((tls, authority, may_h2)) = self.route(url) {
+            self.origins.overloaded(tls, authority, may_h2);
+        }
     }
 
     /// Where a request for `url` goes: over TLS or not, the origin's
@@ -439,7 +468,7 @@ impl Response<'_> {
     pub fn answered(&self) {
         self.body
             .turn
-            .answered(self.head.announced.as_deref(), self.head.status == 429);
+            .answered(self.head.announced.as_deref(), self.head.status);
     }
 }
 

@@ -1,7 +1,8 @@
 //! What the client knows and holds per origin (scheme, host and port): the
 //! protocol it speaks, its HTTP/2 connection, how many requests it may
-//! have at once (`--per-host`), and when the next one may start
-//! (`--rate-per-host`, and a `Retry-After` that paused it).
+//! have at once (its window, which adapts by default: see `window.rs`; or
+//! a fixed number), and when the next one may start (a rate per host, and
+//! a `Retry-After` that paused it).
 //!
 //! A request takes a [`Turn`] before it is sent: it waits for a permit
 //! and for its time, and holds the permit until its body is read or
@@ -32,17 +33,42 @@ use tokio::time::Instant;
 
 use super::pacing::{Bucket, Pacing, Taken};
 use super::ratelimit::Announced;
+use super::window::{self, Move, Status, Window};
 use super::{http2, lock};
+
+/// How many requests an origin may have at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PerHost {
+    /// A window that adapts to the latency the origin shows (see
+    /// `window.rs`), from 8 up to the run's limit (over HTTP/2, the
+    /// server's stream limit too).
+    Auto,
+    /// This many, always: connections over HTTP/1.1, streams over HTTP/2.
+    Fixed(usize),
+    /// No limit but the run's (over HTTP/2, the server's stream limit).
+    Unlimited,
+}
+
+/// Who is told when a window moves (`--verbose`): the origin's
+/// `host:port` and the move.
+#[derive(Clone)]
+pub struct WindowLog(pub Arc<SaysMove>);
+
+/// What a [`WindowLog`] calls: the origin's `host:port` and the move.
+pub type SaysMove = dyn Fn(&str, &Move) + Send + Sync;
+
+impl std::fmt::Debug for WindowLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WindowLog(..)")
+    }
+}
 
 /// The limits a run sets, validated by the configuration.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Politeness {
-    /// Requests at once per origin over HTTP/1.1 (connections); `None`
-    /// for no limit but the run's limit.
-    pub per_host_h1: Option<usize>,
-    /// Requests at once per origin over HTTP/2 (streams on its one
-    /// connection); `None` for the server's own limit.
-    pub per_host_h2: Option<usize>,
+    /// Requests at once per origin: connections over HTTP/1.1, streams on
+    /// its one connection over HTTP/2.
+    pub per_host: PerHost,
     /// The least time between two requests to one origin.
     pub host_interval: Option<Duration>,
     /// The least time between two requests of the whole run.
@@ -58,8 +84,7 @@ pub struct Politeness {
 impl Politeness {
     /// No limit but `--limit`: what tests of other things use.
     pub const NONE: Politeness = Politeness {
-        per_host_h1: None,
-        per_host_h2: None,
+        per_host: PerHost::Unlimited,
         host_interval: None,
         overall_interval: None,
         tokens_per_second: None,
@@ -86,8 +111,12 @@ pub struct Origin {
     /// One permit, held by the request finding out the protocol (or
     /// opening the next HTTP/2 connection after one went away).
     probe: Semaphore,
-    h1: Option<Semaphore>,
-    h2: Option<Semaphore>,
+    h1: Option<Window>,
+    h2: Option<Window>,
+    /// Told when a window moves.
+    log: Option<WindowLog>,
+    /// When it was made: what its turns' times count from.
+    made: Instant,
     /// When the next request may start under `--rate-per-host`.
     next: Mutex<Instant>,
     /// The last probe ended without finding out the protocol (it failed,
@@ -106,8 +135,26 @@ pub struct Origin {
 }
 
 impl Origin {
-    fn new(rules: &Politeness, tls: bool, authority: &str, may_h2: bool) -> Origin {
-        let semaphore = |n: Option<usize>| n.map(Semaphore::new);
+    fn new(
+        rules: &Politeness,
+        cap: usize,
+        tls: bool,
+        authority: &str,
+        may_h2: bool,
+        log: Option<WindowLog>,
+    ) -> Origin {
+        let window = || match rules.per_host {
+            PerHost::Auto => Some(Window::adaptive(window::START, cap)),
+            PerHost::Fixed(n) => Some(Window::fixed(n)),
+            PerHost::Unlimited => None,
+        };
+        // Until the first answer says whether the server announces limits,
+        // pacing holds an origin to what the window starts with.
+        let first_burst = match rules.per_host {
+            PerHost::Auto => Some(window::START),
+            PerHost::Fixed(n) => Some(n),
+            PerHost::Unlimited => None,
+        };
         Origin {
             authority: authority.into(),
             tls,
@@ -117,13 +164,20 @@ impl Origin {
                 false => Protocol::Http1,
             }),
             probe: Semaphore::new(1),
-            h1: semaphore(rules.per_host_h1),
-            h2: semaphore(rules.per_host_h2),
+            h1: window(),
+            h2: window(),
+            log,
+            made: Instant::now(),
             next: Mutex::new(Instant::now()),
             probe_failed: std::sync::atomic::AtomicBool::new(false),
             paused_until: AtomicU64::new(0),
-            pacing: Pacing::new(rules.server_limits, rules.per_host_h1),
+            pacing: Pacing::new(rules.server_limits, first_burst),
         }
+    }
+
+    /// Microseconds since it was made, wrapping (see `Turn::given`).
+    fn micros(&self) -> u32 {
+        self.made.elapsed().as_micros() as u32
     }
 
     /// Its `host:port`.
@@ -191,11 +245,33 @@ impl Origin {
         }
     }
 
-    fn permits(&self, held: u8) -> Option<&Semaphore> {
+    fn permits(&self, held: u8) -> Option<&Window> {
         match held {
             HELD_H1 => self.h1.as_ref(),
             HELD_H2 => self.h2.as_ref(),
             _ => None,
+        }
+    }
+
+    /// Its window's state (the HTTP/2 one once it speaks HTTP/2), when it
+    /// adapts.
+    pub fn window(&self) -> Option<Status> {
+        let held = self.known_permits().unwrap_or(HELD_H1);
+        self.permits(held)?.status()
+    }
+
+    /// A request to it failed in a way that says it is overloaded (a
+    /// connection refused or reset, a timeout): its window halves.
+    pub fn overloaded(&self) {
+        let held = self.known_permits().unwrap_or(HELD_H1);
+        if let Some(moved) = self.permits(held).and_then(Window::overloaded) {
+            self.said(&moved);
+        }
+    }
+
+    fn said(&self, moved: &Move) {
+        if let Some(log) = &self.log {
+            (log.0)(&self.authority, moved);
         }
     }
 
@@ -223,20 +299,39 @@ pub struct Turn {
     paced: bool,
     /// Its weight in tokens.
     weight: u32,
+    /// When it was given, in microseconds since its origin was made
+    /// (wrapping): an answer's latency is counted from here. Four bytes,
+    /// not an `Instant`'s sixteen: every request's future holds its turn
+    /// in several places. Right for latencies under 71 minutes.
+    given: u32,
 }
 
 const HELD_H1: u8 = 1;
 const HELD_H2: u8 = 2;
 
 impl Turn {
-    /// Its origin answered it with `announced` (or no limits), a 429 when
-    /// `refused`: the requests after it are paced by what the answer said
-    /// (see `pacing`), and a refused request's weight is given back.
-    pub fn answered(&self, announced: Option<&Announced>, refused: bool) {
-        let refused = refused.then_some(Taken {
+    /// Its origin answered it with `status` and `announced` (or no
+    /// limits): the requests after it are paced by what the answer said
+    /// (see `pacing`), a refused request's weight is given back (a 429),
+    /// and the window learns the answer's latency, or that the server is
+    /// overloaded (a 429 or 503).
+    pub fn answered(&self, announced: Option<&Announced>, status: u16) {
+        let refused = (status == 429).then_some(Taken {
             weight: self.weight,
         });
         self.origin.pacing.answered(announced, refused);
+        let Some(window) = self.origin.permits(self.permit) else {
+            return;
+        };
+        let moved = match status {
+            429 | 503 => window.overloaded(),
+            _ => window.answered(Duration::from_micros(u64::from(
+                self.origin.micros().wrapping_sub(self.given),
+            ))),
+        };
+        if let Some(moved) = moved {
+            self.origin.said(&moved);
+        }
     }
 
     /// This request finds out the origin's protocol: the others wait.
@@ -272,10 +367,8 @@ impl Turn {
         }
         let held = if http2 { HELD_H2 } else { HELD_H1 };
         if let Some(permits) = self.origin.permits(held) {
-            if let Ok(permit) = permits.acquire().await {
-                permit.forget();
-                self.permit = held;
-            }
+            permits.take().await;
+            self.permit = held;
         }
     }
 
@@ -300,7 +393,7 @@ impl Drop for Turn {
             });
         }
         if let Some(permits) = self.origin.permits(self.permit) {
-            permits.add_permits(1);
+            permits.give_back();
         }
     }
 }
@@ -309,6 +402,9 @@ impl Drop for Turn {
 pub struct Origins {
     table: Mutex<Table>,
     rules: Politeness,
+    /// The run's limit: what a window grows to at most.
+    cap: usize,
+    log: Option<WindowLog>,
     /// When the next request of the run may start, under `--rate`.
     overall_next: Mutex<Instant>,
     /// `--tokens-per-minute`'s budget.
@@ -334,9 +430,13 @@ type ByAuthority = HashMap<Box<str>, Arc<Origin>, fnv::FnvBuildHasher>;
 const SWEEP_FLOOR: usize = 256;
 
 impl Origins {
-    pub fn new(rules: Politeness) -> Origins {
+    /// The origins of a run of at most `cap` requests at once, each held
+    /// to `rules`.
+    pub fn new(rules: Politeness, cap: usize) -> Origins {
         let now = Instant::now();
         Origins {
+            cap,
+            log: None,
             table: Mutex::new(Table {
                 by_scheme: [ByAuthority::default(), ByAuthority::default()],
                 sweep_at: SWEEP_FLOOR,
@@ -369,7 +469,14 @@ impl Origins {
             });
             *sweep_at = (2 * map.len()).max(SWEEP_FLOOR);
         }
-        let origin = Arc::new(Origin::new(&self.rules, tls, authority, may_h2));
+        let origin = Arc::new(Origin::new(
+            &self.rules,
+            self.cap,
+            tls,
+            authority,
+            may_h2,
+            self.log.clone(),
+        ));
         map.insert(authority.into(), origin.clone());
         origin
     }
@@ -393,17 +500,15 @@ impl Origins {
         };
         let permit = match origin.permits(held) {
             None => Some(0),
-            Some(permits) => permits.try_acquire().ok().map(|permit| {
-                permit.forget();
-                held
-            }),
+            Some(permits) => permits.try_take().then_some(held),
         };
         match permit {
             Some(permit) => Ok(Turn {
-                origin,
                 permit,
                 probe: false,
                 paced: false,
+                given: origin.micros(),
+                origin,
                 weight,
             }),
             None => Err(origin),
@@ -469,12 +574,11 @@ impl Origins {
             probe,
             paced: false,
             weight,
+            given: 0,
         };
         if let Some(permits) = turn.origin.permits(held) {
-            if let Ok(permit) = permits.acquire().await {
-                permit.forget();
-                turn.permit = held;
-            }
+            permits.take().await;
+            turn.permit = held;
         }
         if self.must_pace(&turn.origin, weight) {
             Box::pin(self.pace(&turn.origin, weight)).await;
@@ -482,7 +586,35 @@ impl Origins {
             // request goes.
             turn.paced = turn.origin.pacing.take(weight).await.is_some();
         }
+        // Its latency counts from now: the waits were the queue's.
+        turn.given = turn.origin.micros();
         turn
+    }
+
+    /// The same origins, telling `log` when a window moves.
+    pub fn with_log(mut self, log: Option<WindowLog>) -> Origins {
+        self.log = log;
+        self
+    }
+
+    /// The windows of the origins in the table, busiest first: each
+    /// origin's `host:port` and its window's state.
+    pub fn windows(&self) -> Vec<(String, Status)> {
+        let table = lock(&self.table);
+        let mut windows: Vec<(String, Status)> = table
+            .by_scheme
+            .iter()
+            .flat_map(|map| map.values())
+            .filter_map(|o| Some((o.authority.to_string(), o.window()?)))
+            .collect();
+        windows.sort_by(|a, b| b.1.answered.cmp(&a.1.answered).then(a.0.cmp(&b.0)));
+        windows
+    }
+
+    /// The origin of a request that failed as an overloaded server fails
+    /// (refused, reset, timed out): its window halves.
+    pub fn overloaded(&self, tls: bool, authority: &str, may_h2: bool) {
+        self.origin(tls, authority, may_h2).overloaded();
     }
 
     /// A request to `origin` may have to wait for its time: a rate is set,
@@ -559,14 +691,14 @@ mod tests {
 
     fn rules(per_host: usize) -> Politeness {
         Politeness {
-            per_host_h1: Some(per_host),
+            per_host: PerHost::Fixed(per_host),
             ..Politeness::NONE
         }
     }
 
     #[tokio::test]
     async fn a_turn_holds_one_of_the_hosts_permits_until_dropped() {
-        let origins = Origins::new(rules(2));
+        let origins = Origins::new(rules(2), 64);
         let a = origins.turn(false, "a.test:80", false).await;
         let _b = origins.turn(false, "a.test:80", false).await;
         // Another host has its own permits.
@@ -580,7 +712,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_first_turn_at_a_new_origin_probes_and_the_others_wait() {
-        let origins = Origins::new(Politeness::NONE);
+        let origins = Origins::new(Politeness::NONE, 64);
         let first = origins.turn(true, "h2.test:443", true).await;
         assert!(first.is_probe());
         let second = origins.turn(true, "h2.test:443", true);
@@ -594,7 +726,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_probe_that_fails_lets_every_waiting_turn_go_at_once() {
-        let origins = Origins::new(Politeness::NONE);
+        let origins = Origins::new(Politeness::NONE, 64);
         let first = origins.turn(true, "down.test:443", true).await;
         assert!(first.is_probe());
         let mut waiting: Vec<_> = (0..3)
@@ -615,10 +747,13 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn rates_space_requests_and_a_pause_holds_only_its_host() {
-        let origins = Origins::new(Politeness {
-            host_interval: Some(Duration::from_secs(1)),
-            ..Politeness::NONE
-        });
+        let origins = Origins::new(
+            Politeness {
+                host_interval: Some(Duration::from_secs(1)),
+                ..Politeness::NONE
+            },
+            64,
+        );
         let start = tokio::time::Instant::now();
         for _ in 0..3 {
             drop(origins.turn(false, "a.test:80", false).await);
@@ -643,7 +778,7 @@ mod tests {
 
     #[test]
     fn the_table_sweeps_origins_nobody_holds() {
-        let origins = Origins::new(Politeness::NONE);
+        let origins = Origins::new(Politeness::NONE, 64);
         let held = origins.origin(false, "held.test:80", false);
         for i in 0..10 * SWEEP_FLOOR {
             origins.origin(false, &format!("h{i}.test:80"), false);

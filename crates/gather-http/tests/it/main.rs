@@ -6,3 +6,4 @@ mod client_http1;
 mod payloads;
 mod retries;
 mod run;
+mod windows;

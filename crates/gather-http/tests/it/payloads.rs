@@ -233,7 +233,7 @@ async fn stopping_finishes_what_is_in_flight_and_sends_nothing_new() {
     let elsewhere = Server::start(Duration::ZERO).await.unwrap();
     let mut stopping = config(5, Versions::Http1Only);
     stopping.retry_base = Duration::from_secs(30);
-    stopping.politeness.per_host_h1 = Some(2);
+    stopping.politeness.per_host = gather_http::PerHost::Fixed(2);
     let fetcher = std::sync::Arc::new(Fetcher::new(stopping).unwrap());
     let post = std::sync::Arc::new(payload("POST", &[], b"{\"n\":1}"));
     let go = |url: String, payload: Option<std::sync::Arc<Payload>>| {

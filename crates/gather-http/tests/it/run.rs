@@ -198,15 +198,15 @@ async fn a_timeout_names_its_setting_not_a_flag() {
 #[test]
 fn the_defaults_are_the_engines() {
     let d = FetchConfig::default();
-    assert_eq!(d.limit, 64);
+    assert_eq!(d.limit, 256);
     assert_eq!(d.timeout, Duration::from_secs(30));
     assert_eq!(d.retries, 0);
     assert_eq!(d.max_bytes, 10 << 20);
     assert_eq!(d.max_redirects, 10);
-    assert_eq!(d.politeness.per_host_h1, Some(8));
+    assert_eq!(d.politeness.per_host, gather_http::PerHost::Auto);
     assert!(d.politeness.server_limits);
     assert!(d.decode);
-    assert_eq!(d.window(), 256);
+    assert_eq!(d.window(), 1024);
 }
 
 /// A file a configuration names is checked before anything is sent; the

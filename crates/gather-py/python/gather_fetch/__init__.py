@@ -265,7 +265,7 @@ _ENGINE: Mapping[str, Any] = _engine.DEFAULTS
 # once, on ``fetch``.
 _DEFAULTS: dict = dict(
     limit=_ENGINE["limit"],
-    per_host=None,
+    per_host=_ENGINE["per_host"],
     rate=None,
     rate_per_host=None,
     tokens_per_minute=None,
@@ -294,7 +294,7 @@ async def fetch(
     requests: Iterable[RequestLike],
     *,
     limit: int = _ENGINE["limit"],
-    per_host: Optional[int] = None,
+    per_host: Union[int, str, None] = _ENGINE["per_host"],
     rate: Optional[float] = None,
     rate_per_host: Optional[float] = None,
     tokens_per_minute: Optional[float] = None,
@@ -333,10 +333,16 @@ async def fetch(
             ``max_output_tokens`` plus a token per 4 bytes of body). A POST whose
             connection is lost after it was sent is not sent again (it may
             have been processed) unless it has an ``Idempotency-Key``.
-        limit: requests in flight at once, over all hosts.
-        per_host: requests in flight at once per host. ``None``: 8
-            connections per host over HTTP/1.1, the server's own limit of
-            streams over HTTP/2. ``0``: no limit but ``limit``.
+        limit: requests in flight at once, over all hosts (the most any
+            one host's window grows to).
+        per_host: requests in flight at once per host: connections over
+            HTTP/1.1, streams over HTTP/2. ``"auto"`` (or ``None``): a
+            window per host that starts at 8 and adapts to the latency the
+            host shows, growing while it stays near the least seen (the
+            host has room), shrinking when it rises (a queue forms at the
+            server), halving on 429, 503, refused or reset connections and
+            timeouts. An int: that many at most, always. ``0``: no limit
+            but ``limit``.
         rate: at most this many requests per second, overall.
         rate_per_host: at most this many requests per second per host.
         tokens_per_minute: at most this many tokens a minute per host
