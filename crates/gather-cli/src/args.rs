@@ -112,7 +112,9 @@ pub(crate) struct FetchArgs {
     #[arg(short = 'o', long = "output", value_name = "OUT")]
     pub(crate) output: Option<PathBuf>,
 
-    /// Requests in flight at once.
+    /// Requests on the wire at once, over every origin (the most one origin's window grows to). A
+    /// request waiting for its origin's turn holds none, so a slow site does not hold back the
+    /// others.
     #[arg(long, default_value_t = gather_http::FetchConfig::LIMIT, value_name = "N")]
     pub(crate) limit: usize,
 

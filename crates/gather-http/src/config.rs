@@ -39,7 +39,8 @@ use crate::error::{ConfigError, Setting};
 /// ```
 #[derive(Debug, Clone)]
 pub struct FetchConfig {
-    /// Requests in flight at once, over all origins.
+    /// Requests on the wire at once, over all origins: taken with an
+    /// origin's turn, so a request waiting for a slow origin holds none.
     pub limit: usize,
     /// A request's time for its complete answer (time queued for a turn is
     /// not counted).

@@ -9,8 +9,10 @@
 //! - waits until it is within the reorder window of the results handed on
 //!   ([`Window`]), which is what bounds the buffer that puts results back
 //!   in input order ([`order`](crate::order));
-//! - is not started past a cutoff, when one is given (`--fail-fast`: the
-//!   position of the first failure);
+//! - is not started past a cutoff, when one is given (fail-fast: the
+//!   position of the first failure), and ends (as cancelled) when a cutoff
+//!   before it comes while it waits for its turn or is on the wire: its
+//!   result would be dropped anyway;
 //! - sends its request as its payload says ([`Fetcher::send`], or
 //!   [`Fetcher::fetch`] for a plain GET).
 //!
@@ -21,7 +23,9 @@
 
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
+
 use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::sync::Notify;
 
 use url::Url;
 
@@ -109,7 +113,7 @@ pub fn children<M, I>(
     fetcher: Arc<Fetcher>,
     jobs: I,
     window: Window,
-    cutoff: Option<Arc<AtomicUsize>>,
+    cutoff: Option<Arc<Cutoff>>,
 ) -> (
     impl Iterator<Item = impl Future<Output = Result<Page, FetchError>> + Send + 'static>
         + Send
@@ -134,24 +138,91 @@ where
             // on: this is what bounds the reorder buffer.
             let Window { handed_on, size } = window;
             handed_on.wait_until(|n| pos < n + size).await;
-            // Relaxed: a stale read only starts a request whose line will
-            // be dropped.
-            if cutoff.is_some_and(|c| pos > c.load(Ordering::Relaxed)) {
-                return Err(FetchError::immediate(
-                    Kind::Cancelled,
-                    "cancelled".to_owned(),
-                ));
+            if cutoff.as_ref().is_some_and(|c| c.passed(pos)) {
+                return Err(cancelled());
             }
-            match request? {
-                Request {
-                    url,
-                    payload: Some(payload),
-                } => fetcher.send(index, &url, &payload).await,
-                Request { url, payload: None } => fetcher.fetch(index, &url).await,
+            let send = async move {
+                match request? {
+                    Request {
+                        url,
+                        payload: Some(payload),
+                    } => fetcher.send(index, &url, &payload).await,
+                    Request { url, payload: None } => fetcher.fetch(index, &url).await,
+                }
+            };
+            match cutoff {
+                None => send.await,
+                // Boxed: only fail-fast runs watch for the cutoff.
+                Some(cutoff) => Box::pin(cutoff.unless_passed(pos, send)).await,
             }
         }
     });
     (children, started)
+}
+
+fn cancelled() -> FetchError {
+    FetchError::immediate(Kind::Cancelled, "cancelled".to_owned())
+}
+
+/// Fail-fast's cutoff: the position of the earliest failure so far; the
+/// requests after it end.
+#[derive(Debug)]
+pub(crate) struct Cutoff {
+    at: AtomicUsize,
+    changed: Notify,
+}
+
+impl Cutoff {
+    /// No failure yet.
+    pub(crate) fn new() -> Cutoff {
+        Cutoff {
+            at: AtomicUsize::new(usize::MAX),
+            changed: Notify::new(),
+        }
+    }
+
+    /// The earliest failure's position, if there was one.
+    pub(crate) fn get(&self) -> Option<usize> {
+        Some(self.at.load(Ordering::SeqCst)).filter(|&at| at != usize::MAX)
+    }
+
+    /// A failure at `pos`: the requests after the earliest failure end.
+    pub(crate) fn cut(&self, pos: usize) {
+        // The pair: this store then `notify_waiters`, against `waiting`'s
+        // registration then load. A waiter registered before the store is
+        // woken; one registered after sees the new value.
+        self.at.fetch_min(pos, Ordering::SeqCst);
+        self.changed.notify_waiters();
+    }
+
+    fn passed(&self, pos: usize) -> bool {
+        pos > self.at.load(Ordering::SeqCst)
+    }
+
+    /// `request`'s result, unless a cutoff before `pos` comes first: then
+    /// `request` is dropped (a turn given back, a connection closed) and
+    /// the result is cancelled.
+    async fn unless_passed<F>(&self, pos: usize, request: F) -> Result<Page, FetchError>
+    where
+        F: Future<Output = Result<Page, FetchError>>,
+    {
+        let passed = async {
+            loop {
+                let changed = self.changed.notified();
+                let mut changed = std::pin::pin!(changed);
+                changed.as_mut().enable();
+                if self.passed(pos) {
+                    return;
+                }
+                changed.await;
+            }
+        };
+        tokio::select! {
+            biased;
+            result = request => result,
+            () = passed => Err(cancelled()),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -209,7 +280,8 @@ mod tests {
             handed_on: handed_on.clone(),
             size: 2,
         };
-        let cutoff = Arc::new(AtomicUsize::new(2));
+        let cutoff = Arc::new(Cutoff::new());
+        cutoff.cut(2);
         let (requests, started) = children(fetcher(), jobs.into_iter(), window, Some(cutoff));
         let mut results = gather::as_completed(requests).limit(4);
         let mut seen = Vec::new();

@@ -8,10 +8,12 @@
 //! into jobs and results into objects. Everything between is here:
 //!
 //! - **the limit and the reorder window**: requests start in input order,
-//!   at most [`FetchConfig::limit`](crate::FetchConfig) at once, and (when
-//!   the front door hands results on in order) none further than the
-//!   window ahead of the next result to hand on, which bounds what it holds
-//!   ([`RunBuilder::reorder`]);
+//!   none further than the window ahead of the next result to hand on
+//!   (when the front door hands results on in order: [`RunBuilder::reorder`];
+//!   otherwise a window's worth at once), which bounds what it holds; at
+//!   most [`FetchConfig::limit`](crate::FetchConfig) are on the wire at
+//!   once, each taking the limit's permit with its origin's turn, so a
+//!   request waiting for a slow origin holds back no other origin's;
 //! - **fail-fast** ([`RunBuilder::fail_fast`], `gather()`'s default): the
 //!   earliest failure in input order is [`Run::failed_at`]; no request after
 //!   it starts, and results after it are dropped, not handed back;
@@ -33,7 +35,7 @@
 //! module's.
 
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -41,7 +43,7 @@ use gather::Outcome;
 
 use crate::error::{FetchError, Kind, Setting};
 use crate::fetch::{Fetcher, Page};
-use crate::jobs::{self, Started, Window};
+use crate::jobs::{self, Cutoff, Started, Window};
 use crate::order::Written;
 
 pub use crate::jobs::{Job, Request};
@@ -159,19 +161,25 @@ impl RunBuilder {
             let stopping = stopping.clone();
             move |_| !stopping.load(Ordering::Relaxed)
         });
-        let cutoff = self
-            .fail_fast
-            .then(|| Arc::new(AtomicUsize::new(usize::MAX)));
-        let window = match self.window {
-            Some((handed_on, size)) => Window { handed_on, size },
-            None => Window {
-                handed_on: Arc::default(),
-                size: usize::MAX,
-            },
+        let cutoff = self.fail_fast.then(|| Arc::new(Cutoff::new()));
+        // Requests started at once: the reorder window's worth (by default
+        // 4x the limit), so that requests waiting for a slow origin's turn
+        // do not hold back those to other origins behind them. The limit
+        // itself is on the wire: the client's, taken with an origin's turn.
+        let (window, started_at_once) = match self.window {
+            Some((handed_on, size)) => (Window { handed_on, size }, size),
+            None => {
+                let handed_on = Arc::default();
+                let window = Window {
+                    handed_on,
+                    size: usize::MAX,
+                };
+                (window, self.fetcher.config().window())
+            }
         };
         let fetcher = self.fetcher.clone();
         let (requests, started) = jobs::children(fetcher, jobs, window, cutoff.clone());
-        let limit = self.fetcher.config().limit;
+        let limit = started_at_once;
         let results: Results = if self.in_place {
             // Boxed: a request's future is most of a kilobyte
             // (`a_request_future_fits_mallocs_thread_cache`), moved once into
@@ -231,7 +239,8 @@ impl RunBuilder {
 /// # Cancel safety
 ///
 /// [`Run::next`] is cancel safe: a `select!` that drops it loses no
-/// result. Dropping the run drops every request in flight.
+/// result. Dropping the run drops every request in flight, and stops its
+/// [`Fetcher`] (nothing more starts through it): a fetcher is one run's.
 #[must_use = "a Run makes progress only while `.next()` is awaited"]
 pub struct Run<M> {
     results: Results,
@@ -239,12 +248,22 @@ pub struct Run<M> {
     fetcher: Arc<Fetcher>,
     /// With fail-fast: the earliest failure's position so far; no request
     /// after it starts.
-    cutoff: Option<Arc<AtomicUsize>>,
+    cutoff: Option<Arc<Cutoff>>,
     /// Set by [`Run::stop_starting`]: the jobs are not read further.
     stopping: Arc<AtomicBool>,
     counts: Counts,
     total_timeout: Option<Duration>,
     timed_out: bool,
+}
+
+impl<M> Drop for Run<M> {
+    /// The abort: the fetcher stops first, so that no request waiting for
+    /// a turn takes one of the permits the requests dropped next give
+    /// back (it would be sent, by a task not yet aborted); then the
+    /// requests are dropped with their connections.
+    fn drop(&mut self) {
+        self.fetcher.stop_starting();
+    }
 }
 
 impl Run<()> {
@@ -334,9 +353,7 @@ impl<M> Run<M> {
                 self.counts.failed += 1;
                 if let Some(cutoff) = &self.cutoff {
                     if !matches!(e.kind, Kind::TotalTimeout | Kind::Cancelled) {
-                        // Relaxed: a request that reads a stale cutoff
-                        // starts, and its result is dropped above.
-                        cutoff.fetch_min(position, Ordering::Relaxed);
+                        cutoff.cut(position);
                     }
                 }
                 e.retries
@@ -350,8 +367,7 @@ impl<M> Run<M> {
     /// With fail-fast: the position of the earliest failure so far, which
     /// ends the run once every result before it is handed back.
     pub fn failed_at(&self) -> Option<usize> {
-        let cut = self.cutoff.as_ref()?.load(Ordering::Relaxed);
-        (cut != usize::MAX).then_some(cut)
+        self.cutoff.as_ref()?.get()
     }
 
     /// Stops starting requests, for a run that ends without losing what

@@ -47,6 +47,13 @@ pub struct CapacityStats {
     /// The time a served request spent at the server (queue and service),
     /// on average.
     pub mean_latency: Duration,
+    /// Waiting now.
+    pub waiting: usize,
+    /// In flight now (in service and waiting).
+    pub in_flight: usize,
+    /// From the first arrival to the last answer (or now, while requests
+    /// are in).
+    pub span: Duration,
 }
 
 /// How a request went.
@@ -218,6 +225,9 @@ impl Capacity {
             0 => Duration::ZERO,
             n => r.latency / n as u32,
         };
+        r.stats.waiting = r.waiting;
+        r.stats.in_flight = r.in_flight;
+        r.stats.span = Duration::from_secs_f64(span);
         r.stats
     }
 
@@ -241,13 +251,16 @@ impl Capacity {
             .unwrap_or_else(|e| e.into_inner())
             .workers;
         format!(
-            "{{\"workers\":{workers},\"requests\":{},\"shed\":{},\"most_in_flight\":{},\"most_waiting\":{},\"mean_waiting\":{:.3},\"mean_latency_ms\":{:.3}}}",
+            "{{\"workers\":{workers},\"requests\":{},\"shed\":{},\"most_in_flight\":{},\"most_waiting\":{},\"mean_waiting\":{:.3},\"mean_latency_ms\":{:.3},\"waiting\":{},\"in_flight\":{},\"span_s\":{:.3}}}",
             s.requests,
             s.shed,
             s.most_in_flight,
             s.most_waiting,
             s.mean_waiting,
-            s.mean_latency.as_secs_f64() * 1e3
+            s.mean_latency.as_secs_f64() * 1e3,
+            s.waiting,
+            s.in_flight,
+            s.span.as_secs_f64()
         )
     }
 }

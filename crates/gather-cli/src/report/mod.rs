@@ -289,12 +289,15 @@ pub(crate) fn window_log() -> gather_http::WindowLog {
     }))
 }
 
-/// A latency as the summary says it: `21 ms`, `0.4 ms`.
+/// A latency as the summary says it: `21 ms`, `2.5 ms`, `0.04 ms`.
 pub(crate) fn millis(d: Duration) -> String {
     let ms = d.as_secs_f64() * 1e3;
-    match ms < 10.0 {
-        true => format!("{ms:.1} ms"),
-        false => format!("{ms:.0} ms"),
+    if ms < 1.0 {
+        format!("{ms:.2} ms")
+    } else if ms < 10.0 {
+        format!("{ms:.1} ms")
+    } else {
+        format!("{ms:.0} ms")
     }
 }
 

@@ -117,6 +117,8 @@ pub struct Origin {
     log: Option<WindowLog>,
     /// When it was made: what its turns' times count from.
     made: Instant,
+    /// The run's requests on the wire, over every origin: the limit.
+    on_the_wire: Arc<Semaphore>,
     /// When the next request may start under `--rate-per-host`.
     next: Mutex<Instant>,
     /// The last probe ended without finding out the protocol (it failed,
@@ -137,7 +139,7 @@ pub struct Origin {
 impl Origin {
     fn new(
         rules: &Politeness,
-        cap: usize,
+        (cap, on_the_wire): (usize, Arc<Semaphore>),
         tls: bool,
         authority: &str,
         may_h2: bool,
@@ -168,6 +170,7 @@ impl Origin {
             h2: window(),
             log,
             made: Instant::now(),
+            on_the_wire,
             next: Mutex::new(Instant::now()),
             probe_failed: std::sync::atomic::AtomicBool::new(false),
             paused_until: AtomicU64::new(0),
@@ -299,6 +302,8 @@ pub struct Turn {
     paced: bool,
     /// Its weight in tokens.
     weight: u32,
+    /// It holds one of the run's permits to be on the wire (the limit).
+    wire: bool,
     /// When it was given, in microseconds since its origin was made
     /// (wrapping): an answer's latency is counted from here. Four bytes,
     /// not an `Instant`'s sixteen: every request's future holds its turn
@@ -395,6 +400,9 @@ impl Drop for Turn {
         if let Some(permits) = self.origin.permits(self.permit) {
             permits.give_back();
         }
+        if self.wire {
+            self.origin.on_the_wire.add_permits(1);
+        }
     }
 }
 
@@ -402,7 +410,14 @@ impl Drop for Turn {
 pub struct Origins {
     table: Mutex<Table>,
     rules: Politeness,
-    /// The run's limit: what a window grows to at most.
+    /// The run's limit: requests on the wire at once, over every origin,
+    /// taken once a request has its origin's turn. Not the number of
+    /// requests *started*: a request waiting for a slow origin's turn
+    /// holds none, so it does not hold back the requests to other origins
+    /// behind it (ten sites at once each go at their own pace). What a
+    /// window grows to at most.
+    on_the_wire: Arc<Semaphore>,
+    /// The limit's permits in all.
     cap: usize,
     log: Option<WindowLog>,
     /// When the next request of the run may start, under `--rate`.
@@ -435,7 +450,8 @@ impl Origins {
     pub fn new(rules: Politeness, cap: usize) -> Origins {
         let now = Instant::now();
         Origins {
-            cap,
+            on_the_wire: Arc::new(Semaphore::new(cap.max(1))),
+            cap: cap.max(1),
             log: None,
             table: Mutex::new(Table {
                 by_scheme: [ByAuthority::default(), ByAuthority::default()],
@@ -471,7 +487,7 @@ impl Origins {
         }
         let origin = Arc::new(Origin::new(
             &self.rules,
-            self.cap,
+            (self.cap, self.on_the_wire.clone()),
             tls,
             authority,
             may_h2,
@@ -502,17 +518,25 @@ impl Origins {
             None => Some(0),
             Some(permits) => permits.try_take().then_some(held),
         };
-        match permit {
-            Some(permit) => Ok(Turn {
-                permit,
-                probe: false,
-                paced: false,
-                given: origin.micros(),
-                origin,
-                weight,
-            }),
-            None => Err(origin),
-        }
+        let Some(permit) = permit else {
+            return Err(origin);
+        };
+        let Ok(wire) = origin.on_the_wire.try_acquire() else {
+            if let Some(permits) = origin.permits(permit) {
+                permits.give_back();
+            }
+            return Err(origin);
+        };
+        wire.forget();
+        Ok(Turn {
+            permit,
+            probe: false,
+            paced: false,
+            wire: true,
+            given: origin.micros(),
+            origin,
+            weight,
+        })
     }
 
     /// Waits for a request's turn at `authority` (over TLS or not):
@@ -573,6 +597,7 @@ impl Origins {
             permit: 0,
             probe,
             paced: false,
+            wire: false,
             weight,
             given: 0,
         };
@@ -585,6 +610,25 @@ impl Origins {
             // The server's budgets last: their copy is taken from as the
             // request goes.
             turn.paced = turn.origin.pacing.take(weight).await.is_some();
+        }
+        // Last, on the wire: a request waiting for its origin holds none of
+        // the run's limit. A pause that came while it waited for the limit
+        // (a 429 or 503 from its origin) holds it too, the limit given
+        // back meanwhile.
+        loop {
+            if let Ok(wire) = turn.origin.on_the_wire.acquire().await {
+                wire.forget();
+                turn.wire = true;
+            }
+            let paused = turn.origin.paused_until(self.epoch);
+            match paused.filter(|&until| until > Instant::now()) {
+                None => break,
+                Some(until) => {
+                    turn.origin.on_the_wire.add_permits(1);
+                    turn.wire = false;
+                    tokio::time::sleep_until(until).await;
+                }
+            }
         }
         // Its latency counts from now: the waits were the queue's.
         turn.given = turn.origin.micros();

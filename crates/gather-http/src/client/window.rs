@@ -35,8 +35,12 @@
 //!   host, and a little more), the window doubles every round while no
 //!   queue shows, up to the cap. A site 100 ms away reaches 64 in 0.3 s.
 //! - Then, each round: a queue under [`ALPHA`] grows the window by one;
-//!   over [`BETA`], it shrinks to what the server drains without a queue
-//!   (`window × least / round + ALPHA`), by half at most.
+//!   over [`BETA`] two rounds running (or over four times it in one), it
+//!   shrinks to what the server drains without a queue
+//!   (`window × least / round + ALPHA`), by half at most. One round of a
+//!   moderate queue is taken for noise: on a loopback server whose answers
+//!   take a tenth of a millisecond, the client's own thread pausing for a
+//!   millisecond looks like a queue of ten.
 //! - **Overload** (a 429 or 503, a connection refused or reset, a timeout)
 //!   halves the window at once, once a round, and ends slow start. The
 //!   `Retry-After` pauses and the server's own rate-limit fields still
@@ -64,7 +68,7 @@ pub const START: usize = 8;
 /// A round showing fewer requests queued than this grows the window.
 const ALPHA: f64 = 2.0;
 /// A round showing more requests queued than this shrinks the window.
-const BETA: f64 = 4.0;
+const BETA: f64 = 3.0;
 /// The least slack for jitter: latencies within it of the least are no
 /// queue.
 const SLACK: Duration = Duration::from_millis(1);
@@ -133,6 +137,8 @@ pub struct Control {
     round_busy: usize,
     /// Overload already halved the window this round.
     halved: bool,
+    /// The last round showed a queue over `BETA`.
+    queued: bool,
     last: Option<Duration>,
 }
 
@@ -149,6 +155,7 @@ impl Control {
             round: Vec::with_capacity(window),
             round_busy: 0,
             halved: false,
+            queued: false,
             last: None,
         }
     }
@@ -179,10 +186,15 @@ impl Control {
         let queued = round.saturating_sub(least + slack).as_secs_f64();
         let queue = self.window * queued / round.as_secs_f64().max(1e-9);
         let from = self.window();
-        let (to, why) = if queue > BETA {
+        let was_queued = std::mem::replace(&mut self.queued, queue > BETA);
+        let confirmed = queue > 4.0 * BETA || was_queued;
+        let (to, why) = if queue > BETA && confirmed {
             self.slow_start = false;
             let drained = self.window * least.as_secs_f64() / round.as_secs_f64() + ALPHA;
             (drained.max(self.window / 2.0), Why::Queue)
+        } else if queue > BETA {
+            // Not yet confirmed: held.
+            (self.window, Why::Queue)
         } else if queue < ALPHA && full && self.slow_start {
             (self.window * 2.0, Why::Room)
         } else if queue < ALPHA && full {

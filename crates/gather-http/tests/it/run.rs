@@ -116,8 +116,8 @@ async fn fail_fast_ends_the_run_at_the_earliest_failure() {
     let sent = server.requests();
     assert!(
         (1..=3).contains(&sent),
-        "{sent} requests sent: the one before the failure, and at most the two a slot \
-         started before the failure was seen"
+        "{sent} requests sent: the one before the failure, and at most the two the \
+         limit (2 on the wire) let go before the failure was seen"
     );
 }
 
@@ -168,7 +168,10 @@ async fn a_stop_finishes_what_is_in_flight_and_starts_nothing() {
     // Polled until the first request is in flight (`next` is cancel safe).
     let early = tokio::time::timeout(Duration::from_millis(100), run.next()).await;
     assert!(early.is_err(), "nothing finished in 100 ms");
-    assert_eq!(run.in_flight(), 1);
+    // A window's worth started (4x the limit): one on the wire, three
+    // waiting for their turn.
+    assert_eq!(run.in_flight(), 4);
+    assert_eq!(server.requests(), 1);
     run.stop_starting();
     let done = all(&mut run).await;
     let positions: Vec<usize> = done.iter().map(|f| f.position).collect();
@@ -236,4 +239,28 @@ fn files_a_configuration_names_are_checked_with_their_setting() {
     let e = Fetcher::new(agent).err().expect("refused");
     assert_eq!(e.setting(), Setting::UserAgent);
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The abort: dropping a run drops what is on the wire, and no request
+/// waiting for its turn is sent with the permits they give back (on a
+/// pool, each request a task: those tasks are aborted one by one).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_a_run_sends_nothing_more() {
+    // The race is a moment wide: tried a few times.
+    for _ in 0..5 {
+        let server = Server::start(Duration::ZERO).await.unwrap();
+        let jobs: Vec<Job<String>> = (0..400).map(|i| get(&server, i, "/hang")).collect();
+        let mut run = Run::builder(fetcher(32, Duration::from_secs(60))).start(jobs.into_iter());
+        let wire = async {
+            while server.requests() < 32 {
+                let _ = tokio::time::timeout(Duration::from_millis(10), run.next()).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(10), wire)
+            .await
+            .expect("32 on the wire");
+        drop(run);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(server.requests(), 32, "nothing sent after the drop");
+    }
 }

@@ -333,8 +333,9 @@ async def fetch(
             ``max_output_tokens`` plus a token per 4 bytes of body). A POST whose
             connection is lost after it was sent is not sent again (it may
             have been processed) unless it has an ``Idempotency-Key``.
-        limit: requests in flight at once, over all hosts (the most any
-            one host's window grows to).
+        limit: requests on the wire at once, over all hosts (the most any
+            one host's window grows to); requests waiting for a host's turn
+            hold none.
         per_host: requests in flight at once per host: connections over
             HTTP/1.1, streams over HTTP/2. ``"auto"`` (or ``None``): a
             window per host that starts at 8 and adapts to the latency the
