@@ -270,6 +270,16 @@ mod tests {
     use super::*;
     use std::sync::Arc;
 
+    /// `n` requests to `site` at once, each a task.
+    fn serve_at_once(site: &Arc<Capacity>, n: usize) -> Vec<tokio::task::JoinHandle<Served>> {
+        (0..n)
+            .map(|_| {
+                let site = site.clone();
+                tokio::spawn(async move { site.serve().await })
+            })
+            .collect()
+    }
+
     /// Four workers of 100 ms and eight requests at once: four wait 100 ms
     /// (paused clock), so the queue is 4 for the first half, 0 after.
     #[tokio::test(start_paused = true)]
@@ -279,12 +289,7 @@ mod tests {
             service: Duration::from_millis(100),
             shed_after: None,
         }));
-        let all: Vec<_> = (0..8)
-            .map(|_| {
-                let site = site.clone();
-                tokio::spawn(async move { site.serve().await })
-            })
-            .collect();
+        let all = serve_at_once(&site, 8);
         for t in all {
             assert!(matches!(t.await.unwrap(), Served::Answered(_)));
         }
@@ -301,12 +306,7 @@ mod tests {
             service: Duration::from_millis(100),
             shed_after: Some(3),
         }));
-        let all: Vec<_> = (0..8)
-            .map(|_| {
-                let site = site.clone();
-                tokio::spawn(async move { site.serve().await })
-            })
-            .collect();
+        let all = serve_at_once(&site, 8);
         let mut shed = 0;
         for t in all {
             if matches!(t.await.unwrap(), Served::Shed) {
@@ -326,24 +326,14 @@ mod tests {
         }));
         site.set_workers(1);
         let start = tokio::time::Instant::now();
-        let all: Vec<_> = (0..3)
-            .map(|_| {
-                let site = site.clone();
-                tokio::spawn(async move { site.serve().await })
-            })
-            .collect();
+        let all = serve_at_once(&site, 3);
         for t in all {
             t.await.unwrap();
         }
         assert_eq!(start.elapsed(), Duration::from_millis(300), "one at a time");
         site.set_workers(3);
         let start = tokio::time::Instant::now();
-        let all: Vec<_> = (0..3)
-            .map(|_| {
-                let site = site.clone();
-                tokio::spawn(async move { site.serve().await })
-            })
-            .collect();
+        let all = serve_at_once(&site, 3);
         for t in all {
             t.await.unwrap();
         }
