@@ -178,9 +178,16 @@ impl Report {
         } else {
             "?".to_owned()
         };
+        // Short, so that the bar fits a terminal's line: the busiest
+        // origin's window and latency (the summary names the origins).
         let window = self
-            .windows_said(1)
-            .map(|w| format!(" window {w}"))
+            .windows
+            .as_ref()
+            .and_then(|windows| windows().into_iter().next())
+            .map(|(_, w)| match w.latency {
+                Some(latency) => format!(" window {} {}", w.window, millis(latency)),
+                None => format!(" window {}", w.window),
+            })
             .unwrap_or_default();
         let mut err = std::io::stderr().lock();
         let _ = write!(
