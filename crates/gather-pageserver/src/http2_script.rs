@@ -23,6 +23,8 @@
 //! | `/malformed/pseudo-after` | a regular field before `:status` |
 //! | `/malformed/connection` | a head with `connection: close` (forbidden in HTTP/2) |
 //! | `/tiny-frames?bytes=N` | 200 and N bytes, one DATA frame per byte |
+//! | `/unopened-stream` | an answer's HEADERS on a stream the client never opened (this one's + 2) |
+//! | `/even-stream` | an answer's HEADERS on stream 2, a server-initiated stream never promised |
 //!
 //! Every request to a path is counted ([`ScriptedHttp2::requests`]).
 
@@ -360,6 +362,16 @@ async fn answer(
         "/malformed/status" => malformed(&[(b":status", b"abc")]),
         "/malformed/pseudo-after" => malformed(&[(b"x-first", b"1"), (b":status", b"200")]),
         "/malformed/connection" => malformed(&[(b":status", b"200"), (b"connection", b"close")]),
+        "/unopened-stream" | "/even-stream" => {
+            let on = if route == "/even-stream" {
+                2
+            } else {
+                stream + 2
+            };
+            let mut block = Vec::new();
+            literal(&mut block, b":status", b"200");
+            let _ = frames.send(frame(HEADERS, END_HEADERS | END_STREAM, on, &block));
+        }
         "/tiny-frames" => {
             let bytes = number("bytes").unwrap_or(1024);
             let length = bytes.to_string();

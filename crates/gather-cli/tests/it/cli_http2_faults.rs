@@ -66,6 +66,33 @@ fn a_malformed_answer_fails_its_own_request_and_no_other() {
     }
 }
 
+/// A connection error gather declares over a frame on a stream no request
+/// of its owns (HEADERS on a stream never opened, or on an even stream
+/// never promised): the unanswered request is sent again once on a new
+/// connection, not three times, and its line says how many connections
+/// were tried.
+#[test]
+fn a_connection_error_gather_declares_resends_once() {
+    let rt = runtime();
+    for path in ["/unopened-stream", "/even-stream"] {
+        let server = rt.block_on(ScriptedHttp2::start(None)).unwrap();
+        let (out, recs) = fetch(&[server.url(path)], &["--retries", "0"]);
+        assert_eq!(out.status.code(), Some(1), "{path}: {}", stderr(&out));
+        assert_eq!(recs[0]["error"]["kind"], "protocol", "{path}: {}", recs[0]);
+        let message = recs[0]["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("gather closed the connection")
+                && message.ends_with("(sent on 2 connections)"),
+            "{path}: {message}"
+        );
+        assert_eq!(
+            server.requests(path),
+            2,
+            "{path}: sent once, then once again"
+        );
+    }
+}
+
 #[test]
 fn a_malformed_answer_is_protocol_and_not_retried() {
     let rt = runtime();

@@ -133,6 +133,12 @@ pub enum Unanswered {
     /// processed, and is sent again on a new connection, whatever its
     /// method.
     AboveGoaway(Error),
+    /// gather closed the connection over a frame the server sent on another
+    /// stream (a malformed answer, HEADERS on a stream never opened): this
+    /// request was not answered and is sent again on a new connection, but
+    /// once only, since a server that broke HTTP/2 on one connection will
+    /// most likely break it on the next.
+    Declared(Error),
     /// Anything else.
     Failed(Error),
 }
@@ -221,8 +227,8 @@ fn classify(e: h2::Error, id: Option<u32>, seen: &frames::Seen, when: &str) -> U
                 frame_name(kind)
             ))),
             Some((kind, stream)) if stream != 0 && id.is_some() => {
-                Unanswered::ConnectionGone(protocol(format!(
-                    "{closed}: another request's answer was malformed ({} frame on stream {stream}: {e}), while this one was in flight",
+                Unanswered::Declared(protocol(format!(
+                    "{closed}: the server broke HTTP/2 on another stream ({} frame on stream {stream}: {e}), while this one was in flight",
                     frame_name(kind)
                 )))
             }
@@ -407,6 +413,7 @@ impl Body {
                     Unanswered::ConnectionGone(e)
                     | Unanswered::StreamRefused(e)
                     | Unanswered::AboveGoaway(e)
+                    | Unanswered::Declared(e)
                     | Unanswered::Failed(e) => e,
                 };
                 Error::new(ErrorKind::Body, e.message)

@@ -109,6 +109,12 @@ pub struct Client {
 /// HTTP/2 server said it did not process it.
 const UNPROCESSED_RESENDS: u32 = 3;
 
+/// How many times one request is sent again on a new connection, inside
+/// one attempt, after gather closed the connection over another stream's
+/// frame (as curl and nghttp2 do: a server that broke HTTP/2 once is not
+/// trusted to do better on the next connection; more is `--retries`').
+const DECLARED_RESENDS: u32 = 1;
+
 impl Client {
     /// A client trusting what `tls` trusts, for a run of at most `limit`
     /// requests at once: it keeps at most `limit` idle HTTP/1.1
@@ -352,6 +358,7 @@ impl Client {
             .map_err(|e| Error::new(ErrorKind::Protocol, format!("{url}: {e}")))?;
         let tls = origin.is_tls();
         let mut resends = 0;
+        let mut declared = 0;
         let mut gone: Option<Arc<http2::Connection>> = None;
         loop {
             let current = turn
@@ -411,7 +418,9 @@ impl Client {
                         },
                     });
                 }
-                Err(Unanswered::ConnectionGone(e)) if !payload::resendable(payload) => {
+                Err(Unanswered::ConnectionGone(e) | Unanswered::Declared(e))
+                    if !payload::resendable(payload) =>
+                {
                     // Lost (or closed by gather over another stream's
                     // malformed answer) after it was sent: it may have been
                     // processed.
@@ -426,6 +435,18 @@ impl Client {
                     resends += 1;
                     if resends > UNPROCESSED_RESENDS {
                         return Err(e);
+                    }
+                    gone = Some(connection);
+                }
+                Err(Unanswered::Declared(e)) => {
+                    turn.origin.forget_http2(&connection);
+                    declared += 1;
+                    // Sent on `declared` connections so far, each closed.
+                    if declared > DECLARED_RESENDS {
+                        return Err(Error::new(
+                            e.kind,
+                            format!("{} (sent on {declared} connections)", e.message),
+                        ));
                     }
                     gone = Some(connection);
                 }
