@@ -592,3 +592,41 @@ fn a_batch_over_http2_is_paced_as_over_http1() {
     );
     drop(server);
 }
+
+/// The first burst against a token budget: chat requests of ~150 tokens
+/// each against 30,000 tokens a minute, enforced per second from a second's
+/// worth (500 tokens: three of them). Before the first answer nothing is
+/// known of the limits; requests that carry a token weight wait for it, so
+/// that the burst is not refused (at most 2 of 30 are answered 429, where
+/// 8 sent at once got 5 or more).
+#[test]
+fn the_first_burst_against_a_token_budget_waits_for_the_first_answer() {
+    let limits = ApiLimits {
+        requests_per_minute: 100_000,
+        tokens_per_minute: Some(30_000),
+        burst_seconds: 1.0,
+        family: Family::OpenAi,
+        ..ApiLimits::default()
+    };
+    let env = Env::with_api("api-first-burst", limits);
+    let lines: Vec<String> = (0..30)
+        .map(|i| {
+            json!({
+                "custom_id": format!("req-{i}"),
+                "method": "POST",
+                "url": "/v1/chat/completions",
+                "body": {"model": "m", "max_tokens": 100, "messages": [{"role": "user", "content": format!("q{i} {}", "x".repeat(150))}]},
+            })
+            .to_string()
+        })
+        .collect();
+    let out = fetch_batch(&env, &lines, &["--retries", "8"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let stats = env.server.api_stats();
+    assert_eq!(stats.processed, 30);
+    assert!(
+        stats.limited <= 2,
+        "{} answered 429 (at most 2)",
+        stats.limited
+    );
+}

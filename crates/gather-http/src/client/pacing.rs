@@ -21,7 +21,9 @@
 //! 429s. So until an origin has answered, at most the HTTP/1.1 per-host
 //! limit (`--per-host`, 8 by default) of requests are in flight to it,
 //! over HTTP/2 too: HTTP/1.1 runs see no change, and an HTTP/2 one is held
-//! for its first round trip only. (With no per-host limit, none.) An
+//! for its first round trip only. (With no per-host limit, none.) Requests
+//! that carry a token weight go one at a time until then: a token budget
+//! may hold fewer than a few of them. An
 //! answer without limit fields, or a request that ends without an answer,
 //! ends the learning (the origin is then paced by the run's own flags
 //! only, at no cost per request); an answer with them starts the copy.
@@ -254,8 +256,16 @@ impl Pacing {
                 let now = Instant::now();
                 let wait = if !state.known {
                     // Learning: a few in flight, the rest wait for an
-                    // answer (or for one of them to end).
-                    (state.in_flight >= self.learning).then_some(None)
+                    // answer (or for one of them to end). A request that
+                    // carries a token weight goes alone: an API that counts
+                    // tokens may allow fewer than a few requests' worth at
+                    // once (30,000 a minute enforced per second is 500, two
+                    // chat requests), and its first answer says how many.
+                    let learning = match weight {
+                        0 => self.learning,
+                        _ => 1,
+                    };
+                    (state.in_flight >= learning).then_some(None)
                 } else {
                     let for_request = state.requests.wait_for(1.0, now);
                     let for_tokens = state
