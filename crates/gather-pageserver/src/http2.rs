@@ -9,7 +9,8 @@
 //! Built on the `h2` crate's server, as the client is on its client: no
 //! framing is written here.
 //!
-//! Routes: `/page/N` (a small page; `?delay_ms=` holds it), `/big?bytes=N`
+//! Routes: `/page/N` (a small page; `?delay_ms=` holds it, and
+//! `?body_delay_ms=` holds its body after the head is sent), `/big?bytes=N`
 //! (N bytes, sent as the client's window allows), `/status/N`,
 //! `/encoded/CODING` (the [`fixtures`](crate::fixtures) page in `gzip`,
 //! `deflate`, `br` or `zstd`), `/redirect/N` (N redirects, then
@@ -397,6 +398,10 @@ async fn answer(
         open = None;
     }
     if let Ok(send) = respond.send_response(response, body.is_empty()) {
+        if let Some(ms) = param("body_delay_ms") {
+            // The head is out; the body follows after a while.
+            tokio::time::sleep(Duration::from_millis(ms).min(MAX_DELAY)).await;
+        }
         if send_body(send, body, &mut open).await.is_ok() {
             let mut answered = stats.answered.lock().unwrap_or_else(|e| e.into_inner());
             *answered.entry(target.clone()).or_default() += 1;

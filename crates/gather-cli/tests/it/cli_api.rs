@@ -409,10 +409,11 @@ fn a_list_of_gets_is_paced_by_the_announced_limits_too() {
 
 /// A request file far larger than what is in flight is read as requests
 /// start: peak memory for 500,000 chat requests (~140 MB of JSON Lines)
-/// is that of 50,000. Half of each run is sent (to `/echo`, every body
-/// answered), half is cut by `--total-timeout` and written as read, each
-/// line with its id, so both the sending and the deadline's paths read the
-/// file without holding it.
+/// is that of 50,000. The first 2,000 go to `/echo` (every body answered,
+/// as many as the machine manages before the deadline), the rest to a
+/// server that never answers, cut by `--total-timeout` and written as
+/// read, each line with its id, so both the sending and the deadline's
+/// paths read the file without holding it.
 #[test]
 #[ignore = "needs GNU time (/usr/bin/time)"]
 fn a_request_file_is_read_as_it_is_sent_in_flat_memory() {
@@ -439,16 +440,23 @@ fn a_request_file_is_read_as_it_is_sent_in_flat_memory() {
             }
         }
         let output = env.path(&format!("out-{n}.jsonl"));
-        peak_kb_at_a_deadline(&input, &output, "3s", n, |i, line| {
-            let want = if i < 2_000 {
-                "\"status\":200"
-            } else {
-                "\"total_timeout\""
-            };
-            line.starts_with(&format!("{{\"index\":{i},"))
-                && line.contains(&format!("\"id\":\"r{i}\""))
-                && line.contains(want)
-        })
+        // How many of the 2,000 to `/echo` are answered before the
+        // deadline depends on the machine (a loaded CI machine answered
+        // 1,985 of them in 3 s): each is answered or cut, never anything
+        // else, and at least one is answered, so the sending path ran.
+        let answered = std::cell::Cell::new(0usize);
+        let peak = peak_kb_at_a_deadline(&input, &output, "3s", n, |i, line| {
+            let ours = line.starts_with(&format!("{{\"index\":{i},"))
+                && line.contains(&format!("\"id\":\"r{i}\""));
+            let ok = line.contains("\"status\":200");
+            answered.set(answered.get() + usize::from(ok));
+            ours && (line.contains("\"total_timeout\"") || ok && i < 2_000)
+        });
+        assert!(
+            answered.get() > 0,
+            "no request answered before the deadline"
+        );
+        peak
     };
     assert_flat_peak(run(50_000), run(500_000), "requests (50,000 and 500,000)");
 }

@@ -125,6 +125,41 @@ fn a_graceful_goaway_moves_the_rest_to_a_new_connection_each_answered_once() {
     assert_answered_once(&server, &server.url(""), &urls);
 }
 
+/// Regression: an answer still coming on a connection the origin forgot
+/// after its GOAWAY was cut ("stream closed because of a broken pipe",
+/// 8 runs in 100 of the test above) once the last request holding the
+/// connection, one sent again on the next, let go of it: that stopped the
+/// connection's driver. Here the first page's head comes at once and its
+/// body 800 ms later; the server allows one stream, so the second request
+/// waits, is refused by the GOAWAY, and is answered on a new connection
+/// meanwhile.
+#[test]
+fn an_answer_below_the_goaway_is_read_whole_after_the_rest_moved_on() {
+    let rt = runtime();
+    let server = h2c(
+        &rt,
+        Faults {
+            max_concurrent_streams: 1,
+            goaway_after: Some(1),
+            ..Faults::default()
+        },
+    );
+    let urls = vec![
+        server.url("/page/0?body_delay_ms=800"),
+        server.url("/page/1"),
+    ];
+    let args = ["--http2-prior-knowledge", "--limit", "8", "--body"];
+    let (out, recs) = fetch(&urls, &args);
+    assert_all_ok_over_h2(&out, &recs, urls.len());
+    assert!(
+        recs[0]["body"].as_str().unwrap().contains("page 0"),
+        "{}",
+        recs[0]
+    );
+    assert_eq!(server.stats().connections(), 2);
+    assert_answered_once(&server, &server.url(""), &urls);
+}
+
 #[test]
 fn streams_past_an_abrupt_goaway_are_sent_again_and_each_line_is_written_once() {
     let rt = runtime();

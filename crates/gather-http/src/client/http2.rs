@@ -147,7 +147,7 @@ pub enum Unanswered {
 /// `payload` describes: its method and body), and waits for the answer's
 /// head.
 pub async fn send(
-    connection: &Connection,
+    connection: &Arc<Connection>,
     uri: http::Uri,
     headers: &HeaderMap,
     payload: Option<&Payload>,
@@ -178,7 +178,7 @@ pub async fn send(
         .await
         .map_err(|e| classify(e, Some(id), seen, "before the answer"))?;
     let (mut parts, stream) = answer.into_parts();
-    let body = Body::new(stream, id, connection.seen.clone());
+    let body = Body::new(stream, id, connection.clone());
     let mut head = head(&parts, body.stream.is_end_stream());
     if keep_fields {
         head.fields = Some(Box::new(std::mem::take(&mut parts.headers)));
@@ -383,21 +383,27 @@ fn announced(fields: &http::HeaderMap) -> Option<Box<super::ratelimit::Announced
 /// An HTTP/2 answer's body, read as its DATA frames arrive.
 pub struct Body {
     stream: RecvStream,
-    /// Its stream's id, and what the connection's reader saw: to say
+    /// Its stream's id: with what the connection's reader saw, to say
     /// whose fault a broken body was.
     id: u32,
-    seen: Arc<frames::Seen>,
+    /// Its connection, whose driver runs while any of its answers is
+    /// being read: the origin forgets a connection after a GOAWAY, and
+    /// the last request to hold it may be one sent again elsewhere, while
+    /// the answers below the GOAWAY's last stream are still coming on it.
+    /// (Before, dropping it there stopped the driver, and those answers
+    /// failed as "stream closed because of a broken pipe".)
+    connection: Arc<Connection>,
     /// The last piece handed out; its bytes were already given back to the
     /// flow-control window.
     piece: Bytes,
 }
 
 impl Body {
-    fn new(stream: RecvStream, id: u32, seen: Arc<frames::Seen>) -> Body {
+    fn new(stream: RecvStream, id: u32, connection: Arc<Connection>) -> Body {
         Body {
             stream,
             id,
-            seen,
+            connection,
             piece: Bytes::new(),
         }
     }
@@ -409,7 +415,7 @@ impl Body {
                 return Ok(None);
             };
             let piece = piece.map_err(|e| {
-                let e = match classify(e, Some(self.id), &self.seen, "during the body") {
+                let e = match classify(e, Some(self.id), &self.connection.seen, "during the body") {
                     Unanswered::ConnectionGone(e)
                     | Unanswered::StreamRefused(e)
                     | Unanswered::AboveGoaway(e)
