@@ -207,9 +207,9 @@ pub(crate) struct FetchArgs {
     #[arg(long, default_value = defaults::RETRY_DELAY.as_str(), value_name = "DURATION")]
     pub(crate) retry_delay: String,
 
-    /// Largest body accepted, e.g. 10MiB, 500k, 1048576; a larger body is an error for that URL.
-    #[arg(long, default_value = defaults::MAX_BYTES.as_str(), value_name = "SIZE")]
-    pub(crate) max_bytes: String,
+    // Its help is `defaults::MAX_BYTES_HELP`: the default depends on --save-dir.
+    #[arg(long, value_name = "SIZE", help = defaults::MAX_BYTES_HELP.as_str())]
+    pub(crate) max_bytes: Option<String>,
 
     /// Redirects followed at most; more is an error (a redirect loop ends here).
     #[arg(long, default_value_t = gather_http::FetchConfig::MAX_REDIRECTS, value_name = "N")]

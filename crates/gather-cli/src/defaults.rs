@@ -12,6 +12,15 @@ pub(crate) static TIMEOUT: LazyLock<String> = LazyLock::new(|| show_duration(Fet
 pub(crate) static RETRY_DELAY: LazyLock<String> =
     LazyLock::new(|| show_duration(FetchConfig::RETRY_BASE));
 pub(crate) static MAX_BYTES: LazyLock<String> = LazyLock::new(|| show_size(FetchConfig::MAX_BYTES));
+/// `--max-bytes` has no one default: the engine's rule
+/// ([`FetchConfig::body_limit`]) depends on `--save-dir`.
+pub(crate) static MAX_BYTES_HELP: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "Largest body accepted, e.g. 10MiB, 500k, 1048576; a larger body is an error for that URL \
+         [default: {}; with --save-dir, none]",
+        *MAX_BYTES
+    )
+});
 pub(crate) static USER_AGENT: LazyLock<String> =
     LazyLock::new(|| FetchConfig::default().user_agent);
 

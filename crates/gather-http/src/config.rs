@@ -49,8 +49,11 @@ pub struct FetchConfig {
     pub retries: u32,
     /// The first retry's wait, doubled each time (with jitter).
     pub retry_base: Duration,
-    /// A body over this many bytes (decoded) is an error.
-    pub max_bytes: u64,
+    /// A body over this many bytes (decoded) is an error; `None`: the
+    /// default, [`FetchConfig::MAX_BYTES`] for a body kept in memory and
+    /// no limit for one written to [`save_dir`](FetchConfig::save_dir)
+    /// (see [`body_limit`](FetchConfig::body_limit)).
+    pub max_bytes: Option<u64>,
     pub max_redirects: usize,
     /// Sent with every request.
     pub headers: HeaderMap,
@@ -88,7 +91,9 @@ impl FetchConfig {
     pub const TIMEOUT: Duration = Duration::from_secs(30);
     /// The first retry's wait.
     pub const RETRY_BASE: Duration = Duration::from_millis(200);
-    /// The largest body kept or saved: 10 MiB.
+    /// The largest body kept in memory when no limit is given: 10 MiB.
+    /// (A body saved to a folder has none unless one is given: it streams
+    /// to its file, so its size costs no memory.)
     pub const MAX_BYTES: u64 = 10 << 20;
     /// Redirects followed.
     pub const MAX_REDIRECTS: usize = 10;
@@ -99,6 +104,31 @@ impl FetchConfig {
     /// A run's reorder window, in multiples of [`limit`](Self::limit): how
     /// far ahead of the next result to hand on a request may start.
     pub const WINDOW_PER_LIMIT: usize = 4;
+
+    /// The largest body a request accepts, in bytes (decoded): the
+    /// [`max_bytes`](FetchConfig::max_bytes) given, else
+    /// [`FetchConfig::MAX_BYTES`] for a body kept in memory and no limit
+    /// for one saved to a folder.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gather_http::FetchConfig;
+    ///
+    /// let mut config = FetchConfig::default();
+    /// assert_eq!(config.body_limit(), FetchConfig::MAX_BYTES);
+    /// config.save_dir = Some(std::env::temp_dir());
+    /// assert_eq!(config.body_limit(), u64::MAX);
+    /// config.max_bytes = Some(1 << 30);
+    /// assert_eq!(config.body_limit(), 1 << 30);
+    /// ```
+    pub fn body_limit(&self) -> u64 {
+        match (self.max_bytes, &self.save_dir) {
+            (Some(max), _) => max,
+            (None, Some(_)) => u64::MAX,
+            (None, None) => Self::MAX_BYTES,
+        }
+    }
 
     /// The reorder window for this configuration's limit.
     pub fn window(&self) -> usize {
@@ -149,7 +179,7 @@ impl Default for FetchConfig {
             timeout: Self::TIMEOUT,
             retries: 0,
             retry_base: Self::RETRY_BASE,
-            max_bytes: Self::MAX_BYTES,
+            max_bytes: None,
             max_redirects: Self::MAX_REDIRECTS,
             headers: HeaderMap::new(),
             user_agent: concat!("gather/", env!("CARGO_PKG_VERSION")).to_owned(),

@@ -155,6 +155,10 @@ pub struct FetchError {
     /// The connection was lost after the request was written: it may have
     /// been processed, so a request that may not be sent twice is not.
     pub(crate) maybe_processed: bool,
+    /// The answer itself, when it came and is the failure: an error
+    /// status with [`FetchConfig::fail_on_status`](crate::FetchConfig),
+    /// whose body (an API's error JSON, say) the caller may read.
+    pub answer: Option<Box<crate::Page>>,
 }
 
 impl std::fmt::Display for FetchError {
@@ -176,6 +180,7 @@ impl FetchError {
             retries: 0,
             setting: None,
             maybe_processed: false,
+            answer: None,
         }
     }
 

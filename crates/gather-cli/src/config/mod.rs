@@ -112,8 +112,11 @@ impl Config {
             .transpose()?;
         let retry_base = parse_duration(&a.retry_delay)
             .map_err(|e| format!("--retry-delay {:?}: {e}", a.retry_delay))?;
-        let max_bytes =
-            parse_size(&a.max_bytes).map_err(|e| format!("--max-bytes {:?}: {e}", a.max_bytes))?;
+        let max_bytes = a
+            .max_bytes
+            .as_deref()
+            .map(|s| parse_size(s).map_err(|e| format!("--max-bytes {s:?}: {e}")))
+            .transpose()?;
         let headers = requests::headers(&a, |name| std::env::var(name).ok())?;
         let requests = requests::rules(&a, &headers)?;
         let keep_headers = requests::kept(&a)?;

@@ -67,7 +67,7 @@ fn config(a: &DemoArgs) -> FetchConfig {
     FetchConfig {
         limit: a.limit.max(1),
         retry_base: Duration::from_millis(100),
-        max_bytes: 1 << 20,
+        max_bytes: Some(1 << 20),
         user_agent: concat!("gather-demo/", env!("CARGO_PKG_VERSION")).to_owned(),
         fail_on_status: true,
         body: true,

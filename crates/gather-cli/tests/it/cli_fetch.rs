@@ -268,6 +268,36 @@ fn regression_save_dir_streams_each_body_to_its_file() {
     );
 }
 
+/// A body saved to a folder costs no memory, so it has no size limit
+/// unless `--max-bytes` gives one; kept in its line, 10 MiB is the most.
+#[test]
+fn save_dir_lifts_the_default_size_limit_and_max_bytes_still_sets_one() {
+    let env = Env::new("save-big");
+    const SIZE: u64 = 12 << 20;
+    let input = env.input("urls.txt", &[env.url(&format!("/big?bytes={SIZE}"))]);
+    let fetch = |extra: &[&str]| {
+        let mut args = vec!["fetch", "-q"];
+        args.extend_from_slice(extra);
+        args.push(input.to_str().unwrap());
+        let out = run(&args);
+        (out.status.code(), records(&out.stdout).remove(0))
+    };
+    let kept = fetch(&[]);
+    assert_eq!(kept.0, Some(1));
+    assert_eq!(kept.1["error"]["kind"], "body_too_large", "{}", kept.1);
+    let dir = env.path("unlimited");
+    let saved = fetch(&["--save-dir", dir.to_str().unwrap()]);
+    assert_eq!(saved.0, Some(0), "{}", saved.1);
+    assert_eq!(std::fs::metadata(dir.join("0.body")).unwrap().len(), SIZE);
+    let dir = env.path("limited");
+    let limited = fetch(&["--save-dir", dir.to_str().unwrap(), "--max-bytes", "1MiB"]);
+    assert_eq!(
+        limited.1["error"]["kind"], "body_too_large",
+        "{}",
+        limited.1
+    );
+}
+
 #[test]
 fn a_body_that_fails_leaves_no_file_under_save_dir() {
     let env = Env::new("save-failed");

@@ -43,7 +43,7 @@ use stop::Stop;
 use waits::Waits;
 
 /// A fetched page.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Page {
     pub final_url: String,
     pub status: u16,
@@ -284,6 +284,11 @@ impl Fetcher {
             Ok((page, _)) if self.config.fail_on_status && page.status >= 400 => Err(FetchError {
                 elapsed,
                 retries,
+                answer: Some(Box::new(Page {
+                    elapsed,
+                    retries,
+                    ..page
+                })),
                 ..FetchError::immediate(Kind::Status, format!("HTTP status {}", page.status))
                     .about(Setting::FailOnStatus)
             }),
@@ -443,7 +448,7 @@ mod tests {
             limit: 1,
             timeout,
             retry_base: Duration::from_millis(1),
-            max_bytes,
+            max_bytes: Some(max_bytes),
             max_redirects: 0,
             user_agent: "test".into(),
             versions,

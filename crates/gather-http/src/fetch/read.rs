@@ -36,7 +36,7 @@ impl Fetcher {
     ) -> impl Future<Output = Result<(Page, Option<Duration>), FetchError>> + 'a {
         async move {
             let fail = FetchError::immediate;
-            let max = self.config.max_bytes;
+            let max = self.config.body_limit();
             if let Some(len) = incoming.length() {
                 if len > max {
                     return Err(fail(

@@ -20,7 +20,7 @@ fn config(retries: u32, versions: Versions) -> FetchConfig {
         timeout: Duration::from_secs(10),
         retries,
         retry_base: Duration::from_millis(1),
-        max_bytes: 1 << 20,
+        max_bytes: Some(1 << 20),
         max_redirects: 5,
         body: true,
         versions,

@@ -204,7 +204,8 @@ fn the_defaults_are_the_engines() {
     assert_eq!(d.limit, 256);
     assert_eq!(d.timeout, Duration::from_secs(30));
     assert_eq!(d.retries, 0);
-    assert_eq!(d.max_bytes, 10 << 20);
+    assert_eq!(d.max_bytes, None);
+    assert_eq!(d.body_limit(), 10 << 20);
     assert_eq!(d.max_redirects, 10);
     assert_eq!(d.politeness.per_host, gather_http::PerHost::Auto);
     assert!(d.politeness.server_limits);
