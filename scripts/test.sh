@@ -4,9 +4,10 @@
 # (crates/gather-py/tests) against the page server on 127.0.0.1.
 #
 # The Python half needs only python3 (3.9 or newer) with venv and pip: it
-# makes target/py, installs pytest, pytest-asyncio and maturin there from
-# PyPI, and installs the package as a user would, `pip install
-# ./crates/gather-py` (a release build, into the shared target/).
+# makes target/py, installs pytest, pytest-asyncio, maturin, mypy and
+# pyright there from PyPI, installs the package as a user would, `pip
+# install ./crates/gather-py` (a release build, into the shared target/),
+# runs its pytest suite, then checks its types (scripts/typecheck_py.sh).
 # Arguments go to `cargo test` (e.g. a test name).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,7 +20,11 @@ venv=target/py
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
 fi
-"$venv/bin/python" -m pip install -q --disable-pip-version-check pytest pytest-asyncio maturin
+"$venv/bin/python" -m pip install -q --disable-pip-version-check pytest pytest-asyncio maturin \
+  mypy 'pyright[nodejs]' typing_extensions
 "$venv/bin/python" -m pip install -q --disable-pip-version-check --force-reinstall --no-deps ./crates/gather-py
 GATHER_PAGESERVER="$PWD/target/release/gather-pageserver" \
   "$venv/bin/python" -m pytest -q -p no:cacheprovider crates/gather-py/tests
+
+echo "=== the Python package's types (mypy --strict, pyright, stubtest)"
+bash scripts/typecheck_py.sh "$venv/bin/python"

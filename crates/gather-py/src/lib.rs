@@ -13,8 +13,10 @@
 //! | `response.rs` | `Response`, its `Headers`, and the `Failure` the Python layer turns into a `FetchError` |
 //! | `runtime.rs` | the engine's threads, one runtime per process (and per forked child) |
 //!
-//! The Python API (`fetch`, `as_completed`, `stream`, `fetch_sync`, the
-//! exceptions) is `python/gather_fetch/__init__.py`.
+//! The Python API is `python/gather_fetch/`: the calls (`fetch`,
+//! `as_completed`, `stream`, `fetch_sync`) in `__init__.py`, the
+//! exceptions in `_errors.py`, the typed options in `_options.py`, and
+//! this module's stubs in `_engine.pyi` (checked by `stubtest`).
 
 mod options;
 mod requests;

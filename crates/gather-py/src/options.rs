@@ -3,10 +3,12 @@
 //! `TypeError` for a value of the wrong type, a `ValueError` for one out
 //! of range, raised before anything is sent.
 //!
-//! The defaults are the engine's ([`FetchConfig::default()`]): an argument
-//! not given (or `None` where that means "the default") leaves the
-//! engine's value, and the Python signatures show the same values, read
-//! from [`defaults`] (`_engine.DEFAULTS`) when the module is imported.
+//! The defaults are the engine's ([`FetchConfig::default()`]): the Python
+//! layer passes only the arguments given, an argument not given leaves
+//! the engine's value, and the docstrings show the same values, read from
+//! [`defaults`] (`_engine.DEFAULTS`) when the module is imported. `None`
+//! means "none" where there can be none (`timeout`, `max_bytes`, a proxy,
+//! a rate), and "the default" elsewhere.
 //! What the engine refuses names a [`Setting`], which [`argument`] turns
 //! into the keyword argument's name.
 
@@ -70,15 +72,25 @@ pub struct Options {
 pub fn read(args: &Bound<'_, PyDict>) -> PyResult<Options> {
     let limit = positive(args, "limit")?.unwrap_or(FetchConfig::LIMIT);
     let politeness = politeness(args)?;
-    // No timeout: a year, as good as none and far from the clock's end.
-    let timeout = seconds(args, "timeout")?.unwrap_or(Duration::from_secs(365 * 86_400));
+    let timeout = match args.get_item("timeout")? {
+        None => FetchConfig::TIMEOUT,
+        // `None`: no timeout. A year, as good as none and far from the
+        // clock's end.
+        Some(v) if v.is_none() => Duration::from_secs(365 * 86_400),
+        Some(_) => seconds(args, "timeout")?.unwrap_or(FetchConfig::TIMEOUT),
+    };
     let retries = match int(args, "retries")? {
         None => 0,
         Some(n) if (0..=1000).contains(&n) => n as u32,
         Some(n) => return Err(value_error("retries", "0 to 1000", n)),
     };
     let retry_base = seconds(args, "retry_delay")?.unwrap_or(FetchConfig::RETRY_BASE);
-    let max_bytes = positive(args, "max_bytes")?.map_or(FetchConfig::MAX_BYTES, |n| n as u64);
+    let max_bytes = match args.get_item("max_bytes")? {
+        // Not given: the engine's rule (10 MiB in memory, none when saved).
+        None => None,
+        Some(v) if v.is_none() => Some(u64::MAX),
+        Some(_) => positive(args, "max_bytes")?.map(|n| n as u64),
+    };
     let max_redirects = match int(args, "max_redirects")? {
         None => FetchConfig::MAX_REDIRECTS,
         Some(n) if n >= 0 => n as usize,

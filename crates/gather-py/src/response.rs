@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use gather_http::Page;
 use http::HeaderMap;
-use pyo3::exceptions::PyKeyError;
+use pyo3::exceptions::{PyKeyError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList, PyString};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
 /// The answer to one request.
 #[pyclass(module = "gather_fetch")]
@@ -207,8 +207,115 @@ impl Response {
         Err(PyErr::from_value(error))
     }
 
+    /// The status's reason phrase (`"Not Found"`), as RFC 9110 names it;
+    /// `""` for a status it does not name. (HTTP/2 sends none, and
+    /// HTTP/1.1's is free text: httpx reads the standard one too.)
+    #[getter]
+    fn reason(&self) -> &'static str {
+        http::StatusCode::from_u16(self.status)
+            .ok()
+            .and_then(|s| s.canonical_reason())
+            .unwrap_or("")
+    }
+
     fn __repr__(&self) -> String {
         format!("<Response [{}] {}>", self.status, self.url)
+    }
+
+    /// Pickles (for `multiprocessing`, `concurrent.futures`, joblib,
+    /// caches) as `gather_fetch._restore_response(state)`: the body, the
+    /// fields and every attribute, nothing of the engine's.
+    fn __reduce__<'py>(
+        slf: &Bound<'py, Self>,
+    ) -> PyResult<(Bound<'py, PyAny>, (Bound<'py, PyTuple>,))> {
+        let py = slf.py();
+        let mut this = slf.borrow_mut();
+        let content = this.content(py);
+        let fields: Vec<(Vec<u8>, Vec<u8>)> = {
+            let headers = this.headers(py)?;
+            let headers = headers.get();
+            headers
+                .fields
+                .iter()
+                .map(|(n, v)| (n.as_str().as_bytes().to_vec(), v.as_bytes().to_vec()))
+                .collect()
+        };
+        let elapsed = this.elapsed;
+        let state = PyTuple::new(
+            py,
+            [
+                this.index.into_pyobject(py)?.into_any(),
+                this.id
+                    .as_ref()
+                    .map(|id| id.bind(py).clone())
+                    .into_pyobject(py)?
+                    .into_any(),
+                this.status.into_pyobject(py)?.into_any(),
+                this.url.as_str().into_pyobject(py)?.into_any(),
+                this.retries.into_pyobject(py)?.into_any(),
+                this.version.as_str().into_pyobject(py)?.into_any(),
+                (elapsed.as_secs(), elapsed.subsec_nanos())
+                    .into_pyobject(py)?
+                    .into_any(),
+                this.saved.as_deref().into_pyobject(py)?.into_any(),
+                content.into_bound(py).into_any(),
+                fields.into_pyobject(py)?.into_any(),
+            ],
+        )?;
+        let restore = py.import("gather_fetch")?.getattr("_restore_response")?;
+        Ok((restore, (state,)))
+    }
+
+    /// The response a pickle's `state` (from `__reduce__`) describes.
+    #[staticmethod]
+    #[allow(clippy::type_complexity)]
+    fn _from_state(
+        state: (
+            usize,
+            Option<Py<PyAny>>,
+            u16,
+            String,
+            u32,
+            String,
+            (u64, u32),
+            Option<String>,
+            Py<PyBytes>,
+            Vec<(Vec<u8>, Vec<u8>)>,
+        ),
+    ) -> PyResult<Response> {
+        let (index, id, status, url, retries, version, (secs, nanos), saved, content, fields) =
+            state;
+        let version = match version.as_str() {
+            "1.0" => gather_http::Version::Http10,
+            "1.1" => gather_http::Version::Http11,
+            "2" => gather_http::Version::Http2,
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "not an HTTP version: {other:?}"
+                )))
+            }
+        };
+        let mut map = HeaderMap::with_capacity(fields.len());
+        for (name, value) in fields {
+            let name = http::HeaderName::from_bytes(&name)
+                .map_err(|e| PyValueError::new_err(format!("a field name: {e}")))?;
+            let value = http::HeaderValue::from_bytes(&value)
+                .map_err(|e| PyValueError::new_err(format!("a field value: {e}")))?;
+            map.append(name, value);
+        }
+        Ok(Response {
+            index,
+            id,
+            status,
+            url,
+            retries,
+            version,
+            elapsed: Duration::new(secs, nanos),
+            saved,
+            body: Body::Given(content),
+            headers: None,
+            fields: Some(Box::new(map)),
+        })
     }
 }
 
@@ -319,4 +426,7 @@ pub struct Failure {
     /// Seconds it took.
     pub elapsed: f64,
     pub retries: u32,
+    /// The answer that is the failure (an error status with
+    /// `raise_for_status=True`), else `None`.
+    pub response: Option<Py<Response>>,
 }

@@ -278,14 +278,23 @@ impl Run {
                         Some(setting) => format!("{} ({})", e.message, options::argument(setting)),
                         None => e.message,
                     };
+                    let id = done.meta.id;
+                    let response = match e.answer {
+                        Some(page) => {
+                            let id = id.as_ref().map(|id| id.clone_ref(py));
+                            Some(Py::new(py, Response::new(py, done.index, id, *page))?)
+                        }
+                        None => None,
+                    };
                     let failure = Failure {
                         kind: e.kind.as_str(),
                         message,
                         index: done.index,
                         url: done.meta.given,
-                        id: done.meta.id,
+                        id,
                         elapsed: e.elapsed.as_secs_f64(),
                         retries: e.retries,
+                        response,
                     };
                     Py::new(py, failure)?.into_any()
                 }

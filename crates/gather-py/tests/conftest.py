@@ -50,6 +50,7 @@ def server():
         stdout=subprocess.PIPE,
         text=True,
     )
+    assert proc.stdout is not None
     try:
         http1 = proc.stdout.readline().strip()
         http2 = proc.stdout.readline().strip()

@@ -44,6 +44,8 @@ def test_the_article_program_with_return_exceptions(server):
 
     urls = [server.url("/page/1"), "http://127.0.0.1:1/page2", server.url("/page/3")]
     results = asyncio.run(main(urls))
-    assert "page 1" in results[0] and "page 3" in results[2]
+    first, last = results[0], results[2]
+    assert isinstance(first, str) and isinstance(last, str)
+    assert "page 1" in first and "page 3" in last
     assert isinstance(results[1], gather_fetch.ConnectError)
     assert isinstance(results[1], ConnectionError), "as aiohttp's ClientConnectorError is"

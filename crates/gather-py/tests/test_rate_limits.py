@@ -35,6 +35,7 @@ def api():
         proc = subprocess.Popen([str(_pageserver_binary()), *flags, "--for", "300"],
                                 stdout=subprocess.PIPE, text=True)
         started.append(proc)
+        assert proc.stdout is not None
         base = proc.stdout.readline().strip()
         assert base.startswith("http://127.0.0.1:"), base
         return Api(base)
@@ -99,7 +100,7 @@ async def test_a_requests_tokens_are_checked():
     assert "tokens=70" in repr(request)
     for bad in (-1, 1.5, True, "7"):
         with pytest.raises(ValueError, match="tokens"):
-            gather_fetch.Request("http://127.0.0.1:9/", tokens=bad)
+            gather_fetch.Request("http://127.0.0.1:9/", tokens=bad)  # type: ignore[arg-type]
     [failed] = await gather_fetch.fetch([{"url": "http://127.0.0.1:9/", "tokens": -3}],
                                         return_exceptions=True)
     assert isinstance(failed, gather_fetch.InvalidRequest)
@@ -107,4 +108,4 @@ async def test_a_requests_tokens_are_checked():
     with pytest.raises(ValueError, match="tokens_per_minute"):
         await gather_fetch.fetch([], tokens_per_minute=0)
     with pytest.raises(TypeError, match="server_limits"):
-        await gather_fetch.fetch([], server_limits="no")
+        await gather_fetch.fetch([], server_limits="no")  # type: ignore[call-overload]

@@ -29,6 +29,7 @@ async def test_every_case_of_the_request_format_as_the_command_line_has_it(serve
         [case["request"]], base_url=server.url(""), return_exceptions=True
     )
     if "sent" in case:
+        assert isinstance(result, gather_fetch.Response), result
         assert result.status == 200, result
         assert result.text == case["sent"]
     else:
@@ -120,7 +121,7 @@ async def test_a_bad_request_object_fails_where_it_is_made():
     with pytest.raises(ValueError, match="two bodies"):
         gather_fetch.Request("http://127.0.0.1/", json={}, body_text="x")
     with pytest.raises(TypeError, match="url must be a str"):
-        gather_fetch.Request(b"http://127.0.0.1/")
+        gather_fetch.Request(b"http://127.0.0.1/")  # type: ignore[arg-type]
     request = gather_fetch.Request("http://127.0.0.1/", json={}, id=3)
     assert (request.method, request.id, request.url) == ("POST", 3, "http://127.0.0.1/")
 

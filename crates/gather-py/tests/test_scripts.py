@@ -45,6 +45,7 @@ def test_ctrl_c_stops_fetch_sync_cleanly(holding_process):
         """)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
+    assert proc.stdout is not None
     assert proc.stdout.readline().strip() == "started"
     time.sleep(0.5)
     sent = time.monotonic()
@@ -70,6 +71,7 @@ def holding_process():
         """)],
         stdout=subprocess.PIPE, text=True,
     )
+    assert proc.stdout is not None
     try:
         yield f"http://127.0.0.1:{proc.stdout.readline().strip()}"
     finally:

@@ -1,0 +1,124 @@
+"""Answers and errors as users of httpx, aiohttp and requests read them: a
+status error with its status and its answer, results that pickle, no
+hidden size limit, reprs that say whose failure is whose, and
+``fetch_sync`` refusing to block a running loop."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import pickle
+from concurrent.futures import ProcessPoolExecutor
+
+import pytest
+
+import gather_fetch
+from gather_fetch import BodyTooLarge, FetchTimeout, Response, StatusError
+
+pytestmark = pytest.mark.asyncio
+
+
+async def test_raise_for_status_gives_the_status_and_the_answer_with_its_body(server):
+    url = server.url("/status/404")
+    with pytest.raises(StatusError) as caught:
+        await gather_fetch.fetch([server.url("/page/1"), url], raise_for_status=True)
+    error = caught.value
+    assert error.status == 404
+    assert error.response is not None
+    assert error.response.status == 404
+    assert error.response.reason == "Not Found"
+    assert error.response.text  # the body, readable (an API's error JSON)
+    assert error.url == url and error.index == 1
+    assert "404" in str(error) and url in str(error)
+
+
+async def test_raise_for_status_on_a_response_is_the_same_error(server):
+    [page] = await gather_fetch.fetch([server.url("/status/503")])
+    with pytest.raises(StatusError) as caught:
+        page.raise_for_status()
+    assert caught.value.status == 503
+    assert caught.value.response is page
+    assert page.reason == "Service Unavailable"
+
+
+async def test_a_response_pickles_with_its_body_fields_and_attributes(server):
+    [page] = await gather_fetch.fetch([{"url": server.url("/page/3"), "id": ("a", 3)}])
+    again = pickle.loads(pickle.dumps(page))
+    assert isinstance(again, Response)
+    for name in ("index", "id", "status", "url", "retries", "http_version",
+                 "elapsed", "saved", "content", "text", "reason", "encoding"):
+        assert getattr(again, name) == getattr(page, name), name
+    assert dict(again.headers) == dict(page.headers)
+    assert again.headers["content-type"] == page.headers["Content-Type"]
+
+
+def _statuses(pages: list) -> list:
+    return [p.status for p in pages]
+
+
+async def test_results_cross_a_process_pool(server):
+    pages = await gather_fetch.fetch([server.url(f"/page/{i}") for i in range(5)])
+    loop = asyncio.get_running_loop()
+    with ProcessPoolExecutor(max_workers=1) as pool:
+        statuses = await loop.run_in_executor(pool, _statuses, pages)
+    assert statuses == [200] * 5
+
+
+async def test_every_fetch_error_pickles_with_what_it_holds(server):
+    slow, status = await gather_fetch.fetch(
+        [server.url("/page/0?delay_ms=2000"), server.url("/status/500")],
+        timeout=0.2, raise_for_status=True, return_exceptions=True,
+    )
+    for error in (slow, status):
+        again = pickle.loads(pickle.dumps(error))
+        assert type(again) is type(error)
+        for name in ("message", "kind", "index", "url", "id", "elapsed", "retries"):
+            assert getattr(again, name) == getattr(error, name), name
+        assert str(again) == str(error)
+    assert pickle.loads(pickle.dumps(status)).response.status == 500
+    assert isinstance(slow, FetchTimeout) and isinstance(slow, TimeoutError)
+
+
+async def test_an_error_says_its_url_in_its_repr_and_elapsed_is_a_timedelta(server):
+    url = server.url("/page/0?delay_ms=2000")
+    [slow] = await gather_fetch.fetch([url], timeout=0.2, return_exceptions=True)
+    assert url in repr([slow]), repr([slow])
+    assert repr(slow).startswith("FetchTimeout(")
+    assert isinstance(slow.elapsed, datetime.timedelta)
+    assert slow.elapsed >= datetime.timedelta(seconds=0.15)
+
+
+async def test_max_bytes_none_means_no_limit(server):
+    big = server.url("/big?bytes=12000000")  # over the 10 MiB default
+    [refused] = await gather_fetch.fetch([big], return_exceptions=True)
+    assert isinstance(refused, BodyTooLarge)
+    assert "10485760" in refused.message
+    [page] = await gather_fetch.fetch([big], max_bytes=None)
+    assert len(page.content) == 12_000_000
+
+
+async def test_save_dir_has_no_size_limit_unless_one_is_given(server, tmp_path):
+    big = server.url("/big?bytes=12000000")
+    [page] = await gather_fetch.fetch([big], save_dir=tmp_path)
+    assert page.saved is not None
+    assert (tmp_path / "0.body").stat().st_size == 12_000_000
+    [refused] = await gather_fetch.fetch(
+        [big], save_dir=tmp_path / "limited", max_bytes=1_000_000, return_exceptions=True,
+    )
+    assert isinstance(refused, BodyTooLarge)
+
+
+async def test_fetch_sync_in_a_running_loop_raises_rather_than_blocks_it(server):
+    with pytest.raises(RuntimeError, match=r"await gather_fetch\.fetch"):
+        gather_fetch.fetch_sync([server.url("/page/1")])
+
+
+async def test_a_misspelt_option_is_a_type_error_on_every_call(server):
+    urls = [server.url("/page/1")]
+    with pytest.raises(TypeError, match="'limt'"):
+        await gather_fetch.fetch(urls, limt=3)  # type: ignore[call-overload]
+    with pytest.raises(TypeError, match="'limt'"):
+        async for _ in gather_fetch.stream(urls, limt=3):  # type: ignore[call-overload]
+            pass
+    with pytest.raises(TypeError, match="'window'"):
+        await gather_fetch.fetch(urls, window=3)  # type: ignore[call-overload]
