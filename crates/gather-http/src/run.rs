@@ -241,6 +241,8 @@ impl RunBuilder {
 /// [`Run::next`] is cancel safe: a `select!` that drops it loses no
 /// result. Dropping the run drops every request in flight, and stops its
 /// [`Fetcher`] (nothing more starts through it): a fetcher is one run's.
+/// Runs that share connections and per-origin state (a long-lived
+/// client's calls) each take a [`Fetcher::share`] of one fetcher.
 #[must_use = "a Run makes progress only while `.next()` is awaited"]
 pub struct Run<M> {
     results: Results,

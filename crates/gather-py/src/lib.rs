@@ -8,6 +8,8 @@
 //! | file | what it does |
 //! |---|---|
 //! | `run.rs` | a call's run: reading `requests` from Python, the engine's results to Python in batches, cancellation |
+//! | `client.rs` | `Client`: one engine (connections, per-origin state) held across calls, and its single requests |
+//! | `signal.rs` | the pipe through which the engine's threads wake the event loop without the GIL |
 //! | `requests.rs` | an item of `requests` (a URL, a dict, a `Request`) read into a request, or that item's failure |
 //! | `options.rs` | the keyword arguments, checked into the engine's configuration, each error naming its argument |
 //! | `response.rs` | `Response`, its `Headers`, and the `Failure` the Python layer turns into a `FetchError` |
@@ -18,17 +20,20 @@
 //! exceptions in `_errors.py`, the typed options in `_options.py`, and
 //! this module's stubs in `_engine.pyi` (checked by `stubtest`).
 
+mod client;
 mod options;
 mod requests;
 mod response;
 mod run;
 mod runtime;
+mod signal;
 
 use pyo3::prelude::*;
 
 #[pymodule]
 fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<run::Run>()?;
+    m.add_class::<client::Client>()?;
     m.add_class::<requests::Request>()?;
     m.add_class::<response::Response>()?;
     m.add_class::<response::Headers>()?;

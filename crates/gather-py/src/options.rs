@@ -148,6 +148,11 @@ pub fn read(args: &Bound<'_, PyDict>) -> PyResult<Options> {
     })
 }
 
+/// A call's `window`, if given (a client's calls take only this).
+pub fn window(args: &Bound<'_, PyDict>) -> PyResult<Option<usize>> {
+    positive(args, "window")
+}
+
 /// `per_host`, `rate`, `rate_per_host`, `tokens_per_minute` and
 /// `server_limits`: the engine's politeness.
 fn politeness(args: &Bound<'_, PyDict>) -> PyResult<Politeness> {

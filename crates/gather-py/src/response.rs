@@ -9,7 +9,9 @@
 
 use std::time::Duration;
 
-use gather_http::Page;
+use gather_http::{FetchError, Page};
+
+use crate::options;
 use http::HeaderMap;
 use pyo3::exceptions::{PyKeyError, PyValueError};
 use pyo3::prelude::*;
@@ -409,6 +411,61 @@ impl Headers {
             .map(|(n, v)| format!("{n:?}: {v:?}"))
             .collect();
         format!("Headers({{{}}})", items.join(", "))
+    }
+}
+
+/// A finished request, with what Python needs to report it.
+pub struct Done {
+    pub index: usize,
+    pub result: Result<Page, FetchError>,
+    pub meta: Meta,
+}
+
+/// What the request was, for its response or its error.
+#[derive(Default)]
+pub struct Meta {
+    /// The URL as given.
+    pub given: String,
+    pub id: Option<Py<PyAny>>,
+}
+
+impl Done {
+    /// Its [`Response`], or its [`Failure`] (whose message names the
+    /// setting that governs it as Python's keyword argument).
+    pub fn into_python(self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let Done {
+            index,
+            result,
+            meta,
+        } = self;
+        Ok(match result {
+            Ok(page) => Py::new(py, Response::new(py, index, meta.id, page))?.into_any(),
+            Err(e) => {
+                let message = match e.setting {
+                    Some(setting) => format!("{} ({})", e.message, options::argument(setting)),
+                    None => e.message,
+                };
+                let id = meta.id;
+                let response = match e.answer {
+                    Some(page) => {
+                        let id = id.as_ref().map(|id| id.clone_ref(py));
+                        Some(Py::new(py, Response::new(py, index, id, *page))?)
+                    }
+                    None => None,
+                };
+                let failure = Failure {
+                    kind: e.kind.as_str(),
+                    message,
+                    index,
+                    url: meta.given,
+                    id,
+                    elapsed: e.elapsed.as_secs_f64(),
+                    retries: e.retries,
+                    response,
+                };
+                Py::new(py, failure)?.into_any()
+            }
+        })
     }
 }
 

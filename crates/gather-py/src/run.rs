@@ -29,22 +29,24 @@
 //! their futures drop).
 
 use std::collections::VecDeque;
-use std::io::{PipeReader, PipeWriter, Write};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::io::PipeReader;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
-use gather_http::{ByPosition, FetchError, Fetcher, Finished, Job, Page, Request};
+use gather_http::{ByPosition, Fetcher, Finished, Job, Request};
 use gather_http::{UrlParser, Written};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyIterator, PyList, PyString, PyTuple};
 
+use crate::client::Client;
 use crate::options;
 use crate::requests::{self, Item};
-use crate::response::{Failure, Response};
+use crate::response::{Done, Meta};
 use crate::runtime::runtime;
+use crate::signal::Signal;
 
 /// Items read from `requests` at a time.
 const CHUNK: usize = 256;
@@ -53,20 +55,6 @@ const CHUNKS_AHEAD: usize = 2;
 /// Results handed to Python per [`Run::take`]: the loop's other tasks run
 /// between batches.
 const BATCH: usize = 2048;
-
-/// A finished request, with what Python needs to report it.
-struct Done {
-    index: usize,
-    result: Result<Page, FetchError>,
-    meta: Meta,
-}
-
-/// What the request was, for its response or its error.
-#[derive(Default)]
-struct Meta {
-    given: String,
-    id: Option<Py<PyAny>>,
-}
 
 /// The mailbox between the collector and Python.
 #[derive(Default)]
@@ -82,12 +70,8 @@ struct Shared {
     mailbox: Mutex<Mailbox>,
     /// For [`Run::wait`]: notified with each event.
     changed: Condvar,
-    /// The pipe's end the collector writes to.
-    pipe: Mutex<PipeWriter>,
-    /// A byte is in the pipe that Python has not acknowledged
-    /// ([`Run::ack`]): no other is written until it is, so the pipe never
-    /// fills.
-    signalled: AtomicBool,
+    /// The pipe the collector tells Python through.
+    signal: Signal,
     /// Chunks in the input channel (Python sends while there are fewer
     /// than [`CHUNKS_AHEAD`]).
     queued: AtomicUsize,
@@ -107,13 +91,7 @@ impl Shared {
         mailbox.events += 1;
         drop(mailbox);
         self.changed.notify_all();
-        // Acquire/Release pairs with `ack`'s store: a byte written after it
-        // is one Python has not read.
-        if !self.signalled.swap(true, Ordering::AcqRel) {
-            // One byte into an empty pipe: it does not block. A reader gone
-            // (the run over) is nobody to tell.
-            let _ = lock(&self.pipe).write_all(b"!");
-        }
+        self.signal.raise();
     }
 }
 
@@ -138,11 +116,17 @@ impl Run {
     /// Starts fetching `requests` (any iterable) as `options` (the
     /// keyword arguments of the Python signature) say; results in input
     /// order when `ordered`.
+    ///
+    /// With `client`, the run is one of that client's calls: on its
+    /// connections and per-origin state (a share of its fetcher), with its
+    /// configuration; `options` then holds only the call's `window`.
     #[new]
+    #[pyo3(signature = (requests, ordered, options, client = None))]
     fn new(
         requests: &Bound<'_, PyAny>,
         ordered: bool,
         options: &Bound<'_, PyDict>,
+        client: Option<PyRef<'_, Client>>,
     ) -> PyResult<Run> {
         if requests.is_instance_of::<PyString>() || requests.is_instance_of::<PyDict>() {
             return Err(PyTypeError::new_err(format!(
@@ -160,20 +144,24 @@ impl Run {
                     .map_or_else(|_| "?".to_owned(), |n| n.to_string())
             ))
         })?;
-        let options = options::read(options)?;
         let runtime = runtime()?;
-        let fetcher = {
-            let _enter = runtime.enter();
-            Fetcher::new(options.config.clone()).map_err(options::refused)?
+        let (fetcher, window, base_url) = match client {
+            Some(client) => {
+                let window = options::window(options)?.unwrap_or(client.window);
+                (client.share()?, window, client.base_url.clone())
+            }
+            None => {
+                let options = options::read(options)?;
+                let _enter = runtime.enter();
+                let fetcher = Fetcher::new(options.config).map_err(options::refused)?;
+                (fetcher, options.window, options.base_url)
+            }
         };
-        let (reader, writer) = std::io::pipe().map_err(|e| {
-            pyo3::exceptions::PyRuntimeError::new_err(format!("cannot make a pipe: {e}"))
-        })?;
+        let (signal, reader) = Signal::new()?;
         let shared = Arc::new(Shared {
             mailbox: Mutex::default(),
             changed: Condvar::new(),
-            pipe: Mutex::new(writer),
-            signalled: AtomicBool::new(false),
+            signal,
             queued: AtomicUsize::new(0),
             taken: Arc::default(),
         });
@@ -181,7 +169,7 @@ impl Run {
         let collector = runtime.spawn(collect(
             rx,
             Arc::new(fetcher),
-            options.window,
+            window,
             ordered,
             shared.clone(),
         ));
@@ -191,7 +179,7 @@ impl Run {
             requests: Some(iter.unbind()),
             input: Some(tx),
             urls: UrlParser::default(),
-            base_url: options.base_url,
+            base_url,
             pipe: reader,
         })
     }
@@ -247,7 +235,7 @@ impl Run {
 
     /// Says the pipe was read: the next event writes to it again.
     fn ack(&self) {
-        self.shared.signalled.store(false, Ordering::Release);
+        self.shared.signal.ack();
     }
 
     /// The results ready now, as `(index, Response | Failure)` pairs (at
@@ -269,39 +257,11 @@ impl Run {
         }
         let list = PyList::empty(py);
         for done in batch {
-            let value = match done.result {
-                Ok(page) => {
-                    Py::new(py, Response::new(py, done.index, done.meta.id, page))?.into_any()
-                }
-                Err(e) => {
-                    let message = match e.setting {
-                        Some(setting) => format!("{} ({})", e.message, options::argument(setting)),
-                        None => e.message,
-                    };
-                    let id = done.meta.id;
-                    let response = match e.answer {
-                        Some(page) => {
-                            let id = id.as_ref().map(|id| id.clone_ref(py));
-                            Some(Py::new(py, Response::new(py, done.index, id, *page))?)
-                        }
-                        None => None,
-                    };
-                    let failure = Failure {
-                        kind: e.kind.as_str(),
-                        message,
-                        index: done.index,
-                        url: done.meta.given,
-                        id,
-                        elapsed: e.elapsed.as_secs_f64(),
-                        retries: e.retries,
-                        response,
-                    };
-                    Py::new(py, failure)?.into_any()
-                }
-            };
+            let index = done.index;
+            let value = done.into_python(py)?;
             list.append(PyTuple::new(
                 py,
-                [done.index.into_pyobject(py)?.into_any().unbind(), value],
+                [index.into_pyobject(py)?.into_any().unbind(), value],
             )?)?;
         }
         Ok(Some(list))
@@ -440,8 +400,4 @@ async fn collect(
     let mut mailbox = shared.lock();
     mailbox.complete = true;
     shared.wake(mailbox);
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -1,8 +1,10 @@
-"""Scripts with no event loop (``fetch_sync`` and its Ctrl-C), and a run
-far larger than memory would hold, each in a Python process of its own."""
+"""Scripts with no event loop (``fetch_sync`` and its Ctrl-C), a run far
+larger than memory would hold, each in a Python process of its own; and a
+``Client`` used across ``asyncio.run()`` calls."""
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import subprocess
 import sys
@@ -10,6 +12,8 @@ import textwrap
 import time
 
 import pytest
+
+import gather_fetch
 
 
 def run_script(code: str, **kwargs) -> subprocess.CompletedProcess:
@@ -147,3 +151,11 @@ def test_pages_read_as_text_are_held_once(server):
     fetched, read = map(float, done.stdout.split())
     print(f"peak after fetch {fetched:.0f} MB, after text {read:.0f} MB")
     assert read < fetched * 1.3, (fetched, read)
+
+
+def test_a_client_belongs_to_the_loop_it_was_first_used_in(server):
+    client = gather_fetch.Client()
+    url = server.url("/page/1")
+    assert asyncio.run(client.get(url)).status == 200
+    with pytest.raises(RuntimeError, match="another event loop"):
+        asyncio.run(client.get(url))

@@ -21,6 +21,7 @@ mod waits;
 
 use std::future::Future;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 // tokio's clock, the one every wait and timeout in the run is measured
@@ -87,14 +88,28 @@ pub struct Encoding {
 }
 
 /// Shares one connection pool between all requests.
+///
+/// A fetcher is what its runs share (connections, TLS roots, each
+/// origin's window and pacing, the configuration) and a stop of its own
+/// ([`stop_starting`](Fetcher::stop_starting)). [`share`](Fetcher::share)
+/// makes another fetcher over the same shared part with its own stop: a
+/// long-lived client gives one to each run, so that one run stopping or
+/// dropped (which stops its fetcher) does not stop the others.
 pub struct Fetcher {
+    shared: Arc<Shared>,
+    stop: Stop,
+}
+
+/// What the fetchers [`share`](Fetcher::share)d from one another have in
+/// common. Behind one pointer, so that a request's future holds `&Fetcher`
+/// as before (one word) and its stop is found beside it.
+struct Shared {
     client: Client,
     /// Sent with every request: `-H`, then `User-Agent` and `Accept` unless
     /// `-H` gave them.
     headers: HeaderMap,
     config: FetchConfig,
     backoff: Backoff,
-    stop: Stop,
 }
 
 impl Fetcher {
@@ -133,17 +148,46 @@ impl Fetcher {
             .with_politeness(config.politeness)
             .with_header_fields(config.headers_kept);
         Ok(Fetcher {
-            client,
-            headers,
-            backoff: Backoff::new(config.retry_base),
-            config,
+            shared: Arc::new(Shared {
+                client,
+                headers,
+                backoff: Backoff::new(config.retry_base),
+                config,
+            }),
             stop: Stop::default(),
         })
     }
 
+    /// Another fetcher over this one's connections, per-origin state
+    /// (windows, pacing, pauses) and configuration, with a stop of its
+    /// own: for one run of a long-lived client, which it stops (or drops)
+    /// without stopping the client's other runs.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use gather_http::{FetchConfig, Fetcher, Kind};
+    /// # async fn run(url: url::Url) {
+    /// let client = Fetcher::new(FetchConfig::default()).unwrap();
+    /// let one_run = client.share();
+    /// one_run.stop_starting();
+    /// let e = one_run.fetch(0, &url).await.unwrap_err();
+    /// assert_eq!(e.kind, Kind::Cancelled);
+    /// // The client and its other runs go on, over the same connections.
+    /// let page = client.fetch(1, &url).await;
+    /// # }
+    /// ```
+    pub fn share(&self) -> Fetcher {
+        Fetcher {
+            shared: self.shared.clone(),
+            stop: Stop::default(),
+        }
+    }
+
     /// The configuration its requests share.
     pub fn config(&self) -> &FetchConfig {
-        &self.config
+        &self.shared.config
     }
 
     /// The adaptive windows of the origins it has requests to (with
@@ -151,7 +195,7 @@ impl Fetcher {
     /// `host:port`, its window, the requests in flight and the latency it
     /// shows.
     pub fn windows(&self) -> Vec<(String, crate::WindowStatus)> {
-        self.client.windows()
+        self.shared.client.windows()
     }
 
     /// Stops starting requests, for a run that ends without losing what
@@ -228,22 +272,23 @@ impl Fetcher {
                     // time may be overloaded: its window halves.
                     if matches!(&attempt, Err(e) if matches!(e.kind, Kind::Connect | Kind::Timeout))
                     {
-                        self.client.overloaded(url);
+                        self.shared.client.overloaded(url);
                     }
                     let wait = match &attempt {
                         Ok((page, after))
-                            if retryable_status(page.status) && retries < self.config.retries =>
+                            if retryable_status(page.status)
+                                && retries < self.shared.config.retries =>
                         {
-                            Some(after.unwrap_or_else(|| self.backoff.wait(retries)))
+                            Some(after.unwrap_or_else(|| self.shared.backoff.wait(retries)))
                         }
                         // A request that may have been processed is not sent
                         // again unless it may be (RFC 9110 section 9.2.2).
                         Err(e)
                             if e.kind == Kind::Connect
-                                && retries < self.config.retries
+                                && retries < self.shared.config.retries
                                 && (!e.maybe_processed || client::resendable(payload)) =>
                         {
-                            Some(self.backoff.wait(retries))
+                            Some(self.shared.backoff.wait(retries))
                         }
                         _ => None,
                     };
@@ -281,17 +326,19 @@ impl Fetcher {
         retries: u32,
     ) -> Result<Page, FetchError> {
         match attempt {
-            Ok((page, _)) if self.config.fail_on_status && page.status >= 400 => Err(FetchError {
-                elapsed,
-                retries,
-                answer: Some(Box::new(Page {
+            Ok((page, _)) if self.shared.config.fail_on_status && page.status >= 400 => {
+                Err(FetchError {
                     elapsed,
                     retries,
-                    ..page
-                })),
-                ..FetchError::immediate(Kind::Status, format!("HTTP status {}", page.status))
-                    .about(Setting::FailOnStatus)
-            }),
+                    answer: Some(Box::new(Page {
+                        elapsed,
+                        retries,
+                        ..page
+                    })),
+                    ..FetchError::immediate(Kind::Status, format!("HTTP status {}", page.status))
+                        .about(Setting::FailOnStatus)
+                })
+            }
             Ok((page, _)) => Ok(Page {
                 elapsed,
                 retries,
@@ -329,14 +376,16 @@ impl Fetcher {
                 url,
                 payload,
                 self.stop
-                    .unless_stopped(waits.queue(self.client.turn(url, client::weight(payload))))
+                    .unless_stopped(
+                        waits.queue(self.shared.client.turn(url, client::weight(payload))),
+                    )
                     .await
                     .ok_or_else(stop::not_sent)?
                     .map_err(fetch_error)?,
                 waits,
             );
             let mut untimed = std::pin::pin!(untimed);
-            let mut timer = std::pin::pin!(tokio::time::sleep(self.config.timeout));
+            let mut timer = std::pin::pin!(tokio::time::sleep(self.shared.config.timeout));
             let finished = std::future::poll_fn(|cx| {
                 if let std::task::Poll::Ready(result) = untimed.as_mut().poll(cx) {
                     return std::task::Poll::Ready(Some(result));
@@ -357,7 +406,7 @@ impl Fetcher {
                     Kind::Timeout,
                     format!(
                         "no complete answer within the request timeout of {:?}",
-                        self.config.timeout
+                        self.shared.config.timeout
                     ),
                 )
                 .about(Setting::Timeout)),
@@ -387,7 +436,7 @@ impl Fetcher {
                 if let Some(wait) = after.filter(|_| matches!(head.status, 429 | 503)) {
                     // The server asked for a pause: every request to it waits,
                     // not only this one's retry; other hosts go on.
-                    self.client.pause(&final_url, wait);
+                    self.shared.client.pause(&final_url, wait);
                 }
                 let sent = self.sent_as(head.content_encoding.take());
                 let answer = (head.status, head.version, sent, head.fields.take());
@@ -402,7 +451,7 @@ impl Fetcher {
         let Some(value) = content_encoding else {
             return Sent::AsIs;
         };
-        let parsed = match self.config.decode {
+        let parsed = match self.shared.config.decode {
             true => Coding::parse(&value),
             false => Err(String::from_utf8_lossy(&value).trim().to_owned()),
         };

@@ -36,7 +36,7 @@ impl Fetcher {
     ) -> impl Future<Output = Result<(Page, Option<Duration>), FetchError>> + 'a {
         async move {
             let fail = FetchError::immediate;
-            let max = self.config.body_limit();
+            let max = self.shared.config.body_limit();
             if let Some(len) = incoming.length() {
                 if len > max {
                     return Err(fail(
@@ -46,21 +46,21 @@ impl Fetcher {
                     .about(Setting::MaxBytes));
                 }
             }
-            let wanted = self.config.body || self.config.save_dir.is_some();
+            let wanted = self.shared.config.body || self.shared.config.save_dir.is_some();
             let decoding = matches!(sent, Sent::Encoded(_));
             // --save-dir: a body as sent goes to its file as it arrives, so
             // memory stays at one read whatever its size; a decoded one is
             // written once decoded (its wire bytes are in memory anyway).
             // Boxed, as the redirect chain is: a rare path, kept out of
             // every request's future.
-            let mut streamed = match (&self.config.save_dir, decoding) {
+            let mut streamed = match (&self.shared.config.save_dir, decoding) {
                 (Some(dir), false) => {
                     let path = dir.join(format!("{index}.body"));
                     Some(Box::new(Box::pin(SaveFile::create(path)).await?))
                 }
                 _ => None,
             };
-            let keep = self.config.body || decoding;
+            let keep = self.shared.config.body || decoding;
             // Sized once when the length is known: grown by doubling, a
             // 5.4 KB body held 8 KiB, and a front door that keeps every
             // page (the Python package's list) held half again as much.
@@ -118,7 +118,7 @@ impl Fetcher {
                     }))
                 }
             }
-            let saved = match (&self.config.save_dir, streamed) {
+            let saved = match (&self.shared.config.save_dir, streamed) {
                 (_, Some(file)) => Some(Box::pin(file.finish()).await?),
                 (Some(dir), None) => {
                     let path = dir.join(format!("{index}.body"));
@@ -139,7 +139,7 @@ impl Fetcher {
                 version,
                 bytes,
                 encoding,
-                body: self.config.body.then_some(body),
+                body: self.shared.config.body.then_some(body),
                 saved,
                 headers,
                 elapsed: Duration::ZERO,

@@ -42,8 +42,9 @@ impl Fetcher {
             // cache, as the profile of a run against nginx showed).
             if payload.is_none() && !has_credentials(url) {
                 let resp = self
+                    .shared
                     .client
-                    .get(url, &self.headers, turn)
+                    .get(url, &self.shared.headers, turn)
                     .await
                     .map_err(fetch_error)?;
                 resp.answered();
@@ -88,13 +89,15 @@ impl Fetcher {
                         // attempt's timer does not count the wait.
                         None => waits
                             .during(
-                                self.client
+                                self.shared
+                                    .client
                                     .turn(&url, crate::client::weight(payload.as_deref())),
                             )
                             .await
                             .map_err(fetch_error)?,
                     };
-                    self.client
+                    self.shared
+                        .client
                         .send(&url, &sent, payload.as_deref(), turn)
                         .await
                         .map_err(fetch_error)?
@@ -133,7 +136,7 @@ impl Fetcher {
         payload: &mut Option<Cow<'_, Payload>>,
         crossed: bool,
     ) -> Cow<'h, http::HeaderMap> {
-        let mut sent = Cow::Borrowed(&self.headers);
+        let mut sent = Cow::Borrowed(&self.shared.headers);
         if crossed {
             for name in [
                 header::AUTHORIZATION,
@@ -204,12 +207,12 @@ impl Fetcher {
             let _ = next.set_username("");
             let _ = next.set_password(None);
         }
-        if hops > self.config.max_redirects {
+        if hops > self.shared.config.max_redirects {
             return Err(fail(
                 Kind::Redirect,
                 format!(
                     "more than the redirect limit of {} (the last to {next})",
-                    self.config.max_redirects
+                    self.shared.config.max_redirects
                 ),
             )
             .about(Setting::MaxRedirects));

@@ -265,3 +265,37 @@ async fn dropping_a_run_sends_nothing_more() {
         assert_eq!(server.requests(), 32, "nothing sent after the drop");
     }
 }
+
+/// Runs on [`Fetcher::share`]s of one fetcher (a long-lived client's
+/// calls): one dropped mid-run stops only itself, and the next run goes
+/// on over the same per-origin state.
+#[tokio::test]
+async fn a_run_dropped_stops_its_share_not_the_fetcher_it_shares() {
+    let server = Server::start(Duration::ZERO).await.unwrap();
+    let client = fetcher(8, Duration::from_secs(10));
+    let hanging: Vec<_> = (0..4).map(|i| get(&server, i, "/hang")).collect();
+    let pages: Vec<_> = (0..20)
+        .map(|i| get(&server, i, &format!("/page/{i}")))
+        .collect();
+    let held = Run::builder(Arc::new(client.share())).start(hanging.into_iter());
+    let mut other = Run::builder(Arc::new(client.share())).start(pages.into_iter());
+    drop(held);
+    let done = all(&mut other).await;
+    assert_eq!(done.len(), 20);
+    for f in &done {
+        assert_eq!(
+            f.result.as_ref().map(|p| p.status).ok(),
+            Some(200),
+            "{}",
+            f.meta
+        );
+    }
+    let stopped = client.share();
+    stopped.stop_starting();
+    let url = Url::parse(&server.url("/page/1")).unwrap();
+    assert_eq!(
+        stopped.fetch(0, &url).await.unwrap_err().kind,
+        Kind::Cancelled
+    );
+    assert_eq!(client.fetch(1, &url).await.unwrap().status, 200);
+}

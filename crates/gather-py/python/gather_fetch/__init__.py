@@ -26,23 +26,7 @@ traffic nobody will read.
 
 from __future__ import annotations
 
-import asyncio
-import os
-from typing import (
-    TYPE_CHECKING,
-    Any,
-    AsyncGenerator,
-    Generic,
-    Iterable,
-    List,
-    Literal,
-    Mapping,
-    Tuple,
-    TypeVar,
-    Union,
-    cast,
-    overload,
-)
+from typing import TYPE_CHECKING, Any, Iterable, List, Literal, Tuple, Union, cast, overload
 
 from . import _engine
 from ._engine import Headers, Request, Response
@@ -61,9 +45,16 @@ from ._errors import (
     SaveError,
     StatusError,
     TLSError,
-    from_failure,
 )
-from ._options import HeadersLike, Options, PathLike, StreamOptions, checked
+from ._client import Client
+from ._options import HeadersLike, Options, PathLike, RequestLike, StreamOptions, checked
+from ._results import (
+    Results,
+    check_return_exceptions,
+    collect,
+    collect_blocking,
+    refuse_running_loop,
+)
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -73,6 +64,7 @@ __all__ = [
     "fetch_sync",
     "as_completed",
     "stream",
+    "Client",
     "Results",
     "Options",
     "StreamOptions",
@@ -100,54 +92,6 @@ __all__ = [
 
 __version__: str = _engine.__version__
 
-RequestLike = Union[str, Mapping[str, Any], Request]
-"""An item of ``requests``: a URL, a dict of a request's fields, or a
-``Request``."""
-
-_T = TypeVar("_T")
-
-
-async def _batches(run: Any) -> AsyncGenerator[List[Tuple[int, Any]], None]:
-    """The run's results, a batch at a time, waiting without blocking the
-    loop; the run is cancelled however this ends.
-
-    The engine's threads never call into Python: they write a byte to a
-    pipe whose other end the loop watches, as asyncio's own self-pipe is
-    watched, and the loop's thread feeds the requests and takes the
-    results.
-    """
-    loop = asyncio.get_running_loop()
-    fd = run.fileno()
-    os.set_blocking(fd, False)
-    waiting: List[asyncio.Future[None]] = []
-
-    def readable() -> None:
-        try:
-            os.read(fd, 4096)
-        except (BlockingIOError, InterruptedError):
-            pass
-        run.ack()
-        while waiting:
-            future = waiting.pop()
-            if not future.done():
-                future.set_result(None)
-
-    loop.add_reader(fd, readable)
-    try:
-        while True:
-            run.pump()
-            batch = run.take()
-            if batch is None:
-                return
-            if batch:
-                yield batch
-                continue
-            ready: asyncio.Future[None] = loop.create_future()
-            waiting.append(ready)
-            await ready
-    finally:
-        loop.remove_reader(fd)
-        run.cancel()
 
 
 @overload
@@ -258,82 +202,13 @@ async def fetch(
     stops the engine: no request starts after it, and those in flight are
     dropped with their connections.
     """
-    return_exceptions = _check_return_exceptions(return_exceptions)
-    run = _engine.Run(requests, False, checked(options, window=False))
-    results: List[Any] = []
-    async for batch in _batches(run):
-        _place(batch, results, return_exceptions)
-    return results
+    return_exceptions = check_return_exceptions(return_exceptions)
+    return await collect(_engine.Run(requests, False, checked(options, window=False)),
+                         return_exceptions)
 
 
 if fetch.__doc__:  # not under python -OO
     fetch.__doc__ = fetch.__doc__.format(**_engine.DEFAULTS)
-
-
-def _place(batch: List[Tuple[int, Any]], results: List[Any], return_exceptions: bool) -> None:
-    """Puts each result of `batch` at its index in `results`; the first
-    failure is raised unless `return_exceptions`."""
-    for index, value in batch:
-        if type(value) is _engine.Failure:
-            value = from_failure(value)
-            if not return_exceptions:
-                raise value
-        if index >= len(results):
-            results.extend([None] * (index + 1 - len(results)))
-        results[index] = value
-
-
-def _check_return_exceptions(value: object) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"return_exceptions must be True or False, not {type(value).__name__}")
-    return value
-
-
-class Results(Generic[_T]):
-    """An async iterator of ``(index, result)`` over a run, from
-    ``as_completed`` or ``stream``: ``Results[Response]``, or
-    ``Results[Response | FetchError]`` with ``return_exceptions=True``."""
-
-    def __init__(self, requests: Iterable[RequestLike], ordered: bool,
-                 return_exceptions: bool, options: Mapping[str, Any]) -> None:
-        self._return_exceptions = _check_return_exceptions(return_exceptions)
-        self._run = _engine.Run(requests, ordered, checked(options, window=True))
-        self._batches = _batches(self._run)
-        self._batch: List[Tuple[int, Any]] = []
-        self._at = 0
-
-    def __aiter__(self) -> Results[_T]:
-        return self
-
-    async def __anext__(self) -> Tuple[int, _T]:
-        while self._at >= len(self._batch):
-            self._batch = await self._batches.__anext__()
-            self._at = 0
-        index, value = self._batch[self._at]
-        self._at += 1
-        if type(value) is _engine.Failure:
-            value = from_failure(value)
-            if not self._return_exceptions:
-                await self.aclose()
-                raise value
-        return index, cast(_T, value)
-
-    async def aclose(self) -> None:
-        """Stops the run (as ``cancel()`` on a task): no request starts
-        after it, those in flight are dropped."""
-        self._run.cancel()
-        try:
-            await self._batches.aclose()
-        except RuntimeError:
-            # A `__anext__` is still waiting (its task was cancelled and has
-            # not run yet): the cancel above woke it, and it ends there.
-            pass
-
-    async def __aenter__(self) -> Results[_T]:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
 
 
 @overload
@@ -371,7 +246,8 @@ def as_completed(
     their results. Leaving the loop early (``break``) or ``aclose()``
     stops the run; ``async with`` does so on exit.
     """
-    return Results(requests, False, return_exceptions, options)
+    return_exceptions = check_return_exceptions(return_exceptions)
+    return Results(_engine.Run(requests, False, checked(options, window=True)), return_exceptions)
 
 
 @overload
@@ -405,7 +281,8 @@ def stream(
     at once, as ``fetch``'s list would. One slow request holds back those
     after it only up to ``window`` (default ``4 * limit``) requests ahead.
     """
-    return Results(requests, True, return_exceptions, options)
+    return_exceptions = check_return_exceptions(return_exceptions)
+    return Results(_engine.Run(requests, True, checked(options, window=True)), return_exceptions)
 
 
 @overload
@@ -443,32 +320,10 @@ def fetch_sync(
             notebook cell), which it would block, as ``asyncio.run()``
             does there: ``await fetch(...)`` instead.
     """
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        pass
-    else:
-        raise RuntimeError(
-            "fetch_sync() cannot be called from a running event loop "
-            "(it would block it): use `await gather_fetch.fetch(...)` there"
-        )
-    return_exceptions = _check_return_exceptions(return_exceptions)
-    run = _engine.Run(requests, False, checked(options, window=False))
-    results: List[Any] = []
-    events = 0
-    try:
-        while True:
-            run.pump()
-            batch = run.take()
-            if batch is None:
-                return results
-            if not batch:
-                # Back to Python every 100 ms, so that Ctrl-C is seen.
-                events = run.wait(events, 0.1)
-                continue
-            _place(batch, results, return_exceptions)
-    finally:
-        run.cancel()
+    refuse_running_loop("fetch_sync()", "await gather_fetch.fetch(...)")
+    return_exceptions = check_return_exceptions(return_exceptions)
+    return collect_blocking(_engine.Run(requests, False, checked(options, window=False)),
+                            return_exceptions)
 
 
 def _restore_response(state: Tuple[Any, ...]) -> Response:

@@ -13,7 +13,12 @@ from __future__ import annotations
 import os
 from typing import Any, Dict, Iterable, Literal, Mapping, Optional, Tuple, TypedDict, Union
 
+from ._engine import Request
+
 HeadersLike = Union[Mapping[str, str], Iterable[Tuple[str, str]]]
+RequestLike = Union[str, Mapping[str, Any], "Request"]
+"""An item of ``requests``: a URL, a dict of a request's fields, or a
+``Request``."""
 PathLike = Union[str, "os.PathLike[str]"]
 
 

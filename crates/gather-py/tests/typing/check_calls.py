@@ -58,3 +58,15 @@ def errors(e: FetchError) -> None:
         if e.response is not None:
             assert_type(e.response.status, int)
     assert_type(e.url, str)
+
+
+async def client(urls: List[str]) -> None:
+    async with gather_fetch.Client(limit=64, raise_for_status=True) as c:
+        assert_type(await c.get(urls[0]), Response)
+        assert_type(await c.request("POST", urls[0], json={"a": 1}), Response)
+        assert_type(await c.fetch(urls), List[Response])
+        assert_type(await c.fetch(urls, return_exceptions=True), List[Union[Response, FetchError]])
+        async for pair in c.stream(urls, window=8):
+            assert_type(pair, Tuple[int, Response])
+        await c.fetch(urls, limit=3)  # type: ignore[call-overload]
+    gather_fetch.Client(limt=3)  # type: ignore[call-arg]
