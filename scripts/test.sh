@@ -41,7 +41,7 @@ rm -rf "$user"
 python3 -m venv "$user"
 env PATH="$no_rust" CARGO=/nonexistent RUSTC=/nonexistent \
   "$user/bin/python" -m pip install -q --disable-pip-version-check --only-binary=:all: \
-  "$wheel" pytest pytest-asyncio mypy 'pyright[nodejs]' typing_extensions
+  "$wheel" pytest pytest-asyncio cryptography mypy 'pyright[nodejs]' typing_extensions
 env PATH="$no_rust" "$user/bin/python" -c 'import gather_fetch, sys; print("gather_fetch", gather_fetch.__version__, "on Python", sys.version.split()[0])'
 
 echo "=== the Python package's tests (pytest)"

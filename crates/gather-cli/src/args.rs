@@ -266,10 +266,26 @@ pub(crate) struct FetchArgs {
     #[arg(long = "keep-header", value_name = "NAME")]
     pub(crate) keep_header: Vec<String>,
 
-    /// Also trust the certificates in this PEM file for HTTPS (a private CA); the built-in web
-    /// roots (Mozilla's, from webpki-roots; nothing is read from the system) stay trusted.
+    /// Also trust the certificates in this PEM file for HTTPS (a private CA, or a server's own
+    /// self-signed certificate, as curl accepts it). Trusted always: the system's store, as curl
+    /// reads it (SSL_CERT_FILE and SSL_CERT_DIR when set, else the distribution's bundle), or the
+    /// web's roots built in where the system has none.
     #[arg(long, value_name = "FILE")]
     pub(crate) cacert: Option<PathBuf>,
+
+    /// Accept any server certificate, as curl's --insecure: for a test server only (a warning
+    /// says so).
+    #[arg(long)]
+    pub(crate) insecure: bool,
+
+    /// Show this client certificate (PEM, then its intermediates) to a server that asks for one;
+    /// its private key is --key.
+    #[arg(long, value_name = "FILE", requires = "key")]
+    pub(crate) cert: Option<PathBuf>,
+
+    /// The private key (PEM) of --cert.
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    pub(crate) key: Option<PathBuf>,
 
     /// Send requests through this HTTP proxy: host:port, or http://user:password@host:port for one
     /// that wants credentials (port 1080 if none is given). Plain requests go in absolute form,

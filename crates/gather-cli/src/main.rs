@@ -30,7 +30,15 @@ fn main() {
     let cli = Cli::parse();
     let exit = match cli.command {
         Command::Fetch(args) => match Config::from_args(*args) {
-            Ok(config) => on_runtime(config.threads, run::fetch(config)),
+            Ok(config) => {
+                if config.fetch.insecure {
+                    report::warning(
+                        "--insecure: server certificates are not checked; anyone between here \
+                         and the servers can read and change what is fetched",
+                    );
+                }
+                on_runtime(config.threads, run::fetch(config))
+            }
             Err(e) => Exit::usage(e),
         },
         // The demo's server and client share one runtime, with a worker

@@ -45,7 +45,7 @@ fn main() {
         .build()
         .expect("a current-thread runtime starts");
     let failed = runtime.block_on(async {
-        let tls = gather_http::tls::tls_config(None).expect("the built-in roots load");
+        let tls = gather_http::tls::tls_config(Default::default()).expect("the trusted roots load");
         let client = Arc::new(Client::new(tls, limit));
         let headers = Arc::new(http::HeaderMap::new());
         let uris = Arc::new(uris);

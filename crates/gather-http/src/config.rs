@@ -58,8 +58,17 @@ pub struct FetchConfig {
     /// Sent with every request.
     pub headers: HeaderMap,
     pub user_agent: String,
-    /// Extra trusted roots, PEM ([`FetchConfig::ca_file`] reads them).
+    /// Certificates trusted besides the system's store, PEM
+    /// ([`FetchConfig::ca_file`] reads them). A self-signed server
+    /// certificate given here is accepted as the server's own, as curl
+    /// does (see the `tls` module).
     pub cacert: Option<Vec<u8>>,
+    /// Accept any server certificate, as curl's `--insecure`: for a test
+    /// server only (front doors warn when it is on).
+    pub insecure: bool,
+    /// A client certificate and its key, for a server that asks for one
+    /// ([`FetchConfig::client_identity`] reads them).
+    pub identity: Option<ClientIdentity>,
     /// An HTTP status of 400 or more is a [`Kind::Status`](crate::Kind) error.
     pub fail_on_status: bool,
     /// Keep each body in [`Page::body`](crate::Page).
@@ -157,6 +166,42 @@ impl FetchConfig {
         Ok(pem)
     }
 
+    /// A client certificate (PEM, its chain) and its private key (PEM),
+    /// read and checked before anything is sent.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] about [`Setting::ClientCert`]: a file that cannot
+    /// be read, no certificate in the first, no private key in the second.
+    pub fn client_identity(cert: &Path, key: &Path) -> Result<ClientIdentity, ConfigError> {
+        use rustls::pki_types::pem::PemObject;
+        let certs = std::fs::read(cert)
+            .map_err(|e| ConfigError::new(Setting::ClientCert, cert.display(), e.to_string()))?;
+        let found = crate::tls::pem_certificates(&certs)
+            .map_err(|e| ConfigError::new(Setting::ClientCert, cert.display(), e))?;
+        if found.is_empty() {
+            let reason = "no PEM certificate in the file".to_owned();
+            return Err(ConfigError::new(
+                Setting::ClientCert,
+                cert.display(),
+                reason,
+            ));
+        }
+        let key_pem = std::fs::read(key)
+            .map_err(|e| ConfigError::new(Setting::ClientCert, key.display(), e.to_string()))?;
+        rustls::pki_types::PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| {
+            ConfigError::new(
+                Setting::ClientCert,
+                key.display(),
+                format!("no private key: {e}"),
+            )
+        })?;
+        Ok(ClientIdentity {
+            certs,
+            key: key_pem,
+        })
+    }
+
     /// Makes the folder bodies are saved in (and its parents), so that a
     /// folder that cannot be made is said before anything is fetched.
     pub fn save_dir(dir: &Path) -> Result<PathBuf, ConfigError> {
@@ -184,6 +229,8 @@ impl Default for FetchConfig {
             headers: HeaderMap::new(),
             user_agent: concat!("gather/", env!("CARGO_PKG_VERSION")).to_owned(),
             cacert: None,
+            insecure: false,
+            identity: None,
             fail_on_status: false,
             body: false,
             save_dir: None,
@@ -198,5 +245,23 @@ impl Default for FetchConfig {
             headers_kept: false,
             window_log: None,
         }
+    }
+}
+
+/// A client certificate to show a server that asks for one (mutual TLS):
+/// its chain and its private key, PEM, as
+/// [`FetchConfig::client_identity`] read them.
+#[derive(Clone)]
+pub struct ClientIdentity {
+    /// The certificate, then any intermediates.
+    pub certs: Vec<u8>,
+    /// The private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: Vec<u8>,
+}
+
+impl std::fmt::Debug for ClientIdentity {
+    /// The key is not shown.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientIdentity").finish_non_exhaustive()
     }
 }

@@ -218,6 +218,9 @@ pub enum Setting {
     Proxy,
     /// [`FetchConfig::fail_on_status`](crate::FetchConfig::fail_on_status).
     FailOnStatus,
+    /// [`FetchConfig::identity`](crate::FetchConfig::identity): the client
+    /// certificate and its key.
+    ClientCert,
 }
 
 impl Setting {
@@ -233,6 +236,7 @@ impl Setting {
             Setting::CaFile => "CA file",
             Setting::SaveDir => "save folder",
             Setting::Proxy => "proxy",
+            Setting::ClientCert => "client certificate",
             Setting::FailOnStatus => "fail on status",
         }
     }

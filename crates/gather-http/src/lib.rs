@@ -68,7 +68,7 @@ mod urls;
 
 pub use client::{PerHost, Politeness, Proxies, Version, Versions};
 pub use client::{WindowLog, WindowMove, WindowStatus, WindowWhy};
-pub use config::FetchConfig;
+pub use config::{ClientIdentity, FetchConfig};
 pub use error::{ConfigError, FetchError, Kind, Setting};
 pub use fetch::{Encoding, Fetcher, Page};
 pub use order::{ByPosition, Written};

@@ -49,6 +49,7 @@ pub fn argument(setting: Setting) -> &'static str {
         Setting::SaveDir => "save_dir",
         Setting::Proxy => "proxy",
         Setting::FailOnStatus => "raise_for_status",
+        Setting::ClientCert => "cert",
         _ => "an option",
     }
 }
@@ -131,6 +132,8 @@ pub fn read(args: &Bound<'_, PyDict>) -> PyResult<Options> {
         headers: headers(args)?,
         user_agent,
         cacert,
+        insecure: !flag(args, "verify")?.unwrap_or(true),
+        identity: client_cert(args)?,
         fail_on_status: flag(args, "raise_for_status")?.unwrap_or(false),
         body: save_dir.is_none(),
         save_dir,
@@ -206,6 +209,30 @@ fn ca_file(args: &Bound<'_, PyDict>) -> PyResult<Option<Vec<u8>>> {
     path(args, "ca_file")?
         .map(|path| FetchConfig::ca_file(&path).map_err(refused))
         .transpose()
+}
+
+/// `cert`: a client certificate and its key, as httpx takes them: one
+/// PEM file holding both, or a `(certificate, key)` pair of paths.
+fn client_cert(args: &Bound<'_, PyDict>) -> PyResult<Option<gather_http::ClientIdentity>> {
+    let Some(value) = given(args, "cert")? else {
+        return Ok(None);
+    };
+    let (cert, key) = match value.extract::<(PathBuf, PathBuf)>() {
+        Ok(pair) => pair,
+        Err(_) => match value.extract::<PathBuf>() {
+            Ok(both) => (both.clone(), both),
+            Err(_) => {
+                return Err(type_error(
+                    "cert",
+                    "a path, or a (certificate, key) pair of paths",
+                    &value,
+                ))
+            }
+        },
+    };
+    FetchConfig::client_identity(&cert, &key)
+        .map(Some)
+        .map_err(refused)
 }
 
 /// The argument `name`, unless absent or `None`.

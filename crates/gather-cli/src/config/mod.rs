@@ -37,6 +37,7 @@ pub(crate) fn flag(setting: Setting) -> &'static str {
         Setting::SaveDir => "--save-dir",
         Setting::Proxy => "--proxy",
         Setting::FailOnStatus => "--fail-on-status",
+        Setting::ClientCert => "--cert/--key",
         _ => "an option",
     }
 }
@@ -124,6 +125,12 @@ impl Config {
             Some(path) => Some(FetchConfig::ca_file(path).map_err(refused)?),
             None => None,
         };
+        let identity = match (&a.cert, &a.key) {
+            (Some(cert), Some(key)) => {
+                Some(FetchConfig::client_identity(cert, key).map_err(refused)?)
+            }
+            _ => None,
+        };
         let save_dir = match &a.save_dir {
             Some(dir) => Some(FetchConfig::save_dir(dir).map_err(refused)?),
             None => None,
@@ -172,6 +179,8 @@ impl Config {
             headers,
             user_agent: a.user_agent,
             cacert,
+            insecure: a.insecure,
+            identity,
             fail_on_status: a.fail_on_status,
             body: a.body,
             save_dir,

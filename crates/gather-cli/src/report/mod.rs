@@ -268,12 +268,22 @@ impl Report {
 /// Prints `error: message` to stderr; the prefix is red on a terminal
 /// unless NO_COLOR is set.
 pub(crate) fn error(message: &str) {
+    say("error", "31", message);
+}
+
+/// Prints `warning: message` to stderr, whatever `-q` says; the prefix is
+/// yellow on a terminal unless NO_COLOR is set.
+pub(crate) fn warning(message: &str) {
+    say("warning", "33", message);
+}
+
+fn say(what: &str, color_code: &str, message: &str) {
     let color = std::io::stderr().is_terminal()
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     if color {
-        eprintln!("\x1b[1;31merror:\x1b[0m {message}");
+        eprintln!("\x1b[1;{color_code}m{what}:\x1b[0m {message}");
     } else {
-        eprintln!("error: {message}");
+        eprintln!("{what}: {message}");
     }
 }
 

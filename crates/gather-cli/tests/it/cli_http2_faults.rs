@@ -149,7 +149,7 @@ fn a_body_in_one_byte_frames_read_late_is_read_whole() {
         let server = ScriptedHttp2::start(None).await.unwrap();
         const BYTES: u64 = 1 << 20;
         let url = Url::parse(&server.url(&format!("/tiny-frames?bytes={BYTES}"))).unwrap();
-        let tls = gather_http::tls::tls_config(None).unwrap();
+        let tls = gather_http::tls::tls_config(Default::default()).unwrap();
         let client = Client::new(tls, 8).with_versions(Versions::PriorKnowledge);
         let headers = HeaderMap::new();
         let turn = client.turn(&url, 0).await.unwrap();

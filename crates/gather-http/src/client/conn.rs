@@ -20,13 +20,11 @@ use super::{Error, ErrorKind};
 
 /// Said when a server's own certificate is a CA's (`basicConstraints`
 /// CA:TRUE), as a self-signed `openssl req -x509` certificate is by
-/// default. webpki (and so rustls) refuses it; curl on OpenSSL accepts it.
-/// Accepting it here would mean a verifier of our own beside webpki's, for
-/// a certificate any tool can make right in one line: we say how.
-const CA_AS_LEAF_HINT: &str = "; the server's certificate is a CA certificate (CA:TRUE) used as its own, \
-which is refused: make it with -addext basicConstraints=critical,CA:FALSE \
-(openssl req -x509 ... -addext basicConstraints=critical,CA:FALSE -addext subjectAltName=IP:127.0.0.1), \
-or sign a server certificate with your CA and add the CA to the trusted roots";
+/// default, and it is not one the user gave: given as trusted, it is
+/// accepted (see the `tls` module), as curl on OpenSSL accepts it.
+const CA_AS_LEAF_HINT: &str =
+    "; the server's certificate is a self-signed CA certificate (CA:TRUE) \
+used as its own: to trust this server, add that very certificate to the trusted ones (the CA file)";
 
 /// What a connection's buffer starts with; a 2 KiB page and its head
 /// arrive in one read.

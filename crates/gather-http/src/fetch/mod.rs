@@ -38,7 +38,7 @@ use crate::config::FetchConfig;
 use crate::decode::{Coding, ACCEPT_ENCODING};
 use crate::error::{ConfigError, Setting};
 use crate::error::{FetchError, Kind};
-use crate::tls::tls_config;
+use crate::tls::{tls_config, TlsSettings};
 use retry::{retry_after, retryable_status, Backoff};
 use stop::Stop;
 use waits::Waits;
@@ -141,7 +141,12 @@ impl Fetcher {
                 HeaderValue::from_static(ACCEPT_ENCODING),
             );
         }
-        let client = Client::new(tls_config(config.cacert.as_deref())?, config.limit)
+        let tls = tls_config(TlsSettings {
+            cacert: config.cacert.as_deref(),
+            insecure: config.insecure,
+            identity: config.identity.as_ref(),
+        })?;
+        let client = Client::new(tls, config.limit)
             .with_proxies(config.proxies.clone())
             .with_versions(config.versions)
             .with_window_log(config.window_log.clone())

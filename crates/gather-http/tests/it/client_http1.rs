@@ -96,7 +96,7 @@ impl Server {
 }
 
 fn client(max_idle: usize) -> Client {
-    let tls = gather_http::tls::tls_config(None).expect("the built-in roots load");
+    let tls = gather_http::tls::tls_config(Default::default()).expect("the trusted roots load");
     Client::new(tls, max_idle)
 }
 

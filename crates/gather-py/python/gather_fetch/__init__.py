@@ -47,7 +47,15 @@ from ._errors import (
     TLSError,
 )
 from ._client import Client
-from ._options import HeadersLike, Options, PathLike, RequestLike, StreamOptions, checked
+from ._options import (
+    HeadersLike,
+    InsecureRequestWarning,
+    Options,
+    PathLike,
+    RequestLike,
+    StreamOptions,
+    checked,
+)
 from ._results import (
     Results,
     check_return_exceptions,
@@ -88,6 +96,7 @@ __all__ = [
     "StatusError",
     "SaveError",
     "EngineError",
+    "InsecureRequestWarning",
 ]
 
 __version__: str = _engine.__version__
@@ -181,7 +190,17 @@ async def fetch(
         save_dir: write each body to ``save_dir/INDEX.body`` instead of
             keeping it (``Response.saved``); memory stays small, and a body
             has no size limit unless ``max_bytes`` gives one.
-        ca_file: extra trusted certificates (PEM).
+        ca_file: certificates trusted besides the system's store (PEM): a
+            private CA, or a server's own self-signed certificate (accepted
+            as curl, requests and httpx accept it). The system's store is
+            read as OpenSSL reads it: ``SSL_CERT_FILE`` and ``SSL_CERT_DIR``
+            when set, else the distribution's bundle (the web's roots built
+            in where the system has none).
+        verify: ``False`` accepts any server certificate, for a test server
+            only; an ``InsecureRequestWarning`` says so.
+        cert: a client certificate for a server that asks for one: a PEM
+            file holding the certificate and its key, or a ``(certificate,
+            key)`` pair of paths, as httpx takes it.
         raise_for_status: a status of 400 or more is a ``StatusError``
             failure instead of a response.
         base_url: what relative URLs (``/v1/chat/completions``, as in an

@@ -11,6 +11,7 @@ engine, which owns every default (``gather_http::FetchConfig``, shown as
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Any, Dict, Iterable, Literal, Mapping, Optional, Tuple, TypedDict, Union
 
 from ._engine import Request
@@ -46,6 +47,8 @@ class Options(TypedDict, total=False):
     decompress: bool
     save_dir: Optional[PathLike]
     ca_file: Optional[PathLike]
+    verify: bool
+    cert: Union[PathLike, Tuple[PathLike, PathLike], None]
     raise_for_status: bool
     base_url: Optional[str]
 
@@ -59,11 +62,24 @@ class StreamOptions(Options, total=False):
 _NAMES = StreamOptions.__optional_keys__
 
 
+class InsecureRequestWarning(UserWarning):
+    """``verify=False``: server certificates are not checked (as urllib3's
+    warning of the same name says)."""
+
+
 def checked(options: Mapping[str, Any], *, window: bool) -> Dict[str, Any]:
     """``options`` as the engine takes them: a ``TypeError`` for a name no
     call takes (as Python raises for an unexpected keyword argument), and
-    for ``window`` where the call has none."""
+    for ``window`` where the call has none. ``verify=False`` is warned
+    about (``InsecureRequestWarning``)."""
     for name in options:
         if name not in _NAMES or (name == "window" and not window):
             raise TypeError(f"unexpected keyword argument {name!r}")
+    if options.get("verify") is False:
+        warnings.warn(
+            "verify=False: server certificates are not checked; anyone between here and the "
+            "servers can read and change what is fetched",
+            InsecureRequestWarning,
+            stacklevel=3,
+        )
     return dict(options)
