@@ -12,6 +12,7 @@
 //! | `body_text` | a string, sent as its UTF-8 |
 //! | `body_base64` | bytes in base64 (surrounding white space ignored), sent decoded |
 //! | `tokens` | its weight for a token budget |
+//! | `timeout` | its own time for a complete answer, in seconds, over the run's |
 //!
 //! These are the fields of an OpenAI Batch API input file (`custom_id`,
 //! `method`, `url`, `body`), which therefore runs as it is with a base URL.
@@ -43,7 +44,7 @@ use crate::jobs::Request;
 use crate::urls::UrlParser;
 
 /// The fields a request may have, in the order messages list them.
-pub const REQUEST_FIELDS: [&str; 10] = [
+pub const REQUEST_FIELDS: [&str; 11] = [
     "url",
     "id",
     "custom_id",
@@ -54,6 +55,7 @@ pub const REQUEST_FIELDS: [&str; 10] = [
     "body_text",
     "body_base64",
     "tokens",
+    "timeout",
 ];
 
 /// The fields that give a body: one at most.
@@ -96,6 +98,9 @@ pub struct RequestFields<'a> {
     /// Every body given, with its field's name: two are refused.
     bodies: Vec<(&'static str, BodyGiven<'a>)>,
     pub tokens: Option<u32>,
+    /// Its own time for a complete answer (see
+    /// [`set_timeout`](RequestFields::set_timeout)).
+    pub timeout: Option<std::time::Duration>,
 }
 
 impl<'a> RequestFields<'a> {
@@ -134,9 +139,24 @@ impl<'a> RequestFields<'a> {
         let what = match name {
             "headers" => "an object of names and string values",
             "tokens" => "a whole number of tokens",
+            "timeout" => TIMEOUT_IS,
             _ => "a string",
         };
         refused(format!("{name:?} must be {what}"))
+    }
+
+    /// `timeout`, given as a number of `seconds`: more than 0 and under a
+    /// year, else refused.
+    pub fn set_timeout(&mut self, seconds: f64) -> Result<(), FetchError> {
+        match std::time::Duration::try_from_secs_f64(seconds) {
+            Ok(d) if seconds > 0.0 && d < std::time::Duration::from_secs(365 * 86_400) => {
+                self.timeout = Some(d);
+                Ok(())
+            }
+            _ => Err(refused(format!(
+                "\"timeout\" must be {TIMEOUT_IS}, not {seconds}"
+            ))),
+        }
     }
 
     /// The request these fields ask for, `url` relative to `base` when it
@@ -202,9 +222,16 @@ impl<'a> RequestFields<'a> {
                 Some(tokens) => p.with_weight(tokens),
                 None => p.with_tokens_asked_in(json.as_deref().unwrap_or("")),
             });
+        let payload = match self.timeout {
+            Some(timeout) => Some(payload.unwrap_or_else(Payload::get).with_timeout(timeout)),
+            None => payload,
+        };
         Ok((url, payload))
     }
 }
+
+/// What a `timeout` must be, as refusals say it.
+const TIMEOUT_IS: &str = "a number of seconds, more than 0 (and under a year)";
 
 fn refused(message: String) -> FetchError {
     FetchError::immediate(Kind::InvalidRequest, message)
@@ -280,7 +307,7 @@ mod tests {
         assert_eq!(message(f), "\"headers\": \"a b\" is not a header name");
         assert_eq!(
             RequestFields::unknown("bdy").message,
-            "unknown field \"bdy\" (a request has url, id, custom_id, method, headers, body, json, body_text, body_base64, tokens)"
+            "unknown field \"bdy\" (a request has url, id, custom_id, method, headers, body, json, body_text, body_base64, tokens, timeout)"
         );
         assert_eq!(
             RequestFields::wrong_type("tokens").message,

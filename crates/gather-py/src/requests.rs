@@ -42,7 +42,7 @@ pub struct Request {
 #[pymethods]
 impl Request {
     #[new]
-    #[pyo3(signature = (url, *, method = None, headers = None, json = None, body = None, body_text = None, body_base64 = None, id = None, tokens = None))]
+    #[pyo3(signature = (url, *, method = None, headers = None, json = None, body = None, body_text = None, body_base64 = None, id = None, tokens = None, timeout = None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -55,6 +55,7 @@ impl Request {
         body_base64: Option<Bound<'_, PyAny>>,
         id: Option<Bound<'_, PyAny>>,
         tokens: Option<Bound<'_, PyAny>>,
+        timeout: Option<Bound<'_, PyAny>>,
     ) -> PyResult<Request> {
         if !url.is_instance_of::<PyString>() {
             return Err(pyo3::exceptions::PyTypeError::new_err(format!(
@@ -73,6 +74,7 @@ impl Request {
             ("body_base64", body_base64),
             ("id", id),
             ("tokens", tokens),
+            ("timeout", timeout),
         ] {
             if let Some(value) = value {
                 fields.set_item(name, value)?;
@@ -261,6 +263,14 @@ fn read_dict(dict: &Bound<'_, PyDict>) -> Result<Read, FetchError> {
             .filter(|_| !t.is_instance_of::<PyBool>())
             .ok_or_else(|| RequestFields::wrong_type("tokens"))?;
         fields.tokens = Some(tokens);
+    }
+    if let Some(t) = get("timeout") {
+        let seconds = t
+            .extract::<f64>()
+            .ok()
+            .filter(|_| !t.is_instance_of::<PyBool>())
+            .ok_or_else(|| RequestFields::wrong_type("timeout"))?;
+        fields.set_timeout(seconds)?;
     }
     let (url, payload) = fields.into_parts()?;
     Ok(Read {

@@ -122,3 +122,18 @@ async def test_a_misspelt_option_is_a_type_error_on_every_call(server):
             pass
     with pytest.raises(TypeError, match="'window'"):
         await gather_fetch.fetch(urls, window=3)  # type: ignore[call-overload]
+
+
+async def test_a_requests_own_timeout_is_its_time_over_the_calls(server):
+    slow = server.url("/page/1?delay_ms=1000")
+    cut, answered, given = await gather_fetch.fetch(
+        [{"url": slow, "timeout": 0.2}, slow, gather_fetch.Request(slow, timeout=0.2)],
+        timeout=10, return_exceptions=True,
+    )
+    assert isinstance(cut, FetchTimeout) and "200ms" in cut.message, cut
+    assert isinstance(answered, Response) and answered.status == 200
+    assert isinstance(given, FetchTimeout)
+    async with gather_fetch.Client(timeout=0.5) as client:
+        assert (await client.get(slow, timeout=5)).status == 200
+        with pytest.raises(FetchTimeout):
+            await client.get(slow)

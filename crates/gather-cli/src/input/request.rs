@@ -110,6 +110,7 @@ const JSON: usize = 6;
 const BODY_TEXT: usize = 7;
 const BODY_BASE64: usize = 8;
 const TOKENS: usize = 9;
+const TIMEOUT: usize = 10;
 
 /// A request line's fields, each as its JSON text borrowed from the line.
 ///
@@ -179,6 +180,11 @@ impl<'a> Fields<'a> {
             let tokens = serde_json::from_str::<u32>(tokens.get())
                 .map_err(|_| RequestFields::wrong_type("tokens"))?;
             request.tokens = Some(tokens);
+        }
+        if let Some(timeout) = self.given(TIMEOUT) {
+            let seconds = serde_json::from_str::<f64>(timeout.get())
+                .map_err(|_| RequestFields::wrong_type("timeout"))?;
+            request.set_timeout(seconds)?;
         }
         Ok(request)
     }
@@ -401,7 +407,7 @@ mod tests {
         let (_, read) = read_line(&rules, r#"{"url": "http://a.test/", "bdy": 1}"#);
         assert_eq!(
             read.expect_err("refused").message,
-            r#"unknown field "bdy" (a request has url, id, custom_id, method, headers, body, json, body_text, body_base64, tokens)"#
+            r#"unknown field "bdy" (a request has url, id, custom_id, method, headers, body, json, body_text, body_base64, tokens, timeout)"#
         );
     }
 

@@ -55,3 +55,29 @@ fn every_case_of_the_request_format_through_the_command_line() {
         }
     }
 }
+
+/// A request's own `timeout` is its time, over the run's `--timeout`: the
+/// slow page with 0.2 s is cut, the one beside it with no timeout of its
+/// own (the run's 10 s) is answered, and so is a slow one given 5 s
+/// where the run allows 0.5 s.
+#[test]
+fn a_requests_own_timeout_is_its_time_over_the_runs() {
+    let env = Env::new("request-timeout");
+    let slow = env.url("/page/1?delay_ms=1000");
+    let lines = [
+        serde_json::json!({"url": slow, "timeout": 0.2}).to_string(),
+        serde_json::json!({"url": slow}).to_string(),
+    ];
+    let input = env.input("requests.jsonl", &lines);
+    let out = run(&["fetch", "-q", "--timeout", "10s", input.to_str().unwrap()]);
+    let recs = records(&out.stdout);
+    assert_eq!(recs[0]["error"]["kind"], "timeout", "{}", recs[0]);
+    let message = recs[0]["error"]["message"].as_str().unwrap();
+    assert!(message.contains("200ms"), "{message}");
+    assert_eq!(recs[1]["status"], 200, "{}", recs[1]);
+
+    let lines = [serde_json::json!({"url": slow, "timeout": 5}).to_string()];
+    let input = env.input("requests.jsonl", &lines);
+    let out = run(&["fetch", "-q", "--timeout", "500ms", input.to_str().unwrap()]);
+    assert_eq!(records(&out.stdout)[0]["status"], 200, "{}", stderr(&out));
+}

@@ -38,6 +38,8 @@ pub struct Payload {
     body: Option<Bytes>,
     /// Its tokens, for a budget that counts them (see [`weight`](Payload::weight)).
     weight: u32,
+    /// Its own time for a complete answer, over the run's.
+    timeout: Option<std::time::Duration>,
 }
 
 /// A request's body as its fields give it (`json`/`body` as JSON, or
@@ -79,7 +81,28 @@ impl Payload {
             headers,
             body,
             weight,
+            timeout: None,
         })
+    }
+
+    /// A plain GET, for a request whose only field of its own is its
+    /// timeout.
+    pub fn get() -> Payload {
+        Payload::new("GET", HeaderMap::new(), None).expect("GET is a method")
+    }
+
+    /// Its own time for a complete answer, over the run's
+    /// ([`FetchConfig::timeout`](crate::FetchConfig::timeout)).
+    pub fn timeout(&self) -> Option<std::time::Duration> {
+        self.timeout
+    }
+
+    /// The same request, with `timeout` as its own time for a complete
+    /// answer.
+    #[must_use = "with_timeout returns the payload with its timeout; the original is unchanged"]
+    pub fn with_timeout(mut self, timeout: std::time::Duration) -> Payload {
+        self.timeout = Some(timeout);
+        self
     }
 
     /// Its weight in tokens, for the budgets that count tokens (the one a
@@ -215,11 +238,12 @@ impl Payload {
         ] {
             headers.remove(name);
         }
-        (!headers.is_empty()).then(|| Payload {
+        (!headers.is_empty() || self.timeout.is_some()).then(|| Payload {
             method: Method::GET,
             headers,
             body: None,
             weight: 0,
+            timeout: self.timeout,
         })
     }
 }

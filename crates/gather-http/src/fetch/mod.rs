@@ -390,7 +390,7 @@ impl Fetcher {
                 waits,
             );
             let mut untimed = std::pin::pin!(untimed);
-            let mut timer = std::pin::pin!(tokio::time::sleep(self.shared.config.timeout));
+            let mut timer = std::pin::pin!(tokio::time::sleep(self.timeout_for(payload)));
             let finished = std::future::poll_fn(|cx| {
                 if let std::task::Poll::Ready(result) = untimed.as_mut().poll(cx) {
                     return std::task::Poll::Ready(Some(result));
@@ -409,14 +409,23 @@ impl Fetcher {
                 Some(result) => result,
                 None => Err(FetchError::immediate(
                     Kind::Timeout,
+                    // Read again rather than held across the wait: a
+                    // request's future keeps no more than it must.
                     format!(
                         "no complete answer within the request timeout of {:?}",
-                        self.shared.config.timeout
+                        self.timeout_for(payload)
                     ),
                 )
                 .about(Setting::Timeout)),
             }
         }
+    }
+
+    /// A request's time for its complete answer: its own, else the run's.
+    fn timeout_for(&self, payload: Option<&Payload>) -> Duration {
+        payload
+            .and_then(Payload::timeout)
+            .unwrap_or(self.shared.config.timeout)
     }
 
     #[allow(clippy::manual_async_fn)]

@@ -140,7 +140,8 @@ async def fetch(
             they are), ``body_text`` or ``body_base64``; and ``tokens``,
             its weight for a token budget (default: the body's
             ``max_tokens``, ``max_completion_tokens`` or
-            ``max_output_tokens`` plus a token per 4 bytes of body). A POST whose
+            ``max_output_tokens`` plus a token per 4 bytes of body);
+            ``timeout``, its own seconds over the call's. A POST whose
             connection is lost after it was sent is not sent again (it may
             have been processed) unless it has an ``Idempotency-Key``.
         limit: requests on the wire at once, over all hosts (the most any

@@ -138,7 +138,8 @@ class Client:
     # Single requests ---------------------------------------------------
 
     async def get(
-        self, url: str, *, headers: Optional[HeadersLike] = None, id: Any = None,
+        self, url: str, *, headers: Optional[HeadersLike] = None, timeout: Optional[float] = None,
+        id: Any = None,
     ) -> Response:
         """One GET: its ``Response`` (any status, unless the client has
         ``raise_for_status=True``), or its ``FetchError`` raised.
@@ -146,8 +147,10 @@ class Client:
         Many at once under ``asyncio.gather`` share the client's
         connections and per-host windows, as one ``fetch`` of them would.
         Cancelling the awaiting task drops the request and its connection.
+        ``timeout`` is this request's time for a complete answer, over the
+        client's.
         """
-        return await self.request("GET", url, headers=headers, id=id)
+        return await self.request("GET", url, headers=headers, timeout=timeout, id=id)
 
     async def request(
         self,
@@ -160,6 +163,7 @@ class Client:
         body_text: Optional[str] = None,
         body_base64: Optional[str] = None,
         tokens: Optional[int] = None,
+        timeout: Optional[float] = None,
         id: Any = None,
     ) -> Response:
         """One request with ``method`` (and a body: ``json``, ``body``,
@@ -171,7 +175,8 @@ class Client:
         loop = self._attach()
         fields: Any = dict(headers) if headers is not None else None
         item = Request(url, method=method, headers=fields, json=json, body=body,
-                       body_text=body_text, body_base64=body_base64, tokens=tokens, id=id)
+                       body_text=body_text, body_base64=body_base64, tokens=tokens,
+                       timeout=timeout, id=id)
         ticket = self._engine.send(item)
         future: asyncio.Future[Response] = loop.create_future()
         self._waiting[ticket] = future

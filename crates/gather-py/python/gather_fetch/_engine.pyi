@@ -34,6 +34,7 @@ class Request:
         body_base64: Optional[str] = None,
         id: Any = None,
         tokens: Optional[int] = None,
+        timeout: Optional[float] = None,
     ) -> Request: ...
 
 @final
