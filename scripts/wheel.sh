@@ -17,6 +17,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 py=${1:-target/py/bin/python}
+# Absolute: the build scripts cargo runs (ring's, through zig's compiler
+# wrapper) find zig as `python -m ziglang` through PATH from their own
+# working directories.
+[[ $py = /* ]] || py=$PWD/$py
 out=target/wheels
 "$py" -m pip install -q --disable-pip-version-check maturin ziglang auditwheel
 rm -f "$out"/gather_fetch-*
