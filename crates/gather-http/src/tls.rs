@@ -101,6 +101,14 @@ pub fn tls_config(settings: TlsSettings<'_>) -> Result<rustls::ClientConfig, Con
     }
 }
 
+/// Reads the system's trusted roots now, rather than in the first
+/// [`tls_config`]: about 7 ms of parsing certificates, which a front door
+/// whose first call runs on an event loop's thread does when it is loaded
+/// instead (Python's, at import).
+pub fn load_trusted_roots() {
+    system_roots();
+}
+
 /// The system's trusted roots (or, with none, the web's built in), read
 /// once per process.
 fn system_roots() -> &'static Arc<RootCertStore> {

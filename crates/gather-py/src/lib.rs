@@ -40,5 +40,9 @@ fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<response::Failure>()?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("DEFAULTS", options::defaults(m.py())?)?;
+    // At import, not in the first call: a call runs on the event loop's
+    // thread, and reading the system's certificates takes milliseconds a
+    // 1 ms timer beside it would feel (`scripts/bench_loop.py`).
+    m.py().detach(gather_http::tls::load_trusted_roots);
     Ok(())
 }
