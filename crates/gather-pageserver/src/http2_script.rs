@@ -25,6 +25,7 @@
 //! | `/tiny-frames?bytes=N` | 200 and N bytes, one DATA frame per byte |
 //! | `/unopened-stream` | an answer's HEADERS on a stream the client never opened (this one's + 2) |
 //! | `/even-stream` | an answer's HEADERS on stream 2, a server-initiated stream never promised |
+//! | `/priority-flood?n=N` | N PRIORITY frames (default 10,000) making the request's stream depend on itself, then no answer |
 //!
 //! Every request to a path is counted ([`ScriptedHttp2::requests`]).
 
@@ -53,6 +54,8 @@ const ACK: u8 = 0x1;
 const END_HEADERS: u8 = 0x4;
 const PADDED: u8 = 0x8;
 const PRIORITY: u8 = 0x20;
+/// The PRIORITY frame's type (the flag of the same value is HEADERS').
+const PRIORITY_FRAME: u8 = 0x2;
 
 const SETTINGS_MAX_CONCURRENT_STREAMS: u16 = 0x3;
 const SETTINGS_INITIAL_WINDOW_SIZE: u16 = 0x4;
@@ -371,6 +374,20 @@ async fn answer(
             let mut block = Vec::new();
             literal(&mut block, b":status", b"200");
             let _ = frames.send(frame(HEADERS, END_HEADERS | END_STREAM, on, &block));
+        }
+        "/priority-flood" => {
+            // Exclusive bit clear, the stream's own id as its dependency,
+            // weight 16: a stream error each (RFC 9113 section 5.3.1).
+            let mut payload = stream.to_be_bytes().to_vec();
+            payload.push(15);
+            for _ in 0..number("n").unwrap_or(10_000) {
+                if frames
+                    .send(frame(PRIORITY_FRAME, 0, stream, &payload))
+                    .is_err()
+                {
+                    return;
+                }
+            }
         }
         "/tiny-frames" => {
             let bytes = number("bytes").unwrap_or(1024);

@@ -93,6 +93,63 @@ fn a_connection_error_gather_declares_resends_once() {
     }
 }
 
+/// A flood of PRIORITY frames making the request's stream depend on
+/// itself (each a stream error): the request is sent on two connections
+/// at most, with `--retries 0`. A server that answers the h2c preface in
+/// HTTP/1.1 is not asked again (it would answer the same), and the line
+/// says what it did rather than "broke HTTP/2 on another stream".
+#[test]
+fn a_priority_flood_and_an_http1_answer_to_the_preface_are_sent_on_two_connections_at_most() {
+    let rt = runtime();
+    let server = rt.block_on(ScriptedHttp2::start(None)).unwrap();
+    let path = "/priority-flood";
+    let (out, recs) = fetch(&[server.url(path)], &["--retries", "0", "--timeout", "20s"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(recs[0]["error"].is_object(), "{}", recs[0]);
+    assert!(
+        server.requests(path) <= 2,
+        "sent {} times",
+        server.requests(path)
+    );
+
+    // A server of HTTP/1.1 only, asked in h2c: each connection gets a 400
+    // in HTTP/1.1 and is closed.
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counted = accepted.clone();
+    let http1 = rt.spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        loop {
+            let Ok((mut tcp, _)) = listener.accept().await else {
+                return;
+            };
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut preface = [0u8; 24];
+                let _ = tcp.read_exact(&mut preface).await;
+                let _ = tcp
+                    .write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                    .await;
+                let _ = tcp.shutdown().await;
+            });
+        }
+    });
+    let (out, recs) = fetch(
+        &[format!("http://127.0.0.1:{port}/page")],
+        &["--retries", "0"],
+    );
+    http1.abort();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(recs[0]["error"]["kind"], "protocol", "{}", recs[0]);
+    let message = recs[0]["error"]["message"].as_str().unwrap();
+    assert!(message.contains("answered in HTTP/1"), "{message}");
+    let connections = accepted.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(connections, 1, "{message}");
+}
+
 #[test]
 fn a_malformed_answer_is_protocol_and_not_retried() {
     let rt = runtime();

@@ -211,6 +211,14 @@ fn classify(e: h2::Error, id: Option<u32>, seen: &frames::Seen, when: &str) -> U
         .map_or_else(|| "-".to_owned(), |r| format!("{r:?}"));
     let lost = |message: String| Error::new(ErrorKind::Lost, message);
     let protocol = |message: String| Error::new(ErrorKind::Protocol, message);
+    if seen.answered_in_http1() {
+        // Not sent again: it would get the same answer.
+        return Unanswered::Failed(protocol(
+            "the server answered in HTTP/1.x: it does not speak HTTP/2 unasked (h2c with prior \
+             knowledge); ask it in HTTP/1.1"
+                .to_owned(),
+        ));
+    }
     if e.is_io() {
         return Unanswered::ConnectionGone(lost(format!("HTTP/2 connection lost {when}: {e}")));
     }

@@ -37,7 +37,7 @@
 
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -73,6 +73,9 @@ pub struct Seen {
     max_streams: AtomicU32,
     /// Woken when the server allows no streams.
     none_allowed: Notify,
+    /// The server's first bytes were an HTTP/1 answer (`HTTP/1.1 400 ...`
+    /// to the h2c preface): it does not speak HTTP/2 here.
+    http1: AtomicBool,
 }
 
 impl Default for Seen {
@@ -81,6 +84,7 @@ impl Default for Seen {
             last: AtomicU64::new(u64::MAX),
             max_streams: AtomicU32::new(u32::MAX),
             none_allowed: Notify::new(),
+            http1: AtomicBool::new(false),
         }
     }
 }
@@ -95,6 +99,13 @@ impl Seen {
     pub fn last_frame(&self) -> Option<(u8, u32)> {
         let last = self.last.load(Ordering::Acquire);
         (last != u64::MAX).then_some(((last >> 32) as u8, last as u32))
+    }
+
+    /// `true` when the server answered in HTTP/1 instead of HTTP/2.
+    pub fn answered_in_http1(&self) -> bool {
+        // Relaxed: read after `h2` reported the connection's end, which
+        // the store happened before (see `last_frame`).
+        self.http1.load(Ordering::Relaxed)
     }
 
     /// `true` once the server said it allows no streams.
@@ -151,6 +162,8 @@ pub struct Watched<S> {
     /// handed out from `joined[joined_at..]` before the buffer.
     joined: Vec<u8>,
     joined_at: usize,
+    /// The server's first bytes are still to be looked at.
+    first: bool,
     seen: Arc<Seen>,
 }
 
@@ -165,6 +178,7 @@ impl<S> Watched<S> {
             eof: false,
             joined: Vec::new(),
             joined_at: 0,
+            first: true,
             seen,
         }
     }
@@ -243,6 +257,12 @@ impl<S: AsyncRead + Unpin> Watched<S> {
         std::task::ready!(Pin::new(&mut self.io).poll_read(cx, &mut room))?;
         let n = room.filled().len();
         self.end += n;
+        if self.first && (self.end >= 5 || n == 0) {
+            self.first = false;
+            if self.buf[..self.end].starts_with(b"HTTP/") {
+                self.seen.http1.store(true, Ordering::Relaxed);
+            }
+        }
         Poll::Ready(Ok(n > 0))
     }
 }
