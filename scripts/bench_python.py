@@ -30,6 +30,7 @@ what the engine does when nothing has to become a Python object.
 """
 import os
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -136,6 +137,55 @@ def versions(py):
     return subprocess.run([str(py), "-c", code], capture_output=True, text=True, check=True).stdout.strip()
 
 
+def pin_group(pgid, cpu):
+    """Pins every process of the group `pgid` (nginx's master and workers)
+    to `cpu`."""
+    pids = subprocess.run(["pgrep", "-g", str(pgid)], capture_output=True, text=True).stdout.split()
+    for pid in pids:
+        subprocess.run(["taskset", "-a", "-p", "-c", str(cpu), pid], capture_output=True, check=True)
+
+
+def cpu_seconds(args, timeout=1800):
+    """The user and system CPU seconds of a process pinned to core 1."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    out = subprocess.run(["taskset", "-c", "1", *args], capture_output=True, text=True,
+                         timeout=timeout, check=True).stdout
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), out
+
+
+def cpu_per_request(py, scripts, gather, base, nginx):
+    """Client CPU per request with the server on one core and the client
+    on the other (issue #37): what the client itself spends, which the
+    wall-clock rate hides when server and client share two cores."""
+    n = 2_000 if QUICK else 20_000
+    work = bench_cli.WORK
+    urls = work / f"cpu-urls-{n}.txt"
+    urls.write_text("".join(f"{base}/page-{i % 1000}.html\n" for i in range(n)))
+    pin_group(nginx.pid, 0)
+    programs = {name: [str(py), str(scripts[name]), str(urls)] for name in scripts if name != SLOW}
+    programs[ENGINE] = [str(gather), "fetch", "-q", "--body", "--per-host", "64", str(urls), "-o", "/dev/null"]
+    spent = {name: [] for name in programs}
+    for _ in range(RUNS):
+        for name, args in programs.items():
+            secs, out = cpu_seconds(args)
+            if name != ENGINE:
+                assert out.strip() == str(n), (name, out)
+            spent[name].append(secs / n * 1e6)
+    say(f"\n### Client CPU per request, server and client on a core each\n")
+    say(f"nginx pinned to core 0, each client to core 1 (`taskset`), {n:,} GETs; user + system CPU "
+        f"of the client process per request, median of {RUNS} round(s); the ratio is taken within "
+        "each round.\n")
+    say("| program | CPU per request | / the article's program's |")
+    say("|---|---|---|")
+    for name in programs:
+        ratio = statistics.median(a / b for a, b in zip(spent[name], spent[ARTICLE]))
+        say(f"| {name} | {statistics.median(spent[name]):.1f} µs | {ratio:.2f}x |")
+    ratio = statistics.median(a / b for a, b in zip(spent[GATHER], spent[ARTICLE]))
+    say(f"\n**Target (issue #37):** {'met' if ratio <= 0.1 else 'NOT met'}: `gather_fetch.fetch` spends "
+        f"{ratio:.2f}x the article's program's CPU per request (at most 0.1x).")
+
+
 def main():
     bench_cli.ensure_tools()
     py = venv_python()
@@ -198,6 +248,7 @@ def main():
                 f"and is {ahead} every other program measured: {lead:.1f}x the fastest of them ({best_name}). "
                 f"The engine itself, with no Python around it (`gather fetch --body`), does {ceiling:.1f}x "
                 f"the article's program on the same pages; the package keeps {of_engine:.2f}x of its rate.")
+        cpu_per_request(py, scripts, gather, base, nginx)
         say(END)
     finally:
         bench_cli.stop_nginx(nginx)

@@ -30,7 +30,17 @@ pub fn runtime() -> PyResult<&'static Runtime> {
             return Ok(runtime);
         }
     }
+    let workers = std::env::var("GATHER_FETCH_THREADS")
+        .ok()
+        .and_then(|n| n.parse::<usize>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map_or(1, |n| n.get().saturating_sub(1))
+                .max(1)
+        });
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
         .thread_name("gather-fetch")
         .enable_all()
         .build()
