@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import ssl
 import pathlib
 import subprocess
 import time
@@ -62,21 +63,41 @@ def server():
         proc.wait(timeout=10)
 
 
-class HoldingServer:
+class LoopbackServer:
+    """An asyncio server on 127.0.0.1 (a random port) for a test, each
+    connection served by `_serve`; `base` is its URL. Over TLS with
+    `ssl_context`."""
+
+    ssl_context: "ssl.SSLContext | None" = None
+
+    def __init__(self) -> None:
+        self._server: asyncio.AbstractServer | None = None
+        self.base = ""
+
+    async def start(self):
+        self._server = await asyncio.start_server(
+            self._serve, "127.0.0.1", 0, ssl=self.ssl_context)
+        port = self._server.sockets[0].getsockname()[1]
+        scheme = "https" if self.ssl_context is not None else "http"
+        self.base = f"{scheme}://127.0.0.1:{port}"
+        return self
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        raise NotImplementedError
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+
+
+class HoldingServer(LoopbackServer):
     """Reads each request's head, counts it (with the time), and never
     answers; knows how many connections are open."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.requests: list[float] = []
         self.open = 0
-        self._server: asyncio.AbstractServer | None = None
-        self.base = ""
-
-    async def start(self) -> "HoldingServer":
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        port = self._server.sockets[0].getsockname()[1]
-        self.base = f"http://127.0.0.1:{port}"
-        return self
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.open += 1
@@ -93,10 +114,6 @@ class HoldingServer:
         finally:
             self.open -= 1
             writer.close()
-
-    async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
 
 
 @pytest_asyncio.fixture

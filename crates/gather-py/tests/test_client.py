@@ -6,34 +6,28 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from typing import List, Optional
+from typing import List
 
 import pytest
 import pytest_asyncio
 
 import gather_fetch
+from conftest import LoopbackServer
 from gather_fetch import Client, ConnectError, Response, StatusError
 
 pytestmark = pytest.mark.asyncio
 
 
-class CountingServer:
+class CountingServer(LoopbackServer):
     """HTTP/1.1 with keep-alive on 127.0.0.1: answers ``GET /N?ms=M``
     after M ms with ``page N``, and counts connections accepted and
     requests at once."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.connections = 0
         self.at_once = 0
         self.most_at_once = 0
-        self.base = ""
-        self._server: Optional[asyncio.AbstractServer] = None
-
-    async def start(self) -> "CountingServer":
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        port = self._server.sockets[0].getsockname()[1]
-        self.base = f"http://127.0.0.1:{port}"
-        return self
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
@@ -56,10 +50,6 @@ class CountingServer:
             pass
         finally:
             writer.close()
-
-    async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
 
     def urls(self, n: int, ms: int = 0) -> List[str]:
         return [f"{self.base}/{i}?ms={ms}" for i in range(n)]

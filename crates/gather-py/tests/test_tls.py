@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 import gather_fetch
+from conftest import LoopbackServer
 
 
 Made = Tuple[bytes, bytes]  # (certificate PEM, key PEM)
@@ -62,25 +63,23 @@ def _pem(cert: x509.Certificate, key: ec.EllipticCurvePrivateKey) -> Made:
     )
 
 
-class TlsServer:
+class TlsServer(LoopbackServer):
     """HTTPS on 127.0.0.1 answering every request with ``secure``; with
     ``client_ca``, it asks each client for a certificate that CA signed."""
 
     def __init__(self, cert: Made, tmp: pathlib.Path, client_ca: Optional[bytes] = None) -> None:
+        super().__init__()
         (tmp / "server.pem").write_bytes(cert[0])
         (tmp / "server.key").write_bytes(cert[1])
-        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        self.context.load_cert_chain(tmp / "server.pem", tmp / "server.key")
+        self.ssl_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ssl_context.load_cert_chain(tmp / "server.pem", tmp / "server.key")
         if client_ca is not None:
-            self.context.verify_mode = ssl.CERT_REQUIRED
-            self.context.load_verify_locations(cadata=client_ca.decode())
-        self.url = ""
-        self._server: Optional[asyncio.AbstractServer] = None
+            self.ssl_context.verify_mode = ssl.CERT_REQUIRED
+            self.ssl_context.load_verify_locations(cadata=client_ca.decode())
 
-    async def start(self) -> "TlsServer":
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=self.context)
-        self.url = f"https://127.0.0.1:{self._server.sockets[0].getsockname()[1]}/"
-        return self
+    @property
+    def url(self) -> str:
+        return self.base + "/"
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -91,10 +90,6 @@ class TlsServer:
             pass
         finally:
             writer.close()
-
-    async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
 
 
 @pytest_asyncio.fixture
