@@ -273,6 +273,12 @@ pub(crate) struct FetchArgs {
     #[arg(long, value_name = "FILE")]
     pub(crate) cacert: Option<PathBuf>,
 
+    /// Keep the cookies servers set and send them back, to the host that set each, for the rest
+    /// of the run (redirects included: a login that answers with a cookie and a redirect works).
+    /// A cookie's Domain is not honoured, so no site sets cookies for another.
+    #[arg(long)]
+    pub(crate) cookies: bool,
+
     /// Accept any server certificate, as curl's --insecure: for a test server only (a warning
     /// says so).
     #[arg(long)]

@@ -71,6 +71,10 @@ pub struct FetchConfig {
     pub identity: Option<ClientIdentity>,
     /// An HTTP status of 400 or more is a [`Kind::Status`](crate::Kind) error.
     pub fail_on_status: bool,
+    /// Keep the cookies servers set and send them back, per host, for the
+    /// rest of the run (and a client's later runs): off by default (see
+    /// the `fetch::cookies` module).
+    pub cookies: bool,
     /// Keep each body in [`Page::body`](crate::Page).
     pub body: bool,
     /// Write each body to a file here instead ([`FetchConfig::save_dir`]).
@@ -232,6 +236,7 @@ impl Default for FetchConfig {
             insecure: false,
             identity: None,
             fail_on_status: false,
+            cookies: false,
             body: false,
             save_dir: None,
             decode: true,

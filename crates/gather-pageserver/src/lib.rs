@@ -28,6 +28,8 @@
 //! | `/redirect-to/PORT/PATH` | 302 (or `?code=N`) to `http://127.0.0.1:PORT/PATH` (another origin when PORT is another server's) |
 //! | `/redirect-with-credentials/PORT/PATH` | 302 to `http://intruder:pw@127.0.0.1:PORT/PATH` |
 //! | `/headers` | 200, the request's header lines as its body |
+//! | `/set-cookie/NAME/VALUE` | 200 with `Set-Cookie: NAME=VALUE; Path=/` (and `?domain=D` adds `Domain=D`) |
+//! | `/login/NAME/VALUE` | 302 to `/headers`, setting that cookie on the way |
 //! | `/binary` | bytes that are not UTF-8 |
 //! | `/encoded/CODING` | `fixtures/page.txt` sent with `Content-Encoding`: `gzip`, `deflate` (zlib), `deflate-raw` (raw deflate, labelled `deflate`), `br`, `zstd`, `identity`; `corrupt` (a cut gzip stream), `unknown` (`compress`) |
 //! | `/gzip-bomb` | 10 MiB of zeros, gzip'd to ~10 KiB |
@@ -630,6 +632,19 @@ async fn answer(
                 .copied()
                 .unwrap_or(0);
             respond(stream, 200, "text/plain", n.to_string().as_bytes(), close).await?;
+        }
+        ["set-cookie", name, value] => {
+            let domain = target
+                .split_once("domain=")
+                .map(|(_, d)| format!("; Domain={}", d.split('&').next().unwrap_or(d)))
+                .unwrap_or_default();
+            let header = format!("set-cookie: {name}={value}; Path=/{domain}\r\n");
+            respond_with(stream, 200, "text/plain", b"set\n", close, &header).await?;
+        }
+        ["login", name, value] => {
+            let header =
+                format!("location: /headers\r\nset-cookie: {name}={value}; Path=/; HttpOnly\r\n");
+            respond_with(stream, 302, "text/plain", b"", close, &header).await?;
         }
         ["headers"] => {
             // Everything after the request line, one header per line.

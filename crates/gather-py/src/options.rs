@@ -135,6 +135,7 @@ pub fn read(args: &Bound<'_, PyDict>) -> PyResult<Options> {
         insecure: !flag(args, "verify")?.unwrap_or(true),
         identity: client_cert(args)?,
         fail_on_status: flag(args, "raise_for_status")?.unwrap_or(false),
+        cookies: flag(args, "cookies")?.unwrap_or(false),
         body: save_dir.is_none(),
         save_dir,
         decode: flag(args, "decompress")?.unwrap_or(true),

@@ -174,3 +174,17 @@ async def test_options_are_checked_when_the_client_is_made():
         Client(limit=0)
     with pytest.raises(TypeError, match="'limt'"):
         Client(limt=3)  # type: ignore[call-arg]
+
+
+async def test_a_client_with_cookies_sends_back_what_a_server_set(server):
+    headers = server.url("/headers")
+    async with Client(cookies=True) as client:
+        landed = await client.get(server.url("/login/session/abc123"))
+        assert "cookie: session=abc123" in landed.text.lower()  # on the redirect
+        await client.get(server.url("/set-cookie/theme/dark"))
+        later = await client.fetch([headers])
+        sent = later[0].text.lower()
+        assert "session=abc123" in sent and "theme=dark" in sent, sent
+    async with Client() as client:
+        await client.get(server.url("/set-cookie/theme/dark"))
+        assert "cookie:" not in (await client.get(headers)).text.lower()

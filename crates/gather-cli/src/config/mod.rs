@@ -182,6 +182,7 @@ impl Config {
             insecure: a.insecure,
             identity,
             fail_on_status: a.fail_on_status,
+            cookies: a.cookies,
             body: a.body,
             save_dir,
             decode: !a.raw,

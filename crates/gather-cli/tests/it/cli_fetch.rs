@@ -576,3 +576,48 @@ fn an_http_error_status_is_counted_apart_from_ok_and_failed() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("2 ok, 0 http_error, 1 failed"), "{err}");
 }
+
+/// `--cookies`: a login that answers with a cookie and a redirect gets
+/// the cookie back on the redirect, and a later request to the host gets
+/// it too; another host (the same server named `localhost`) does not;
+/// without the flag nothing is kept.
+#[test]
+fn cookies_keeps_what_a_server_sets_for_that_host() {
+    let env = Env::new("cookies");
+    let lines = |args: &[&str], urls: &[String]| {
+        let input = env.input("urls.txt", urls);
+        let mut all = vec!["fetch", "-q", "--body", "--limit", "1", "--per-host", "1"];
+        all.extend_from_slice(args);
+        all.push(input.to_str().unwrap());
+        let out = run(&all);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        records(&out.stdout)
+    };
+    let port = env.server.addr().port();
+    let urls = [
+        env.url("/login/session/abc123"),
+        env.url("/headers"),
+        format!("http://localhost:{port}/headers"),
+    ];
+    let with = lines(&["--cookies"], &urls);
+    let body = |r: &serde_json::Value| r["body"].as_str().unwrap().to_lowercase();
+    assert!(
+        body(&with[0]).contains("cookie: session=abc123"),
+        "{}",
+        with[0]
+    );
+    assert!(
+        body(&with[1]).contains("cookie: session=abc123"),
+        "{}",
+        with[1]
+    );
+    assert!(
+        !body(&with[2]).contains("cookie:"),
+        "another host got the cookie: {}",
+        with[2]
+    );
+    let without = lines(&[], &urls);
+    for r in &without {
+        assert!(!body(r).contains("cookie:"), "{r}");
+    }
+}

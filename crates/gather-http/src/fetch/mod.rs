@@ -12,6 +12,7 @@
 //! what is in flight finishes). The connections under them are
 //! [`crate::client`]'s.
 
+mod cookies;
 mod read;
 mod redirect;
 mod retry;
@@ -110,6 +111,8 @@ struct Shared {
     headers: HeaderMap,
     config: FetchConfig,
     backoff: Backoff,
+    /// The cookies servers set, when the configuration keeps them.
+    jar: Option<cookies::Jar>,
 }
 
 impl Fetcher {
@@ -151,12 +154,14 @@ impl Fetcher {
             .with_versions(config.versions)
             .with_window_log(config.window_log.clone())
             .with_politeness(config.politeness)
-            .with_header_fields(config.headers_kept);
+            // The jar reads each answer's Set-Cookie.
+            .with_header_fields(config.headers_kept || config.cookies);
         Ok(Fetcher {
             shared: Arc::new(Shared {
                 client,
                 headers,
                 backoff: Backoff::new(config.retry_base),
+                jar: config.cookies.then(cookies::Jar::default),
                 config,
             }),
             stop: Stop::default(),

@@ -40,7 +40,7 @@ impl Fetcher {
             // request's future twice the size, and it is moved and allocated
             // with each request (a 2 KiB allocation misses malloc's per-thread
             // cache, as the profile of a run against nginx showed).
-            if payload.is_none() && !has_credentials(url) {
+            if payload.is_none() && !has_credentials(url) && self.shared.jar.is_none() {
                 let resp = self
                     .shared
                     .client
@@ -109,6 +109,9 @@ impl Fetcher {
             if !from_first {
                 resp.answered();
             }
+            if let (Some(jar), Some(fields)) = (&self.shared.jar, &resp.head.fields) {
+                jar.keep(fields, &url);
+            }
             if !is_redirect(&resp.head) {
                 return Ok((resp, url));
             }
@@ -128,8 +131,8 @@ impl Fetcher {
 impl Fetcher {
     /// The fields a hop sends: the run's (the request's own go over them as
     /// they are written), without credentials once the chain `crossed` to
-    /// another origin, and with Basic credentials from `url` itself unless
-    /// an `Authorization` is given.
+    /// another origin, with Basic credentials from `url` itself unless an
+    /// `Authorization` is given, and with the jar's cookies for `url`.
     fn fields_for_hop<'h>(
         &'h self,
         url: &Url,
@@ -163,6 +166,17 @@ impl Fetcher {
                     .is_some_and(|p| p.headers().contains_key(header::AUTHORIZATION));
             if !given {
                 sent.to_mut().insert(header::AUTHORIZATION, credentials);
+            }
+        }
+        // The jar's cookies for this hop's URL, unless the run's fields or
+        // the request's own give a Cookie: one field, as RFC 6265 wants.
+        if let Some(cookie) = self.shared.jar.as_ref().and_then(|jar| jar.field(url)) {
+            let given = sent.contains_key(header::COOKIE)
+                || payload
+                    .as_ref()
+                    .is_some_and(|p| p.headers().contains_key(header::COOKIE));
+            if !given {
+                sent.to_mut().insert(header::COOKIE, cookie);
             }
         }
         sent

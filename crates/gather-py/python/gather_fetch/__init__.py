@@ -204,6 +204,11 @@ async def fetch(
             key)`` pair of paths, as httpx takes it.
         raise_for_status: a status of 400 or more is a ``StatusError``
             failure instead of a response.
+        cookies: keep the cookies servers set and send them back to the
+            host that set each, for the rest of the call (a ``Client``'s:
+            for its life), redirects included. A cookie's ``Domain`` is not
+            honoured, so no site sets cookies for another. Default
+            ``False``.
         base_url: what relative URLs (``/v1/chat/completions``, as in an
             OpenAI Batch API file) are relative to.
         return_exceptions: ``False`` (as ``asyncio.gather``): the first

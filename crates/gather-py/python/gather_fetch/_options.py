@@ -50,6 +50,7 @@ class Options(TypedDict, total=False):
     verify: bool
     cert: Union[PathLike, Tuple[PathLike, PathLike], None]
     raise_for_status: bool
+    cookies: bool
     base_url: Optional[str]
 
 
