@@ -70,7 +70,7 @@ pub use client::{PerHost, Politeness, Proxies, Version, Versions};
 pub use client::{WindowLog, WindowMove, WindowStatus, WindowWhy};
 pub use config::{ClientIdentity, FetchConfig};
 pub use error::{ConfigError, FetchError, Kind, Setting};
-pub use fetch::{Encoding, Fetcher, Page};
+pub use fetch::{Encoding, Fetcher, Hop, Page};
 pub use order::{ByPosition, Written};
 pub use request_fields::{BodyGiven, RequestFields, REQUEST_FIELDS};
 pub use run::{Counts, Finished, Job, Request, Run, RunBuilder};

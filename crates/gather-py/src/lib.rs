@@ -37,6 +37,7 @@ fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<requests::Request>()?;
     m.add_class::<response::Response>()?;
     m.add_class::<response::Headers>()?;
+    m.add_class::<response::Redirect>()?;
     m.add_class::<response::Failure>()?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("DEFAULTS", options::defaults(m.py())?)?;

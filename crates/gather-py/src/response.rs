@@ -41,6 +41,62 @@ pub struct Response {
     body: Body,
     headers: Option<Py<Headers>>,
     fields: Option<Box<HeaderMap>>,
+    /// The redirects on the way, as the engine saw them.
+    hops: Vec<gather_http::Hop>,
+}
+
+/// A redirect on the way to a response (`Response.history`): its status
+/// and the URL that answered with it.
+#[pyclass(frozen, module = "gather_fetch", get_all)]
+pub struct Redirect {
+    /// The redirect's status (301, 302, 303, 307, 308).
+    status: u16,
+    /// The URL that answered with it.
+    url: String,
+}
+
+#[pymethods]
+impl Redirect {
+    /// The status's reason phrase (`"Found"`).
+    #[getter]
+    fn reason(&self) -> &'static str {
+        reason(self.status)
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<Redirect [{}] {}>", self.status, self.url)
+    }
+
+    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
+        other
+            .cast::<Redirect>()
+            .is_ok_and(|o| o.get().status == self.status && o.get().url == self.url)
+    }
+
+    fn __hash__(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (self.status, &self.url).hash(&mut h);
+        h.finish()
+    }
+
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<(Bound<'py, PyAny>, (u16, String))> {
+        let this = slf.get();
+        Ok((slf.get_type().into_any(), (this.status, this.url.clone())))
+    }
+
+    #[new]
+    fn new(status: u16, url: String) -> Redirect {
+        Redirect { status, url }
+    }
+}
+
+/// RFC 9110's reason phrase for `status`, `""` for one it does not name.
+fn reason(status: u16) -> &'static str {
+    http::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("")
 }
 
 /// The body: `bytes`, made when the response is (so `r.content is
@@ -75,6 +131,7 @@ impl Response {
             body: Body::Given(PyBytes::new(py, page.body.as_deref().unwrap_or_default()).unbind()),
             headers: None,
             fields: page.headers,
+            hops: page.history.map(|h| *h).unwrap_or_default(),
         }
     }
 
@@ -214,10 +271,27 @@ impl Response {
     /// HTTP/1.1's is free text: httpx reads the standard one too.)
     #[getter]
     fn reason(&self) -> &'static str {
-        http::StatusCode::from_u16(self.status)
-            .ok()
-            .and_then(|s| s.canonical_reason())
-            .unwrap_or("")
+        reason(self.status)
+    }
+
+    /// The redirects on the way to this answer, in order (`[]` for an
+    /// answer reached directly): each a `Redirect` with its `status` and
+    /// the `url` that answered with it. (httpx gives each as a
+    /// `Response`; a redirect's body is read and dropped here.)
+    #[getter]
+    fn history(&self, py: Python<'_>) -> PyResult<Vec<Py<Redirect>>> {
+        self.hops
+            .iter()
+            .map(|hop| {
+                Py::new(
+                    py,
+                    Redirect {
+                        status: hop.status,
+                        url: hop.url.clone(),
+                    },
+                )
+            })
+            .collect()
     }
 
     fn __repr__(&self) -> String {
@@ -243,6 +317,11 @@ impl Response {
                 .collect()
         };
         let elapsed = this.elapsed;
+        let hops: Vec<(u16, String)> = this
+            .hops
+            .iter()
+            .map(|h| (h.status, h.url.clone()))
+            .collect();
         let state = PyTuple::new(
             py,
             [
@@ -262,6 +341,7 @@ impl Response {
                 this.saved.as_deref().into_pyobject(py)?.into_any(),
                 content.into_bound(py).into_any(),
                 fields.into_pyobject(py)?.into_any(),
+                hops.into_pyobject(py)?.into_any(),
             ],
         )?;
         let restore = py.import("gather_fetch")?.getattr("_restore_response")?;
@@ -283,9 +363,10 @@ impl Response {
             Option<String>,
             Py<PyBytes>,
             Vec<(Vec<u8>, Vec<u8>)>,
+            Vec<(u16, String)>,
         ),
     ) -> PyResult<Response> {
-        let (index, id, status, url, retries, version, (secs, nanos), saved, content, fields) =
+        let (index, id, status, url, retries, version, (secs, nanos), saved, content, fields, hops) =
             state;
         let version = match version.as_str() {
             "1.0" => gather_http::Version::Http10,
@@ -317,6 +398,10 @@ impl Response {
             body: Body::Given(content),
             headers: None,
             fields: Some(Box::new(map)),
+            hops: hops
+                .into_iter()
+                .map(|(status, url)| gather_http::Hop { status, url })
+                .collect(),
         })
     }
 }

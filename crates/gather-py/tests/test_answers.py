@@ -137,3 +137,14 @@ async def test_a_requests_own_timeout_is_its_time_over_the_calls(server):
         assert (await client.get(slow, timeout=5)).status == 200
         with pytest.raises(FetchTimeout):
             await client.get(slow)
+
+
+async def test_the_redirects_on_the_way_are_the_responses_history(server):
+    page, direct = await gather_fetch.fetch([server.url("/redirect/2"), server.url("/page/3")])
+    assert page.url == server.url("/page/0")
+    assert [(r.status, r.url) for r in page.history] == [
+        (302, server.url("/redirect/2")), (302, server.url("/redirect/1"))]
+    assert page.history[0].reason == "Found"
+    assert direct.history == []
+    again = pickle.loads(pickle.dumps(page))
+    assert again.history == page.history

@@ -52,7 +52,7 @@ proptest! {
             let line = if i % 3 == 0 {
                 error_line(job, &{ let mut e = FetchError::immediate(Kind::Connect, "refused \"x\"\n".into()); e.elapsed = Duration::from_millis(3); e.retries = 1; e })
             } else {
-                page_line(job, &Page { final_url: format!("http://h{i}.test/p"), status: 200, version: gather_http::client::Version::Http11, bytes: 9, encoding: None, body: Some(vec![0xff, b'"', b'\n']), saved: None, headers: None, elapsed: Duration::from_micros(1500), retries: 0 }, &Default::default())
+                page_line(job, &Page { final_url: format!("http://h{i}.test/p"), status: 200, version: gather_http::client::Version::Http11, bytes: 9, encoding: None, body: Some(vec![0xff, b'"', b'\n']), saved: None, headers: None, history: None, elapsed: Duration::from_micros(1500), retries: 0 }, &Default::default())
             };
             file.extend_from_slice(line.as_bytes());
             file.push(b'\n');

@@ -226,6 +226,7 @@ mod tests {
             body: body.map(<[u8]>::to_vec),
             saved: saved.map(Into::into),
             headers: None,
+            history: None,
             elapsed: std::time::Duration::from_micros(elapsed_us),
             retries: 2,
         }

@@ -20,6 +20,8 @@ mod save;
 mod stop;
 mod waits;
 
+pub use redirect::Hop;
+
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -63,6 +65,9 @@ pub struct Page {
     /// The answer's header fields, when the configuration keeps them
     /// ([`FetchConfig::headers_kept`]). Boxed, as `encoding` is.
     pub headers: Option<Box<HeaderMap>>,
+    /// The redirects on the way to this answer, in order, when there were
+    /// any. Boxed, as `encoding` is.
+    pub history: Option<Box<Vec<Hop>>>,
     pub elapsed: Duration,
     pub retries: u32,
 }
@@ -446,8 +451,8 @@ impl Fetcher {
             // In a block, so that the head (96 bytes) and what was borrowed
             // from it are gone from this future's state during the read: a
             // local that was borrowed keeps its room until its scope ends.
-            let (answer, after, body, final_url) = {
-                let (Response { mut head, body }, final_url) =
+            let (answer, after, body, landed) = {
+                let (Response { mut head, body }, landed) =
                     self.follow(url, payload, turn, waits).await?;
                 let after = retryable_status(head.status)
                     .then(|| retry_after(&head))
@@ -455,13 +460,13 @@ impl Fetcher {
                 if let Some(wait) = after.filter(|_| matches!(head.status, 429 | 503)) {
                     // The server asked for a pause: every request to it waits,
                     // not only this one's retry; other hosts go on.
-                    self.shared.client.pause(&final_url, wait);
+                    self.shared.client.pause(landed.url(), wait);
                 }
                 let sent = self.sent_as(head.content_encoding.take());
                 let answer = (head.status, head.version, sent, head.fields.take());
-                (answer, after, body, final_url)
+                (answer, after, body, landed)
             };
-            self.read(index, answer, after, body, final_url).await
+            self.read(index, answer, after, body, landed).await
         }
     }
 

@@ -1,13 +1,12 @@
 //! Reading an answer's body into a page: the size limit while it streams,
 //! decoding, and keeping or saving it.
 
-use std::borrow::Cow;
 use std::future::Future;
 use std::time::Duration;
 
 use http::HeaderMap;
-use url::Url;
 
+use super::redirect::Landed;
 use super::save::SaveFile;
 use super::{fetch_error, Encoding, Fetcher, Page, Sent};
 use crate::client::{Body, Version};
@@ -15,7 +14,7 @@ use crate::decode::{decode, DecodeError};
 use crate::error::{FetchError, Kind, Setting};
 
 impl Fetcher {
-    /// Reads the body of the answer `final_url` gave (checking
+    /// Reads the body of the answer `landed` says came (checking
     /// the size limit, keeping it if it is printed or saved) into a page.
     //
     // Apart from `attempt_untimed`, and a plain fn returning an async
@@ -32,7 +31,7 @@ impl Fetcher {
         (status, version, sent, headers): (u16, Version, Sent, Option<Box<HeaderMap>>),
         after: Option<Duration>,
         mut incoming: Body<'a>,
-        final_url: Cow<'a, Url>,
+        landed: Landed<'a>,
     ) -> impl Future<Output = Result<(Page, Option<Duration>), FetchError>> + 'a {
         async move {
             let fail = FetchError::immediate;
@@ -134,7 +133,7 @@ impl Fetcher {
                 (None, None) => None,
             };
             let page = Page {
-                final_url: final_url.as_str().to_owned(),
+                final_url: landed.url().as_str().to_owned(),
                 status,
                 version,
                 bytes,
@@ -142,6 +141,7 @@ impl Fetcher {
                 body: self.shared.config.body.then_some(body),
                 saved,
                 headers,
+                history: landed.into_hops(),
                 elapsed: Duration::ZERO,
                 retries: 0,
             };

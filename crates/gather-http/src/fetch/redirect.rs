@@ -13,6 +13,48 @@ use crate::client::origin::Turn;
 use crate::client::{basic_auth, has_credentials, Head, Payload, Response};
 use crate::error::{FetchError, Kind, Setting};
 
+/// A redirect on the way to an answer: its status, and the URL that
+/// answered with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hop {
+    pub status: u16,
+    pub url: String,
+}
+
+/// Where an answer came from: the URL asked (no redirect, the common
+/// case, one word), or where the redirects led, with each hop (boxed: a
+/// `Url` is 88 bytes, and every request's future holds this during the
+/// body's read).
+pub(super) enum Landed<'a> {
+    Asked(&'a Url),
+    Redirected(Box<Redirected>),
+}
+
+pub(super) struct Redirected {
+    url: Url,
+    hops: Vec<Hop>,
+}
+
+impl Landed<'_> {
+    pub(super) fn url(&self) -> &Url {
+        match self {
+            Landed::Asked(url) => url,
+            Landed::Redirected(r) => &r.url,
+        }
+    }
+
+    /// The redirects on the way, if there were any: boxed as
+    /// [`Page::history`](super::Page) holds them (one word in every
+    /// request's future, none allocated without a redirect).
+    #[allow(clippy::box_collection)]
+    pub(super) fn into_hops(self) -> Option<Box<Vec<Hop>>> {
+        match self {
+            Landed::Asked(_) => None,
+            Landed::Redirected(r) => Some(Box::new(r.hops)),
+        }
+    }
+}
+
 impl Fetcher {
     /// Sends a GET for `url` (or the request `payload` describes) and
     /// follows redirects, up to the redirect limit: the first answer that is
@@ -32,7 +74,7 @@ impl Fetcher {
         payload: Option<&'a Payload>,
         turn: Turn,
         waits: &'a Waits,
-    ) -> impl Future<Output = Result<(Response<'a>, Cow<'a, Url>), FetchError>> + Send + 'a {
+    ) -> impl Future<Output = Result<(Response<'a>, Landed<'a>), FetchError>> + Send + 'a {
         async move {
             // Most requests carry no credentials and get no redirect: that path
             // is kept small, and the chain is boxed. Inline, the chain's state
@@ -49,7 +91,7 @@ impl Fetcher {
                     .map_err(fetch_error)?;
                 resp.answered();
                 if !is_redirect(&resp.head) {
-                    return Ok((resp, Cow::Borrowed(url)));
+                    return Ok((resp, Landed::Asked(url)));
                 }
                 return Box::pin(self.follow_chain(url, None, Ok(resp), waits)).await;
             }
@@ -66,7 +108,7 @@ impl Fetcher {
         payload: Option<&'u Payload>,
         first: Result<Response<'c>, Turn>,
         waits: &Waits,
-    ) -> Result<(Response<'c>, Cow<'u, Url>), FetchError> {
+    ) -> Result<(Response<'c>, Landed<'u>), FetchError> {
         let (mut first, mut turn) = match first {
             Ok(resp) => (Some(resp), None),
             Err(turn) => (None, Some(turn)),
@@ -76,7 +118,7 @@ impl Fetcher {
         let mut payload = payload.map(Cow::Borrowed);
         // A hop went to another origin: credentials are dropped from then on.
         let mut crossed = false;
-        let mut hops = 0;
+        let mut hops: Vec<Hop> = Vec::new();
         loop {
             let from_first = first.is_some();
             let resp = match first.take() {
@@ -113,10 +155,17 @@ impl Fetcher {
                 jar.keep(fields, &url);
             }
             if !is_redirect(&resp.head) {
-                return Ok((resp, url));
+                let landed = match url {
+                    Cow::Borrowed(url) => Landed::Asked(url),
+                    Cow::Owned(url) => Landed::Redirected(Box::new(Redirected { url, hops })),
+                };
+                return Ok((resp, landed));
             }
-            hops += 1;
-            let next = self.next_hop(&resp.head, &url, &first_origin, hops)?;
+            hops.push(Hop {
+                status: resp.head.status,
+                url: url.as_str().to_owned(),
+            });
+            let next = self.next_hop(&resp.head, &url, &first_origin, hops.len())?;
             // Read to its end, a redirect's (small) body leaves its
             // connection free for the next hop, often to the same server.
             let status = resp.head.status;

@@ -195,6 +195,34 @@ async fn redirects_turn_a_post_into_a_get_except_307_and_308() {
     }
 }
 
+/// Each redirect on the way is in the page's history, in order, with its
+/// status and the URL that answered with it; a page reached directly has
+/// none. The same through the fast path of a plain GET and a request's
+/// own payload.
+#[tokio::test]
+async fn the_redirects_on_the_way_are_the_pages_history() {
+    let server = Server::start(Duration::ZERO).await.unwrap();
+    let fetcher = Fetcher::new(config(0, Versions::Http1Only)).unwrap();
+    let url = Url::parse(&server.url("/redirect/3")).unwrap();
+    let want: Vec<gather_http::Hop> = ["/redirect/3", "/redirect/2", "/redirect/1"]
+        .iter()
+        .map(|p| gather_http::Hop {
+            status: 302,
+            url: server.url(p),
+        })
+        .collect();
+    let plain = fetcher.fetch(0, &url).await.unwrap();
+    assert_eq!(plain.final_url, server.url("/page/0"));
+    assert_eq!(plain.history.as_deref(), Some(&want));
+    let sent = fetcher
+        .send(1, &url, &payload("GET", &[("x-a", "1")], b""))
+        .await
+        .unwrap();
+    assert_eq!(sent.history.as_deref(), Some(&want));
+    let direct = Url::parse(&server.url("/page/1")).unwrap();
+    assert!(fetcher.fetch(2, &direct).await.unwrap().history.is_none());
+}
+
 #[tokio::test]
 async fn a_requests_own_credentials_do_not_follow_it_to_another_origin() {
     let first = Server::start(Duration::ZERO).await.unwrap();

@@ -29,7 +29,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Iterable, List, Literal, Tuple, Union, cast, overload
 
 from . import _engine
-from ._engine import Headers, Request, Response
+from ._engine import Headers, Redirect, Request, Response
 from ._errors import (
     BodyError,
     BodyTooLarge,
@@ -79,6 +79,7 @@ __all__ = [
     "Request",
     "RequestLike",
     "Response",
+    "Redirect",
     "Headers",
     "HeadersLike",
     "PathLike",

@@ -4,7 +4,17 @@ from __future__ import annotations
 import datetime
 from typing import Any, Iterable, Iterator, List, Mapping, Optional, Tuple, Union, final
 
-__all__ = ["Run", "Client", "Request", "Response", "Headers", "Failure", "__version__", "DEFAULTS"]
+__all__ = [
+    "Run",
+    "Client",
+    "Request",
+    "Response",
+    "Headers",
+    "Redirect",
+    "Failure",
+    "__version__",
+    "DEFAULTS",
+]
 
 __version__: str
 # The engine's defaults, in seconds and bytes (limit, timeout, retry_delay,
@@ -76,11 +86,29 @@ class Response:
     def headers(self) -> Headers: ...
     @property
     def reason(self) -> str: ...
+    @property
+    def history(self) -> List[Redirect]: ...
     def json(self) -> Any: ...
     def raise_for_status(self) -> None: ...
     def __reduce__(self) -> Tuple[Any, Tuple[Tuple[Any, ...]]]: ...
     @staticmethod
     def _from_state(state: Tuple[Any, ...]) -> Response: ...
+
+@final
+class Redirect:
+    """A redirect on the way to a response: its status and the URL that
+    answered with it."""
+
+    @property
+    def status(self) -> int: ...
+    @property
+    def url(self) -> str: ...
+    @property
+    def reason(self) -> str: ...
+    def __new__(cls, status: int, url: str) -> Redirect: ...
+    def __eq__(self, other: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
+    def __reduce__(self) -> Tuple[Any, Tuple[int, str]]: ...
 
 @final
 class Failure:
