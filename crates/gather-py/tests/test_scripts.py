@@ -129,6 +129,37 @@ def test_a_forked_child_makes_its_own_engine(server):
     assert done.stdout.split() == ["200", "0"], done.stderr
 
 
+def test_a_client_made_before_a_fork_is_refused_in_the_child(server):
+    """A Client's connections and threads are its process's: a forked
+    child that uses its parent's Client gets a RuntimeError saying so (not
+    a wait on threads the child does not have), and a Client of its own
+    works there."""
+    done = run_script(f"""
+        import asyncio, multiprocessing, gather_fetch
+        url = "{server.url('/page/1')}"
+        client = gather_fetch.Client()
+        print(asyncio.run(client.get(url)).status)
+        def child(q):
+            try:
+                asyncio.run(client.fetch([url]))
+                q.put("no error")
+            except RuntimeError as e:
+                q.put("refused" if "another process" in str(e) else str(e))
+            async def own():
+                async with gather_fetch.Client() as mine:
+                    return (await mine.get(url)).status
+            q.put(asyncio.run(own()))
+        ctx = multiprocessing.get_context("fork")
+        q = ctx.Queue()
+        p = ctx.Process(target=child, args=(q,))
+        p.start()
+        print(q.get(timeout=30), q.get(timeout=30))
+        p.join(30)
+        print(p.exitcode)
+    """)
+    assert done.stdout.split() == ["200", "refused", "200", "0"], (done.stdout, done.stderr)
+
+
 def test_pages_read_as_text_are_held_once(server):
     """20,000 bodies of 5.4 KB read as text: the peak after `.text` stays
     near the peak after the fetch (each page's bytes give way to its str).
