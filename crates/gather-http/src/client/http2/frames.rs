@@ -187,7 +187,8 @@ impl<S> Watched<S> {
 impl<S> Watched<S> {
     /// If the frame at the buffer's start is a small DATA frame followed,
     /// in the buffer, by more of its stream's, joins them into
-    /// `self.joined` (taking them from the buffer) and returns `true`.
+    /// `self.joined` (taking them from the buffer), tells [`Seen`] of the
+    /// joined frame, and returns `true`.
     fn join_small_data(&mut self) -> bool {
         let held = &self.buf[self.start..self.end];
         let header = |at: usize| -> Option<(usize, u8, u8, u32)> {
@@ -240,6 +241,7 @@ impl<S> Watched<S> {
         }
         self.joined_at = 0;
         self.start += at;
+        self.seen.saw(DATA, stream);
         true
     }
 }
@@ -282,13 +284,6 @@ impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
                 return Poll::Ready(Ok(()));
             }
             if this.left == 0 && !this.eof && this.join_small_data() {
-                let stream = u32::from_be_bytes([
-                    this.joined[5],
-                    this.joined[6],
-                    this.joined[7],
-                    this.joined[8],
-                ]);
-                this.seen.saw(DATA, stream);
                 continue;
             }
             let held = this.end - this.start;
