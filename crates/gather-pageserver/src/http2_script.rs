@@ -22,7 +22,7 @@
 //! | `/malformed/status` | a head whose `:status` is `abc` |
 //! | `/malformed/pseudo-after` | a regular field before `:status` |
 //! | `/malformed/connection` | a head with `connection: close` (forbidden in HTTP/2) |
-//! | `/tiny-frames?bytes=N` | 200 and N bytes, one DATA frame per byte |
+//! | `/tiny-frames?bytes=N` | 200 and N bytes, one DATA frame per byte; with `&yield=1` the answer lets the other streams' go between its frames, so that bodies on one connection interleave |
 //! | `/unopened-stream` | an answer's HEADERS on a stream the client never opened (this one's + 2) |
 //! | `/even-stream` | an answer's HEADERS on stream 2, a server-initiated stream never promised |
 //! | `/priority-flood?n=N` | N PRIORITY frames (default 10,000) making the request's stream depend on itself, then no answer |
@@ -79,6 +79,8 @@ struct Shared {
     requests: Mutex<HashMap<String, u64>>,
     /// DATA frames queued for writing, on every connection.
     data_frames: std::sync::atomic::AtomicU64,
+    /// Connections accepted.
+    connections: std::sync::atomic::AtomicU64,
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -101,6 +103,7 @@ impl ScriptedHttp2 {
             max_streams,
             requests: Mutex::new(HashMap::new()),
             data_frames: Default::default(),
+            connections: Default::default(),
             tasks: Mutex::new(Vec::new()),
         });
         let s = shared.clone();
@@ -110,6 +113,8 @@ impl ScriptedHttp2 {
                     continue;
                 };
                 let _ = stream.set_nodelay(true);
+                s.connections
+                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 s.spawn(connection(stream, s.clone()));
             }
         });
@@ -129,6 +134,13 @@ impl ScriptedHttp2 {
     pub fn data_frames_sent(&self) -> u64 {
         self.shared
             .data_frames
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Connections accepted so far.
+    pub fn connections(&self) -> u64 {
+        self.shared
+            .connections
             .load(std::sync::atomic::Ordering::SeqCst)
     }
 
@@ -391,6 +403,7 @@ async fn answer(
         }
         "/tiny-frames" => {
             let bytes = number("bytes").unwrap_or(1024);
+            let interleave = number("yield") == Some(1);
             let length = bytes.to_string();
             let _ = frames.send(head(
                 &[(b":status", b"200"), (b"content-length", length.as_bytes())],
@@ -405,6 +418,9 @@ async fn answer(
                 shared
                     .data_frames
                     .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                if interleave {
+                    tokio::task::yield_now().await;
+                }
             }
         }
         _ => {

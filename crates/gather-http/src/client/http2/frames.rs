@@ -28,13 +28,19 @@
 //! at a cost of about a hundred bytes a frame besides its payload. A server
 //! that sends a body in one-byte frames faster than the reader is
 //! scheduled (a busy runtime, other connections) made the client hold 200
-//! times the body's size: 8 bodies of 1 MiB took 232 MB. So consecutive
-//! small DATA frames of one stream that are in the buffer together are
-//! handed to `h2` as one frame (up to 16 KiB, the largest frame `h2`
-//! accepts by default): frame boundaries carry no meaning in HTTP/2 (an
-//! intermediary may re-frame a body), and flow control counts the same
-//! bytes. Padded frames and frames of 1 KiB or more go as they came.
+//! times the body's size: 8 bodies of 1 MiB took 232 MB. So a run of
+//! whole DATA frames in the buffer that begins with a small one is handed
+//! to `h2` with each stream's frames joined (up to 16 KiB a frame, the
+//! largest `h2` accepts by default): frame boundaries carry no meaning in
+//! HTTP/2 (an intermediary may re-frame a body), each stream's bytes keep
+//! their order, and flow control counts the same bytes. Joining across the
+//! run, not only consecutive frames of one stream, is what holds bodies
+//! interleaved on one connection (four bodies of 512 KiB in alternating
+//! one-byte frames took 212 MB joined only when consecutive). Padded
+//! frames end a run, and a run that begins with a frame of 1 KiB or more
+//! goes as it came.
 
+use std::collections::VecDeque;
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -55,6 +61,8 @@ const SETTINGS_MAX_CONCURRENT_STREAMS: u16 = 0x3;
 const HEAD: usize = 9;
 const PADDED: u8 = 0x8;
 const END_STREAM: u8 = 0x1;
+/// Not a flag of the protocol: a joined frame that is full.
+const CLOSED: u8 = 0x80;
 /// A DATA frame shorter than this may be joined with the next ones.
 const SMALL: usize = 1024;
 /// The largest frame joined: `h2`'s default SETTINGS_MAX_FRAME_SIZE.
@@ -158,10 +166,17 @@ pub struct Watched<S> {
     /// Bytes of the current frame still to hand out; 0 at a frame's start.
     left: usize,
     eof: bool,
-    /// A frame made of several small DATA frames (see the module's docs),
-    /// handed out from `joined[joined_at..]` before the buffer.
+    /// Frames made of small DATA frames (see the module's docs), handed
+    /// out from `joined[joined_at..]` before the buffer, one per read:
+    /// `joined_frames` holds where each starts and ends, and its stream.
     joined: Vec<u8>,
     joined_at: usize,
+    joined_frames: VecDeque<(usize, usize, u32)>,
+    /// Scratch for the joining, kept for its allocations: the frames being
+    /// joined, and each small frame's place in the buffer, length and
+    /// joined frame.
+    joining: Vec<Joining>,
+    pieces: Vec<(usize, usize, usize)>,
     /// The server's first bytes are still to be looked at.
     first: bool,
     seen: Arc<Seen>,
@@ -178,17 +193,39 @@ impl<S> Watched<S> {
             eof: false,
             joined: Vec::new(),
             joined_at: 0,
+            joined_frames: VecDeque::new(),
+            joining: Vec::new(),
+            pieces: Vec::new(),
             first: true,
             seen,
         }
     }
 }
 
+/// A frame being joined from small DATA frames of one stream.
+#[derive(Debug)]
+struct Joining {
+    stream: u32,
+    /// `END_STREAM` once a frame that ends the stream is in.
+    flags: u8,
+    payload: usize,
+    /// Where its header goes in `Watched::joined`.
+    at: usize,
+    /// Payload bytes copied so far.
+    filled: usize,
+}
+
 impl<S> Watched<S> {
-    /// If the frame at the buffer's start is a small DATA frame followed,
-    /// in the buffer, by more of its stream's, joins them into
-    /// `self.joined` (taking them from the buffer), tells [`Seen`] of the
-    /// joined frame, and returns `true`.
+    /// If the frame at the buffer's start is a small DATA frame, and the
+    /// run of whole unpadded DATA frames it begins (in the buffer) holds
+    /// several of some stream's, joins each stream's into frames of at
+    /// most [`JOINED`] bytes (taking the run from the buffer), queues them
+    /// in `self.joined` in the order their streams first came, and returns
+    /// `true`. Each stream's bytes keep their order, and a frame that ends
+    /// its stream ends its joined frame; only the interleaving of
+    /// different streams changes, which means nothing in HTTP/2 (each
+    /// stream is its own sequence, and flow control counts the same
+    /// bytes).
     fn join_small_data(&mut self) -> bool {
         let held = &self.buf[self.start..self.end];
         let header = |at: usize| -> Option<(usize, u8, u8, u32)> {
@@ -197,51 +234,75 @@ impl<S> Watched<S> {
             let stream = u32::from_be_bytes([b[5], b[6], b[7], b[8]]) & 0x7fff_ffff;
             Some((len, b[3], b[4], stream))
         };
-        let Some((len, kind, flags, stream)) = header(0) else {
-            return false;
-        };
-        if kind != DATA || flags & (PADDED | END_STREAM) != 0 || len >= SMALL {
-            return false;
+        match header(0) {
+            Some((len, DATA, flags, _)) if flags & PADDED == 0 && len < SMALL => {}
+            _ => return false,
         }
-        // The whole frames after it that join it: DATA of the same stream,
-        // unpadded, in the buffer, until one ends the stream or the join
-        // would grow past JOINED.
-        let (mut at, mut payload, mut last_flags, mut frames) = (HEAD + len, len, 0u8, 1);
-        while let Some((next_len, next_kind, next_flags, next_stream)) = header(at) {
-            if next_kind != DATA
-                || next_stream != stream
-                || next_flags & PADDED != 0
-                || held.len() < at + HEAD + next_len
-                || payload + next_len > JOINED
-            {
+        // The run, frame by frame, each given to its stream's open joined
+        // frame (the search goes from the newest: a stream's frames
+        // usually follow each other).
+        let (joining, pieces) = (&mut self.joining, &mut self.pieces);
+        joining.clear();
+        pieces.clear();
+        let mut at = 0;
+        while let Some((len, kind, flags, stream)) = header(at) {
+            if kind != DATA || flags & PADDED != 0 || held.len() < at + HEAD + len {
                 break;
             }
-            payload += next_len;
-            at += HEAD + next_len;
-            frames += 1;
-            last_flags = next_flags & END_STREAM;
-            if last_flags != 0 {
-                break;
-            }
+            let open = joining
+                .iter()
+                .rposition(|j| j.stream == stream && j.flags & (END_STREAM | CLOSED) == 0);
+            let into = match open {
+                Some(i) if joining[i].payload + len <= JOINED => i,
+                _ => {
+                    if let Some(i) = open {
+                        // Full: closed, as if it had ended the stream.
+                        joining[i].flags |= CLOSED;
+                    }
+                    joining.push(Joining {
+                        stream,
+                        flags: 0,
+                        payload: 0,
+                        at: 0,
+                        filled: 0,
+                    });
+                    joining.len() - 1
+                }
+            };
+            joining[into].payload += len;
+            joining[into].flags |= flags & END_STREAM;
+            pieces.push((at, len, into));
+            at += HEAD + len;
         }
-        if frames < 2 {
+        if joining.len() == pieces.len() {
+            // Nothing to join: the frames go as they came.
             return false;
+        }
+        let mut total = 0;
+        for j in joining.iter_mut() {
+            j.at = total;
+            total += HEAD + j.payload;
         }
         self.joined.clear();
-        self.joined
-            .extend_from_slice(&(payload as u32).to_be_bytes()[1..]);
-        self.joined.extend_from_slice(&[DATA, last_flags]);
-        self.joined.extend_from_slice(&stream.to_be_bytes());
-        let mut from = 0;
-        while from < at {
-            let (len, ..) = header(from).expect("a frame counted above");
-            self.joined
-                .extend_from_slice(&held[from + HEAD..from + HEAD + len]);
-            from += HEAD + len;
+        self.joined.resize(total, 0);
+        self.joined_frames.clear();
+        for j in joining.iter() {
+            let head = &mut self.joined[j.at..j.at + HEAD];
+            head[..3].copy_from_slice(&(j.payload as u32).to_be_bytes()[1..]);
+            head[3] = DATA;
+            head[4] = j.flags & END_STREAM;
+            head[5..].copy_from_slice(&j.stream.to_be_bytes());
+            self.joined_frames
+                .push_back((j.at, j.at + HEAD + j.payload, j.stream));
+        }
+        for &(from, len, into) in pieces.iter() {
+            let j = &mut joining[into];
+            let to = j.at + HEAD + j.filled;
+            self.joined[to..to + len].copy_from_slice(&held[from + HEAD..from + HEAD + len]);
+            j.filled += len;
         }
         self.joined_at = 0;
         self.start += at;
-        self.seen.saw(DATA, stream);
         true
     }
 }
@@ -277,10 +338,16 @@ impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
     ) -> Poll<io::Result<()>> {
         let this = &mut *self;
         loop {
-            if this.joined_at < this.joined.len() {
-                let n = (this.joined.len() - this.joined_at).min(out.remaining());
+            if let Some(&(start, end, stream)) = this.joined_frames.front() {
+                if this.joined_at == start {
+                    this.seen.saw(DATA, stream);
+                }
+                let n = (end - this.joined_at).min(out.remaining());
                 out.put_slice(&this.joined[this.joined_at..this.joined_at + n]);
                 this.joined_at += n;
+                if this.joined_at == end {
+                    this.joined_frames.pop_front();
+                }
                 return Poll::Ready(Ok(()));
             }
             if this.left == 0 && !this.eof && this.join_small_data() {
@@ -438,18 +505,78 @@ mod tests {
         assert_eq!(data.last().unwrap().1 & END_STREAM, END_STREAM);
     }
 
-    /// Frames of other streams, padded frames and large frames go as they
-    /// came, in their order.
+    /// Interleaved streams are joined each on its own, in the order the
+    /// streams first came, each stream's bytes in order; a frame that ends
+    /// its stream ends its joined frame (a later frame of that stream,
+    /// which `h2` must refuse, stays a frame of its own, after it); each
+    /// read hands out one frame and names its stream.
     #[tokio::test]
-    async fn other_frames_are_not_joined() {
+    async fn interleaved_streams_are_joined_each_on_its_own() {
         let mut wire = Vec::new();
-        for i in 0..10u8 {
-            wire.extend(frame(DATA, 0, 1 + 2 * u32::from(i % 2), &[i]));
+        for i in 0..30u8 {
+            let stream = [1, 3, 5][usize::from(i % 3)];
+            let flags = if stream == 3 && i == 13 {
+                END_STREAM
+            } else {
+                0
+            };
+            wire.extend(frame(DATA, flags, stream, &[i]));
         }
+        let seen = Arc::new(Seen::default());
+        let mut r = Watched::new(&wire[..], seen.clone());
+        let mut reads = Vec::new();
+        loop {
+            let mut got = vec![0u8; 4096];
+            let n = r.read(&mut got).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            let frames = parse(&got[..n]);
+            assert_eq!(frames.len(), 1, "one frame per read");
+            assert_eq!(seen.last_frame(), Some((DATA, frames[0].2)));
+            reads.push(frames.into_iter().next().unwrap());
+        }
+        let of = |stream: u32, from: u8, to: u8| -> Vec<u8> {
+            (from..to)
+                .filter(|i| [1, 3, 5][usize::from(i % 3)] == stream)
+                .collect()
+        };
+        assert_eq!(
+            reads,
+            [
+                (DATA, 0, 1, of(1, 0, 30)),
+                (DATA, END_STREAM, 3, of(3, 0, 14)),
+                (DATA, 0, 5, of(5, 0, 30)),
+                (DATA, 0, 3, of(3, 14, 30)),
+            ]
+        );
+    }
+
+    /// A joined frame holds at most 16 KiB: a stream's next bytes start a
+    /// frame of their own, after those of the streams before it.
+    #[tokio::test]
+    async fn a_full_joined_frame_is_closed() {
+        let mut wire = Vec::new();
+        for i in 0..(JOINED / 512 + 2) {
+            wire.extend(frame(DATA, 0, 1, &[i as u8; 512]));
+            wire.extend(frame(DATA, 0, 3, &[1]));
+        }
+        let frames = parse(&through(&wire).await);
+        let sizes: Vec<(u32, usize)> = frames.iter().map(|f| (f.2, f.3.len())).collect();
+        assert_eq!(sizes, [(1, JOINED), (3, JOINED / 512 + 2), (1, 1024)]);
+    }
+
+    /// Padded frames end a run and go as they came, and so does a run
+    /// that begins with a large frame.
+    #[tokio::test]
+    async fn padded_and_large_frames_are_not_joined() {
+        let mut wire = Vec::new();
         wire.extend(frame(DATA, PADDED, 5, &[1, b'a', 0]));
         wire.extend(frame(DATA, PADDED, 5, &[0, b'b']));
         wire.extend(frame(DATA, 0, 7, &vec![b'x'; 2000]));
         wire.extend(frame(DATA, 0, 7, &vec![b'y'; 2000]));
+        wire.extend(frame(DATA, 0, 9, &[1]));
+        wire.extend(frame(DATA, 0, 11, &[2]));
         assert_eq!(through(&wire).await, wire);
     }
 
