@@ -22,7 +22,7 @@
 //! | `/malformed/status` | a head whose `:status` is `abc` |
 //! | `/malformed/pseudo-after` | a regular field before `:status` |
 //! | `/malformed/connection` | a head with `connection: close` (forbidden in HTTP/2) |
-//! | `/tiny-frames?bytes=N` | 200 and N bytes, one DATA frame per byte; with `&yield=1` the answer lets the other streams' go between its frames, so that bodies on one connection interleave |
+//! | `/tiny-frames?bytes=N` | 200 and N bytes, one DATA frame per byte; with `&pad=P` each frame padded with P zero bytes; with `&yield=1` the answer lets the other streams' go between its frames, so that bodies on one connection interleave |
 //! | `/unopened-stream` | an answer's HEADERS on a stream the client never opened (this one's + 2) |
 //! | `/even-stream` | an answer's HEADERS on stream 2, a server-initiated stream never promised |
 //! | `/priority-flood?n=N` | N PRIORITY frames (default 10,000) making the request's stream depend on itself, then no answer |
@@ -409,10 +409,23 @@ async fn answer(
                 &[(b":status", b"200"), (b"content-length", length.as_bytes())],
                 bytes == 0,
             ));
+            // With `pad=P`: each frame padded with P zeros, its payload
+            // the Pad Length, the byte and the padding.
+            let pad = number("pad").map(|p| p.min(255) as u8);
+            let payload = match pad {
+                Some(p) => [&[p, b'x'][..], &vec![0; p.into()]].concat(),
+                None => b"x".to_vec(),
+            };
             for i in 0..bytes {
-                flow.take(stream, 1).await;
-                let flags = if i + 1 == bytes { END_STREAM } else { 0 };
-                if frames.send(frame(DATA, flags, stream, b"x")).is_err() {
+                let mut window = 0;
+                while window < payload.len() {
+                    window += flow.take(stream, payload.len() - window).await;
+                }
+                let mut flags = if i + 1 == bytes { END_STREAM } else { 0 };
+                if pad.is_some() {
+                    flags |= PADDED;
+                }
+                if frames.send(frame(DATA, flags, stream, &payload)).is_err() {
                     return;
                 }
                 shared

@@ -36,9 +36,10 @@
 //! their order, and flow control counts the same bytes. Joining across the
 //! run, not only consecutive frames of one stream, is what holds bodies
 //! interleaved on one connection (four bodies of 512 KiB in alternating
-//! one-byte frames took 212 MB joined only when consecutive). Padded
-//! frames end a run, and a run that begins with a frame of 1 KiB or more
-//! goes as it came.
+//! one-byte frames took 212 MB joined only when consecutive). Padding is
+//! kept as padding, since flow control counts it (a padded frame's body is
+//! joined, and its padding added to the joined frame's); a run that begins
+//! with a frame of 1 KiB or more goes as it came.
 
 use std::collections::VecDeque;
 use std::io;
@@ -63,6 +64,9 @@ const PADDED: u8 = 0x8;
 const END_STREAM: u8 = 0x1;
 /// Not a flag of the protocol: a joined frame that is full.
 const CLOSED: u8 = 0x80;
+/// The most padding a frame can carry: a Pad Length of 255, and its own
+/// byte.
+const MAX_PADDING: usize = 256;
 /// A DATA frame shorter than this may be joined with the next ones.
 const SMALL: usize = 1024;
 /// The largest frame joined: `h2`'s default SETTINGS_MAX_FRAME_SIZE.
@@ -173,8 +177,8 @@ pub struct Watched<S> {
     joined_at: usize,
     joined_frames: VecDeque<(usize, usize, u32)>,
     /// Scratch for the joining, kept for its allocations: the frames being
-    /// joined, and each small frame's place in the buffer, length and
-    /// joined frame.
+    /// joined, and where each frame's body is in the buffer, its length
+    /// and its joined frame.
     joining: Vec<Joining>,
     pieces: Vec<(usize, usize, usize)>,
     /// The server's first bytes are still to be looked at.
@@ -206,26 +210,55 @@ impl<S> Watched<S> {
 #[derive(Debug)]
 struct Joining {
     stream: u32,
-    /// `END_STREAM` once a frame that ends the stream is in.
+    /// `END_STREAM` once a frame that ends the stream is in; [`CLOSED`]
+    /// once full.
     flags: u8,
-    payload: usize,
+    /// Bytes of the body.
+    data: usize,
+    /// Bytes flow control counts besides the body: the padding of the
+    /// frames joined, and each one's Pad Length field.
+    padding: usize,
     /// Where its header goes in `Watched::joined`.
     at: usize,
-    /// Payload bytes copied so far.
+    /// Body bytes copied so far.
     filled: usize,
+}
+
+impl Joining {
+    /// Its payload's length (what flow control counts).
+    fn len(&self) -> usize {
+        self.data + self.padding
+    }
+}
+
+/// The body within a DATA frame's payload (`Some((from, len))`), or
+/// `None` when its padding is malformed (left for `h2` to refuse).
+fn data_of(payload: &[u8], flags: u8) -> Option<(usize, usize)> {
+    if flags & PADDED == 0 {
+        return Some((0, payload.len()));
+    }
+    let pad = usize::from(*payload.first()?);
+    let len = payload.len().checked_sub(1 + pad)?;
+    Some((1, len))
 }
 
 impl<S> Watched<S> {
     /// If the frame at the buffer's start is a small DATA frame, and the
-    /// run of whole unpadded DATA frames it begins (in the buffer) holds
-    /// several of some stream's, joins each stream's into frames of at
-    /// most [`JOINED`] bytes (taking the run from the buffer), queues them
-    /// in `self.joined` in the order their streams first came, and returns
-    /// `true`. Each stream's bytes keep their order, and a frame that ends
-    /// its stream ends its joined frame; only the interleaving of
-    /// different streams changes, which means nothing in HTTP/2 (each
-    /// stream is its own sequence, and flow control counts the same
-    /// bytes).
+    /// run of whole DATA frames it begins (in the buffer) holds several of
+    /// some stream's, joins each stream's into frames of at most
+    /// [`JOINED`] bytes (taking the run from the buffer), queues them in
+    /// `self.joined` in the order their streams first came, and returns
+    /// `true`.
+    ///
+    /// Each stream's bytes keep their order, and a frame that ends its
+    /// stream ends its joined frame; only the interleaving of different
+    /// streams changes, which means nothing in HTTP/2 (each stream is its
+    /// own sequence). Flow control counts a DATA frame's whole payload,
+    /// padding included, and `h2` gives back to the server what it
+    /// counted: so the padding of the frames joined (and their Pad Length
+    /// fields) becomes the joined frame's padding, at most 256 bytes of it
+    /// (a Pad Length is one byte); a frame whose padding would not fit
+    /// starts a joined frame of its own.
     fn join_small_data(&mut self) -> bool {
         let held = &self.buf[self.start..self.end];
         let header = |at: usize| -> Option<(usize, u8, u8, u32)> {
@@ -235,7 +268,7 @@ impl<S> Watched<S> {
             Some((len, b[3], b[4], stream))
         };
         match header(0) {
-            Some((len, DATA, flags, _)) if flags & PADDED == 0 && len < SMALL => {}
+            Some((len, DATA, _, _)) if len < SMALL => {}
             _ => return false,
         }
         // The run, frame by frame, each given to its stream's open joined
@@ -246,14 +279,24 @@ impl<S> Watched<S> {
         pieces.clear();
         let mut at = 0;
         while let Some((len, kind, flags, stream)) = header(at) {
-            if kind != DATA || flags & PADDED != 0 || held.len() < at + HEAD + len {
+            if kind != DATA || held.len() < at + HEAD + len {
                 break;
             }
+            let payload = &held[at + HEAD..at + HEAD + len];
+            let Some((from, data)) = data_of(payload, flags) else {
+                break;
+            };
+            let padding = len - data;
             let open = joining
                 .iter()
                 .rposition(|j| j.stream == stream && j.flags & (END_STREAM | CLOSED) == 0);
             let into = match open {
-                Some(i) if joining[i].payload + len <= JOINED => i,
+                Some(i)
+                    if joining[i].len() + len <= JOINED
+                        && joining[i].padding + padding <= MAX_PADDING =>
+                {
+                    i
+                }
                 _ => {
                     if let Some(i) = open {
                         // Full: closed, as if it had ended the stream.
@@ -262,16 +305,18 @@ impl<S> Watched<S> {
                     joining.push(Joining {
                         stream,
                         flags: 0,
-                        payload: 0,
+                        data: 0,
+                        padding: 0,
                         at: 0,
                         filled: 0,
                     });
                     joining.len() - 1
                 }
             };
-            joining[into].payload += len;
+            joining[into].data += data;
+            joining[into].padding += padding;
             joining[into].flags |= flags & END_STREAM;
-            pieces.push((at, len, into));
+            pieces.push((at + HEAD + from, data, into));
             at += HEAD + len;
         }
         if joining.len() == pieces.len() {
@@ -281,24 +326,31 @@ impl<S> Watched<S> {
         let mut total = 0;
         for j in joining.iter_mut() {
             j.at = total;
-            total += HEAD + j.payload;
+            total += HEAD + j.len();
         }
+        // Zeros: the padding's bytes, which must be zero.
         self.joined.clear();
         self.joined.resize(total, 0);
         self.joined_frames.clear();
-        for j in joining.iter() {
+        for j in joining.iter_mut() {
             let head = &mut self.joined[j.at..j.at + HEAD];
-            head[..3].copy_from_slice(&(j.payload as u32).to_be_bytes()[1..]);
+            head[..3].copy_from_slice(&(j.len() as u32).to_be_bytes()[1..]);
             head[3] = DATA;
             head[4] = j.flags & END_STREAM;
             head[5..].copy_from_slice(&j.stream.to_be_bytes());
+            if j.padding > 0 {
+                head[4] |= PADDED;
+                // The Pad Length field is one of the padding's bytes.
+                self.joined[j.at + HEAD] = (j.padding - 1) as u8;
+                j.filled = 1;
+            }
             self.joined_frames
-                .push_back((j.at, j.at + HEAD + j.payload, j.stream));
+                .push_back((j.at, j.at + HEAD + j.len(), j.stream));
         }
         for &(from, len, into) in pieces.iter() {
             let j = &mut joining[into];
             let to = j.at + HEAD + j.filled;
-            self.joined[to..to + len].copy_from_slice(&held[from + HEAD..from + HEAD + len]);
+            self.joined[to..to + len].copy_from_slice(&held[from..from + len]);
             j.filled += len;
         }
         self.joined_at = 0;
@@ -566,15 +618,57 @@ mod tests {
         assert_eq!(sizes, [(1, JOINED), (3, JOINED / 512 + 2), (1, 1024)]);
     }
 
-    /// Padded frames end a run and go as they came, and so does a run
-    /// that begins with a large frame.
+    /// Padded frames are joined too: the bodies in order, and as many
+    /// bytes for flow control as the frames joined (the padding and the
+    /// Pad Length fields become the joined frame's padding, 256 bytes at
+    /// most, all zero).
     #[tokio::test]
-    async fn padded_and_large_frames_are_not_joined() {
+    async fn padded_frames_are_joined_keeping_what_flow_control_counts() {
         let mut wire = Vec::new();
-        wire.extend(frame(DATA, PADDED, 5, &[1, b'a', 0]));
-        wire.extend(frame(DATA, PADDED, 5, &[0, b'b']));
+        let mut body = Vec::new();
+        for i in 0..1000u32 {
+            // One byte of body; no padding, or padding of i % 4 bytes.
+            let pad = (i % 4) as u8;
+            if i % 5 == 0 {
+                wire.extend(frame(DATA, 0, 1, &[i as u8]));
+            } else {
+                let mut payload = vec![pad, i as u8];
+                payload.extend(std::iter::repeat_n(0, pad.into()));
+                wire.extend(frame(DATA, PADDED, 1, &payload));
+            }
+            body.push(i as u8);
+        }
+        let counted =
+            |frames: &[(u8, u8, u32, Vec<u8>)]| -> usize { frames.iter().map(|f| f.3.len()).sum() };
+        let sent = parse(&wire);
+        let frames = parse(&through(&wire).await);
+        assert!(frames.len() < 30, "{} frames for 1,000", frames.len());
+        assert_eq!(counted(&frames), counted(&sent), "what flow control counts");
+        let mut read = Vec::new();
+        for (kind, flags, stream, payload) in &frames {
+            assert_eq!((*kind, *stream), (DATA, 1));
+            let (from, len) = data_of(payload, *flags).expect("well padded");
+            read.extend_from_slice(&payload[from..from + len]);
+            assert!(
+                payload[from + len..].iter().all(|&b| b == 0),
+                "zero padding"
+            );
+            if flags & PADDED != 0 {
+                assert!(payload.len() - len <= MAX_PADDING);
+            }
+        }
+        assert_eq!(read, body);
+    }
+
+    /// A run that begins with a large frame goes as it came, and so does a
+    /// malformed padded frame (for `h2` to refuse), which ends a run.
+    #[tokio::test]
+    async fn malformed_and_large_frames_are_not_joined() {
+        let mut wire = Vec::new();
         wire.extend(frame(DATA, 0, 7, &vec![b'x'; 2000]));
         wire.extend(frame(DATA, 0, 7, &vec![b'y'; 2000]));
+        wire.extend(frame(DATA, PADDED, 5, &[9, b'a', 0]));
+        wire.extend(frame(DATA, PADDED, 5, &[0, b'b']));
         wire.extend(frame(DATA, 0, 9, &[1]));
         wire.extend(frame(DATA, 0, 11, &[2]));
         assert_eq!(through(&wire).await, wire);
