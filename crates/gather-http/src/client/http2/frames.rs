@@ -38,8 +38,12 @@
 //! interleaved on one connection (four bodies of 512 KiB in alternating
 //! one-byte frames took 212 MB joined only when consecutive). Padding is
 //! kept as padding, since flow control counts it (a padded frame's body is
-//! joined, and its padding added to the joined frame's); a run that begins
-//! with a frame of 1 KiB or more goes as it came.
+//! joined, and its padding added to the joined frame's), and PING,
+//! PRIORITY and WINDOW_UPDATE frames within a run (which mean the same
+//! before or after a DATA frame) go as they came without ending it, so
+//! that a server cannot escape the joining by sending one between each
+//! one-byte frame. A run that begins with a frame of 1 KiB or more goes as
+//! it came.
 
 use std::collections::VecDeque;
 use std::io;
@@ -53,7 +57,10 @@ use tokio::sync::Notify;
 
 pub const DATA: u8 = 0x0;
 pub const HEADERS: u8 = 0x1;
+const PRIORITY: u8 = 0x2;
 const SETTINGS: u8 = 0x4;
+const PING: u8 = 0x6;
+const WINDOW_UPDATE: u8 = 0x8;
 pub const CONTINUATION: u8 = 0x9;
 const ACK: u8 = 0x1;
 const SETTINGS_MAX_CONCURRENT_STREAMS: u16 = 0x3;
@@ -172,10 +179,11 @@ pub struct Watched<S> {
     eof: bool,
     /// Frames made of small DATA frames (see the module's docs), handed
     /// out from `joined[joined_at..]` before the buffer, one per read:
-    /// `joined_frames` holds where each starts and ends, and its stream.
+    /// `joined_frames` holds where each starts and ends, its kind and its
+    /// stream.
     joined: Vec<u8>,
     joined_at: usize,
-    joined_frames: VecDeque<(usize, usize, u32)>,
+    joined_frames: VecDeque<(usize, usize, u8, u32)>,
     /// Scratch for the joining, kept for its allocations: the frames being
     /// joined, and where each frame's body is in the buffer, its length
     /// and its joined frame.
@@ -206,9 +214,12 @@ impl<S> Watched<S> {
     }
 }
 
-/// A frame being joined from small DATA frames of one stream.
+/// A frame being joined from small DATA frames of one stream, or a frame
+/// of another kind within the run, which goes as it came.
 #[derive(Debug)]
 struct Joining {
+    /// DATA, or the kind of a frame that goes as it came.
+    kind: u8,
     stream: u32,
     /// `END_STREAM` once a frame that ends the stream is in; [`CLOSED`]
     /// once full.
@@ -228,6 +239,16 @@ impl Joining {
     /// Its payload's length (what flow control counts).
     fn len(&self) -> usize {
         self.data + self.padding
+    }
+
+    /// Its length with its header.
+    fn size(&self) -> usize {
+        if self.kind == DATA {
+            HEAD + self.len()
+        } else {
+            // A frame as it came: `data` is all of it.
+            self.data
+        }
     }
 }
 
@@ -279,7 +300,28 @@ impl<S> Watched<S> {
         pieces.clear();
         let mut at = 0;
         while let Some((len, kind, flags, stream)) = header(at) {
-            if kind != DATA || held.len() < at + HEAD + len {
+            if held.len() < at + HEAD + len {
+                break;
+            }
+            if matches!(kind, PRIORITY | PING | WINDOW_UPDATE) {
+                // Frames about no stream's body, which mean the same
+                // before or after a DATA frame: a server that sends one
+                // between each one-byte frame is not to escape the
+                // joining. They go as they came, in their order.
+                joining.push(Joining {
+                    kind,
+                    stream,
+                    flags: CLOSED,
+                    data: HEAD + len,
+                    padding: 0,
+                    at: 0,
+                    filled: 0,
+                });
+                pieces.push((at, HEAD + len, joining.len() - 1));
+                at += HEAD + len;
+                continue;
+            }
+            if kind != DATA {
                 break;
             }
             let payload = &held[at + HEAD..at + HEAD + len];
@@ -303,6 +345,7 @@ impl<S> Watched<S> {
                         joining[i].flags |= CLOSED;
                     }
                     joining.push(Joining {
+                        kind: DATA,
                         stream,
                         flags: 0,
                         data: 0,
@@ -326,13 +369,18 @@ impl<S> Watched<S> {
         let mut total = 0;
         for j in joining.iter_mut() {
             j.at = total;
-            total += HEAD + j.len();
+            total += j.size();
         }
         // Zeros: the padding's bytes, which must be zero.
         self.joined.clear();
         self.joined.resize(total, 0);
         self.joined_frames.clear();
         for j in joining.iter_mut() {
+            self.joined_frames
+                .push_back((j.at, j.at + j.size(), j.kind, j.stream));
+            if j.kind != DATA {
+                continue;
+            }
             let head = &mut self.joined[j.at..j.at + HEAD];
             head[..3].copy_from_slice(&(j.len() as u32).to_be_bytes()[1..]);
             head[3] = DATA;
@@ -344,12 +392,14 @@ impl<S> Watched<S> {
                 self.joined[j.at + HEAD] = (j.padding - 1) as u8;
                 j.filled = 1;
             }
-            self.joined_frames
-                .push_back((j.at, j.at + HEAD + j.len(), j.stream));
         }
         for &(from, len, into) in pieces.iter() {
             let j = &mut joining[into];
-            let to = j.at + HEAD + j.filled;
+            let to = if j.kind == DATA {
+                j.at + HEAD + j.filled
+            } else {
+                j.at
+            };
             self.joined[to..to + len].copy_from_slice(&held[from..from + len]);
             j.filled += len;
         }
@@ -390,9 +440,9 @@ impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
     ) -> Poll<io::Result<()>> {
         let this = &mut *self;
         loop {
-            if let Some(&(start, end, stream)) = this.joined_frames.front() {
+            if let Some(&(start, end, kind, stream)) = this.joined_frames.front() {
                 if this.joined_at == start {
-                    this.seen.saw(DATA, stream);
+                    this.seen.saw(kind, stream);
                 }
                 let n = (end - this.joined_at).min(out.remaining());
                 out.put_slice(&this.joined[this.joined_at..this.joined_at + n]);
@@ -555,6 +605,29 @@ mod tests {
         assert_eq!(joined, body);
         assert!(data[..data.len() - 1].iter().all(|f| f.1 & END_STREAM == 0));
         assert_eq!(data.last().unwrap().1 & END_STREAM, END_STREAM);
+    }
+
+    /// PING, PRIORITY and WINDOW_UPDATE frames between small DATA frames
+    /// do not stop the joining; they go as they came, in their order.
+    #[tokio::test]
+    async fn pings_and_priorities_between_frames_do_not_stop_the_joining() {
+        let mut wire = Vec::new();
+        let mut others = Vec::new();
+        for i in 0..250u8 {
+            wire.extend(frame(DATA, 0, 1, &[i]));
+            let other = match i % 3 {
+                0 => frame(PING, 0, 0, &[i; 8]),
+                1 => frame(PRIORITY, 0, 3, &[0, 0, 0, 5, 15]),
+                _ => frame(WINDOW_UPDATE, 0, 0, &[0, 0, 1, 0]),
+            };
+            wire.extend(&other);
+            others.extend(parse(&other));
+        }
+        let frames = parse(&through(&wire).await);
+        let (data, rest): (Vec<_>, Vec<_>) = frames.into_iter().partition(|f| f.0 == DATA);
+        assert_eq!(data.len(), 1, "one joined frame");
+        assert_eq!(data[0].3, (0..250u8).collect::<Vec<_>>());
+        assert_eq!(rest, others);
     }
 
     /// Interleaved streams are joined each on its own, in the order the
