@@ -46,12 +46,31 @@ chown munge:munge "$dir/munge"
 runuser -u munge -- /usr/sbin/munged --socket="$dir/munge/munge.socket" \
   --pid-file="$dir/munge/munged.pid" --log-file="$dir/munge/munged.log" --seed-file="$dir/munge/seed"
 
+# Ports below the kernel's ephemeral range (where the tests' own servers
+# and clients take theirs, 32768 and up on Linux), and free now: a port
+# taken under slurmctld fails it with "Address already in use".
+free_port() {
+  local port
+  for _ in $(seq 50); do
+    port=$(( 10000 + RANDOM % 22000 ))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      echo "$port"
+      return 0
+    fi
+  done
+  echo "slurm.sh: no free port found" >&2
+  return 1
+}
+ctld_port=$(free_port)
+slurmd_port=$(free_port)
+while [ "$slurmd_port" = "$ctld_port" ]; do slurmd_port=$(free_port); done
+
 cpus=$(nproc)
 cat > "$dir/slurm.conf" <<EOF
 ClusterName=gather-test
 SlurmctldHost=localhost(127.0.0.1)
-SlurmctldPort=$(( 20000 + RANDOM % 20000 ))
-SlurmdPort=$(( 40000 + RANDOM % 20000 ))
+SlurmctldPort=$ctld_port
+SlurmdPort=$slurmd_port
 CommunicationParameters=NoInAddrAny,NoCtldInAddrAny
 AuthType=auth/munge
 CredType=cred/munge
@@ -87,15 +106,28 @@ EOF
 export SLURM_CONF="$dir/slurm.conf"
 /usr/sbin/slurmctld -f "$SLURM_CONF"
 /usr/sbin/slurmd -f "$SLURM_CONF"
-# Bounded wait for the node to take jobs.
-for _ in $(seq 150); do
-  if sinfo -h -o '%t' 2>/dev/null | grep -qE '^(idle|mix|alloc)'; then
+# Bounded wait for the node to take jobs: 30 s of wall clock, each sinfo
+# within 3 s (with no controller, one sinfo alone retries for most of a
+# minute), and an end as soon as a daemon has died.
+deadline=$(( SECONDS + 30 ))
+while [ "$SECONDS" -lt "$deadline" ]; do
+  if timeout 3 sinfo -h -o '%t' 2>/dev/null | grep -qE '^(idle|mix|alloc)'; then
     echo "export SLURM_CONF=$SLURM_CONF"
     exit 0
   fi
+  for daemon in slurmctld slurmd; do
+    pid=$(cat "$dir/$daemon.pid" 2>/dev/null) || continue
+    if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
+      echo "slurm.sh: $daemon exited; its log:" >&2
+      tail -n 20 "$dir/log/$daemon.log" >&2 || true
+      bash "${BASH_SOURCE[0]}" stop "$dir" || true
+      exit 1
+    fi
+  done
   sleep 0.2
 done
 echo "slurm.sh: the node did not become idle within 30 s; logs in $dir/log" >&2
-sinfo >&2 || true
+timeout 3 sinfo >&2 || true
 tail -n 20 "$dir"/log/*.log >&2 || true
+bash "${BASH_SOURCE[0]}" stop "$dir" || true
 exit 1
