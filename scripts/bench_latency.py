@@ -286,39 +286,46 @@ def ten_origins():
               (16, 50)]
     sites = [Site(w, s) for w, s in shapes]
     n = 150 if QUICK else 600
-    alone = []
-    for i, site in enumerate(sites):
-        site.reset()
-        run(gather(site.urls(f"ten-{i}", n)))
-        alone.append(site.stats()["span_s"])
     mixed = WORK / "ten-mixed.txt"
     mixed.write_text("".join(f"{sites[j].base}/page/{i}\n" for i in range(n) for j in range(len(sites))))
-    together = {}
     whole = f"--reorder-window {n * len(sites)}"
-    for name, flags in [("defaults", []), (whole, ["--reorder-window", str(n * len(sites))])]:
-        for site in sites:
+    # Per round: each site alone, then the ten together at the defaults
+    # and with a window that holds the list; ratios within the round.
+    alone = [[] for _ in sites]
+    together = {"defaults": [[] for _ in sites], whole: [[] for _ in sites]}
+    for _ in range(ROUNDS):
+        for i, site in enumerate(sites):
             site.reset()
-        run(gather(mixed, *flags))
-        together[name] = [site.stats()["span_s"] for site in sites]
+            run(gather(site.urls(f"ten-{i}", n)))
+            alone[i].append(site.stats()["span_s"])
+        for name, flags in [("defaults", []), (whole, ["--reorder-window", str(n * len(sites))])]:
+            for site in sites:
+                site.reset()
+            run(gather(mixed, *flags))
+            for i, site in enumerate(sites):
+                together[name][i].append(site.stats()["span_s"])
     for site in sites:
         site.stop()
     say(f"{n} pages from each of ten page servers, alone (one run each) and together (one run, the lists "
-        "interleaved). The time is the server's: its first request's arrival to its last answer. At the "
-        "defaults the output is in input order within a reorder window of 4x the limit: a fast site's "
-        "lines cannot run more than that far ahead of the slowest site's, so the fast sites go at the "
-        "slowest's pace. With a window that holds the whole list, each site goes at its own.\n")
+        "interleaved), in each of the rounds. The time is the server's: its first request's arrival to its last "
+        "answer; the ratio is together over alone within a round, the median of the rounds. At the defaults the "
+        "output is in input order, and a site's requests that its window has no room for wait as jobs in its "
+        "own queue while the other sites' go ahead (`crates/gather-http/src/dispatch.rs`), within a reorder "
+        "window of 64x the limit. The last column holds the whole list in the window.\n")
     say(f"| site | alone (s) | together, defaults (s) | ratio | together, {whole} (s) | ratio |")
     say("|---|---|---|---|---|---|")
     worst = {name: 0.0 for name in together}
-    for i, ((w, s), a) in enumerate(zip(shapes, alone)):
+    for i, (w, s) in enumerate(shapes):
         workers = "unlimited" if w >= 100_000 else f"{w} workers"
-        t1, t2 = together["defaults"][i], together[whole][i]
-        say(f"| {workers}, {s} ms | {a:.2f} | {t1:.2f} | {t1 / a:.2f}x | {t2:.2f} | {t2 / a:.2f}x |")
-        for name, t in [("defaults", t1), (whole, t2)]:
-            worst[name] = max(worst[name], t / a)
+        ratios = {name: median([t / a for t, a in zip(together[name][i], alone[i])]) for name in together}
+        t1, t2 = median(together["defaults"][i]), median(together[whole][i])
+        say(f"| {workers}, {s} ms | {median(alone[i]):.2f} | {t1:.2f} | {ratios['defaults']:.2f}x | {t2:.2f} | "
+            f"{ratios[whole]:.2f}x |")
+        for name in together:
+            worst[name] = max(worst[name], ratios[name])
     return [(f"ten sites, a reorder window that holds the list: the slowest {worst[whole]:.2f}x "
              f"its time alone (target at most 1.2x)", worst[whole] <= 1.2),
-            (f"ten sites at the defaults (in-order output, a window of 1,024): the slowest "
+            (f"ten sites at the defaults (in-order output): the slowest "
              f"{worst['defaults']:.2f}x its time alone (target at most 1.2x)", worst["defaults"] <= 1.2)]
 
 

@@ -169,8 +169,9 @@ pub(crate) struct FetchArgs {
     pub(crate) threads: usize,
 
     /// Results held waiting for an earlier line, at most. A URL is not started while it is this far
-    /// ahead of the next line to write, so memory stays bounded by --limit + --reorder-window results
-    /// even when one early URL is slow. Default: 4 x --limit.
+    /// ahead of the next line to write, nor while the lines held take 32 MiB, so memory stays bounded
+    /// even when one early URL or a whole site is slow; within it, fast sites go at their own pace
+    /// beside a slow one. Default: 64 x --limit.
     #[arg(long, value_name = "N")]
     pub(crate) reorder_window: Option<usize>,
 

@@ -115,8 +115,22 @@ impl FetchConfig {
     /// It adapts from there ([`PerHost::Auto`], the default).
     pub const PER_HOST_START: usize = crate::client::window::START;
     /// A run's reorder window, in multiples of [`limit`](Self::limit): how
-    /// far ahead of the next result to hand on a request may start.
-    pub const WINDOW_PER_LIMIT: usize = 4;
+    /// far ahead of the next result to hand on a request may start (16,384
+    /// positions at the default limit).
+    ///
+    /// In-order results go at the pace of the slowest origin unless the
+    /// window lets the others' run ahead of it: ten sites of different
+    /// speeds, interleaved, each took up to 43x its time alone with a
+    /// window of 4x the limit. A request waiting to start costs about a
+    /// kilobyte (its future), so the window's worst is ~16 MB; what the
+    /// results held to put them in order cost is bounded by
+    /// [`REORDER_BYTES`](Self::REORDER_BYTES).
+    pub const WINDOW_PER_LIMIT: usize = 64;
+    /// The most a run's front door holds of results waiting for an earlier
+    /// one (their lines, or their pages), in bytes: past it, only the next
+    /// result to hand on is started until results are handed on. With
+    /// bodies kept (`--body`), a window of pages would otherwise be held.
+    pub const REORDER_BYTES: usize = 32 << 20;
 
     /// The largest body a request accepts, in bytes (decoded): the
     /// [`max_bytes`](FetchConfig::max_bytes) given, else

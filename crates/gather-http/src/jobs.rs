@@ -27,46 +27,20 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::Notify;
 
-use url::Url;
-
-use crate::client::Payload;
+use crate::dispatch::Dispatch;
 use crate::error::{FetchError, Kind};
 use crate::fetch::{Fetcher, Page};
-use crate::order::{ByPosition, Written};
+use crate::order::{ByPosition, Window};
 
-/// Where a request goes and what it sends (no payload: a GET).
-#[derive(Debug, Clone)]
-pub struct Request {
-    pub url: Url,
-    pub payload: Option<Arc<Payload>>,
-}
-
-/// One request of a run, as a front door read it: the request, or why it
-/// cannot be sent (its failure, at its position), and `M`, what the front
-/// door keeps with it until its result comes back.
-#[derive(Debug)]
-pub struct Job<M> {
-    /// Its place in the whole input (a shard's jobs skip others'): what
-    /// names a body saved under `save_dir`.
-    pub index: usize,
-    pub request: Result<Request, FetchError>,
-    pub meta: M,
-}
-
-/// The reorder window: a request at position `p` starts only once
-/// `p < handed_on + size`.
-#[derive(Debug, Clone)]
-pub struct Window {
-    /// Results handed on in order (lines written, items taken).
-    pub handed_on: Arc<Written>,
-    pub size: usize,
-}
+pub use crate::job::{Job, Request};
 
 /// What the front door attached to each request started and not yet
-/// taken back, by position.
+/// taken back, and the request's position, by the order the requests were
+/// made in (the operation's index for them, which is not their position
+/// when a request to a full origin was passed: [`crate::dispatch`]).
 #[derive(Debug)]
 pub struct Started<M> {
-    by_position: Arc<Mutex<ByPosition<M>>>,
+    by_position: Arc<Mutex<ByPosition<(usize, M)>>>,
 }
 
 impl<M> Clone for Started<M> {
@@ -78,11 +52,11 @@ impl<M> Clone for Started<M> {
 }
 
 impl<M> Started<M> {
-    /// What the request at `pos` came with, once its result is in (`None`
-    /// if it was taken already).
-    pub fn take(&self, pos: usize) -> Option<M> {
+    /// The position of the request made `made`th and what it came with,
+    /// once its result is in (`None` if it was taken already).
+    pub fn take(&self, made: usize) -> Option<(usize, M)> {
         let mut held = self.lock();
-        let meta = held.take(pos);
+        let meta = held.take(made);
         held.skip_empty();
         meta
     }
@@ -98,15 +72,16 @@ impl<M> Started<M> {
         self.lock().is_empty()
     }
 
-    fn lock(&self) -> MutexGuard<'_, ByPosition<M>> {
+    fn lock(&self) -> MutexGuard<'_, ByPosition<(usize, M)>> {
         // A panic in a request is its result: the table goes on.
         self.by_position.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
-/// `jobs` as children for `gather::as_completed`, in input order (each
-/// one's position is its place in `jobs`), and the table of what they
-/// came with. `cutoff`: a request at a position after it is not started
+/// `jobs` as children for `gather::as_completed`, in input order except
+/// where a request to a full origin is passed by those to origins with
+/// room ([`crate::dispatch`]; each one's position is its place in `jobs`),
+/// and the table of what they came with and their positions. `cutoff`: a request at a position after it is not started
 /// (it ends [`Kind::Cancelled`], which no record carries).
 ///
 pub fn children<M, I>(
@@ -128,16 +103,22 @@ where
         by_position: Arc::default(),
     };
     let table = started.clone();
-    let children = jobs.enumerate().map(move |(pos, job)| {
-        table.lock().insert(pos, job.meta);
+    let limit = fetcher.config().limit;
+    let read_ahead = window.size.min(fetcher.config().window());
+    let dispatch = Dispatch::new(jobs, fetcher.clone(), window.clone(), read_ahead, limit);
+    let mut made = 0;
+    let children = dispatch.map(move |(pos, job, load)| {
+        table.lock().insert(made, (pos, job.meta));
+        made += 1;
         let (index, request) = (job.index, job.request);
         let (fetcher, window, cutoff) = (fetcher.clone(), window.clone(), cutoff.clone());
         // Made only when the operation starts it (lazily, under its limit).
         async move {
+            // Counted on its origin until it ends.
+            let _load = load;
             // Not started while too far ahead of the next result to hand
             // on: this is what bounds the reorder buffer.
-            let Window { handed_on, size } = window;
-            handed_on.wait_until(|n| pos < n + size).await;
+            window.wait_for_room(pos).await;
             if cutoff.as_ref().is_some_and(|c| c.passed(pos)) {
                 return Err(cancelled());
             }
@@ -228,7 +209,9 @@ impl Cutoff {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::order::Written;
     use std::time::Duration;
+    use url::Url;
 
     fn fetcher() -> Arc<Fetcher> {
         let config = crate::FetchConfig {
@@ -279,6 +262,7 @@ mod tests {
         let window = Window {
             handed_on: handed_on.clone(),
             size: 2,
+            bytes: usize::MAX,
         };
         let cutoff = Arc::new(Cutoff::new());
         cutoff.cut(2);
@@ -287,20 +271,22 @@ mod tests {
         let mut seen = Vec::new();
         // Positions 0 and 1 are within the window; 2 and 3 wait for them.
         for _ in 0..2 {
-            let (pos, outcome) = results.next().await.unwrap();
-            seen.push((pos, started.take(pos).unwrap(), outcome.is_ok()));
+            let (made, outcome) = results.next().await.unwrap();
+            let (pos, meta) = started.take(made).unwrap();
+            seen.push((pos, meta, outcome.is_ok()));
         }
         seen.sort();
         assert_eq!(seen, [(0, "first", true), (1, "refused", false)]);
         assert_eq!(started.len(), 2, "the two waiting are held");
         handed_on.set(2);
         let mut rest = Vec::new();
-        while let Some((pos, outcome)) = results.next().await {
+        while let Some((made, outcome)) = results.next().await {
             let kind = match outcome {
                 gather::Outcome::Err(e) => Some(e.kind),
                 _ => None,
             };
-            rest.push((pos, started.take(pos).unwrap(), kind));
+            let (pos, meta) = started.take(made).unwrap();
+            rest.push((pos, meta, kind));
         }
         rest.sort_by_key(|(pos, ..)| *pos);
         assert_eq!(

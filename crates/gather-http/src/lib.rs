@@ -18,6 +18,7 @@
 //! | decision | module |
 //! |---|---|
 //! | a run: limit, window, fail-fast, deadline, stop, counts | [`run`](Run) (`run.rs`), on `jobs.rs` |
+//! | which request starts next: a queue per full origin | `dispatch.rs` |
 //! | every default of a run, and the checks of files it names | [`FetchConfig`] (`config.rs`) |
 //! | retries: which answers, how long between | `fetch/retry.rs` |
 //! | redirects and their credential rules | `fetch/redirect.rs` |
@@ -55,8 +56,10 @@
 pub mod client;
 mod config;
 mod decode;
+mod dispatch;
 mod error;
 mod fetch;
+mod job;
 mod jobs;
 mod order;
 mod request_fields;

@@ -40,7 +40,7 @@ use url::Url;
 
 use crate::client::{header_field, BodyField, Payload};
 use crate::error::{FetchError, Kind};
-use crate::jobs::Request;
+use crate::job::Request;
 use crate::urls::UrlParser;
 
 /// The fields a request may have, in the order messages list them.

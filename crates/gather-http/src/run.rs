@@ -43,10 +43,15 @@ use gather::Outcome;
 
 use crate::error::{FetchError, Kind, Setting};
 use crate::fetch::{Fetcher, Page};
-use crate::jobs::{self, Cutoff, Started, Window};
+use crate::jobs::{self, Cutoff, Started};
+use crate::order::Window;
 use crate::order::Written;
 
-pub use crate::jobs::{Job, Request};
+pub use crate::job::{Job, Request};
+
+/// Requests started at once (each a future of about a kilobyte), in
+/// multiples of the limit.
+const STARTED_PER_LIMIT: usize = 4;
 
 /// The results of a run's requests, in the order they finish: boxed once
 /// per run, so that a [`Run`] has one type whichever way its requests run.
@@ -93,6 +98,7 @@ impl Counts {
 pub struct RunBuilder {
     fetcher: Arc<Fetcher>,
     window: Option<(Arc<Written>, usize)>,
+    reorder_bytes: usize,
     total_timeout: Option<Duration>,
     fail_fast: bool,
     in_place: bool,
@@ -117,6 +123,17 @@ impl RunBuilder {
         if let Some((_, window)) = &mut self.window {
             *window = size.max(1);
         }
+        self
+    }
+
+    /// The most the front door is to hold of results waiting for an
+    /// earlier one, in bytes, as it tells [`Written::hold`] (by default
+    /// [`FetchConfig::REORDER_BYTES`]): past it, only the next result to
+    /// hand on starts; with [`reorder`](RunBuilder::reorder).
+    ///
+    /// [`FetchConfig::REORDER_BYTES`]: crate::FetchConfig::REORDER_BYTES
+    pub fn reorder_bytes(mut self, bytes: usize) -> Self {
+        self.reorder_bytes = bytes;
         self
     }
 
@@ -162,19 +179,36 @@ impl RunBuilder {
             move |_| !stopping.load(Ordering::Relaxed)
         });
         let cutoff = self.fail_fast.then(|| Arc::new(Cutoff::new()));
-        // Requests started at once: the reorder window's worth (by default
-        // 4x the limit), so that requests waiting for a slow origin's turn
-        // do not hold back those to other origins behind them. The limit
-        // itself is on the wire: the client's, taken with an origin's turn.
+        // Requests started at once: a few times the limit, so that the
+        // wire stays full while some wait for an origin's turn, a rate or
+        // a retry (the limit itself is on the wire: the client's, taken
+        // with an origin's turn). Requests to a full origin wait as jobs,
+        // not started (`dispatch`), so that those to other origins go on.
+        let started_at_once = self
+            .fetcher
+            .config()
+            .limit
+            .saturating_mul(STARTED_PER_LIMIT);
         let (window, started_at_once) = match self.window {
-            Some((handed_on, size)) => (Window { handed_on, size }, size),
+            Some((handed_on, size)) => {
+                let bytes = self.reorder_bytes;
+                (
+                    Window {
+                        handed_on,
+                        size,
+                        bytes,
+                    },
+                    started_at_once.min(size),
+                )
+            }
             None => {
                 let handed_on = Arc::default();
                 let window = Window {
                     handed_on,
                     size: usize::MAX,
+                    bytes: usize::MAX,
                 };
-                (window, self.fetcher.config().window())
+                (window, started_at_once)
             }
         };
         let fetcher = self.fetcher.clone();
@@ -276,6 +310,7 @@ impl Run<()> {
         RunBuilder {
             fetcher,
             window: None,
+            reorder_bytes: crate::FetchConfig::REORDER_BYTES,
             total_timeout: None,
             fail_fast: false,
             in_place: false,
@@ -293,10 +328,10 @@ impl<M> Run<M> {
     /// returned.
     pub async fn next(&mut self) -> Option<Finished<M>> {
         loop {
-            let (position, outcome) =
+            let (made, outcome) =
                 std::future::poll_fn(|cx| self.results.as_mut().poll_next(cx)).await?;
-            // Every position is in the table from when its child was made.
-            let meta = self.started.take(position)?;
+            // Every request is in the table from when its child was made.
+            let (position, meta) = self.started.take(made)?;
             let result = match outcome {
                 Outcome::Ok(page) => Ok(page),
                 Outcome::Err(e) => Err(e),

@@ -20,9 +20,11 @@
 //!   self-pipe is watched. `fetch_sync` waits on a condition variable
 //!   instead, with the GIL released.
 //!
-//! A request starts only while it is within `window` of the results taken,
-//! so a consumer that stops reading (an `async for` that is slow, or
-//! abandoned) stops the requests too, and memory stays bounded.
+//! A request starts only while it is within `window` of the results taken
+//! and the results not yet taken hold less than the run's byte budget
+//! (`FetchConfig::REORDER_BYTES`), so a consumer that stops reading (an
+//! `async for` that is slow, or abandoned) stops the requests too, and
+//! memory stays bounded.
 //!
 //! Cancelling ([`Run::cancel`], or dropping the run) aborts the collector,
 //! which aborts every request in flight (their connections are closed as
@@ -255,6 +257,9 @@ impl Run {
             return Ok(None);
         }
         if !batch.is_empty() {
+            // Released before the count moves on, which wakes the requests
+            // waiting for room.
+            self.shared.taken.release(batch.iter().map(held_size).sum());
             let taken = self.shared.taken.get() + batch.len();
             self.shared.taken.set(taken);
         }
@@ -388,6 +393,9 @@ async fn collect(
         };
         let mut mailbox = shared.lock();
         let was_empty = mailbox.ready.is_empty();
+        // Held until Python takes it: counted against the run's budget
+        // for what waits to be handed on (`take` releases it).
+        shared.taken.hold(held_size(&done));
         if ordered {
             reorder.insert(position, done);
             while let Some(next) = reorder.pop_first() {
@@ -403,4 +411,14 @@ async fn collect(
     let mut mailbox = shared.lock();
     mailbox.complete = true;
     shared.wake(mailbox);
+}
+
+/// About what a result waiting for an earlier one holds: its body, and
+/// the rest of its answer.
+fn held_size(done: &Done) -> usize {
+    let body = match &done.result {
+        Ok(page) => page.body.as_ref().map_or(0, Vec::len),
+        Err(_) => 0,
+    };
+    body + std::mem::size_of::<Done>()
 }

@@ -7,7 +7,8 @@
 //! Results arrive in completion order. Each waits in a reorder buffer until
 //! every earlier line has been written. The buffer is bounded because a
 //! URL is not started while it is more than `--reorder-window` positions
-//! ahead of the next line to write (see [`OrderedWriter::written`]).
+//! ahead of the next line to write, nor while the lines held take the
+//! run's byte budget (see [`OrderedWriter::written`]).
 
 mod ordered;
 #[cfg(test)]

@@ -46,15 +46,27 @@ impl OrderedWriter {
     }
 
     /// Adds the line at position `pos`, and writes every line now in order.
+    /// The lines held for an earlier one are counted in bytes ([`Written::hold`]),
+    /// which bounds them by `--reorder-window` and by the run's byte budget.
     pub(crate) fn insert(&mut self, pos: usize, line: String) -> io::Result<()> {
+        // Every line but the next one's is held.
+        let unheld = (pos == self.next).then_some(pos);
+        if unheld.is_none() {
+            self.written.hold(line.len());
+        }
         self.waiting.insert(pos, line);
         let before = self.next;
+        let mut released = 0;
         while let Some(line) = self.waiting.pop_first() {
+            if unheld != Some(self.next) {
+                released += line.len();
+            }
             self.out.write_all(line.as_bytes())?;
             self.out.write_all(b"\n")?;
             self.next += 1;
         }
         if self.next != before {
+            self.written.release(released);
             self.written.set(self.next);
         }
         Ok(())
@@ -110,15 +122,22 @@ mod tests {
         }
         let mut w = OrderedWriter::new(Box::new(Shared(sink.clone())));
         w.insert(2, "c".into()).unwrap();
-        w.insert(1, "b".into()).unwrap();
+        w.insert(1, "bb".into()).unwrap();
         assert_eq!(w.count(), 0);
         assert_eq!(w.held(), 2);
+        assert_eq!(w.written().held(), 3, "the bytes of the lines held");
         w.insert(0, "a".into()).unwrap();
         w.flush().unwrap();
         assert_eq!(w.written().get(), 3);
+        assert_eq!(w.written().held(), 0);
+        w.insert(4, "e".into()).unwrap();
+        assert_eq!(w.written().held(), 1);
+        w.insert(3, "d".into()).unwrap();
+        assert_eq!(w.written().held(), 0);
+        w.flush().unwrap();
         assert_eq!(
             String::from_utf8(sink.lock().unwrap().clone()).unwrap(),
-            "a\nb\nc\n"
+            "a\nbb\nc\nd\ne\n"
         );
     }
 }

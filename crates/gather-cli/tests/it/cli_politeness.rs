@@ -252,3 +252,41 @@ fn time_waiting_for_a_turn_is_not_in_elapsed_ms() {
     let last = recs[9]["elapsed_ms"].as_f64().unwrap();
     assert!(last < 1800.0, "the queue is not in elapsed_ms: {}", recs[9]);
 }
+
+/// At the defaults (input order), a fast site is not held to a slow
+/// site's pace: 30 lines of a fast site after each of a slow one (one
+/// worker, 50 ms a page), and every fast page was asked for before the
+/// slow site had been asked for half of its own. With the reorder window
+/// of 4x the limit there was before, the fast site's last page waited
+/// for two thirds of the slow site's (the reorder window held it), so ten
+/// sites of different speeds went at the slowest's pace.
+#[test]
+fn a_fast_site_is_not_held_to_a_slow_sites_pace_at_the_defaults() {
+    let env = Env::new("fast-beside-slow");
+    let slow = env
+        .rt
+        .block_on(Server::start_capacity(
+            gather_pageserver::capacity::CapacityConfig {
+                workers: 1,
+                service: Duration::from_millis(50),
+                shed_after: None,
+            },
+        ))
+        .unwrap();
+    let mut urls = Vec::new();
+    for i in 0..100 {
+        urls.push(slow.url(&format!("/page/{i}")));
+        urls.extend((0..30).map(|j| env.url(&format!("/page/{}", i * 30 + j))));
+    }
+    let out = fetch(&env, &urls, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let fast = env.server.arrivals();
+    assert_eq!(fast.len(), 3000);
+    let fast_last = fast.iter().map(|(at, _)| *at).max().unwrap();
+    let slow = slow.arrivals();
+    let slow_before = slow.iter().filter(|(at, _)| *at < fast_last).count();
+    assert!(
+        slow_before < 50,
+        "the fast site's last page was asked for after {slow_before} of the slow site's 100"
+    );
+}

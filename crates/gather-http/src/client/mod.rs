@@ -184,6 +184,13 @@ impl Client {
         }
     }
 
+    /// The origin a request for `url` goes to (`None` for a URL it cannot
+    /// request): what a run's dispatch groups requests by.
+    pub fn origin(&self, url: &Url) -> Option<Arc<origin::Origin>> {
+        let (tls, authority, may_h2) = self.route(url).ok()?;
+        Some(self.origins.origin(tls, authority, may_h2))
+    }
+
     /// Where a request for `url` goes: over TLS or not, the origin's
     /// `host:port`, and whether it could be HTTP/2.
     fn route<'u>(&self, url: &'u Url) -> Result<(bool, &'u str, bool), Error> {

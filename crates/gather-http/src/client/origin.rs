@@ -263,6 +263,14 @@ impl Origin {
         self.permits(held)?.status()
     }
 
+    /// How many requests it lets go at once now: its window's size (the
+    /// HTTP/2 one once it speaks HTTP/2); `usize::MAX` without a limit per
+    /// origin (`--per-host 0`).
+    pub fn capacity(&self) -> usize {
+        let held = self.known_permits().unwrap_or(HELD_H1);
+        self.permits(held).map_or(usize::MAX, Window::size)
+    }
+
     /// A request to it failed in a way that says it is overloaded (a
     /// connection refused or reset, a timeout): its window halves.
     pub fn overloaded(&self) {
@@ -466,7 +474,7 @@ impl Origins {
         }
     }
 
-    fn origin(&self, tls: bool, authority: &str, may_h2: bool) -> Arc<Origin> {
+    pub fn origin(&self, tls: bool, authority: &str, may_h2: bool) -> Arc<Origin> {
         let mut table = lock(&self.table);
         let Table {
             by_scheme,

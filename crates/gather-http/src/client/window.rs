@@ -286,6 +286,18 @@ impl Window {
         }
     }
 
+    /// How many requests it lets go at once now: the permits held and
+    /// free, less those a shrink still owes (at least 1). Lock-free: read
+    /// for every request a run hands out ([`crate::jobs`]).
+    pub fn size(&self) -> usize {
+        // Relaxed: an estimate for the run's dispatch, which only decides
+        // which request to make next; the permits themselves decide.
+        let held = self.held.load(Ordering::Relaxed);
+        let free = self.permits.available_permits();
+        let debt = self.debt.load(Ordering::Relaxed);
+        (held + free).saturating_sub(debt).max(1)
+    }
+
     /// A permit now, if one is free.
     pub fn try_take(&self) -> bool {
         match self.permits.try_acquire() {

@@ -213,6 +213,11 @@ impl Fetcher {
         self.shared.client.windows()
     }
 
+    /// The origin a request for `url` goes to, for a run's dispatch.
+    pub(crate) fn origin_of(&self, url: &Url) -> Option<Arc<crate::client::origin::Origin>> {
+        self.shared.client.origin(url)
+    }
+
     /// Stops starting requests, for a run that ends without losing what
     /// was done (a first Ctrl-C): a request waiting for its turn, a rate
     /// or a retry ends unsent, and fails with [`Kind::Cancelled`], which

@@ -9,12 +9,14 @@
 //! package yields items with them (`gather_fetch.stream`).
 
 mod by_position;
+mod window;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::sync::Notify;
 
 pub use by_position::ByPosition;
+pub(crate) use window::Window;
 
 /// How many results have been handed on in order (lines written, items
 /// yielded), for the requests that wait to start until they are within the
@@ -29,6 +31,8 @@ pub struct Written {
     count: AtomicUsize,
     waiting: AtomicUsize,
     changed: Notify,
+    /// Bytes the front door holds of results waiting for an earlier one.
+    held: AtomicUsize,
 }
 
 impl Written {
@@ -52,6 +56,26 @@ impl Written {
     /// Lines written so far.
     pub fn get(&self) -> usize {
         self.count.load(Ordering::SeqCst)
+    }
+
+    /// The front door holds `bytes` more of results waiting for an earlier
+    /// one (see [`FetchConfig::REORDER_BYTES`](crate::FetchConfig)).
+    pub fn hold(&self, bytes: usize) {
+        // Relaxed: a count, read by the requests deciding whether to
+        // start; what wakes them is `set`.
+        self.held.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// The front door no longer holds `bytes` of them (handed on); called
+    /// before the [`set`](Written::set) that hands them on, which wakes the
+    /// requests waiting for room.
+    pub fn release(&self, bytes: usize) {
+        self.held.fetch_sub(bytes, Ordering::Relaxed);
+    }
+
+    /// Bytes held of results waiting for an earlier one.
+    pub fn held(&self) -> usize {
+        self.held.load(Ordering::Relaxed)
     }
 
     /// Returns once `ready(lines written)` holds.

@@ -210,7 +210,7 @@ fn the_defaults_are_the_engines() {
     assert_eq!(d.politeness.per_host, gather_http::PerHost::Auto);
     assert!(d.politeness.server_limits);
     assert!(d.decode);
-    assert_eq!(d.window(), 1024);
+    assert_eq!(d.window(), 16_384);
 }
 
 /// A file a configuration names is checked before anything is sent; the

@@ -267,9 +267,10 @@ def as_completed(
     Takes ``fetch``'s keyword arguments. A failure is raised (ending the
     run) unless ``return_exceptions=True``, which yields it in place.
     Memory stays bounded however many requests there are: a request
-    starts only within ``window`` (default ``4 * limit``) of the results
-    taken, so a slow loop body slows the requests rather than piling up
-    their results. Leaving the loop early (``break``) or ``aclose()``
+    starts only within ``window`` (default ``64 * limit``) of the results
+    taken, and while the results not yet taken hold under 32 MiB, so a
+    slow loop body slows the requests rather than piling up their
+    results. Leaving the loop early (``break``) or ``aclose()``
     stops the run; ``async with`` does so on exit.
     """
     return_exceptions = check_return_exceptions(return_exceptions)
@@ -305,7 +306,8 @@ def stream(
 
     As ``as_completed``, but in order: a million results need not be held
     at once, as ``fetch``'s list would. One slow request holds back those
-    after it only up to ``window`` (default ``4 * limit``) requests ahead.
+    after it only up to ``window`` (default ``64 * limit``) requests ahead,
+    or 32 MiB of results: requests to other hosts go on meanwhile.
     """
     return_exceptions = check_return_exceptions(return_exceptions)
     return Results(_engine.Run(requests, True, checked(options, window=True)), return_exceptions)
