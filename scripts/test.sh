@@ -50,3 +50,37 @@ env PATH="$no_rust" GATHER_PAGESERVER="$PWD/target/release/gather-pageserver" \
 
 echo "=== the Python package's types (mypy --strict, pyright, stubtest)"
 bash scripts/typecheck_py.sh "$user/bin/python"
+
+echo "=== the same wheel on the oldest and newest other CPython found"
+# One abi3 wheel is for every CPython from 3.9: its tests run again on the
+# oldest and the newest other CPython this machine has (Debian's, in
+# /usr/local, or pyenv's), each in a venv of its own with no Rust on PATH.
+# A machine with only one CPython says so.
+main=$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+others=$(for p in /usr/bin/python3.[0-9]* /usr/local/bin/python3.[0-9]* \
+    "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.*/bin/python3; do
+  [ -x "$p" ] || continue
+  "$p" -c 'import sys, venv, ensurepip; assert sys.version_info >= (3, 9)' 2>/dev/null || continue
+  v=$("$p" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+  [ "$v" = "$main" ] || echo "$v $p"
+done | sort -t. -k1,1n -k2,2n | awk '!seen[$1]++')
+if [ -z "$others" ]; then
+  echo "only CPython $main is on this machine: the wheel was tested on it alone"
+else
+  oldest=$(head -n 1 <<<"$others")
+  newest=$(tail -n 1 <<<"$others")
+  picks=("$oldest")
+  [ "$newest" = "$oldest" ] || picks+=("$newest")
+  for pick in "${picks[@]}"; do
+    read -r v p <<<"$pick"
+    venv="target/py-user-$v"
+    rm -rf "$venv"
+    "$p" -m venv "$venv"
+    env PATH="$no_rust" CARGO=/nonexistent RUSTC=/nonexistent \
+      "$venv/bin/python" -m pip install -q --disable-pip-version-check --only-binary=:all: \
+      "$wheel" pytest pytest-asyncio cryptography typing_extensions
+    echo "--- CPython $v ($p)"
+    env PATH="$no_rust" GATHER_PAGESERVER="$PWD/target/release/gather-pageserver" \
+      "$venv/bin/python" -m pytest -q -p no:cacheprovider crates/gather-py/tests
+  done
+fi
