@@ -280,15 +280,16 @@ mod tests {
     use crate::order::Written;
     use crate::{FetchConfig, PerHost, Politeness, Versions};
 
-    /// Jobs to `a` and `b` (two origins of 2 requests at once each, HTTP/1.1)
-    /// by the letters of `hosts`, and the dispatch of them.
-    fn dispatch(
-        hosts: &str,
-        size: usize,
-    ) -> (
-        Dispatch<char, impl Iterator<Item = Job<char>>>,
-        Arc<Written>,
-    ) {
+    type Jobs = std::vec::IntoIter<Job<String>>;
+
+    /// Jobs to the origins `hosts` names, one letter each (`a`: `a.test`),
+    /// each origin taking 2 requests at once (HTTP/1.1), and the dispatch
+    /// of them within a reorder window of `size`.
+    fn dispatch(hosts: &str, size: usize) -> (Dispatch<String, Jobs>, Arc<Written>) {
+        dispatch_to(hosts.chars().map(String::from).collect(), size)
+    }
+
+    fn dispatch_to(hosts: Vec<String>, size: usize) -> (Dispatch<String, Jobs>, Arc<Written>) {
         let config = FetchConfig {
             limit: 8,
             versions: Versions::Http1Only,
@@ -299,8 +300,8 @@ mod tests {
             ..Default::default()
         };
         let fetcher = Arc::new(Fetcher::new(config).unwrap());
-        let jobs: Vec<Job<char>> = hosts
-            .chars()
+        let jobs: Vec<Job<String>> = hosts
+            .into_iter()
             .enumerate()
             .map(|(index, host)| Job {
                 index,
@@ -349,6 +350,23 @@ mod tests {
         assert_eq!(next().0, 3);
         assert_eq!(next().0, 6);
         assert!(d.next().is_none());
+    }
+
+    /// A crawl of many origins, each asked once: every job goes at once,
+    /// and the table of origins is swept as they finish, not kept.
+    #[test]
+    fn origins_asked_once_are_not_kept() {
+        let (mut d, _) = dispatch_to((0..3000).map(|i| format!("x{i}")).collect(), 10_000);
+        let mut most = 0;
+        for i in 0..3000 {
+            let (pos, _, load) = d.next().unwrap();
+            assert_eq!(pos, i);
+            drop(load);
+            most = most.max(d.origins.len());
+        }
+        assert!(d.next().is_none());
+        assert!(most <= 2 * SWEEP_FLOOR, "{most} origins held");
+        assert_eq!(d.queued, 0);
     }
 
     /// The next result to hand on goes first whatever else could, and
