@@ -59,9 +59,12 @@ echo "=== the same wheel on the oldest and newest other CPython found"
 main=$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 others=$(for p in /usr/bin/python3.[0-9]* /usr/local/bin/python3.[0-9]* \
     "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.*/bin/python3; do
-  [ -x "$p" ] || continue
-  "$p" -c 'import sys, venv, ensurepip; assert sys.version_info >= (3, 9)' 2>/dev/null || continue
-  v=$("$p" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+  # An interpreter (not python3.11-config and the like) of 3.9 or newer
+  # that can make a venv.
+  [[ -x "$p" && "$p" =~ /python3\.[0-9]+$|/bin/python3$ ]] || continue
+  v=$("$p" -c 'import sys, venv, ensurepip; assert sys.version_info >= (3, 9)
+print("%d.%d" % sys.version_info[:2])' 2>/dev/null) || continue
+  [[ "$v" =~ ^3\.[0-9]+$ ]] || continue
   [ "$v" = "$main" ] || echo "$v $p"
 done | sort -t. -k1,1n -k2,2n | awk '!seen[$1]++')
 if [ -z "$others" ]; then
