@@ -195,7 +195,11 @@ fn at(times: &[Option<u64>]) -> Vec<Child> {
         .collect()
 }
 
-#[tokio::test]
+// On the paused clock: both deadlines are the same instant. On the real
+// one, a slow machine (the test under valgrind in CI) polled the second
+// child a millisecond after the first, so its 0 ms timer fell due a turn
+// later and only one was done.
+#[tokio::test(start_paused = true)]
 async fn first_completed_returns_every_child_ready_at_once() {
     // Python: three tasks, two finish in the same loop iteration -> 2 done.
     let (done, pending) = wait(at(&[Some(0), Some(0), None]), ReturnWhen::FirstCompleted).await;
