@@ -189,6 +189,12 @@ impl<M, I: Iterator<Item = Job<M>>> Dispatch<M, I> {
         (pos, job, Load::on(&q.load))
     }
 
+    /// The origin `job` goes to: none for a job refused, or a URL no
+    /// origin serves (it fails at once).
+    fn origin(&self, job: &Job<M>) -> Option<Arc<Origin>> {
+        self.fetcher.origin_of(&job.request.as_ref().ok()?.url)
+    }
+
     /// The job read at `pos`, handed out if it can go now, else queued.
     fn place(
         &mut self,
@@ -196,13 +202,8 @@ impl<M, I: Iterator<Item = Job<M>>> Dispatch<M, I> {
         job: Job<M>,
         handed_on: usize,
     ) -> Option<(usize, Job<M>, Load)> {
-        let origin = match &job.request {
-            Ok(request) => self.fetcher.origin_of(&request.url),
-            Err(_) => None,
-        };
-        // A job with no origin (refused, or a URL no origin serves) fails
-        // at once: it goes now.
-        let Some(origin) = origin else {
+        // A job with no origin fails at once: it goes now.
+        let Some(origin) = self.origin(&job) else {
             return Some((pos, job, Load(None)));
         };
         let window_room = self.window.has_room(pos, handed_on);
@@ -261,11 +262,7 @@ impl<M, I: Iterator<Item = Job<M>>> Iterator for Dispatch<M, I> {
         // edge): the next job anyway, to wait as a started request. Ends
         // only with the input.
         let (pos, job) = self.read()?;
-        let origin = match &job.request {
-            Ok(request) => self.fetcher.origin_of(&request.url),
-            Err(_) => None,
-        };
-        let load = match origin {
+        let load = match self.origin(&job) {
             Some(origin) => Load::on(&self.queue(origin).load),
             None => Load(None),
         };

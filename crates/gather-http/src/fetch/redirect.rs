@@ -205,28 +205,25 @@ impl Fetcher {
                 }
             }
         }
-        // Credentials in the URL itself, as curl and browsers send them; an
-        // Authorization given with the run's fields (or the request's own)
-        // wins.
+        // A field of our own, unless the run's fields or the request's own
+        // give it: what was given wins.
+        let mut add_unless_given = |name: header::HeaderName, value| {
+            let given = sent.contains_key(&name)
+                || payload
+                    .as_ref()
+                    .is_some_and(|p| p.headers().contains_key(&name));
+            if !given {
+                sent.to_mut().insert(name, value);
+            }
+        };
+        // Credentials in the URL itself, as curl and browsers send them.
         if let Some(credentials) = basic_auth(url) {
-            let given = sent.contains_key(header::AUTHORIZATION)
-                || payload
-                    .as_ref()
-                    .is_some_and(|p| p.headers().contains_key(header::AUTHORIZATION));
-            if !given {
-                sent.to_mut().insert(header::AUTHORIZATION, credentials);
-            }
+            add_unless_given(header::AUTHORIZATION, credentials);
         }
-        // The jar's cookies for this hop's URL, unless the run's fields or
-        // the request's own give a Cookie: one field, as RFC 6265 wants.
+        // The jar's cookies for this hop's URL: one field, as RFC 6265
+        // wants.
         if let Some(cookie) = self.shared.jar.as_ref().and_then(|jar| jar.field(url)) {
-            let given = sent.contains_key(header::COOKIE)
-                || payload
-                    .as_ref()
-                    .is_some_and(|p| p.headers().contains_key(header::COOKIE));
-            if !given {
-                sent.to_mut().insert(header::COOKIE, cookie);
-            }
+            add_unless_given(header::COOKIE, cookie);
         }
         sent
     }
