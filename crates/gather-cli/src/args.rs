@@ -112,18 +112,19 @@ pub(crate) struct FetchArgs {
     #[arg(short = 'o', long = "output", value_name = "OUT")]
     pub(crate) output: Option<PathBuf>,
 
-    /// Requests on the wire at once, over every origin (the most one origin's window grows to). A
-    /// request waiting for its origin's turn holds none, so a slow site does not hold back the
-    /// others.
-    #[arg(long, default_value_t = gather_http::FetchConfig::LIMIT, value_name = "N")]
-    pub(crate) limit: usize,
+    /// Requests on the wire at once, over every origin [default: 512]. A request waiting for its
+    /// origin's turn holds none, so a slow site does not hold back the others. Lowered, with a
+    /// warning, to what the files the process may open hold (ulimit -n; gather raises its own soft
+    /// limit to the hard one first).
+    #[arg(long, value_name = "N")]
+    pub(crate) limit: Option<usize>,
 
     /// Requests at once to one origin (scheme, host and port): connections over HTTP/1.1, streams
     /// on its one connection over HTTP/2. auto (the default): a window per origin that starts at 8
     /// and adapts to the latency the origin shows, growing while it stays near the least seen (the
     /// site has room), shrinking when it rises (a queue forms at the server) and halving on 429,
-    /// 503, refused or reset connections and timeouts; at most --limit. N: N at most, always. 0: no
-    /// limit but --limit.
+    /// 503, refused or reset connections and timeouts; at most 256, and at most --limit. N: N at
+    /// most, always. 0: no limit but --limit.
     #[arg(long, default_value = "auto", value_name = "auto|N")]
     pub(crate) per_host: String,
 

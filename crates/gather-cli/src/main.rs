@@ -37,6 +37,10 @@ fn main() {
                          and the servers can read and change what is fetched",
                     );
                 }
+                // As Go's runtime does for every program: the soft limit
+                // of 1,024 exists for select(), which nothing here uses,
+                // and a run's limit is lowered to what it holds.
+                gather_http::open_files::raise_soft_limit();
                 on_runtime(config.threads, run::fetch(config))
             }
             Err(e) => Exit::usage(e),

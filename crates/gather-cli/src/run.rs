@@ -86,6 +86,11 @@ async fn run(config: &Config) -> Result<Exit, Exit> {
         todo: plan(config, &input, &records)?,
     };
     let fetcher = Fetcher::new(config.fetch.clone()).map_err(|e| Exit::usage(refused(e)))?;
+    if let Some(lowered) = fetcher.limit_lowered() {
+        if config.say_limit_lowered {
+            report::warning(&format!("--limit {lowered}"));
+        }
+    }
     let fetcher = Arc::new(fetcher);
     let mut report = Report::new(planned.todo, config.quiet);
     report.show_windows(Box::new({

@@ -41,6 +41,8 @@ use crate::error::{ConfigError, Setting};
 pub struct FetchConfig {
     /// Requests on the wire at once, over all origins: taken with an
     /// origin's turn, so a request waiting for a slow origin holds none.
+    /// An adaptive window grows to [`PER_HOST_MOST`](Self::PER_HOST_MOST)
+    /// or this, the lower.
     pub limit: usize,
     /// A request's time for its complete answer (time queued for a turn is
     /// not counted).
@@ -94,12 +96,17 @@ pub struct FetchConfig {
 }
 
 impl FetchConfig {
-    /// Requests in flight at once, over all origins: the most an origin's
-    /// window grows to. More than aiohttp's pool (100) and curl's
-    /// `--parallel` (50), since the window, not this, is what holds a
-    /// small site to what it can take; enough for a site 100 ms away to
-    /// be fetched at its pace.
-    pub const LIMIT: usize = 256;
+    /// Requests in flight at once, over all origins. Twice what one
+    /// origin's adaptive window grows to ([`PER_HOST_MOST`](Self::PER_HOST_MOST)),
+    /// so that a far site does not take the whole run's share from the
+    /// others beside it: ten sites of different speeds at once each
+    /// finished within 1.12x of their time alone with 512, and the
+    /// quickest took 1.35x with 256 (`docs/benchmarks.md`). More than
+    /// aiohttp's pool (100) and curl's `--parallel` (50), since the
+    /// window, not this, is what holds a small site to what it can take.
+    /// Lowered to what the files the process may open hold
+    /// ([`Fetcher::limit_lowered`](crate::Fetcher::limit_lowered)).
+    pub const LIMIT: usize = 512;
     /// A request's time for its complete answer.
     pub const TIMEOUT: Duration = Duration::from_secs(30);
     /// The first retry's wait.
@@ -114,15 +121,21 @@ impl FetchConfig {
     /// streams over HTTP/2): what browsers hold to (6) and a little more.
     /// It adapts from there ([`PerHost::Auto`], the default).
     pub const PER_HOST_START: usize = crate::client::window::START;
+    /// The most an adaptive window grows to, if the run's limit is not
+    /// lower: a site that shows no queue with 256 requests in flight is
+    /// fetched as fast as a page list needs, and the rest of the limit is
+    /// left to the run's other origins.
+    pub const PER_HOST_MOST: usize = crate::client::window::MOST;
     /// A run's reorder window, in multiples of [`limit`](Self::limit): how
-    /// far ahead of the next result to hand on a request may start (16,384
+    /// far ahead of the next result to hand on a request may start (32,768
     /// positions at the default limit).
     ///
     /// In-order results go at the pace of the slowest origin unless the
     /// window lets the others' run ahead of it: ten sites of different
     /// speeds, interleaved, each took up to 43x its time alone with a
-    /// window of 4x the limit. A request waiting to start costs about a
-    /// kilobyte (its future), so the window's worst is ~16 MB; what the
+    /// window of 4x the limit. Within it, a job waiting in its origin's
+    /// queue costs its request (a few hundred bytes), and at most 4x the
+    /// limit are started (about a kilobyte each, their futures); what the
     /// results held to put them in order cost is bounded by
     /// [`REORDER_BYTES`](Self::REORDER_BYTES).
     pub const WINDOW_PER_LIMIT: usize = 64;
@@ -230,7 +243,7 @@ impl FetchConfig {
 }
 
 impl Default for FetchConfig {
-    /// The engine's defaults: 256 at once, a window per origin that adapts
+    /// The engine's defaults: 512 at once, a window per origin that adapts
     /// from 8, 30 s a request, no retries, 10 MiB bodies, 10 redirects,
     /// decoded, bodies not
     /// kept, proxies off (front doors read the environment's with

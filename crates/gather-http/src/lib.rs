@@ -61,6 +61,7 @@ mod error;
 mod fetch;
 mod job;
 mod jobs;
+pub mod open_files;
 mod order;
 mod request_fields;
 mod run;

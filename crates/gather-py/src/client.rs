@@ -89,17 +89,13 @@ impl Client {
     /// `gather_fetch.Client`), checked here as a call's are.
     #[new]
     fn new(options: &Bound<'_, PyDict>) -> PyResult<Client> {
-        let options = options::read(options)?;
         let runtime = runtime()?;
-        let fetcher = {
-            let _enter = runtime.enter();
-            Fetcher::new(options.config).map_err(options::refused)?
-        };
+        let (fetcher, window, base_url) = options::read(options)?.fetcher(options.py(), runtime)?;
         let (signal, pipe) = Signal::new()?;
         Ok(Client {
             fetcher: Arc::new(fetcher),
-            window: options.window,
-            base_url: options.base_url,
+            window,
+            base_url,
             pid: std::process::id(),
             singles: Arc::new(Singles {
                 ready: Mutex::default(),

@@ -15,7 +15,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use gather_http::{ConfigError, FetchConfig, PerHost, Politeness, Proxies, Setting, Versions};
+use gather_http::{
+    ConfigError, FetchConfig, Fetcher, PerHost, Politeness, Proxies, Setting, Versions,
+};
 use http::header::HeaderMap;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -32,6 +34,7 @@ pub fn defaults(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     d.set_item("max_redirects", FetchConfig::MAX_REDIRECTS)?;
     d.set_item("per_host", "auto")?;
     d.set_item("per_host_start", FetchConfig::PER_HOST_START)?;
+    d.set_item("per_host_most", FetchConfig::PER_HOST_MOST)?;
     d.set_item("window_per_limit", FetchConfig::WINDOW_PER_LIMIT)?;
     Ok(d)
 }
@@ -67,11 +70,38 @@ pub struct Options {
     pub window: usize,
     /// What relative URLs are relative to.
     pub base_url: Option<url::Url>,
+    /// `limit` was given: lowered to what the open files hold, it is
+    /// warned about (the default lowered is not: the process's limits are
+    /// its user's, and the package leaves them alone).
+    pub limit_given: bool,
+}
+
+impl Options {
+    /// The engine for these options, in `runtime`'s context; a `limit`
+    /// given that the files the process may open cannot hold is lowered
+    /// with a `RuntimeWarning`.
+    pub fn fetcher(
+        self,
+        py: Python<'_>,
+        runtime: &tokio::runtime::Runtime,
+    ) -> PyResult<(Fetcher, usize, Option<url::Url>)> {
+        let fetcher = {
+            let _enter = runtime.enter();
+            Fetcher::new(self.config).map_err(refused)?
+        };
+        if let Some(lowered) = fetcher.limit_lowered().filter(|_| self.limit_given) {
+            let message = std::ffi::CString::new(format!("limit={lowered}")).unwrap_or_default();
+            let category = py.get_type::<pyo3::exceptions::PyRuntimeWarning>();
+            PyErr::warn(py, &category, &message, 1)?;
+        }
+        Ok((fetcher, self.window, self.base_url))
+    }
 }
 
 /// Reads and checks every argument in `args` (the Python signature's).
 pub fn read(args: &Bound<'_, PyDict>) -> PyResult<Options> {
-    let limit = positive(args, "limit")?.unwrap_or(FetchConfig::LIMIT);
+    let limit_given = positive(args, "limit")?;
+    let limit = limit_given.unwrap_or(FetchConfig::LIMIT);
     let politeness = politeness(args)?;
     let timeout = match args.get_item("timeout")? {
         None => FetchConfig::TIMEOUT,
@@ -149,6 +179,7 @@ pub fn read(args: &Bound<'_, PyDict>) -> PyResult<Options> {
         window: window.unwrap_or_else(|| config.window()),
         config,
         base_url,
+        limit_given: limit_given.is_some(),
     })
 }
 

@@ -155,12 +155,7 @@ impl Run {
                 let window = options::window(options)?.unwrap_or(client.window);
                 (client.share()?, window, client.base_url.clone())
             }
-            None => {
-                let options = options::read(options)?;
-                let _enter = runtime.enter();
-                let fetcher = Fetcher::new(options.config).map_err(options::refused)?;
-                (fetcher, options.window, options.base_url)
-            }
+            None => options::read(options)?.fetcher(requests.py(), runtime)?,
         };
         let (signal, reader) = Signal::new()?;
         let shared = Arc::new(Shared {

@@ -252,7 +252,7 @@ async def test_the_defaults_are_the_engines_shared_with_the_command_line():
     # Only the options given go to the engine, which owns the defaults;
     # the docstring shows them as the engine has them.
     engine = gather_fetch._engine.DEFAULTS
-    assert (engine["limit"], engine["per_host"], engine["timeout"]) == (256, "auto", 30.0)
+    assert (engine["limit"], engine["per_host"], engine["timeout"]) == (512, "auto", 30.0)
     doc = gather_fetch.fetch.__doc__
     assert doc is not None
     assert f"Default ``{engine['limit']}``" in doc

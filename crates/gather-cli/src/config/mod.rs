@@ -82,6 +82,9 @@ pub(crate) struct Config {
     pub(crate) total_timeout: Option<Duration>,
     pub(crate) reorder_window: usize,
     pub(crate) quiet: bool,
+    /// `--limit` was given, or `--verbose`: a limit the open files cannot
+    /// hold is warned about (the default lowered is said only then).
+    pub(crate) say_limit_lowered: bool,
     /// Runtime worker threads; `None` for one per core.
     pub(crate) threads: Option<usize>,
     /// `--shard`: which share of the input this run fetches.
@@ -98,7 +101,7 @@ pub(crate) struct Config {
 
 impl Config {
     pub(crate) fn from_args(a: FetchArgs) -> Result<Config, String> {
-        if a.limit == 0 {
+        if a.limit == Some(0) {
             return Err("--limit must be at least 1".to_owned());
         }
         if a.threads > MAX_THREADS {
@@ -170,7 +173,7 @@ impl Config {
         })
         .map_err(refused)?;
         let fetch = FetchConfig {
-            limit: a.limit,
+            limit: a.limit.unwrap_or(FetchConfig::LIMIT),
             timeout,
             retries: a.retries,
             retry_base,
@@ -204,6 +207,7 @@ impl Config {
             total_timeout,
             reorder_window: a.reorder_window.unwrap_or(fetch.window()).max(1),
             quiet: a.quiet,
+            say_limit_lowered: a.limit.is_some() || a.verbose,
             threads: (a.threads > 0).then_some(a.threads),
             shard,
             shard_given: a.shard.is_some(),

@@ -14,6 +14,7 @@ mod cli_http2;
 mod cli_http2_faults;
 mod cli_https;
 mod cli_nginx;
+mod cli_open_files;
 mod cli_politeness;
 mod cli_proxy;
 mod cli_request_cases;

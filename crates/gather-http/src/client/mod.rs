@@ -118,7 +118,8 @@ const DECLARED_RESENDS: u32 = 1;
 impl Client {
     /// A client trusting what `tls` trusts, for a run of at most `limit`
     /// requests at once: it keeps at most `limit` idle HTTP/1.1
-    /// connections, and an origin's window grows to `limit` at most.
+    /// connections, and an origin's adaptive window grows to `limit` at
+    /// most (and to `window::MOST`).
     pub fn new(tls: rustls::ClientConfig, limit: usize) -> Client {
         let mut h1 = tls.clone();
         h1.alpn_protocols = vec![b"http/1.1".to_vec()];

@@ -40,8 +40,8 @@ use super::{http2, lock};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PerHost {
     /// A window that adapts to the latency the origin shows (see
-    /// `window.rs`), from 8 up to the run's limit (over HTTP/2, the
-    /// server's stream limit too).
+    /// `window.rs`), from 8 up to 256 or the run's limit, the lower (over
+    /// HTTP/2, the server's stream limit too).
     Auto,
     /// This many, always: connections over HTTP/1.1, streams over HTTP/2.
     Fixed(usize),
@@ -146,7 +146,7 @@ impl Origin {
         log: Option<WindowLog>,
     ) -> Origin {
         let window = || match rules.per_host {
-            PerHost::Auto => Some(Window::adaptive(window::START, cap)),
+            PerHost::Auto => Some(Window::adaptive(window::START, cap.min(window::MOST))),
             PerHost::Fixed(n) => Some(Window::fixed(n)),
             PerHost::Unlimited => None,
         };
@@ -839,6 +839,46 @@ mod tests {
         assert!(table.by_scheme[0].len() <= 2 * SWEEP_FLOOR);
         assert!(table.by_scheme[0].contains_key("held.test:80"));
         drop(held);
+    }
+
+    /// A site of unlimited capacity 100 ms away, more requests waiting
+    /// for it than any window: under a run limit of 1,024 its adaptive
+    /// window grows to 256 and no further, leaving the rest of the limit
+    /// to the run's other origins (a site alone and beside others gets the
+    /// same window).
+    #[tokio::test(start_paused = true)]
+    async fn an_adaptive_window_stops_at_256_whatever_the_run_limit() {
+        use tokio::time::{sleep, Instant};
+        let rules = Politeness {
+            per_host: PerHost::Auto,
+            ..Politeness::NONE
+        };
+        let origins = Origins::new(rules, 1024);
+        let origin = origins.origin(false, "far.test:80", false);
+        let requests: Vec<_> = (0..1024)
+            .map(|_| {
+                let origin = origin.clone();
+                tokio::spawn(async move {
+                    let window = origin.h1.as_ref().unwrap();
+                    for _ in 0..40 {
+                        window.take().await;
+                        let given = Instant::now();
+                        sleep(Duration::from_millis(100)).await;
+                        window.answered(given.elapsed());
+                        window.give_back();
+                    }
+                })
+            })
+            .collect();
+        let mut most = 0;
+        for _ in 0..30 {
+            sleep(Duration::from_millis(100)).await;
+            most = most.max(origin.h1.as_ref().unwrap().status().unwrap().window);
+        }
+        for r in requests {
+            r.abort();
+        }
+        assert_eq!(most, window::MOST);
     }
 
     /// One poll of `f`: its output if it is ready.

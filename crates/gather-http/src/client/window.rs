@@ -50,7 +50,7 @@
 //!   input that ran out, held it lower) does not grow: it has not been
 //!   tried.
 //!
-//! The window is capped by the run's limit; over HTTP/2 the server's
+//! The window is capped at [`MOST`] and by the run's limit; over HTTP/2 the server's
 //! `MAX_CONCURRENT_STREAMS` holds streams beyond it (their wait shows as
 //! latency, and the window follows). The permits are a tokio semaphore:
 //! growing adds permits, shrinking forgets free ones and swallows the rest
@@ -65,6 +65,12 @@ use tokio::sync::Semaphore;
 
 /// The window a new origin starts with.
 pub const START: usize = 8;
+/// The most an adaptive window grows to (the run's limit may hold it
+/// lower): a site that still shows no queue with 256 requests in flight
+/// from one client is fetched at a rate no page needs more of, and the
+/// run's limit above it is left for the other origins of a run, so that a
+/// site alone and the same site beside others get the same window.
+pub const MOST: usize = 256;
 /// A round showing fewer requests queued than this grows the window.
 const ALPHA: f64 = 2.0;
 /// A round showing more requests queued than this shrinks the window.

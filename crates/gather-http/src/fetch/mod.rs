@@ -41,6 +41,7 @@ use crate::config::FetchConfig;
 use crate::decode::{Coding, ACCEPT_ENCODING};
 use crate::error::{ConfigError, Setting};
 use crate::error::{FetchError, Kind};
+use crate::open_files::{self, LimitLowered};
 use crate::tls::{tls_config, TlsSettings};
 use retry::{retry_after, retryable_status, Backoff};
 use stop::Stop;
@@ -118,6 +119,9 @@ struct Shared {
     backoff: Backoff,
     /// The cookies servers set, when the configuration keeps them.
     jar: Option<cookies::Jar>,
+    /// The configuration's limit, lowered to what the process's open
+    /// files hold (`open_files`).
+    limit_lowered: Option<LimitLowered>,
 }
 
 impl Fetcher {
@@ -129,7 +133,14 @@ impl Fetcher {
     /// A [`ConfigError`] naming the [`Setting`](crate::Setting) that cannot
     /// be used: a `User-Agent` that is not a header value, trusted roots
     /// that are not certificates.
-    pub fn new(config: FetchConfig) -> Result<Fetcher, ConfigError> {
+    ///
+    /// The configuration's [`limit`](FetchConfig::limit) is lowered to
+    /// what the files the process may open hold, if they hold less
+    /// ([`limit_lowered`](Fetcher::limit_lowered)).
+    pub fn new(mut config: FetchConfig) -> Result<Fetcher, ConfigError> {
+        let per_request = 1 + usize::from(config.save_dir.is_some());
+        let (limit, limit_lowered) = open_files::limit(config.limit, per_request);
+        config.limit = limit;
         let mut headers = config.headers.clone();
         if !headers.contains_key(header::USER_AGENT) {
             let agent = HeaderValue::from_str(&config.user_agent).map_err(|e| {
@@ -168,6 +179,7 @@ impl Fetcher {
                 backoff: Backoff::new(config.retry_base),
                 jar: config.cookies.then(cookies::Jar::default),
                 config,
+                limit_lowered,
             }),
             stop: Stop::default(),
         })
@@ -203,6 +215,14 @@ impl Fetcher {
     /// The configuration its requests share.
     pub fn config(&self) -> &FetchConfig {
         &self.shared.config
+    }
+
+    /// The configuration's limit, if the files the process may open
+    /// (`ulimit -n`) could not hold it: what it asked for, and what the
+    /// fetcher has ([`config`](Fetcher::config) holds the lowered one).
+    /// A front door warns when its user gave the limit.
+    pub fn limit_lowered(&self) -> Option<LimitLowered> {
+        self.shared.limit_lowered
     }
 
     /// The adaptive windows of the origins it has requests to (with

@@ -201,7 +201,7 @@ async fn a_timeout_names_its_setting_not_a_flag() {
 #[test]
 fn the_defaults_are_the_engines() {
     let d = FetchConfig::default();
-    assert_eq!(d.limit, 256);
+    assert_eq!(d.limit, 512);
     assert_eq!(d.timeout, Duration::from_secs(30));
     assert_eq!(d.retries, 0);
     assert_eq!(d.max_bytes, None);
@@ -210,7 +210,7 @@ fn the_defaults_are_the_engines() {
     assert_eq!(d.politeness.per_host, gather_http::PerHost::Auto);
     assert!(d.politeness.server_limits);
     assert!(d.decode);
-    assert_eq!(d.window(), 16_384);
+    assert_eq!(d.window(), 32_768);
 }
 
 /// A file a configuration names is checked before anything is sent; the

@@ -145,16 +145,19 @@ async def fetch(
             ``timeout``, its own seconds over the call's. A POST whose
             connection is lost after it was sent is not sent again (it may
             have been processed) unless it has an ``Idempotency-Key``.
-        limit: requests on the wire at once, over all hosts (the most any
-            one host's window grows to); requests waiting for a host's turn
-            hold none. Default ``{limit}``.
+        limit: requests on the wire at once, over all hosts; requests
+            waiting for a host's turn hold none. Default ``{limit}``. Lowered
+            to what the process's open-file limit (``ulimit -n``) holds: each
+            request needs a socket, and a connection kept for the next; a
+            ``limit`` given and lowered is warned about (``RuntimeWarning``).
         per_host: requests in flight at once per host: connections over
             HTTP/1.1, streams over HTTP/2. ``"auto"`` (or ``None``): a
             window per host that starts at {per_host_start} and adapts to the latency the
             host shows, growing while it stays near the least seen (the
             host has room), shrinking when it rises (a queue forms at the
             server), halving on 429, 503, refused or reset connections and
-            timeouts (the default). An int: that many at most, always.
+            timeouts (the default), to {per_host_most} at most (and ``limit``). An int:
+            that many at most, always.
             ``0``: no limit but ``limit``.
         rate: at most this many requests per second, overall.
         rate_per_host: at most this many requests per second per host.

@@ -18,7 +18,8 @@ __all__ = [
 
 __version__: str
 # The engine's defaults, in seconds and bytes (limit, timeout, retry_delay,
-# max_bytes, max_redirects, per_host, per_host_start, window_per_limit).
+# max_bytes, max_redirects, per_host, per_host_start, per_host_most,
+# window_per_limit).
 DEFAULTS: Mapping[str, Any]
 
 @final
