@@ -264,9 +264,11 @@ def changing_capacity():
     sampler.join()
     site.stop()
     # The queue over the next half second (10 samples), averaged: under 4
-    # from then on, until the rise.
+    # from then on, until the rise. Only whole half seconds: the last few
+    # samples before the rise are not a half second's average.
     after_drop = [(t, w) for t, w, _ in samples if drop_at <= t < rise_at]
-    means = [(t, statistics.mean(w2 for _, w2 in after_drop[i:i + 10])) for i, (t, _) in enumerate(after_drop)]
+    means = [(t, statistics.mean(w2 for _, w2 in after_drop[i:i + 10]))
+             for i, (t, _) in enumerate(after_drop[:len(after_drop) - 9])]
     settled = next((t - drop_at for i, (t, _) in enumerate(means) if all(m < 4 for _, m in means[i:])), None)
     after_rise = [(t, f) for t, _, f in samples if t >= rise_at]
     followed = next((t - rise_at for t, f in after_rise if f >= 28), None)
