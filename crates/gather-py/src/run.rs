@@ -35,7 +35,7 @@
 use std::collections::VecDeque;
 use std::io::PipeReader;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::mpsc::{sync_channel, Receiver, RecvError, SyncSender, TryRecvError};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -365,7 +365,14 @@ async fn collect(
             }
             // Usually ready: Python reads chunks ahead. When it is not,
             // the wait is handed off so the worker's other tasks go on.
-            match tokio::task::block_in_place(|| rx.recv()) {
+            // Only then: `block_in_place` hands the worker's tasks to
+            // another thread even when the chunk is already there.
+            let received = match rx.try_recv() {
+                Ok(items) => Ok(items),
+                Err(TryRecvError::Empty) => tokio::task::block_in_place(|| rx.recv()),
+                Err(TryRecvError::Disconnected) => Err(RecvError),
+            };
+            match received {
                 Ok(items) => {
                     pending.extend(items);
                     // Room for another chunk: Python is told to read it.
