@@ -81,19 +81,24 @@ fn open_now() -> usize {
     16
 }
 
-/// The process's soft limit on open files (`ulimit -n`): `None` where it
-/// has none, or on a platform without one.
+/// The process's limits on open files (soft and hard), if it can say.
 #[cfg(unix)]
-pub fn soft_limit() -> Option<u64> {
+fn open_file_limits() -> Option<libc::rlimit> {
     let mut limits = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
     };
     // SAFETY: `getrlimit` writes only the `rlimit` it is given, which lives
     // across the call.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limits) } != 0 {
-        return None;
-    }
+    let status = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limits) };
+    (status == 0).then_some(limits)
+}
+
+/// The process's soft limit on open files (`ulimit -n`): `None` where it
+/// has none, or on a platform without one.
+#[cfg(unix)]
+pub fn soft_limit() -> Option<u64> {
+    let limits = open_file_limits()?;
     // `rlim_t` is u64 on Linux and macOS, i64 on FreeBSD.
     #[allow(clippy::unnecessary_cast)]
     (limits.rlim_cur != libc::RLIM_INFINITY).then_some(limits.rlim_cur as u64)
@@ -120,14 +125,7 @@ pub fn soft_limit() -> Option<u64> {
 /// ```
 #[cfg(unix)]
 pub fn raise_soft_limit() -> Option<u64> {
-    let mut limits = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: as in `soft_limit`.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limits) } != 0 {
-        return None;
-    }
+    let limits = open_file_limits()?;
     let wanted = limits.rlim_max.min(1 << 20);
     if wanted > limits.rlim_cur {
         let raised = libc::rlimit {
