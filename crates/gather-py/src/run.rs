@@ -451,6 +451,18 @@ async fn next_result(
     shared: &Shared,
     tell_by: &mut Option<Instant>,
 ) -> Option<Finished<Meta>> {
+    let tell = |tell_by: &mut Option<Instant>| {
+        *tell_by = None;
+        let mailbox = shared.lock();
+        if !mailbox.ready.is_empty() {
+            shared.wake(mailbox);
+        }
+    };
+    // Due already (results kept coming, so the timer below was never
+    // polled): told now.
+    if tell_by.is_some_and(|by| Instant::now() >= by) {
+        tell(tell_by);
+    }
     let next = run.next();
     tokio::pin!(next);
     let Some(by) = *tell_by else {
@@ -460,13 +472,7 @@ async fn next_result(
         biased;
         finished = &mut next => finished,
         () = tokio::time::sleep_until(by) => {
-            *tell_by = None;
-            {
-                let mailbox = shared.lock();
-                if !mailbox.ready.is_empty() {
-                    shared.wake(mailbox);
-                }
-            }
+            tell(tell_by);
             next.await
         }
     }
