@@ -17,11 +17,8 @@ fn fetch_under(env: &Env, ulimit: &str, urls: &[String], args: &[&str]) -> std::
         .arg(env!("CARGO_BIN_EXE_gather"))
         .args(["fetch", "-q"])
         .args(args)
-        .arg(&input)
-        .env("NO_COLOR", "1")
-        .env_remove("http_proxy")
-        .env_remove("all_proxy")
-        .env_remove("ALL_PROXY");
+        .arg(&input);
+    as_in_tests(&mut cmd);
     run_with(cmd, "", Duration::from_secs(60))
 }
 

@@ -91,6 +91,14 @@ impl Drop for Env {
 
 pub fn gather_cmd() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_gather"));
+    as_in_tests(&mut c);
+    c
+}
+
+/// What every run of the binary in these tests gets, however it is
+/// started (directly, or through `sh`): no colour, and no proxy from the
+/// machine running them.
+pub fn as_in_tests(c: &mut Command) {
     c.env("NO_COLOR", "1");
     // The tests' servers are on 127.0.0.1: a proxy set on the machine
     // running them must not come between (proxy tests set their own).
@@ -105,7 +113,6 @@ pub fn gather_cmd() -> Command {
     ] {
         c.env_remove(var);
     }
-    c
 }
 
 /// Runs to the end (killed after `limit`), feeding `stdin`.
