@@ -9,10 +9,9 @@
 
 use std::time::Duration;
 
-use gather_http::{FetchError, Page};
+use gather_http::{FetchError, Fields, Page};
 
 use crate::options;
-use http::HeaderMap;
 use pyo3::exceptions::{PyKeyError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
@@ -40,7 +39,7 @@ pub struct Response {
     saved: Option<String>,
     body: Body,
     headers: Option<Py<Headers>>,
-    fields: Option<Box<HeaderMap>>,
+    fields: Option<Fields>,
     /// The redirects on the way, as the engine saw them.
     hops: Vec<gather_http::Hop>,
 }
@@ -137,8 +136,8 @@ impl Response {
 
     /// The charset the answer's `Content-Type` names, if any.
     fn charset(&self) -> Option<String> {
-        let value = self.fields.as_ref()?.get(http::header::CONTENT_TYPE)?;
-        let value = value.to_str().ok()?;
+        let value = self.fields.as_ref()?.get("content-type")?;
+        let value = std::str::from_utf8(value).ok()?;
         value.split(';').skip(1).find_map(|param| {
             let (name, v) = param.split_once('=')?;
             name.trim()
@@ -241,7 +240,7 @@ impl Response {
         if let Some(headers) = &self.headers {
             return Ok(headers.clone_ref(py));
         }
-        let fields = self.fields.take().map(|f| *f).unwrap_or_default();
+        let fields = self.fields.take().unwrap_or_default();
         let headers = Py::new(py, Headers { fields })?;
         self.headers = Some(headers.clone_ref(py));
         Ok(headers)
@@ -313,7 +312,7 @@ impl Response {
             headers
                 .fields
                 .iter()
-                .map(|(n, v)| (n.as_str().as_bytes().to_vec(), v.as_bytes().to_vec()))
+                .map(|(n, v)| (n.as_bytes().to_vec(), v.to_vec()))
                 .collect()
         };
         let elapsed = this.elapsed;
@@ -378,13 +377,12 @@ impl Response {
                 )))
             }
         };
-        let mut map = HeaderMap::with_capacity(fields.len());
-        for (name, value) in fields {
-            let name = http::HeaderName::from_bytes(&name)
-                .map_err(|e| PyValueError::new_err(format!("a field name: {e}")))?;
-            let value = http::HeaderValue::from_bytes(&value)
-                .map_err(|e| PyValueError::new_err(format!("a field value: {e}")))?;
-            map.append(name, value);
+        let count = fields.len();
+        let map: Fields = fields.into_iter().collect();
+        if map.len() != count {
+            return Err(PyValueError::new_err(
+                "a field name or value no HTTP field can carry",
+            ));
         }
         Ok(Response {
             index,
@@ -397,7 +395,7 @@ impl Response {
             saved,
             body: Body::Given(content),
             headers: None,
-            fields: Some(Box::new(map)),
+            fields: Some(map),
             hops: hops
                 .into_iter()
                 .map(|(status, url)| gather_http::Hop { status, url })
@@ -412,21 +410,21 @@ impl Response {
 /// (as `Set-Cookie` needs).
 #[pyclass(frozen, module = "gather_fetch", mapping)]
 pub struct Headers {
-    fields: HeaderMap,
+    fields: Fields,
 }
 
 impl Headers {
     fn joined(&self, name: &str) -> Option<String> {
-        let mut values = self.fields.get_all(name).iter().peekable();
+        let mut values = self.fields.get_all(name).peekable();
         values.peek()?;
         let texts: Vec<String> = values
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .map(|v| String::from_utf8_lossy(v).into_owned())
             .collect();
         Some(texts.join(", "))
     }
 
     fn names(&self) -> Vec<&str> {
-        self.fields.keys().map(|k| k.as_str()).collect()
+        self.fields.names()
     }
 }
 
@@ -439,11 +437,11 @@ impl Headers {
 
     fn __contains__(&self, name: &Bound<'_, PyAny>) -> bool {
         name.extract::<String>()
-            .is_ok_and(|n| self.fields.contains_key(n.to_ascii_lowercase().as_str()))
+            .is_ok_and(|n| self.fields.contains(&n))
     }
 
     fn __len__(&self) -> usize {
-        self.fields.keys_len()
+        self.fields.names().len()
     }
 
     fn __iter__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
@@ -466,8 +464,7 @@ impl Headers {
     fn get_all(&self, name: &str) -> Vec<String> {
         self.fields
             .get_all(name)
-            .iter()
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .map(|v| String::from_utf8_lossy(v).into_owned())
             .collect()
     }
 

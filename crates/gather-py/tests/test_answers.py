@@ -15,6 +15,8 @@ import pytest
 import gather_fetch
 from gather_fetch import BodyTooLarge, FetchTimeout, Response, StatusError
 
+from conftest import LoopbackServer
+
 pytestmark = pytest.mark.asyncio
 
 
@@ -50,6 +52,53 @@ async def test_a_response_pickles_with_its_body_fields_and_attributes(server):
         assert getattr(again, name) == getattr(page, name), name
     assert dict(again.headers) == dict(page.headers)
     assert again.headers["content-type"] == page.headers["Content-Type"]
+
+
+class FieldsServer(LoopbackServer):
+    """Answers every request with one head written by hand: repeated
+    names, mixed case, an obs-fold and a Latin-1 value."""
+
+    HEAD = (b"HTTP/1.1 200 OK\r\n"
+            b"Content-Type: text/plain; charset=utf-8\r\n"
+            b"Set-Cookie: a=1\r\n"
+            b"X-Folded: one\r\n two\r\n"
+            b"set-cookie: b=2\r\n"
+            b"X-Latin: caf\xe9\r\n"
+            b"Content-Length: 2\r\n\r\nok")
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                await reader.readuntil(b"\r\n\r\n")
+                writer.write(self.HEAD)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+
+async def test_headers_read_as_a_case_blind_mapping_with_repeats_kept_apart():
+    server = await FieldsServer().start()
+    try:
+        [page] = await gather_fetch.fetch([server.base + "/"])
+    finally:
+        await server.stop()
+    headers = page.headers
+    assert list(headers) == ["content-type", "set-cookie", "x-folded", "x-latin", "content-length"]
+    assert len(headers) == 5
+    assert headers["SET-COOKIE"] == "a=1, b=2"
+    assert headers.get_all("Set-Cookie") == ["a=1", "b=2"]
+    assert headers["x-folded"] == "one   two"
+    assert headers["x-latin"] == "caf\ufffd"
+    assert "Content-Type" in headers and "x-missing" not in headers and 3 not in headers
+    with pytest.raises(KeyError):
+        headers["x-missing"]
+    assert headers.get_all("x-missing") == []
+    assert page.encoding == "utf-8" and page.text == "ok"
+    again = pickle.loads(pickle.dumps(page)).headers
+    assert list(again.items()) == list(headers.items())
+    assert again.get_all("set-cookie") == ["a=1", "b=2"]
 
 
 def _statuses(pages: list) -> list:

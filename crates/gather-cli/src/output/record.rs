@@ -17,15 +17,10 @@ pub(crate) struct Shape {
 /// The answer says its body is JSON: `application/json`, or a type with
 /// the `+json` suffix (RFC 6839: `application/problem+json`).
 pub(crate) fn is_json(page: &Page) -> bool {
-    let Some(value) = page
-        .headers
-        .as_ref()
-        .and_then(|h| h.get(http::header::CONTENT_TYPE))
-    else {
+    let Some(value) = page.headers.as_ref().and_then(|h| h.get("content-type")) else {
         return false;
     };
     let essence = value
-        .as_bytes()
         .split(|&b| b == b';')
         .next()
         .unwrap_or_default()
@@ -66,12 +61,12 @@ pub(crate) fn page_line(job: &Job, page: &Page, shape: &Shape) -> String {
         line.0.push(b'{');
         let mut first = true;
         for name in &shape.keep_headers {
-            let mut values = headers.get_all(name).iter().peekable();
+            let mut values = headers.get_all(name.as_str()).peekable();
             if values.peek().is_none() {
                 continue;
             }
             let joined: Vec<String> = values
-                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                .map(|v| String::from_utf8_lossy(v).into_owned())
                 .collect();
             if !first {
                 line.0.push(b',');

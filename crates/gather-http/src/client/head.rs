@@ -57,9 +57,8 @@ pub struct Head {
     /// see `ratelimit`), when it had such fields. Boxed, as `fields` is.
     pub announced: Option<Box<super::ratelimit::Announced>>,
     /// Every field, when the client keeps them (`parse_keeping`; the
-    /// Python package's `Response.headers`). Boxed: most runs keep none,
-    /// and every request's future holds a head.
-    pub fields: Option<Box<http::HeaderMap>>,
+    /// Python package's `Response.headers`).
+    pub fields: Option<crate::Fields>,
 }
 
 /// A response head that cannot be read.
@@ -235,23 +234,20 @@ fn read_head(
         retry_after,
         content_encoding,
         announced: limits.and_then(|l| l.finish()).map(Box::new),
-        fields: keep_fields.then(|| Box::new(kept(response.headers))),
+        fields: keep_fields.then(|| kept(response.headers, len)),
     };
     Ok(Parsed::Head(head, len))
 }
 
-/// Every field of a head, in order, as `http` holds them (names in lower
-/// case, looked up without regard to case).
-fn kept(fields: &[httparse::Header<'_>]) -> http::HeaderMap {
-    let mut map = http::HeaderMap::with_capacity(fields.len());
-    for field in fields {
-        let name = http::HeaderName::from_bytes(field.name.as_bytes());
-        let value = http::HeaderValue::from_bytes(unfold(field.value).trim_ascii());
-        if let (Ok(name), Ok(value)) = (name, value) {
-            map.append(name, value);
-        }
-    }
-    map
+/// Every field of a head of `len` bytes, in order (see `Fields`: names in
+/// lower case, looked up without regard to case).
+fn kept(fields: &[httparse::Header<'_>], len: usize) -> crate::Fields {
+    crate::Fields::with_capacity(
+        fields
+            .iter()
+            .map(|field| (field.name.as_bytes(), unfold(field.value))),
+        len,
+    )
 }
 
 /// The elements of a comma-separated field value, without the spaces
@@ -451,10 +447,13 @@ mod tests {
             panic!("{text:?} did not parse");
         };
         let fields = head.fields.expect("kept");
-        assert_eq!(fields["content-type"], "text/html; charset=latin-1");
-        let cookies: Vec<_> = fields.get_all("Set-Cookie").iter().collect();
-        assert_eq!(cookies, ["a=1", "b=2"]);
-        assert_eq!(fields["x-folded"], "one   two");
+        assert_eq!(
+            fields.get("content-type"),
+            Some(&b"text/html; charset=latin-1"[..])
+        );
+        let cookies: Vec<_> = fields.get_all("Set-Cookie").collect();
+        assert_eq!(cookies, [b"a=1", b"b=2"]);
+        assert_eq!(fields.get("x-folded"), Some(&b"one   two"[..]));
         assert_eq!(fields.len(), 5);
         let Ok(Parsed::Head(head, _)) = parse(text.as_bytes()) else {
             panic!("{text:?} did not parse");

@@ -177,11 +177,11 @@ pub async fn send(
     let answer = answer
         .await
         .map_err(|e| classify(e, Some(id), seen, "before the answer"))?;
-    let (mut parts, stream) = answer.into_parts();
+    let (parts, stream) = answer.into_parts();
     let body = Body::new(stream, id, connection.clone());
     let mut head = head(&parts, body.stream.is_end_stream());
     if keep_fields {
-        head.fields = Some(Box::new(std::mem::take(&mut parts.headers)));
+        head.fields = Some(crate::Fields::from(&parts.headers));
     }
     Ok((head, body))
 }

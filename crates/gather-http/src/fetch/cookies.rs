@@ -17,8 +17,7 @@
 use std::sync::{Mutex, MutexGuard};
 
 use cookie_store::{CookieStore, RawCookie};
-use http::header::{HeaderValue, SET_COOKIE};
-use http::HeaderMap;
+use http::header::HeaderValue;
 use url::Url;
 
 /// The run's cookies.
@@ -44,14 +43,21 @@ impl Jar {
     }
 
     /// Keeps the cookies `fields` (an answer's) set, for `url`'s host only.
-    pub(super) fn keep(&self, fields: &HeaderMap, url: &Url) {
-        let mut set = fields.get_all(SET_COOKIE).iter().peekable();
+    pub(super) fn keep(&self, fields: &crate::Fields, url: &Url) {
+        let mut set = fields.get_all("set-cookie").peekable();
         if set.peek().is_none() {
             return;
         }
         let mut store = self.lock();
         for value in set {
-            let Ok(text) = value.to_str() else { continue };
+            // Visible ASCII only, as `HeaderValue::to_str` reads a value.
+            let Some(text) = value
+                .is_ascii()
+                .then(|| std::str::from_utf8(value).ok())
+                .flatten()
+            else {
+                continue;
+            };
             let Ok(mut cookie) = RawCookie::parse(text) else {
                 continue;
             };
@@ -71,12 +77,8 @@ impl Jar {
 mod tests {
     use super::*;
 
-    fn set(values: &[&str]) -> HeaderMap {
-        let mut fields = HeaderMap::new();
-        for v in values {
-            fields.append(SET_COOKIE, HeaderValue::from_str(v).unwrap());
-        }
-        fields
+    fn set(values: &[&str]) -> crate::Fields {
+        values.iter().map(|v| ("Set-Cookie", *v)).collect()
     }
 
     #[test]

@@ -4,8 +4,6 @@
 use std::future::Future;
 use std::time::Duration;
 
-use http::HeaderMap;
-
 use super::redirect::Landed;
 use super::save::SaveFile;
 use super::{fetch_error, Encoding, Fetcher, Page, Sent};
@@ -28,7 +26,7 @@ impl Fetcher {
     pub(super) fn read<'a>(
         &'a self,
         index: usize,
-        (status, version, sent, headers): (u16, Version, Sent, Option<Box<HeaderMap>>),
+        (status, version, sent, headers): (u16, Version, Sent, Option<crate::Fields>),
         after: Option<Duration>,
         mut incoming: Body<'a>,
         landed: Landed<'a>,
