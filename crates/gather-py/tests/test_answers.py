@@ -101,6 +101,57 @@ async def test_headers_read_as_a_case_blind_mapping_with_repeats_kept_apart():
     assert again.get_all("set-cookie") == ["a=1", "b=2"]
 
 
+class CharsetServer(LoopbackServer):
+    """Answers `/N` with the Nth of `ANSWERS`: a `Content-Type` (or none)
+    and a body."""
+
+    ANSWERS = [
+        (None, "caf\u00e9 \u2713".encode()),
+        (b"text/html; charset=ISO-8859-1", "caf\u00e9".encode("latin-1")),
+        (b'text/plain; charset="UTF8"', "na\u00efve".encode()),
+        (b"text/plain", b"caf\xe9 \xff"),
+        (b"text/plain; charset=no-such-charset", b"ok \xff"),
+        (b"text/plain; charset=utf-8", b"\xed\xa0\x80"),
+    ]
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                kind, body = self.ANSWERS[int(head.split(b" ")[1][1:])]
+                fields = b"Content-Type: " + kind + b"\r\n" if kind else b""
+                writer.write(b"HTTP/1.1 200 OK\r\n" + fields
+                             + b"Content-Length: %d\r\n\r\n" % len(body) + body)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+
+async def test_text_decodes_by_the_charset_and_replaces_what_does_not_decode():
+    server = await CharsetServer().start()
+    try:
+        pages = await gather_fetch.fetch(
+            [f"{server.base}/{i}" for i in range(len(CharsetServer.ANSWERS))])
+    finally:
+        await server.stop()
+    expected = [
+        ("utf-8", "caf\u00e9 \u2713"),
+        ("ISO-8859-1", "caf\u00e9"),
+        ("UTF8", "na\u00efve"),
+        ("utf-8", "caf\ufffd \ufffd"),
+        ("no-such-charset", "ok \ufffd"),
+        ("utf-8", "\ufffd\ufffd\ufffd"),  # an encoded surrogate is not UTF-8
+    ]
+    for page, (encoding, text), (_, body) in zip(pages, expected, CharsetServer.ANSWERS):
+        assert page.encoding == encoding
+        assert page.text == text
+        assert page.content == body  # the bytes as sent, after .text too
+    # A body read as UTF-8 is held once, as the `str` handed out.
+    assert pages[0].text is pages[0].text and pages[2].text is pages[2].text
+
+
 def _statuses(pages: list) -> list:
     return [p.status for p in pages]
 
