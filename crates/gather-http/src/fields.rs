@@ -80,17 +80,21 @@ impl Fields {
     }
 
     /// The values of the fields named `name` (any case), in order.
-    pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
-        self.iter()
-            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
+    pub fn get_all<'a, 'n>(
+        &'a self,
+        name: &'n str,
+    ) -> impl Iterator<Item = &'a [u8]> + use<'a, 'n> {
+        self.text
+            .split(|&b| b == b'\n')
+            .filter_map(move |line| value_of(line, name.as_bytes()))
     }
 
     /// The value of the first field named `name` (any case).
+    ///
+    /// Each line is compared where it is, as bytes: the Python package
+    /// asks for `Content-Type` on every `.text`.
     pub fn get(&self, name: &str) -> Option<&[u8]> {
-        self.iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
+        self.get_all(name).next()
     }
 
     /// Whether a field is named `name` (any case).
@@ -156,6 +160,13 @@ impl fmt::Debug for Fields {
             )
             .finish()
     }
+}
+
+/// The value on `line` (`name:value`) if its name is `name` (any case).
+fn value_of<'l>(line: &'l [u8], name: &[u8]) -> Option<&'l [u8]> {
+    let (head, value) = line.split_at_checked(name.len())?;
+    let value = value.strip_prefix(b":")?;
+    head.eq_ignore_ascii_case(name).then_some(value)
 }
 
 /// A field name `http` holds: one or more token characters (RFC 9110
