@@ -90,12 +90,12 @@ impl Client {
     #[new]
     fn new(options: &Bound<'_, PyDict>) -> PyResult<Client> {
         let runtime = runtime()?;
-        let (fetcher, window, base_url) = options::read(options)?.fetcher(options.py(), runtime)?;
+        let engine = options::read(options)?.engine(options.py(), runtime)?;
         let (signal, pipe) = Signal::new()?;
         Ok(Client {
-            fetcher: Arc::new(fetcher),
-            window,
-            base_url,
+            fetcher: Arc::new(engine.fetcher),
+            window: engine.window,
+            base_url: engine.base_url,
             pid: std::process::id(),
             singles: Arc::new(Singles {
                 ready: Mutex::default(),

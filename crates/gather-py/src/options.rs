@@ -76,15 +76,20 @@ pub struct Options {
     pub limit_given: bool,
 }
 
+/// What a run or a `Client` works with, made from its [`Options`].
+pub struct Engine {
+    pub fetcher: Fetcher,
+    /// How far ahead of the results taken a request may start.
+    pub window: usize,
+    /// What relative URLs are relative to.
+    pub base_url: Option<url::Url>,
+}
+
 impl Options {
     /// The engine for these options, in `runtime`'s context; a `limit`
     /// given that the files the process may open cannot hold is lowered
     /// with a `RuntimeWarning`.
-    pub fn fetcher(
-        self,
-        py: Python<'_>,
-        runtime: &tokio::runtime::Runtime,
-    ) -> PyResult<(Fetcher, usize, Option<url::Url>)> {
+    pub fn engine(self, py: Python<'_>, runtime: &tokio::runtime::Runtime) -> PyResult<Engine> {
         let fetcher = {
             let _enter = runtime.enter();
             Fetcher::new(self.config).map_err(refused)?
@@ -94,7 +99,11 @@ impl Options {
             let category = py.get_type::<pyo3::exceptions::PyRuntimeWarning>();
             PyErr::warn(py, &category, &message, 1)?;
         }
-        Ok((fetcher, self.window, self.base_url))
+        Ok(Engine {
+            fetcher,
+            window: self.window,
+            base_url: self.base_url,
+        })
     }
 }
 

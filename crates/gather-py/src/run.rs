@@ -158,12 +158,20 @@ impl Run {
             ))
         })?;
         let runtime = runtime()?;
-        let (fetcher, window, base_url) = match client {
+        let options::Engine {
+            fetcher,
+            window,
+            base_url,
+        } = match client {
             Some(client) => {
                 let window = options::window(options)?.unwrap_or(client.window);
-                (client.share()?, window, client.base_url.clone())
+                options::Engine {
+                    fetcher: client.share()?,
+                    window,
+                    base_url: client.base_url.clone(),
+                }
             }
-            None => options::read(options)?.fetcher(requests.py(), runtime)?,
+            None => options::read(options)?.engine(requests.py(), runtime)?,
         };
         let (signal, reader) = Signal::new()?;
         let shared = Arc::new(Shared {
