@@ -90,6 +90,24 @@ class LoopbackServer:
             self._server.close()
 
 
+class AnsweringServer(LoopbackServer):
+    """Answers each request of a connection (kept alive) with the bytes
+    `answer(head)` gives: a whole HTTP/1.1 answer, written by the test."""
+
+    def answer(self, head: bytes) -> bytes:
+        raise NotImplementedError
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                writer.write(self.answer(await reader.readuntil(b"\r\n\r\n")))
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+
 class HoldingServer(LoopbackServer):
     """Reads each request's head, counts it (with the time), and never
     answers; knows how many connections are open."""

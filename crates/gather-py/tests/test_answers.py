@@ -15,7 +15,7 @@ import pytest
 import gather_fetch
 from gather_fetch import BodyTooLarge, FetchTimeout, Response, StatusError
 
-from conftest import LoopbackServer
+from conftest import AnsweringServer
 
 pytestmark = pytest.mark.asyncio
 
@@ -54,28 +54,18 @@ async def test_a_response_pickles_with_its_body_fields_and_attributes(server):
     assert again.headers["content-type"] == page.headers["Content-Type"]
 
 
-class FieldsServer(LoopbackServer):
+class FieldsServer(AnsweringServer):
     """Answers every request with one head written by hand: repeated
     names, mixed case, an obs-fold and a Latin-1 value."""
 
-    HEAD = (b"HTTP/1.1 200 OK\r\n"
-            b"Content-Type: text/plain; charset=utf-8\r\n"
-            b"Set-Cookie: a=1\r\n"
-            b"X-Folded: one\r\n two\r\n"
-            b"set-cookie: b=2\r\n"
-            b"X-Latin: caf\xe9\r\n"
-            b"Content-Length: 2\r\n\r\nok")
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while True:
-                await reader.readuntil(b"\r\n\r\n")
-                writer.write(self.HEAD)
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        finally:
-            writer.close()
+    def answer(self, head: bytes) -> bytes:
+        return (b"HTTP/1.1 200 OK\r\n"
+                b"Content-Type: text/plain; charset=utf-8\r\n"
+                b"Set-Cookie: a=1\r\n"
+                b"X-Folded: one\r\n two\r\n"
+                b"set-cookie: b=2\r\n"
+                b"X-Latin: caf\xe9\r\n"
+                b"Content-Length: 2\r\n\r\nok")
 
 
 async def test_headers_read_as_a_case_blind_mapping_with_repeats_kept_apart():
@@ -101,7 +91,7 @@ async def test_headers_read_as_a_case_blind_mapping_with_repeats_kept_apart():
     assert again.get_all("set-cookie") == ["a=1", "b=2"]
 
 
-class CharsetServer(LoopbackServer):
+class CharsetServer(AnsweringServer):
     """Answers `/N` with the Nth of `ANSWERS`: a `Content-Type` (or none)
     and a body."""
 
@@ -114,19 +104,11 @@ class CharsetServer(LoopbackServer):
         (b"text/plain; charset=utf-8", b"\xed\xa0\x80"),
     ]
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                kind, body = self.ANSWERS[int(head.split(b" ")[1][1:])]
-                fields = b"Content-Type: " + kind + b"\r\n" if kind else b""
-                writer.write(b"HTTP/1.1 200 OK\r\n" + fields
-                             + b"Content-Length: %d\r\n\r\n" % len(body) + body)
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        finally:
-            writer.close()
+    def answer(self, head: bytes) -> bytes:
+        kind, body = self.ANSWERS[int(head.split(b" ")[1][1:])]
+        fields = b"Content-Type: " + kind + b"\r\n" if kind else b""
+        return (b"HTTP/1.1 200 OK\r\n" + fields
+                + b"Content-Length: %d\r\n\r\n" % len(body) + body)
 
 
 async def test_text_decodes_by_the_charset_and_replaces_what_does_not_decode():
