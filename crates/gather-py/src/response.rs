@@ -7,6 +7,7 @@
 //! headers a mapping, the elapsed time a `timedelta` only when asked for,
 //! so a run whose caller reads only `.status` pays for no copies.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use gather_http::{FetchError, Fields, Page};
@@ -242,7 +243,7 @@ impl Response {
             return Ok(headers.clone_ref(py));
         }
         let fields = self.fields.take().unwrap_or_default();
-        let headers = Py::new(py, Headers { fields })?;
+        let headers = Py::new(py, Headers::new(fields))?;
         self.headers = Some(headers.clone_ref(py));
         Ok(headers)
     }
@@ -411,21 +412,59 @@ impl Response {
 /// (as `Set-Cookie` needs).
 #[pyclass(frozen, module = "gather_fetch", mapping)]
 pub struct Headers {
+    /// The fields as they came (pickled so, repeats in their places).
     fields: Fields,
+    /// Each name once, in the order it first came, with its values.
+    named: Vec<Named>,
+    /// Where each name is in `named`.
+    at: HashMap<Box<str>, usize>,
+}
+
+/// A name and every value sent for it, in order.
+struct Named {
+    name: Box<str>,
+    values: Vec<String>,
 }
 
 impl Headers {
+    /// Indexed once, when `.headers` is first read, so that a lookup is a
+    /// hash however many fields the server sent: a head may carry 25,000
+    /// (300 KiB), and a scan per lookup would make `dict(headers)` take
+    /// seconds. A run whose caller never reads `.headers` pays nothing.
+    fn new(fields: Fields) -> Headers {
+        let mut named: Vec<Named> = Vec::new();
+        let mut at: HashMap<Box<str>, usize> = HashMap::new();
+        for (name, value) in fields.iter() {
+            let value = String::from_utf8_lossy(value).into_owned();
+            match at.get(name) {
+                Some(&i) => named[i].values.push(value),
+                None => {
+                    at.insert(name.into(), named.len());
+                    named.push(Named {
+                        name: name.into(),
+                        values: vec![value],
+                    });
+                }
+            }
+        }
+        Headers { fields, named, at }
+    }
+
+    /// The values sent for `name` (any case).
+    fn find(&self, name: &str) -> Option<&Named> {
+        let i = match name.bytes().any(|b| b.is_ascii_uppercase()) {
+            true => self.at.get(name.to_ascii_lowercase().as_str()),
+            false => self.at.get(name),
+        };
+        i.map(|&i| &self.named[i])
+    }
+
     fn joined(&self, name: &str) -> Option<String> {
-        let mut values = self.fields.get_all(name).peekable();
-        values.peek()?;
-        let texts: Vec<String> = values
-            .map(|v| String::from_utf8_lossy(v).into_owned())
-            .collect();
-        Some(texts.join(", "))
+        self.find(name).map(|n| n.values.join(", "))
     }
 
     fn names(&self) -> Vec<&str> {
-        self.fields.names()
+        self.named.iter().map(|n| &*n.name).collect()
     }
 }
 
@@ -438,11 +477,11 @@ impl Headers {
 
     fn __contains__(&self, name: &Bound<'_, PyAny>) -> bool {
         name.extract::<String>()
-            .is_ok_and(|n| self.fields.contains(&n))
+            .is_ok_and(|n| self.find(&n).is_some())
     }
 
     fn __len__(&self) -> usize {
-        self.fields.names().len()
+        self.named.len()
     }
 
     fn __iter__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
@@ -463,10 +502,9 @@ impl Headers {
 
     /// Every value of the field, in order (empty if absent).
     fn get_all(&self, name: &str) -> Vec<String> {
-        self.fields
-            .get_all(name)
-            .map(|v| String::from_utf8_lossy(v).into_owned())
-            .collect()
+        self.find(name)
+            .map(|n| n.values.clone())
+            .unwrap_or_default()
     }
 
     /// The names, in lower case.
@@ -476,14 +514,14 @@ impl Headers {
 
     /// The values, one per name (joined by `", "`).
     fn values(&self) -> Vec<String> {
-        self.names().iter().filter_map(|n| self.joined(n)).collect()
+        self.named.iter().map(|n| n.values.join(", ")).collect()
     }
 
     /// `(name, value)` pairs, one per name.
     fn items(&self) -> Vec<(String, String)> {
-        self.names()
+        self.named
             .iter()
-            .filter_map(|n| Some((n.to_string(), self.joined(n)?)))
+            .map(|n| (n.name.to_string(), n.values.join(", ")))
             .collect()
     }
 

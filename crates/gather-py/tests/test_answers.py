@@ -91,6 +91,32 @@ async def test_headers_read_as_a_case_blind_mapping_with_repeats_kept_apart():
     assert again.get_all("set-cookie") == ["a=1", "b=2"]
 
 
+class ManyFieldsServer(AnsweringServer):
+    """Answers with 20,000 fields of distinct names (240 KB of head, under
+    the 300 KiB a head may take), and one name sent twice."""
+
+    def answer(self, head: bytes) -> bytes:
+        fields = b"".join(b"x-%05d: %d\r\n" % (i, i) for i in range(20_000))
+        return (b"HTTP/1.1 200 OK\r\n" + fields
+                + b"X-00007: again\r\nContent-Length: 2\r\n\r\nok")
+
+
+async def test_a_head_of_twenty_thousand_fields_reads_as_a_mapping():
+    # Each lookup is a hash: were it a scan of the fields, dict() here
+    # would compare names 400 million times.
+    server = await ManyFieldsServer().start()
+    try:
+        [page] = await gather_fetch.fetch([server.base + "/"])
+    finally:
+        await server.stop()
+    headers = dict(page.headers)
+    assert len(headers) == len(page.headers) == 20_001
+    assert headers["x-00000"] == "0" and headers["x-19999"] == "19999"
+    assert page.headers["X-00007"] == "7, again"
+    assert page.headers.get_all("x-00007") == ["7", "again"]
+    assert list(page.headers)[-1] == "content-length"
+
+
 class CharsetServer(AnsweringServer):
     """Answers `/N` with the Nth of `ANSWERS`: a `Content-Type` (or none)
     and a body."""
