@@ -173,10 +173,19 @@ class Client:
         was written is its ``ConnectError``, unless it has an
         ``Idempotency-Key`` field."""
         loop = self._attach()
-        fields: Any = dict(headers) if headers is not None else None
-        item = Request(url, method=method, headers=fields, json=json, body=body,
-                       body_text=body_text, body_base64=body_base64, tokens=tokens,
-                       timeout=timeout, id=id)
+        item: Any
+        if (method == "GET" and type(url) is str and headers is None and json is None
+                and body is None and body_text is None and body_base64 is None
+                and tokens is None and timeout is None and id is None):
+            # A plain GET goes as its URL, as in a `fetch` list: a
+            # `Request` made and read back for each was 7% of the CPU of
+            # a `get` under `asyncio.gather`.
+            item = url
+        else:
+            fields: Any = dict(headers) if headers is not None else None
+            item = Request(url, method=method, headers=fields, json=json, body=body,
+                           body_text=body_text, body_base64=body_base64, tokens=tokens,
+                           timeout=timeout, id=id)
         ticket = self._engine.send(item)
         future: asyncio.Future[Response] = loop.create_future()
         self._waiting[ticket] = future
