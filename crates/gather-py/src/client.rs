@@ -41,6 +41,10 @@ pub struct Client {
     pub base_url: Option<url::Url>,
     /// The process that made it: a forked child has none of its threads.
     pid: u32,
+    /// That process's runtime, where single requests run (taken once: a
+    /// single request checks `pid` already, and looking the runtime up
+    /// again cost it a lock and a `getpid` call).
+    runtime: &'static tokio::runtime::Runtime,
     singles: Arc<Singles>,
     pipe: PipeReader,
     /// Single requests in flight, by ticket, and the next ticket.
@@ -97,6 +101,7 @@ impl Client {
             window: engine.window,
             base_url: engine.base_url,
             pid: std::process::id(),
+            runtime,
             singles: Arc::new(Singles {
                 ready: Mutex::default(),
                 signal,
@@ -125,7 +130,7 @@ impl Client {
         };
         let fetcher = Arc::new(self.fetcher.share());
         let singles = self.singles.clone();
-        let task = runtime()?.spawn(async move {
+        let task = self.runtime.spawn(async move {
             let mut run = gather_http::Run::builder(fetcher)
                 .in_place(true)
                 .start(std::iter::once(job));
