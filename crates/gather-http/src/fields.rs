@@ -58,7 +58,9 @@ impl Fields {
             if !is_name(name) || !is_value(value) {
                 continue;
             }
-            text.extend(name.iter().map(u8::to_ascii_lowercase));
+            let at = text.len();
+            text.extend_from_slice(name);
+            text[at..].make_ascii_lowercase();
             text.push(b':');
             text.extend_from_slice(value);
             text.push(b'\n');
@@ -150,12 +152,40 @@ fn value_of<'l>(line: &'l [u8], name: &[u8]) -> Option<&'l [u8]> {
 /// A field name `http` holds: one or more token characters (RFC 9110
 /// section 5.6.2), at most 64 KiB of them.
 fn is_name(name: &[u8]) -> bool {
-    !name.is_empty()
-        && name.len() < 1 << 16
-        && name
-            .iter()
-            .all(|&b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    !name.is_empty() && name.len() < 1 << 16 && name.iter().all(|&b| TOKEN[usize::from(b)])
 }
+
+/// The token characters, by byte: a lookup per byte of every name of
+/// every answer kept.
+const TOKEN: [bool; 256] = {
+    let mut token = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        token[b] = matches!(
+            b as u8,
+            b'0'..=b'9'
+                | b'a'..=b'z'
+                | b'A'..=b'Z'
+                | b'!'
+                | b'#'
+                | b'$'
+                | b'%'
+                | b'&'
+                | b'\''
+                | b'*'
+                | b'+'
+                | b'-'
+                | b'.'
+                | b'^'
+                | b'_'
+                | b'`'
+                | b'|'
+                | b'~'
+        );
+        b += 1;
+    }
+    token
+};
 
 /// A field value `http` holds: visible bytes, spaces and tabs (obs-text,
 /// bytes over 0x7F, included), no other control byte.
@@ -225,6 +255,23 @@ mod tests {
         let names: Vec<&str> = f.iter().map(|(n, _)| n).collect();
         assert_eq!(names, ["tab", "latin1"]);
         assert_eq!(f.get("latin1"), Some(&b"caf\xe9"[..]));
+    }
+
+    /// The bytes a name or a value may hold are `http`'s, byte for byte.
+    #[test]
+    fn names_and_values_are_checked_as_http_checks_them() {
+        for b in 0..=u8::MAX {
+            assert_eq!(
+                is_name(&[b]),
+                http::HeaderName::from_bytes(&[b]).is_ok(),
+                "name byte {b:#04x}"
+            );
+            assert_eq!(
+                is_value(&[b]),
+                http::HeaderValue::from_bytes(&[b]).is_ok(),
+                "value byte {b:#04x}"
+            );
+        }
     }
 
     #[test]
