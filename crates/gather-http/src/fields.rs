@@ -86,7 +86,13 @@ impl Fields {
         &'a self,
         name: &'n str,
     ) -> impl Iterator<Item = &'a [u8]> + use<'a, 'n> {
-        self.text
+        // A name no field can have has none (and one with a `:` would
+        // otherwise match into a value: `a:` on the line `a::x`).
+        let lines = match is_name(name.as_bytes()) {
+            true => &self.text[..],
+            false => &[][..],
+        };
+        lines
             .split(|&b| b == b'\n')
             .filter_map(move |line| value_of(line, name.as_bytes()))
     }
@@ -237,6 +243,11 @@ mod tests {
         assert!(f.contains("VARY"));
         assert!(!f.contains("location"));
         assert_eq!(f.get("location"), None);
+        let odd = fields(&[("A", b":x"), ("B", b"")]);
+        assert_eq!(odd.get("a"), Some(&b":x"[..]));
+        assert_eq!(odd.get("a:"), None);
+        assert_eq!(odd.get(""), None);
+        assert_eq!(odd.get_all("b\na").count(), 0);
         assert_eq!(f.len(), 3);
     }
 
