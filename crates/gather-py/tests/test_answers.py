@@ -9,6 +9,7 @@ import asyncio
 import datetime
 import pickle
 from concurrent.futures import ProcessPoolExecutor
+from typing import List
 
 import pytest
 
@@ -54,6 +55,15 @@ async def test_a_response_pickles_with_its_body_fields_and_attributes(server):
     assert again.headers["content-type"] == page.headers["Content-Type"]
 
 
+async def answered(server: AnsweringServer, paths: List[str]) -> List[Response]:
+    """`fetch` of `paths` from `server`, started for it and stopped after."""
+    await server.start()
+    try:
+        return await gather_fetch.fetch([server.base + path for path in paths])
+    finally:
+        await server.stop()
+
+
 class FieldsServer(AnsweringServer):
     """Answers every request with one head written by hand: repeated
     names, mixed case, an obs-fold and a Latin-1 value."""
@@ -69,11 +79,7 @@ class FieldsServer(AnsweringServer):
 
 
 async def test_headers_read_as_a_case_blind_mapping_with_repeats_kept_apart():
-    server = await FieldsServer().start()
-    try:
-        [page] = await gather_fetch.fetch([server.base + "/"])
-    finally:
-        await server.stop()
+    [page] = await answered(FieldsServer(), ["/"])
     headers = page.headers
     assert list(headers) == ["content-type", "set-cookie", "x-folded", "x-latin", "content-length"]
     assert len(headers) == 5
@@ -104,11 +110,7 @@ class ManyFieldsServer(AnsweringServer):
 async def test_a_head_of_twenty_thousand_fields_reads_as_a_mapping():
     # Each lookup is a hash: were it a scan of the fields, dict() here
     # would compare names 400 million times.
-    server = await ManyFieldsServer().start()
-    try:
-        [page] = await gather_fetch.fetch([server.base + "/"])
-    finally:
-        await server.stop()
+    [page] = await answered(ManyFieldsServer(), ["/"])
     headers = dict(page.headers)
     assert len(headers) == len(page.headers) == 20_001
     assert headers["x-00000"] == "0" and headers["x-19999"] == "19999"
@@ -138,12 +140,7 @@ class CharsetServer(AnsweringServer):
 
 
 async def test_text_decodes_by_the_charset_and_replaces_what_does_not_decode():
-    server = await CharsetServer().start()
-    try:
-        pages = await gather_fetch.fetch(
-            [f"{server.base}/{i}" for i in range(len(CharsetServer.ANSWERS))])
-    finally:
-        await server.stop()
+    pages = await answered(CharsetServer(), [f"/{i}" for i in range(len(CharsetServer.ANSWERS))])
     expected = [
         ("utf-8", "caf\u00e9 \u2713"),
         ("ISO-8859-1", "caf\u00e9"),
