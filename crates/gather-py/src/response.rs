@@ -242,7 +242,10 @@ impl Response {
         if let Some(headers) = &self.headers {
             return Ok(headers.clone_ref(py));
         }
-        let fields = self.fields.take().unwrap_or_default();
+        // A copy (a few hundred bytes, once): the response still reads its
+        // charset from its own fields. Taken from it, `.encoding` and
+        // `.text` forgot a Latin-1 page's charset once `.headers` was read.
+        let fields = self.fields.clone().unwrap_or_default();
         let headers = Py::new(py, Headers::new(fields))?;
         self.headers = Some(headers.clone_ref(py));
         Ok(headers)

@@ -149,7 +149,9 @@ async def test_text_decodes_by_the_charset_and_replaces_what_does_not_decode():
         ("no-such-charset", "ok \ufffd"),
         ("utf-8", "\ufffd\ufffd\ufffd"),  # an encoded surrogate is not UTF-8
     ]
-    for page, (encoding, text), (_, body) in zip(pages, expected, CharsetServer.ANSWERS):
+    for page, (encoding, text), (kind, body) in zip(pages, expected, CharsetServer.ANSWERS):
+        # Read first: the charset is still the response's after it.
+        assert page.headers.get("content-type") == (kind.decode() if kind else None)
         assert page.encoding == encoding
         assert page.text == text
         assert page.content == body  # the bytes as sent, after .text too
