@@ -15,7 +15,7 @@ use gather_http::{FetchError, Fields, Page};
 use crate::options;
 use pyo3::exceptions::{PyKeyError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
+use pyo3::types::{PyBool, PyBytes, PyDict, PyList, PyString, PyTuple};
 
 /// The answer to one request.
 #[pyclass(module = "gather_fetch")]
@@ -469,6 +469,39 @@ impl Headers {
     fn names(&self) -> Vec<&str> {
         self.named.iter().map(|n| &*n.name).collect()
     }
+
+    /// Whether `other` (headers, or any mapping) has the same names and
+    /// values; `None` when it is no mapping.
+    fn equals(&self, other: &Bound<'_, PyAny>) -> PyResult<Option<bool>> {
+        if let Ok(other) = other.cast::<Headers>() {
+            let other = other.get();
+            return Ok(Some(
+                self.named.len() == other.named.len()
+                    && self
+                        .named
+                        .iter()
+                        .all(|n| other.find(&n.name).is_some_and(|o| o.values == n.values)),
+            ));
+        }
+        let mapping = other.py().import("collections.abc")?.getattr("Mapping")?;
+        if !other.is_instance(&mapping)? {
+            return Ok(None);
+        }
+        if other.len()? != self.named.len() {
+            return Ok(Some(false));
+        }
+        for item in other.call_method0("items")?.try_iter()? {
+            let (name, value) = item?.extract::<(Bound<'_, PyAny>, Bound<'_, PyAny>)>()?;
+            let same = match (name.extract::<String>(), value.extract::<String>()) {
+                (Ok(name), Ok(value)) => self.joined(&name).as_deref() == Some(value.as_str()),
+                _ => false,
+            };
+            if !same {
+                return Ok(Some(false));
+            }
+        }
+        Ok(Some(true))
+    }
 }
 
 #[pymethods]
@@ -510,32 +543,49 @@ impl Headers {
             .unwrap_or_default()
     }
 
-    /// The names, in lower case.
-    fn keys(&self) -> Vec<&str> {
-        self.names()
+    /// The names, in lower case: a `KeysView`, as a `Mapping`'s (and
+    /// httpx's and aiohttp's headers') `keys()` is.
+    fn keys<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        view(slf, "KeysView")
     }
 
-    /// The values, one per name (joined by `", "`).
-    fn values(&self) -> Vec<String> {
-        self.named.iter().map(|n| n.values.join(", ")).collect()
+    /// The values, one per name (joined by `", "`): a `ValuesView`.
+    fn values<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        view(slf, "ValuesView")
     }
 
-    /// `(name, value)` pairs, one per name.
-    fn items(&self) -> Vec<(String, String)> {
-        self.named
-            .iter()
-            .map(|n| (n.name.to_string(), n.values.join(", ")))
-            .collect()
+    /// `(name, value)` pairs, one per name: an `ItemsView`.
+    fn items<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        view(slf, "ItemsView")
+    }
+
+    /// Equal to a mapping with the same names (in any case) and values,
+    /// as httpx's, requests' and aiohttp's headers are: `{"Content-Type":
+    /// "text/html"}` equals the headers of an answer with that one field.
+    fn __eq__(&self, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        let py = other.py();
+        Ok(match self.equals(other)? {
+            Some(same) => PyBool::new(py, same).to_owned().into_any().unbind(),
+            None => py.NotImplemented(),
+        })
     }
 
     fn __repr__(&self) -> String {
         let items: Vec<String> = self
-            .items()
-            .into_iter()
-            .map(|(n, v)| format!("{n:?}: {v:?}"))
+            .named
+            .iter()
+            .map(|n| format!("{:?}: {:?}", n.name, n.values.join(", ")))
             .collect();
         format!("Headers({{{}}})", items.join(", "))
     }
+}
+
+/// `collections.abc`'s `kind` view (`KeysView`, ...) of the headers.
+fn view<'py>(headers: &Bound<'py, Headers>, kind: &str) -> PyResult<Bound<'py, PyAny>> {
+    let py = headers.py();
+    py.import("collections.abc")?
+        .getattr(kind)?
+        .call1((headers,))
 }
 
 /// A finished request, with what Python needs to report it.

@@ -95,6 +95,17 @@ async def test_headers_read_as_a_case_blind_mapping_with_repeats_kept_apart():
     again = pickle.loads(pickle.dumps(page)).headers
     assert list(again.items()) == list(headers.items())
     assert again.get_all("set-cookie") == ["a=1", "b=2"]
+    # Views and equality as a Mapping's (and httpx's, requests', aiohttp's).
+    assert headers.keys() & {"set-cookie", "x-missing"} == {"set-cookie"}
+    assert ("x-latin", "caf\ufffd") in headers.items()
+    assert "one   two" in headers.values()
+    assert again == headers and not (again != headers)
+    same = {"Content-Type": "text/plain; charset=utf-8", "SET-COOKIE": "a=1, b=2",
+            "x-folded": "one   two", "X-Latin": "caf\ufffd", "content-length": "2"}
+    assert headers == same and same == headers
+    assert headers != {**same, "content-length": "3"}
+    assert headers != {k: v for k, v in same.items() if k != "X-Latin"}
+    assert headers != ["content-type"] and headers != 3
 
 
 class ManyFieldsServer(AnsweringServer):
