@@ -252,12 +252,14 @@ impl Response {
     }
 
     /// Raises `gather_fetch.StatusError` for a status of 400 or more, as
-    /// `httpx`'s and `aiohttp`'s `raise_for_status()` do.
-    fn raise_for_status(slf: &Bound<'_, Self>) -> PyResult<()> {
+    /// `httpx`'s and `aiohttp`'s `raise_for_status()` do; else returns the
+    /// response, as httpx's does, so that a call chains
+    /// (`client.get(url)` then `.raise_for_status().json()`).
+    fn raise_for_status<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, Self>> {
         let py = slf.py();
         let this = slf.borrow();
         if this.status < 400 {
-            return Ok(());
+            return Ok(slf.clone());
         }
         let kwargs = PyDict::new(py);
         kwargs.set_item("kind", "status")?;

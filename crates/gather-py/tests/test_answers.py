@@ -44,6 +44,12 @@ async def test_raise_for_status_on_a_response_is_the_same_error(server):
     assert page.reason == "Service Unavailable"
 
 
+async def test_raise_for_status_returns_the_response_it_does_not_raise_for(server):
+    # As httpx's: a call chains, `page.raise_for_status().json()`.
+    [page] = await gather_fetch.fetch([server.url("/page/2")])
+    assert page.raise_for_status() is page
+
+
 async def test_a_response_pickles_with_its_body_fields_and_attributes(server):
     [page] = await gather_fetch.fetch([{"url": server.url("/page/3"), "id": ("a", 3)}])
     again = pickle.loads(pickle.dumps(page))
