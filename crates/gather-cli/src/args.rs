@@ -103,7 +103,8 @@ pub(crate) struct FetchArgs {
     /// File with one URL or JSON request per line ("-" or nothing: stdin). Blank lines and lines
     /// starting with # are skipped. A line starting with { is a request:
     /// {"id": ..., "method": "POST", "url": ..., "headers": {...}, "body": <any JSON>}, with
-    /// "body_text" or "body_base64" for raw bodies and "custom_id" accepted as "id"
+    /// "body_text" or "body_base64" for raw bodies, "params" for query parameters
+    /// ({"q": "a b"} adds ?q=a+b) and "custom_id" accepted as "id"
     /// (an OpenAI Batch input file runs as it is, with --base-url).
     #[arg(value_name = "URLS")]
     pub(crate) file: Option<PathBuf>,

@@ -5,6 +5,7 @@
 //! | field | meaning |
 //! |---|---|
 //! | `url` | absolute, or relative to the run's base URL (required) |
+//! | `params` | query parameters, added to the URL's query form-encoded (a list value repeats its name), as `params=` of httpx, requests and aiohttp |
 //! | `id` (or `custom_id`) | handed back with the result (kept by the front door) |
 //! | `method` | default GET, or POST when a body is given |
 //! | `headers` | this request's own fields, over the run's |
@@ -44,7 +45,7 @@ use crate::job::Request;
 use crate::urls::UrlParser;
 
 /// The fields a request may have, in the order messages list them.
-pub const REQUEST_FIELDS: [&str; 11] = [
+pub const REQUEST_FIELDS: [&str; 12] = [
     "url",
     "id",
     "custom_id",
@@ -56,6 +57,7 @@ pub const REQUEST_FIELDS: [&str; 11] = [
     "body_base64",
     "tokens",
     "timeout",
+    "params",
 ];
 
 /// The fields that give a body: one at most.
@@ -92,6 +94,9 @@ pub enum BodyGiven<'a> {
 #[derive(Debug, Clone, Default)]
 pub struct RequestFields<'a> {
     pub url: Option<Cow<'a, str>>,
+    /// Query parameters, names and values as text (a front door writes a
+    /// number or a boolean as JSON does), in order: added to `url`.
+    pub params: Vec<(Cow<'a, str>, Cow<'a, str>)>,
     pub method: Option<Cow<'a, str>>,
     /// Its own header fields, names and values as given.
     pub headers: Vec<(Cow<'a, str>, Cow<'a, str>)>,
@@ -138,6 +143,7 @@ impl<'a> RequestFields<'a> {
     pub fn wrong_type(name: &str) -> FetchError {
         let what = match name {
             "headers" => "an object of names and string values",
+            "params" => PARAMS_ARE,
             "tokens" => "a whole number of tokens",
             "timeout" => TIMEOUT_IS,
             _ => "a string",
@@ -181,9 +187,12 @@ impl<'a> RequestFields<'a> {
     /// URL later, against a base known only then (a Python `Request` made
     /// before the call that sends it).
     pub fn into_parts(self) -> Result<(Cow<'a, str>, Option<Payload>), FetchError> {
-        let Some(url) = self.url else {
+        let Some(mut url) = self.url else {
             return Err(refused("no \"url\"".to_owned()));
         };
+        if !self.params.is_empty() {
+            url = Cow::Owned(with_params(&url, &self.params));
+        }
         if let [(first, _), (second, _), ..] = self.bodies.as_slice() {
             let mut named = [*first, *second];
             named.sort_by_key(|n| BODIES.iter().position(|b| b == n));
@@ -229,6 +238,35 @@ impl<'a> RequestFields<'a> {
         Ok((url, payload))
     }
 }
+
+/// `url` with `params` added to its query (after what it has, before a
+/// fragment), form-encoded as `urlencode` and `URLSearchParams` encode
+/// them (a space as `+`).
+fn with_params(url: &str, params: &[(Cow<'_, str>, Cow<'_, str>)]) -> String {
+    let (url, fragment) = match url.split_once('#') {
+        Some((url, fragment)) => (url, Some(fragment)),
+        None => (url, None),
+    };
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params)
+        .finish();
+    let joint = match url.split_once('?') {
+        None => "?",
+        Some((_, "")) => "",
+        Some((_, q)) if q.ends_with('&') => "",
+        Some(_) => "&",
+    };
+    let mut with = format!("{url}{joint}{query}");
+    if let Some(fragment) = fragment {
+        with.push('#');
+        with.push_str(fragment);
+    }
+    with
+}
+
+/// What `params` must be, as refusals say it.
+const PARAMS_ARE: &str =
+    "an object of names and values (strings, numbers, booleans, or lists of them)";
 
 /// What a `timeout` must be, as refusals say it.
 const TIMEOUT_IS: &str = "a number of seconds, more than 0 (and under a year)";
@@ -283,6 +321,40 @@ mod tests {
     }
 
     #[test]
+    fn params_join_the_query_form_encoded_and_keep_a_fragment() {
+        let url_with = |url: &str, params: &[(&str, &str)]| {
+            let mut f = with_url(url);
+            f.params = params
+                .iter()
+                .map(|(n, v)| ((*n).into(), (*v).into()))
+                .collect();
+            request(f).unwrap().url.to_string()
+        };
+        let two = [("q", "a b&c=d"), ("tag", "x"), ("tag", "é")];
+        assert_eq!(
+            url_with("/search", &two),
+            "http://127.0.0.1:9/search?q=a+b%26c%3Dd&tag=x&tag=%C3%A9"
+        );
+        assert_eq!(
+            url_with("http://h.test/s?page=2#top", &[("q", "1")]),
+            "http://h.test/s?page=2&q=1#top"
+        );
+        assert_eq!(
+            url_with("http://h.test/s?", &[("q", "1")]),
+            "http://h.test/s?q=1"
+        );
+        assert_eq!(
+            url_with("http://h.test/s?a=1&", &[("q", "")]),
+            "http://h.test/s?a=1&q="
+        );
+        assert_eq!(url_with("/x", &[]), "http://127.0.0.1:9/x");
+        // The URL as given, params included: what a Python failure shows.
+        let mut f = with_url("http://h.test/s");
+        f.params = vec![("q".into(), "1".into())];
+        assert_eq!(f.into_parts().unwrap().0, "http://h.test/s?q=1");
+    }
+
+    #[test]
     fn refusals_say_what_is_wrong() {
         let message = |f: RequestFields<'_>| request(f).unwrap_err().message;
         assert_eq!(message(RequestFields::default()), "no \"url\"");
@@ -307,7 +379,7 @@ mod tests {
         assert_eq!(message(f), "\"headers\": \"a b\" is not a header name");
         assert_eq!(
             RequestFields::unknown("bdy").message,
-            "unknown field \"bdy\" (a request has url, id, custom_id, method, headers, body, json, body_text, body_base64, tokens, timeout)"
+            "unknown field \"bdy\" (a request has url, id, custom_id, method, headers, body, json, body_text, body_base64, tokens, timeout, params)"
         );
         assert_eq!(
             RequestFields::wrong_type("tokens").message,

@@ -28,6 +28,7 @@
 //! | `/redirect-to/PORT/PATH` | 302 (or `?code=N`) to `http://127.0.0.1:PORT/PATH` (another origin when PORT is another server's) |
 //! | `/redirect-with-credentials/PORT/PATH` | 302 to `http://intruder:pw@127.0.0.1:PORT/PATH` |
 //! | `/headers` | 200, the request's header lines as its body |
+//! | `/target` | 200, the request target as sent (path and query) as its body |
 //! | `/set-cookie/NAME/VALUE` | 200 with `Set-Cookie: NAME=VALUE; Path=/` (and `?domain=D` adds `Domain=D`) |
 //! | `/login/NAME/VALUE` | 302 to `/headers`, setting that cookie on the way |
 //! | `/binary` | bytes that are not UTF-8 |
@@ -645,6 +646,9 @@ async fn answer(
             let header =
                 format!("location: /headers\r\nset-cookie: {name}={value}; Path=/; HttpOnly\r\n");
             respond_with(stream, 302, "text/plain", b"", close, &header).await?;
+        }
+        ["target"] => {
+            respond(stream, 200, "text/plain", target.as_bytes(), close).await?;
         }
         ["headers"] => {
             // Everything after the request line, one header per line.

@@ -20,7 +20,9 @@ use std::borrow::Cow;
 use gather_http::client::Payload;
 use gather_http::{BodyGiven, FetchError, RequestFields, UrlParser};
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyByteArray, PyBytes, PyDict, PyMapping, PyString};
+use pyo3::types::{
+    PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyInt, PyList, PyMapping, PyString, PyTuple,
+};
 use url::Url;
 
 /// One request, as `fetch()` takes it besides a URL string or a dict.
@@ -42,7 +44,7 @@ pub struct Request {
 #[pymethods]
 impl Request {
     #[new]
-    #[pyo3(signature = (url, *, method = None, headers = None, json = None, body = None, body_text = None, body_base64 = None, id = None, tokens = None, timeout = None))]
+    #[pyo3(signature = (url, *, method = None, headers = None, json = None, body = None, body_text = None, body_base64 = None, id = None, tokens = None, timeout = None, params = None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -56,6 +58,7 @@ impl Request {
         id: Option<Bound<'_, PyAny>>,
         tokens: Option<Bound<'_, PyAny>>,
         timeout: Option<Bound<'_, PyAny>>,
+        params: Option<Bound<'_, PyAny>>,
     ) -> PyResult<Request> {
         if !url.is_instance_of::<PyString>() {
             return Err(pyo3::exceptions::PyTypeError::new_err(format!(
@@ -75,6 +78,7 @@ impl Request {
             ("id", id),
             ("tokens", tokens),
             ("timeout", timeout),
+            ("params", params),
         ] {
             if let Some(value) = value {
                 fields.set_item(name, value)?;
@@ -234,6 +238,9 @@ fn read_dict(dict: &Bound<'_, PyDict>) -> Result<Read, FetchError> {
     };
     let mut fields = RequestFields::default();
     fields.url = string("url")?.map(Cow::Owned);
+    if let Some(given) = get("params") {
+        fields.params = params(&given).map_err(|_| RequestFields::wrong_type("params"))?;
+    }
     let id = get("id").or_else(|| get("custom_id")).map(Bound::unbind);
     if let Some(given) = get("headers") {
         let mapping = given
@@ -278,6 +285,49 @@ fn read_dict(dict: &Bound<'_, PyDict>) -> Result<Read, FetchError> {
         id,
         payload,
     })
+}
+
+/// `params`: a mapping, or a sequence of `(name, value)` pairs (as
+/// httpx, requests and aiohttp take them); each value a `str`, an `int`, a
+/// `float` or a `bool` (`true`, `false`: as JSON and httpx write it), or a
+/// list or tuple of them (the name once per value).
+fn params(given: &Bound<'_, PyAny>) -> PyResult<Vec<(Cow<'static, str>, Cow<'static, str>)>> {
+    let pairs = match given.cast::<PyMapping>() {
+        Ok(mapping) => mapping.items()?.into_any(),
+        Err(_) if given.is_instance_of::<PyString>() => {
+            return Err(pyo3::exceptions::PyTypeError::new_err("a str"));
+        }
+        Err(_) => given.clone(),
+    };
+    let mut params = Vec::new();
+    for pair in pairs.try_iter()? {
+        let (name, value) = pair?.extract::<(String, Bound<'_, PyAny>)>()?;
+        let many = value.is_instance_of::<PyList>() || value.is_instance_of::<PyTuple>();
+        let values = match many {
+            true => value.try_iter()?.collect::<PyResult<Vec<_>>>()?,
+            false => vec![value],
+        };
+        for value in values {
+            params.push((Cow::Owned(name.clone()), Cow::Owned(param_text(&value)?)));
+        }
+    }
+    Ok(params)
+}
+
+/// One query parameter's value as text.
+fn param_text(value: &Bound<'_, PyAny>) -> PyResult<String> {
+    if let Ok(b) = value.cast::<PyBool>() {
+        return Ok(if b.is_true() { "true" } else { "false" }.to_owned());
+    }
+    if value.is_instance_of::<PyString>()
+        || value.is_instance_of::<PyInt>()
+        || value.is_instance_of::<PyFloat>()
+    {
+        return Ok(value.str()?.to_string());
+    }
+    Err(pyo3::exceptions::PyTypeError::new_err(
+        "not a parameter value",
+    ))
 }
 
 /// The body given as `name`, in the engine's words: `json` (and a `body`

@@ -147,6 +147,18 @@ async def test_request_sends_a_method_and_a_json_body(server):
     assert page.id == "mine"
 
 
+async def test_get_adds_params_to_the_query_as_httpx_does(server):
+    async with Client() as client:
+        page = await client.get(server.url("/target?x=0"),
+                                params={"q": "a b", "tag": ["b", "a"], "n": 2, "ok": False})
+        pairs = await client.get(server.url("/target"), params=[("q", 1), ("q", 2.5)])
+        with pytest.raises(ValueError, match='"params" must be'):
+            await client.get(server.url("/target"), params={"q": None})  # type: ignore[dict-item]
+    assert page.text == "/target?x=0&q=a+b&tag=b&tag=a&n=2&ok=false"
+    assert page.url == server.url(page.text)
+    assert pairs.text == "/target?q=1&q=2.5"
+
+
 async def test_a_closed_client_refuses_calls(server):
     client = Client()
     await client.aclose()

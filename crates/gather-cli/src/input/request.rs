@@ -111,6 +111,7 @@ const BODY_TEXT: usize = 7;
 const BODY_BASE64: usize = 8;
 const TOKENS: usize = 9;
 const TIMEOUT: usize = 10;
+const PARAMS: usize = 11;
 
 /// A request line's fields, each as its JSON text borrowed from the line.
 ///
@@ -186,7 +187,62 @@ impl<'a> Fields<'a> {
                 .map_err(|_| RequestFields::wrong_type("timeout"))?;
             request.set_timeout(seconds)?;
         }
+        if let Some(params) = self.given(PARAMS) {
+            request.params =
+                params_of(params).ok_or_else(|| RequestFields::wrong_type("params"))?;
+        }
         Ok(request)
+    }
+}
+
+/// A line's `params`, in its order: each value a string, a number or a
+/// boolean (a number as JSON writes it), or a list of them (the name once per
+/// value); `None` for anything else.
+fn params_of(raw: &RawValue) -> Option<Vec<(Cow<'static, str>, Cow<'static, str>)>> {
+    // As pairs, not a `Value`: an object `Value` sorts its names.
+    let pairs = serde_json::from_str::<Pairs>(raw.get()).ok()?.0;
+    let mut params = Vec::with_capacity(pairs.len());
+    for (name, value) in pairs {
+        let values = match value {
+            Value::Array(values) => values,
+            one => vec![one],
+        };
+        for value in values {
+            let text = match value {
+                Value::String(s) => s,
+                Value::Number(n) => n.to_string(),
+                Value::Bool(b) => b.to_string(),
+                _ => return None,
+            };
+            params.push((Cow::Owned(name.clone()), Cow::Owned(text)));
+        }
+    }
+    Some(params)
+}
+
+/// A JSON object's members, in the order written.
+struct Pairs(Vec<(String, Value)>);
+
+impl<'de> serde::Deserialize<'de> for Pairs {
+    fn deserialize<D: serde::Deserializer<'de>>(de: D) -> Result<Pairs, D::Error> {
+        struct PairsVisitor;
+        impl<'de> serde::de::Visitor<'de> for PairsVisitor {
+            type Value = Pairs;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(
+                self,
+                mut map: M,
+            ) -> Result<Pairs, M::Error> {
+                let mut pairs = Vec::new();
+                while let Some(pair) = map.next_entry::<String, Value>()? {
+                    pairs.push(pair);
+                }
+                Ok(Pairs(pairs))
+            }
+        }
+        de.deserialize_map(PairsVisitor)
     }
 }
 
@@ -314,6 +370,37 @@ mod tests {
         assert_eq!(payload.weight(), 5 + 8, "max_tokens, and 31 bytes / 4");
         let (_, read) = read_line(&rules, r#"{"url": "/x", "body": {"a": 1}, "tokens": 70}"#);
         assert_eq!(read.unwrap().payload.unwrap().weight(), 70, "given");
+    }
+
+    #[test]
+    fn params_join_the_url_in_the_lines_order() {
+        let rules = Rules::default();
+        let (job, read) = read_line(
+            &rules,
+            r#"{"url": "http://a.test/s?x=0", "params": {"q": "a b", "n": 2.50, "ok": true, "tag": ["b", "a"]}}"#,
+        );
+        assert_eq!(
+            read.unwrap().url.as_str(),
+            "http://a.test/s?x=0&q=a+b&n=2.5&ok=true&tag=b&tag=a"
+        );
+        assert_eq!(
+            job.raw, "http://a.test/s?x=0",
+            "the record's url is as given"
+        );
+        for bad in [
+            r#"{"url": "http://a.test/", "params": ["q"]}"#,
+            r#"{"url": "http://a.test/", "params": {"q": null}}"#,
+            r#"{"url": "http://a.test/", "params": {"q": {"r": 1}}}"#,
+            r#"{"url": "http://a.test/", "params": {"q": [[1]]}}"#,
+        ] {
+            let e = read_line(&rules, bad).1.unwrap_err();
+            assert_eq!(e.kind, Kind::InvalidRequest, "{bad}");
+            assert!(
+                e.message.starts_with("\"params\" must be an object"),
+                "{bad}: {}",
+                e.message
+            );
+        }
     }
 
     #[test]

@@ -51,6 +51,7 @@ from ._options import (
     HeadersLike,
     InsecureRequestWarning,
     Options,
+    ParamsLike,
     PathLike,
     RequestLike,
     StreamOptions,
@@ -82,6 +83,7 @@ __all__ = [
     "Redirect",
     "Headers",
     "HeadersLike",
+    "ParamsLike",
     "PathLike",
     "FetchError",
     "InvalidRequest",
@@ -135,7 +137,8 @@ async def fetch(
         requests: any iterable (a generator of a million included, read as
             requests start) of URLs (``str``), dicts or ``Request``. A dict
             has the fields of a ``gather fetch`` JSON Lines request:
-            ``url``, ``id`` (or ``custom_id``), ``method`` (GET, or POST
+            ``url``, ``params`` (query parameters added to it, as httpx's
+            ``params=``), ``id`` (or ``custom_id``), ``method`` (GET, or POST
             when a body is given), ``headers`` (its own, over the run's),
             one body: ``json`` or ``body`` (sent as JSON; ``bytes`` as
             they are), ``body_text`` or ``body_base64``; and ``tokens``,

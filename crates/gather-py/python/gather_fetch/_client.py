@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Literal, Optional, 
 from . import _engine
 from ._engine import Request, Response
 from ._errors import FetchError, from_failure
-from ._options import HeadersLike, checked
+from ._options import HeadersLike, ParamsLike, checked
 from ._results import Results, check_return_exceptions, collect
 
 if TYPE_CHECKING:
@@ -138,8 +138,8 @@ class Client:
     # Single requests ---------------------------------------------------
 
     async def get(
-        self, url: str, *, headers: Optional[HeadersLike] = None, timeout: Optional[float] = None,
-        id: Any = None,
+        self, url: str, *, params: Optional[ParamsLike] = None,
+        headers: Optional[HeadersLike] = None, timeout: Optional[float] = None, id: Any = None,
     ) -> Response:
         """One GET: its ``Response`` (any status, unless the client has
         ``raise_for_status=True``), or its ``FetchError`` raised.
@@ -147,16 +147,20 @@ class Client:
         Many at once under ``asyncio.gather`` share the client's
         connections and per-host windows, as one ``fetch`` of them would.
         Cancelling the awaiting task drops the request and its connection.
-        ``timeout`` is this request's time for a complete answer, over the
-        client's.
+        ``params`` are added to the URL's query, form-encoded, as httpx's
+        (``{"q": "a b", "tag": ["x", "y"]}``: ``?q=a+b&tag=x&tag=y``; a
+        ``bool`` reads ``true`` or ``false``). ``timeout`` is this
+        request's time for a complete answer, over the client's.
         """
-        return await self.request("GET", url, headers=headers, timeout=timeout, id=id)
+        return await self.request("GET", url, params=params, headers=headers, timeout=timeout,
+                                  id=id)
 
     async def request(
         self,
         method: str,
         url: str,
         *,
+        params: Optional[ParamsLike] = None,
         headers: Optional[HeadersLike] = None,
         json: Any = None,
         body: Any = None,
@@ -174,18 +178,18 @@ class Client:
         ``Idempotency-Key`` field."""
         loop = self._attach()
         item: Any
-        if (method == "GET" and type(url) is str and headers is None and json is None
-                and body is None and body_text is None and body_base64 is None
-                and tokens is None and timeout is None and id is None):
+        if (method == "GET" and type(url) is str and params is None and headers is None
+                and json is None and body is None and body_text is None
+                and body_base64 is None and tokens is None and timeout is None and id is None):
             # A plain GET goes as its URL, as in a `fetch` list: a
             # `Request` made and read back for each was 7% of the CPU of
             # a `get` under `asyncio.gather`.
             item = url
         else:
             fields: Any = dict(headers) if headers is not None else None
-            item = Request(url, method=method, headers=fields, json=json, body=body,
-                           body_text=body_text, body_base64=body_base64, tokens=tokens,
-                           timeout=timeout, id=id)
+            item = Request(url, method=method, params=params, headers=fields, json=json,
+                           body=body, body_text=body_text, body_base64=body_base64,
+                           tokens=tokens, timeout=timeout, id=id)
         ticket = self._engine.send(item)
         future: asyncio.Future[Response] = loop.create_future()
         self._waiting[ticket] = future

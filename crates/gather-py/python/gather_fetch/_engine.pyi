@@ -4,6 +4,8 @@ from __future__ import annotations
 import datetime
 from typing import Any, Iterable, Iterator, List, Mapping, Optional, Tuple, Union, final
 
+from ._options import ParamsLike
+
 __all__ = [
     "Run",
     "Client",
@@ -46,6 +48,7 @@ class Request:
         id: Any = None,
         tokens: Optional[int] = None,
         timeout: Optional[float] = None,
+        params: Optional[ParamsLike] = None,
     ) -> Request: ...
 
 @final

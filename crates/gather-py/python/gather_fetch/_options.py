@@ -12,11 +12,21 @@ from __future__ import annotations
 
 import os
 import warnings
-from typing import Any, Dict, Iterable, Literal, Mapping, Optional, Tuple, TypedDict, Union
+from typing import (
+    Any, Dict, Iterable, Literal, Mapping, Optional, Sequence, Tuple, TypedDict, Union,
+)
 
 from ._engine import Request
 
 HeadersLike = Union[Mapping[str, str], Iterable[Tuple[str, str]]]
+ParamValue = Union[str, int, float, bool]
+ParamsLike = Union[
+    Mapping[str, Union[ParamValue, Sequence[ParamValue]]],
+    Sequence[Tuple[str, ParamValue]],
+]
+"""Query parameters (``params=``), as httpx, requests and aiohttp take
+them: a mapping (a list or tuple value repeats its name) or ``(name,
+value)`` pairs."""
 RequestLike = Union[str, Mapping[str, Any], "Request"]
 """An item of ``requests``: a URL, a dict of a request's fields, or a
 ``Request``."""
