@@ -159,6 +159,25 @@ async def test_get_adds_params_to_the_query_as_httpx_does(server):
     assert pairs.text == "/target?q=1&q=2.5"
 
 
+async def test_each_method_has_its_shortcut_as_in_httpx_and_aiohttp(server):
+    echo = server.url("/echo")
+    async with Client(per_host=1) as client:
+        sent = [
+            (await client.post(echo, json={"a": 1})).text,
+            (await client.put(echo, body_text="t")).text,
+            (await client.patch(echo, body=b"b")).text,
+            (await client.delete(echo)).text,
+            (await client.options(echo)).text,
+        ]
+        head = await client.head(echo)
+        # The page server sends a body with its answer to a HEAD, as some
+        # servers do: the next request still reads its own answer.
+        after = await client.get(echo)
+    assert sent == ['POST\n{"a":1}', "PUT\nt", "PATCH\nb", "DELETE\n", "OPTIONS\n"]
+    assert (head.status, head.content) == (200, b"")
+    assert after.text == "GET\n"
+
+
 async def test_a_closed_client_refuses_calls(server):
     client = Client()
     await client.aclose()

@@ -201,6 +201,63 @@ class Client:
         finally:
             self._waiting.pop(ticket, None)
 
+    async def post(
+        self, url: str, *, params: Optional[ParamsLike] = None,
+        headers: Optional[HeadersLike] = None, json: Any = None, body: Any = None,
+        body_text: Optional[str] = None, body_base64: Optional[str] = None,
+        tokens: Optional[int] = None, timeout: Optional[float] = None, id: Any = None,
+    ) -> Response:
+        """``request("POST", url, ...)``, as httpx's and aiohttp's ``post``."""
+        return await self.request("POST", url, params=params, headers=headers, json=json,
+                                  body=body, body_text=body_text, body_base64=body_base64,
+                                  tokens=tokens, timeout=timeout, id=id)
+
+    async def put(
+        self, url: str, *, params: Optional[ParamsLike] = None,
+        headers: Optional[HeadersLike] = None, json: Any = None, body: Any = None,
+        body_text: Optional[str] = None, body_base64: Optional[str] = None,
+        tokens: Optional[int] = None, timeout: Optional[float] = None, id: Any = None,
+    ) -> Response:
+        """``request("PUT", url, ...)``, as httpx's and aiohttp's ``put``."""
+        return await self.request("PUT", url, params=params, headers=headers, json=json,
+                                  body=body, body_text=body_text, body_base64=body_base64,
+                                  tokens=tokens, timeout=timeout, id=id)
+
+    async def patch(
+        self, url: str, *, params: Optional[ParamsLike] = None,
+        headers: Optional[HeadersLike] = None, json: Any = None, body: Any = None,
+        body_text: Optional[str] = None, body_base64: Optional[str] = None,
+        tokens: Optional[int] = None, timeout: Optional[float] = None, id: Any = None,
+    ) -> Response:
+        """``request("PATCH", url, ...)``, as httpx's and aiohttp's ``patch``."""
+        return await self.request("PATCH", url, params=params, headers=headers, json=json,
+                                  body=body, body_text=body_text, body_base64=body_base64,
+                                  tokens=tokens, timeout=timeout, id=id)
+
+    async def delete(
+        self, url: str, *, params: Optional[ParamsLike] = None,
+        headers: Optional[HeadersLike] = None, timeout: Optional[float] = None, id: Any = None,
+    ) -> Response:
+        """``request("DELETE", url, ...)``, as httpx's and aiohttp's ``delete``."""
+        return await self.request("DELETE", url, params=params, headers=headers, timeout=timeout,
+                                  id=id)
+
+    async def head(
+        self, url: str, *, params: Optional[ParamsLike] = None,
+        headers: Optional[HeadersLike] = None, timeout: Optional[float] = None, id: Any = None,
+    ) -> Response:
+        """``request("HEAD", url, ...)``, as httpx's and aiohttp's ``head``."""
+        return await self.request("HEAD", url, params=params, headers=headers, timeout=timeout,
+                                  id=id)
+
+    async def options(
+        self, url: str, *, params: Optional[ParamsLike] = None,
+        headers: Optional[HeadersLike] = None, timeout: Optional[float] = None, id: Any = None,
+    ) -> Response:
+        """``request("OPTIONS", url, ...)``, as httpx's and aiohttp's ``options``."""
+        return await self.request("OPTIONS", url, params=params, headers=headers, timeout=timeout,
+                                  id=id)
+
     def _attach(self) -> asyncio.AbstractEventLoop:
         """The running loop, which from the first single request on
         watches the client's pipe."""
