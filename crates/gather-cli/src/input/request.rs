@@ -494,7 +494,7 @@ mod tests {
         let (_, read) = read_line(&rules, r#"{"url": "http://a.test/", "bdy": 1}"#);
         assert_eq!(
             read.expect_err("refused").message,
-            r#"unknown field "bdy" (a request has url, id, custom_id, method, headers, body, json, body_text, body_base64, tokens, timeout)"#
+            r#"unknown field "bdy" (a request has url, id, custom_id, method, headers, body, json, body_text, body_base64, tokens, timeout, params)"#
         );
     }
 
