@@ -115,6 +115,13 @@ enum Body {
     /// and the only copy kept (`.content` encodes it again, to the same
     /// bytes), so a page read as text is held once, as aiohttp's is.
     Text(Py<PyString>),
+    /// Decoded by another charset, or with replacements: the `bytes` as
+    /// sent, and the `str` `.text` hands out again (made once, as httpx's
+    /// `.text` is).
+    Decoded {
+        bytes: Py<PyBytes>,
+        text: Py<PyString>,
+    },
 }
 
 impl Response {
@@ -185,7 +192,7 @@ impl Response {
     #[getter]
     fn content(&mut self, py: Python<'_>) -> Py<PyBytes> {
         match &mut self.body {
-            Body::Given(bytes) => bytes.clone_ref(py),
+            Body::Given(bytes) | Body::Decoded { bytes, .. } => bytes.clone_ref(py),
             Body::Text(text) => {
                 let bytes = PyBytes::new(py, text.bind(py).to_string().as_bytes()).unbind();
                 self.body = Body::Given(bytes.clone_ref(py));
@@ -204,7 +211,7 @@ impl Response {
     /// reads as UTF-8; bytes that do not decode become U+FFFD).
     #[getter]
     fn text<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        if let Body::Text(text) = &self.body {
+        if let Body::Text(text) | Body::Decoded { text, .. } = &self.body {
             return Ok(text.bind(py).clone().into_any());
         }
         let utf8 = self.charset().is_none_or(|charset| {
@@ -219,13 +226,20 @@ impl Response {
             }
         }
         let content = self.content(py).into_bound(py);
-        match content.call_method1("decode", (self.encoding(), "replace")) {
-            Ok(text) => Ok(text),
+        let text = match content.call_method1("decode", (self.encoding(), "replace")) {
+            Ok(text) => text,
             Err(e) if e.is_instance_of::<pyo3::exceptions::PyLookupError>(py) => {
-                content.call_method1("decode", ("utf-8", "replace"))
+                content.call_method1("decode", ("utf-8", "replace"))?
             }
-            Err(e) => Err(e),
+            Err(e) => return Err(e),
+        };
+        if let Ok(decoded) = text.cast::<PyString>() {
+            self.body = Body::Decoded {
+                bytes: content.unbind(),
+                text: decoded.clone().unbind(),
+            };
         }
+        Ok(text)
     }
 
     /// The body parsed as JSON (`json.loads`); raises `ValueError`
