@@ -100,7 +100,8 @@ fn reason(status: u16) -> &'static str {
 }
 
 /// The body: `bytes`, made when the response is (so `r.content is
-/// r.content`), or the `str` that replaced them.
+/// r.content`), the `str` that replaced them, or both once decoded by
+/// another charset.
 ///
 /// Made at once on the loop's thread rather than kept as the engine's
 /// buffer: that buffer was allocated by an engine thread, in that
@@ -256,11 +257,10 @@ impl Response {
         if let Some(headers) = &self.headers {
             return Ok(headers.clone_ref(py));
         }
-        // A copy (a few hundred bytes, once): the response still reads its
-        // charset from its own fields. Taken from it, `.encoding` and
-        // `.text` forgot a Latin-1 page's charset once `.headers` was read.
-        let fields = self.fields.clone().unwrap_or_default();
-        let headers = Py::new(py, Headers::new(fields))?;
+        // Indexed from the response's fields, which stay its own: taken
+        // from it, `.encoding` and `.text` forgot a Latin-1 page's charset
+        // once `.headers` was read.
+        let headers = Py::new(py, Headers::new(self.fields.as_ref()))?;
         self.headers = Some(headers.clone_ref(py));
         Ok(headers)
     }
@@ -327,15 +327,12 @@ impl Response {
         let py = slf.py();
         let mut this = slf.borrow_mut();
         let content = this.content(py);
-        let fields: Vec<(Vec<u8>, Vec<u8>)> = {
-            let headers = this.headers(py)?;
-            let headers = headers.get();
-            headers
-                .fields
-                .iter()
-                .map(|(n, v)| (n.as_bytes().to_vec(), v.to_vec()))
-                .collect()
-        };
+        let fields: Vec<(Vec<u8>, Vec<u8>)> = this
+            .fields
+            .iter()
+            .flat_map(Fields::iter)
+            .map(|(n, v)| (n.as_bytes().to_vec(), v.to_vec()))
+            .collect();
         let elapsed = this.elapsed;
         let hops: Vec<(u16, String)> = this
             .hops
@@ -431,8 +428,6 @@ impl Response {
 /// (as `Set-Cookie` needs).
 #[pyclass(frozen, module = "gather_fetch", mapping)]
 pub struct Headers {
-    /// The fields as they came (pickled so, repeats in their places).
-    fields: Fields,
     /// Each name once, in the order it first came, with its values.
     named: Vec<Named>,
     /// Where each name is in `named`.
@@ -450,10 +445,10 @@ impl Headers {
     /// hash however many fields the server sent: a head may carry 25,000
     /// (300 KiB), and a scan per lookup would make `dict(headers)` take
     /// seconds. A run whose caller never reads `.headers` pays nothing.
-    fn new(fields: Fields) -> Headers {
+    fn new(fields: Option<&Fields>) -> Headers {
         let mut named: Vec<Named> = Vec::new();
         let mut at: HashMap<Box<str>, usize> = HashMap::new();
-        for (name, value) in fields.iter() {
+        for (name, value) in fields.into_iter().flat_map(Fields::iter) {
             let value = String::from_utf8_lossy(value).into_owned();
             match at.get(name) {
                 Some(&i) => named[i].values.push(value),
@@ -466,7 +461,7 @@ impl Headers {
                 }
             }
         }
-        Headers { fields, named, at }
+        Headers { named, at }
     }
 
     /// The values sent for `name` (any case).
